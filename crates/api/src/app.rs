@@ -1,0 +1,248 @@
+//! The App kind: a `wasi:http` component served on routes.
+
+use crate::{DurationSpec, ObjectMeta, ObjectRef, Quantity};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// An HTTP application: one `wasi:http` component and the routes it answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct App {
+    /// Always `shoal/v1alpha1`.
+    pub api_version: String,
+    /// Always `App`.
+    pub kind: String,
+    /// Name, namespace and bookkeeping.
+    pub metadata: ObjectMeta,
+    /// What the user asked for.
+    pub spec: AppSpec,
+    /// What the system observed; never written by users.
+    #[serde(default)]
+    pub status: AppStatus,
+}
+
+impl App {
+    /// The `app/NAME` reference used in messages.
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef {
+            kind: "app".into(),
+            namespace: self.metadata.namespace.clone(),
+            name: self.metadata.name.clone(),
+        }
+    }
+}
+
+/// The user's description of an App.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppSpec {
+    /// A path relative to the manifest (the CLI uploads it), or `sha256:<hex>` of an uploaded blob.
+    pub component: String,
+    /// Where the app is reachable; at least one.
+    pub routes: Vec<Route>,
+    /// Environment variables visible to the component.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Resource limits per instance and per request.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+}
+
+/// One route: an optional host and a path prefix matched on `/` boundaries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Route {
+    /// Path prefix, starting with `/`; `/` matches everything.
+    pub path: String,
+    /// Exact host (without port) this route applies to; any host when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.host {
+            Some(host) => write!(f, "{host}{}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
+}
+
+/// Limits the node enforces; every field has a documented default.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Limits {
+    /// Linear memory per instance (each memory of the instance); default 128Mi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
+    /// Guest compute per request, measured in 10 ms epoch ticks; default 1s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<DurationSpec>,
+    /// Wall-clock time per request; default 30s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+    /// In-flight requests per node; default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+}
+
+impl Limits {
+    /// Default memory per instance.
+    pub const DEFAULT_MEMORY: u64 = 128 << 20;
+    /// Default guest compute per request.
+    pub const DEFAULT_CPU: Duration = Duration::from_secs(1);
+    /// Default wall-clock time per request.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+    /// Default in-flight requests per node.
+    pub const DEFAULT_CONCURRENCY: u32 = 100;
+
+    fn is_empty(&self) -> bool {
+        *self == Limits::default()
+    }
+
+    /// The limits with defaults filled in.
+    pub fn resolve(&self) -> ResolvedLimits {
+        ResolvedLimits {
+            memory: self
+                .memory
+                .as_ref()
+                .map_or(Self::DEFAULT_MEMORY, Quantity::bytes),
+            cpu: self
+                .cpu
+                .as_ref()
+                .map_or(Self::DEFAULT_CPU, DurationSpec::get),
+            timeout: self
+                .timeout
+                .as_ref()
+                .map_or(Self::DEFAULT_TIMEOUT, DurationSpec::get),
+            concurrency: self.concurrency.unwrap_or(Self::DEFAULT_CONCURRENCY),
+        }
+    }
+}
+
+/// [`Limits`] with every default applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolvedLimits {
+    /// Bytes of linear memory per memory of an instance.
+    pub memory: u64,
+    /// Guest compute per request.
+    pub cpu: Duration,
+    /// Wall clock per request.
+    pub timeout: Duration,
+    /// In-flight requests per node.
+    pub concurrency: u32,
+}
+
+/// Coarse lifecycle of an App.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Accepted; not yet compiled and checked.
+    #[default]
+    Pending,
+    /// The component compiled, exports a supported handler, and serves its routes.
+    Ready,
+    /// The latest spec cannot run; `message` says why.
+    Failed,
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
+}
+
+/// What the system observed about an App.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppStatus {
+    /// Pending, Ready or Failed.
+    #[serde(default)]
+    pub phase: Phase,
+    /// Why the app is not Ready, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default)]
+    pub observed_generation: u64,
+    /// The generation whose component currently serves traffic (0: none).
+    #[serde(default)]
+    pub serving_generation: u64,
+    /// Digest of the component that currently serves traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_component: Option<String>,
+    /// Detailed conditions, Kubernetes style.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// A named boolean fact about an object, with the reason it last changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// e.g. `Ready`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// CamelCase machine-readable reason.
+    pub reason: String,
+    /// Human-readable explanation.
+    #[serde(default)]
+    pub message: String,
+    /// When `status` last changed.
+    pub last_transition_time: DateTime<Utc>,
+}
+
+impl AppStatus {
+    /// Sets condition `type_`, keeping its transition time when the status did not change.
+    pub fn set_condition(
+        &mut self,
+        type_: &str,
+        status: bool,
+        reason: &str,
+        message: &str,
+        now: DateTime<Utc>,
+    ) {
+        let status = if status { "True" } else { "False" }.to_string();
+        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => {
+                if c.status != status {
+                    c.last_transition_time = now;
+                }
+                c.status = status;
+                c.reason = reason.into();
+                c.message = message.into();
+            }
+            None => self.conditions.push(Condition {
+                type_: type_.into(),
+                status,
+                reason: reason.into(),
+                message: message.into(),
+                last_transition_time: now,
+            }),
+        }
+    }
+}
+
+/// What an apply did, as kubectl words it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyResult {
+    /// The object did not exist.
+    Created,
+    /// The object changed.
+    Configured,
+    /// The object already matched.
+    Unchanged,
+}
+
+/// The answer to an apply.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    /// What happened.
+    pub result: ApplyResult,
+    /// The stored object after the apply.
+    pub object: App,
+}

@@ -1,0 +1,18 @@
+//! Shoal's object model: the types behind `apiVersion: shoal/v1alpha1`.
+//!
+//! Every object has `metadata`, a user-written `spec` and a system-written `status`. This crate
+//! is plain data plus parsing of the small value types (quantities, durations, names): it does no
+//! IO and knows nothing about stores, HTTP or wasmtime.
+
+mod app;
+mod event;
+mod meta;
+mod quantity;
+
+pub use app::*;
+pub use event::*;
+pub use meta::*;
+pub use quantity::*;
+
+/// The only API version this build understands.
+pub const API_VERSION: &str = "shoal/v1alpha1";

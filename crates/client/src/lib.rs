@@ -1,0 +1,191 @@
+//! A typed client for Shoal's HTTP API, used by the CLI and the end-to-end tests.
+
+use serde::de::DeserializeOwned;
+use shoal_api::{App, ApplyResponse, Event};
+
+/// Why an API call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error; `message` is the server's, written for users.
+    #[error("{message}")]
+    Api {
+        /// HTTP status code.
+        status: u16,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server could not be reached.
+    #[error(
+        "cannot reach the Shoal API at {server}: {reason}; is `shoal up` running there? (set --server or SHOAL_SERVER)"
+    )]
+    Unreachable {
+        /// The base URL tried.
+        server: String,
+        /// The transport error.
+        reason: String,
+    },
+    /// The server answered with something that is not the expected JSON.
+    #[error("unexpected answer from {server}: {reason}")]
+    Protocol {
+        /// The base URL.
+        server: String,
+        /// What did not decode.
+        reason: String,
+    },
+}
+
+impl ClientError {
+    /// True for a 404 answer.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Api { status: 404, .. })
+    }
+}
+
+/// A connection to one Shoal API server.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for the server at `base` (e.g. `http://127.0.0.1:7070`), sending `token`.
+    pub fn new(base: &str, token: Option<String>) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The server's base URL.
+    pub fn server(&self) -> &str {
+        &self.base
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
+            server: self.base.clone(),
+            reason: root_cause(&e),
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| format!("HTTP {status}: {}", text.trim()));
+        Err(ClientError::Api { status, message })
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(req).await?;
+        resp.json().await.map_err(|e| ClientError::Protocol {
+            server: self.base.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Uploads component bytes; returns their `sha256:` digest.
+    pub async fn upload_blob(&self, bytes: Vec<u8>) -> Result<String, ClientError> {
+        let v: serde_json::Value = self
+            .json(self.request(reqwest::Method::POST, "/v1/blobs").body(bytes))
+            .await?;
+        v.get("digest")
+            .and_then(|d| d.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| ClientError::Protocol {
+                server: self.base.clone(),
+                reason: "upload answer has no digest".into(),
+            })
+    }
+
+    /// Whether the server already has the blob `digest`.
+    pub async fn has_blob(&self, digest: &str) -> Result<bool, ClientError> {
+        match self
+            .send(self.request(reqwest::Method::HEAD, &format!("/v1/blobs/{digest}")))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates, updates or confirms an App.
+    pub async fn apply_app(&self, app: &App) -> Result<ApplyResponse, ClientError> {
+        let path = format!(
+            "/v1/namespaces/{}/apps/{}",
+            app.metadata.namespace, app.metadata.name
+        );
+        self.json(self.request(reqwest::Method::PUT, &path).json(app))
+            .await
+    }
+
+    /// One App.
+    pub async fn get_app(&self, namespace: &str, name: &str) -> Result<App, ClientError> {
+        self.json(self.request(
+            reqwest::Method::GET,
+            &format!("/v1/namespaces/{namespace}/apps/{name}"),
+        ))
+        .await
+    }
+
+    /// Every App in `namespace`.
+    pub async fn list_apps(&self, namespace: &str) -> Result<Vec<App>, ClientError> {
+        self.json(self.request(
+            reqwest::Method::GET,
+            &format!("/v1/namespaces/{namespace}/apps"),
+        ))
+        .await
+    }
+
+    /// Deletes an App.
+    pub async fn delete_app(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(
+            reqwest::Method::DELETE,
+            &format!("/v1/namespaces/{namespace}/apps/{name}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Events about one object, oldest first.
+    pub async fn events(
+        &self,
+        namespace: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Vec<Event>, ClientError> {
+        let req = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/namespaces/{namespace}/events"),
+            )
+            .query(&[("kind", kind), ("name", name)]);
+        self.json(req).await
+    }
+}
+
+/// The innermost error message, which says what actually went wrong (e.g. connection refused).
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}

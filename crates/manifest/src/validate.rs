@@ -1,0 +1,117 @@
+//! Semantic checks that the type system cannot express, shared by the CLI and the server.
+
+use shoal_api::{App, DEFAULT_NAMESPACE, validate_dns_label};
+use std::collections::HashSet;
+
+/// One invalid field: its dotted path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct FieldError {
+    /// e.g. `spec.routes[1].path`.
+    pub path: String,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+fn fail(path: impl Into<String>, message: impl Into<String>) -> Result<(), FieldError> {
+    Err(FieldError {
+        path: path.into(),
+        message: message.into(),
+    })
+}
+
+/// Checks an App beyond its shape: names, routes, limits, env.
+///
+/// # Errors
+/// The first invalid field.
+pub fn validate_app(app: &App) -> Result<(), FieldError> {
+    if app.kind != "App" {
+        return fail("kind", format!("'{}' is not App", app.kind));
+    }
+    validate_dns_label(&app.metadata.name).or_else(|m| fail("metadata.name", m))?;
+    if app.metadata.namespace != DEFAULT_NAMESPACE {
+        validate_dns_label(&app.metadata.namespace).or_else(|m| fail("metadata.namespace", m))?;
+    }
+    let spec = &app.spec;
+    if spec.component.trim().is_empty() {
+        return fail(
+            "spec.component",
+            "must name a .wasm file (relative to the manifest) or sha256:<digest>",
+        );
+    }
+    if spec.routes.is_empty() {
+        return fail(
+            "spec.routes",
+            "must list at least one route, e.g. - path: /hello",
+        );
+    }
+    let mut seen = HashSet::new();
+    for (i, route) in spec.routes.iter().enumerate() {
+        let at = format!("spec.routes[{i}]");
+        if !route.path.starts_with('/') {
+            return fail(
+                format!("{at}.path"),
+                format!("'{}' must start with '/'", route.path),
+            );
+        }
+        if route.path.contains(['?', '#', ' ']) || route.path.contains("//") {
+            return fail(
+                format!("{at}.path"),
+                format!(
+                    "'{}' must be a plain path prefix without query, fragment, spaces or '//'",
+                    route.path
+                ),
+            );
+        }
+        if let Some(host) = &route.host {
+            let valid = !host.is_empty()
+                && host
+                    .split('.')
+                    .all(|label| validate_dns_label(label).is_ok());
+            if !valid {
+                return fail(
+                    format!("{at}.host"),
+                    format!("'{host}' is not a lowercase DNS host name (no port, no scheme)"),
+                );
+            }
+        }
+        if !seen.insert(route.clone()) {
+            return fail(at, format!("route {route} is listed twice"));
+        }
+    }
+    for key in spec.env.keys() {
+        let valid = !key.is_empty() && !key.contains(['=', '\0']);
+        if !valid {
+            return fail(
+                format!("spec.env.{key}"),
+                "environment variable names must be non-empty and contain no '=' or NUL",
+            );
+        }
+    }
+    let limits = &spec.limits;
+    if let Some(m) = &limits.memory {
+        if m.bytes() < 64 << 10 {
+            return fail(
+                "spec.limits.memory",
+                format!("'{m}' is less than one WebAssembly page; use at least 64Ki"),
+            );
+        }
+    }
+    if let Some(cpu) = &limits.cpu {
+        if cpu.get().as_millis() < 10 {
+            return fail(
+                "spec.limits.cpu",
+                format!("'{cpu}' is below the 10ms accounting tick; use at least 10ms"),
+            );
+        }
+    }
+    if let Some(t) = &limits.timeout {
+        if t.get().is_zero() {
+            return fail("spec.limits.timeout", "must be greater than zero, e.g. 30s");
+        }
+    }
+    if limits.concurrency == Some(0) {
+        return fail("spec.limits.concurrency", "must be at least 1");
+    }
+    Ok(())
+}

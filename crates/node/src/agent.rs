@@ -1,0 +1,448 @@
+//! The node agent: App objects in, running components and App status out.
+
+use crate::{RouteTable, Routes};
+use shoal_api::{App, EventType, ObjectRef, Phase};
+use shoal_runtime::{HttpApp, HttpComponent, Runtime};
+use shoal_store::{BlobStore, Objects, Precondition, StoreError, WatchEvent, app_key};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// Node-level settings of the agent.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// This node's name, used as the source of events.
+    pub node_name: String,
+    /// Components compiled at once; the rest wait, so compiling never takes every core.
+    pub compile_concurrency: usize,
+}
+
+/// Watches Apps and keeps this node's route table and the Apps' status in line with them.
+///
+/// # Guarantees
+/// Level-triggered: on start, after any watch error and on every change it compares each App's
+/// latest spec with what runs. A new generation replaces the serving one only once it compiled
+/// and passed the handler check; until then (or if it fails) the previous one keeps serving.
+/// Compilation runs on blocking threads, at most `compile_concurrency` at once.
+pub struct Agent {
+    objects: Objects,
+    blobs: BlobStore,
+    runtime: Arc<Runtime>,
+    routes: Routes,
+    cfg: AgentConfig,
+}
+
+type Key = (String, String);
+
+enum Msg {
+    /// The full set of Apps, after a (re-)list.
+    Resync(Vec<App>),
+    Put(Box<App>),
+    Delete(Key),
+    Loaded {
+        key: Key,
+        generation: u64,
+        result: Result<LoadedComponent, String>,
+    },
+}
+
+struct LoadedComponent {
+    component: HttpComponent,
+    how: String,
+}
+
+struct Deployed {
+    generation: u64,
+    app: Arc<HttpApp>,
+    routes: Vec<shoal_api::Route>,
+}
+
+#[derive(Default)]
+struct State {
+    desired: HashMap<Key, App>,
+    deployed: HashMap<Key, Deployed>,
+    loading: HashSet<(Key, u64)>,
+    failed: HashMap<(Key, u64), String>,
+    components: HashMap<String, HttpComponent>,
+}
+
+fn key_of(app: &App) -> Key {
+    (app.metadata.namespace.clone(), app.metadata.name.clone())
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
+
+impl Agent {
+    /// An agent serving into `routes`.
+    pub fn new(
+        objects: Objects,
+        blobs: BlobStore,
+        runtime: Arc<Runtime>,
+        routes: Routes,
+        cfg: AgentConfig,
+    ) -> Self {
+        Self {
+            objects,
+            blobs,
+            runtime,
+            routes,
+            cfg,
+        }
+    }
+
+    /// Runs until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let watcher = tokio::spawn(watch_apps(
+            self.objects.clone(),
+            tx.clone(),
+            shutdown.clone(),
+        ));
+        let compile_slots = Arc::new(Semaphore::new(self.cfg.compile_concurrency.max(1)));
+        let mut state = State::default();
+        loop {
+            let msg = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                msg = rx.recv() => match msg { Some(m) => m, None => break },
+            };
+            let touched: Vec<Key> = match msg {
+                Msg::Resync(apps) => {
+                    state.desired = apps.into_iter().map(|a| (key_of(&a), a)).collect();
+                    let gone: Vec<Key> = state
+                        .deployed
+                        .keys()
+                        .filter(|k| !state.desired.contains_key(*k))
+                        .cloned()
+                        .collect();
+                    for k in &gone {
+                        state.deployed.remove(k);
+                    }
+                    if !gone.is_empty() {
+                        self.publish_routes(&state);
+                    }
+                    state.desired.keys().cloned().collect()
+                }
+                Msg::Put(app) => {
+                    let key = key_of(&app);
+                    state.desired.insert(key.clone(), *app);
+                    vec![key]
+                }
+                Msg::Delete(key) => {
+                    state.desired.remove(&key);
+                    if state.deployed.remove(&key).is_some() {
+                        self.publish_routes(&state);
+                        tracing::info!("{}: deleted; no longer served", app_ref(&key));
+                    }
+                    vec![]
+                }
+                Msg::Loaded {
+                    key,
+                    generation,
+                    result,
+                } => {
+                    state.loading.remove(&(key.clone(), generation));
+                    match result {
+                        Ok(loaded) => {
+                            state
+                                .components
+                                .insert(loaded.component.digest.clone(), loaded.component);
+                            if let Some(app) = state
+                                .desired
+                                .get(&key)
+                                .filter(|a| a.metadata.generation == generation)
+                                .cloned()
+                            {
+                                self.deploy(&mut state, &app, &loaded.how).await;
+                            }
+                        }
+                        Err(message) => {
+                            state
+                                .failed
+                                .insert((key.clone(), generation), message.clone());
+                            if state
+                                .desired
+                                .get(&key)
+                                .is_some_and(|a| a.metadata.generation == generation)
+                            {
+                                tracing::warn!(
+                                    "{}: generation {generation} failed: {message}",
+                                    app_ref(&key)
+                                );
+                                self.event(&key, EventType::Warning, "Failed", &message)
+                                    .await;
+                            }
+                        }
+                    }
+                    vec![key]
+                }
+            };
+            for key in touched {
+                self.reconcile(&mut state, &key, &tx, &compile_slots).await;
+            }
+            // Compiled code no app refers to any more is released.
+            let used: HashSet<&String> =
+                state.desired.values().map(|a| &a.spec.component).collect();
+            state.components.retain(|digest, _| used.contains(digest));
+        }
+        watcher.abort();
+    }
+
+    /// Brings one App towards its spec; idempotent.
+    async fn reconcile(
+        &self,
+        state: &mut State,
+        key: &Key,
+        tx: &mpsc::Sender<Msg>,
+        slots: &Arc<Semaphore>,
+    ) {
+        let Some(app) = state.desired.get(key).cloned() else {
+            return;
+        };
+        let generation = app.metadata.generation;
+        if state
+            .deployed
+            .get(key)
+            .is_some_and(|d| d.generation == generation)
+        {
+            let digest = app.spec.component.clone();
+            self.write_status(key, generation, |s| {
+                s.phase = Phase::Ready;
+                s.message = None;
+                s.serving_generation = generation;
+                s.serving_component = Some(digest.clone());
+                s.set_condition(
+                    "Ready",
+                    true,
+                    "Serving",
+                    &format!("generation {generation} serves {}", short(&digest)),
+                    chrono::Utc::now(),
+                );
+            })
+            .await;
+            return;
+        }
+        if let Some(message) = state.failed.get(&(key.clone(), generation)).cloned() {
+            let serving = state.deployed.get(key).map(|d| d.generation);
+            let full = match serving {
+                Some(g) => format!("{message}; generation {g} keeps serving"),
+                None => message,
+            };
+            self.write_status(key, generation, |s| {
+                s.phase = Phase::Failed;
+                s.message = Some(full.clone());
+                s.set_condition("Ready", false, "ComponentFailed", &full, chrono::Utc::now());
+            })
+            .await;
+            return;
+        }
+        if let Some(component) = state.components.get(&app.spec.component).cloned() {
+            state.components.insert(component.digest.clone(), component);
+            self.deploy(state, &app, "compiled code already loaded")
+                .await;
+            return Box::pin(self.reconcile(state, key, tx, slots)).await;
+        }
+        if !state.loading.insert((key.clone(), generation)) {
+            return;
+        }
+        let digest = app.spec.component.clone();
+        let Some(path) = self.blobs.path(&digest) else {
+            let _ = tx
+                .send(Msg::Loaded {
+                    key: key.clone(),
+                    generation,
+                    result: Err(format!("component {digest} is not a valid digest")),
+                })
+                .await;
+            return;
+        };
+        let (runtime, tx, slots, key) =
+            (self.runtime.clone(), tx.clone(), slots.clone(), key.clone());
+        tracing::info!(
+            "{}: loading generation {generation} ({})",
+            app_ref(&key),
+            short(&digest)
+        );
+        tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await;
+            let result = tokio::task::spawn_blocking(move || {
+                runtime
+                    .load_http(&digest, &path)
+                    .map_err(|e| format!("component {} {e}", short(&digest)))
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("loading the component panicked: {e}")))
+            .map(|loaded| LoadedComponent {
+                how: if loaded.from_cache {
+                    format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
+                } else {
+                    format!("compiled in {:.1?}", loaded.elapsed)
+                },
+                component: loaded.component,
+            });
+            let _ = tx
+                .send(Msg::Loaded {
+                    key,
+                    generation,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    async fn deploy(&self, state: &mut State, app: &App, how: &str) {
+        let key = key_of(app);
+        let Some(component) = state.components.get(&app.spec.component).cloned() else {
+            return;
+        };
+        let env = app
+            .spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let name = app.object_ref().to_string();
+        let http = HttpApp::new(name, component, env, app.spec.limits.resolve());
+        let generation = app.metadata.generation;
+        state.deployed.insert(
+            key.clone(),
+            Deployed {
+                generation,
+                app: Arc::new(http),
+                routes: app.spec.routes.clone(),
+            },
+        );
+        self.publish_routes(state);
+        let message = format!(
+            "generation {generation} serving {} ({how})",
+            short(&app.spec.component)
+        );
+        tracing::info!("{}: {message}", app_ref(&key));
+        self.event(&key, EventType::Normal, "Serving", &message)
+            .await;
+    }
+
+    fn publish_routes(&self, state: &State) {
+        let entries = state
+            .deployed
+            .values()
+            .flat_map(|d| d.routes.iter().map(|r| (r.clone(), d.app.clone())));
+        self.routes.store(Arc::new(RouteTable::new(entries)));
+    }
+
+    async fn event(&self, key: &Key, type_: EventType, reason: &str, message: &str) {
+        let source = format!("node/{}", self.cfg.node_name);
+        if let Err(e) = self
+            .objects
+            .record_event(&app_ref(key), type_, reason, message, &source)
+            .await
+        {
+            tracing::warn!("{}: cannot record event: {e}", app_ref(key));
+        }
+    }
+
+    /// Applies `update` to the stored status if the stored App is still at `generation`.
+    async fn write_status(
+        &self,
+        key: &Key,
+        generation: u64,
+        update: impl Fn(&mut shoal_api::AppStatus),
+    ) {
+        let store_key = app_key(&key.0, &key.1);
+        for _ in 0..5 {
+            let current = match self.objects.get::<App>(&store_key).await {
+                Ok(Some(app)) => app,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!("{}: cannot read status: {e}", app_ref(key));
+                    return;
+                }
+            };
+            if current.metadata.generation != generation {
+                return;
+            }
+            let mut next = current.clone();
+            update(&mut next.status);
+            next.status.observed_generation = generation;
+            if next.status == current.status {
+                return;
+            }
+            let rv = current.metadata.resource_version;
+            match self
+                .objects
+                .put(&store_key, next, Precondition::ModRevision(rv))
+                .await
+            {
+                Ok(_) => return,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => {
+                    tracing::warn!("{}: cannot write status: {e}", app_ref(key));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn app_ref(key: &Key) -> ObjectRef {
+    ObjectRef {
+        kind: "app".into(),
+        namespace: key.0.clone(),
+        name: key.1.clone(),
+    }
+}
+
+/// Feeds the agent: a full list, then changes; re-lists whenever the watch breaks.
+async fn watch_apps(objects: Objects, tx: mpsc::Sender<Msg>, shutdown: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let (apps, revision) = match objects.list::<App>("apps/").await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("cannot list apps, retrying in {backoff:?}: {e}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        if tx.send(Msg::Resync(apps)).await.is_err() {
+            return;
+        }
+        let mut watch = match objects.store().watch("apps/", revision).await {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!("cannot watch apps: {e}; re-listing");
+                continue;
+            }
+        };
+        while let Some(event) = watch.next().await {
+            let msg = match event {
+                Ok(WatchEvent::Put(kv)) => match Objects::decode::<App>(&kv) {
+                    Ok(app) => Msg::Put(Box::new(app)),
+                    Err(e) => {
+                        tracing::warn!("skipping undecodable app: {e}");
+                        continue;
+                    }
+                },
+                Ok(WatchEvent::Delete { key, .. }) => {
+                    let mut parts = key.splitn(3, '/').skip(1);
+                    match (parts.next(), parts.next()) {
+                        (Some(ns), Some(name)) => Msg::Delete((ns.to_string(), name.to_string())),
+                        _ => continue,
+                    }
+                }
+                Err(e) => {
+                    tracing::info!("app watch ended ({e}); re-listing");
+                    break;
+                }
+            };
+            if tx.send(msg).await.is_err() {
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! The node: an agent that turns App objects into running components, and the HTTP ingress.
+//!
+//! - [`Agent`] lists and watches Apps, compiles their components off the async workers, swaps
+//!   the result into the [`RouteTable`], and writes each App's `status` (a node writes nothing
+//!   else). It is level-triggered: whatever woke it, it compares spec with what it runs.
+//! - [`ingress::serve`] answers HTTP on one listener with one current-thread runtime per core,
+//!   each with its own `SO_REUSEPORT` socket, routing by host and longest path prefix.
+
+mod agent;
+pub mod ingress;
+mod routes;
+
+pub use agent::{Agent, AgentConfig};
+pub use routes::{RouteTable, Routes};

@@ -1,0 +1,104 @@
+//! The engine: pooling allocator sized per node, epoch ticker, compile cache location.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::host::Host;
+
+/// How often the epoch advances; the unit of CPU accounting and the slice between yields.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Node-level settings of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Instances that may exist at once on this node (across all apps); sizes the pool.
+    pub max_instances: u32,
+    /// Where compiled code is cached, keyed by component digest and engine compatibility.
+    pub cache_dir: PathBuf,
+}
+
+/// The wasmtime engine and linker shared by every app on a node.
+///
+/// # Guarantees
+/// Every instance comes from the pooling allocator with copy-on-write memory images; memory,
+/// tables and stacks up to the keep-resident sizes stay mapped between uses so that a fresh
+/// instance takes no page faults on them. An epoch ticker thread runs while the `Runtime` lives.
+pub struct Runtime {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Arc<Linker<Host>>,
+    pub(crate) cache_dir: PathBuf,
+    pub(crate) compat: String,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// Builds the engine and linker and starts the epoch ticker.
+    ///
+    /// # Errors
+    /// The pool cannot be reserved (e.g. too little address space for `max_instances`) or the
+    /// cache directory cannot be created.
+    pub fn new(cfg: RuntimeConfig) -> anyhow::Result<Self> {
+        let n = cfg.max_instances.max(1);
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(16))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(8))
+            .total_stacks(n)
+            .max_memories_per_module(2)
+            .max_tables_per_module(4)
+            // Measured: keeping these resident removes every page fault of a fresh instance.
+            .linear_memory_keep_resident(10 << 20)
+            .table_keep_resident(1 << 20)
+            .async_stack_keep_resident(1 << 20);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .memory_init_cow(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+
+        std::fs::create_dir_all(&cfg.cache_dir)?;
+        let compat = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::hash::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut h);
+            format!("{:016x}", h.finish())
+        };
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = ticker_stop.clone();
+            std::thread::Builder::new()
+                .name("shoal-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            cache_dir: cfg.cache_dir,
+            compat,
+            ticker_stop,
+        })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,20 @@
+//! Everything wasmtime: the engine, the compile cache, and one fresh instance per request.
+//!
+//! - [`Runtime`] owns the [`wasmtime::Engine`] (pooling allocator, copy-on-write memory images,
+//!   epoch interruption) and the on-disk cache of compiled code.
+//! - [`Runtime::load_http`] turns component bytes into an [`HttpComponent`]: compiled (or loaded
+//!   from the cache), linked against WASI P2 + `wasi:http`, checked to export the incoming
+//!   handler, and pre-instantiated. It blocks; callers run it off the async workers.
+//! - [`HttpApp`] serves requests for one deployed app: a concurrency permit, a fresh `Store` and
+//!   instance per request, the app's limits, and the mapping of failures to HTTP statuses.
+//!
+//! Nothing outside this crate touches wasmtime types.
+
+mod engine;
+mod host;
+mod load;
+mod serve;
+
+pub use engine::{Runtime, RuntimeConfig};
+pub use load::{HttpComponent, LoadError, Loaded};
+pub use serve::{Body, HttpApp, text_response};

@@ -1,0 +1,156 @@
+//! From component bytes to a pre-instantiated, checked `wasi:http` handler.
+
+use crate::Runtime;
+use crate::host::Host;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use wasmtime::component::Component;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// Why a component cannot be served. Messages are written for the user who deployed it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not WebAssembly at all.
+    #[error("is not a WebAssembly file (it does not start with the \\0asm magic bytes)")]
+    NotWasm,
+    /// A core module where a component is needed.
+    #[error(
+        "is a core WebAssembly module, not a component; an App needs a wasi:http component (encode the module with the wasi_snapshot_preview1 proxy adapter, or use a component toolchain)"
+    )]
+    CoreModule,
+    /// Cranelift or validation rejected it.
+    #[error("failed to compile: {0:#}")]
+    Compile(wasmtime::Error),
+    /// It imports something this node does not provide.
+    #[error(
+        "cannot be linked: {0:#}; Shoal provides WASI 0.2 and wasi:http, and grants no other imports"
+    )]
+    Link(wasmtime::Error),
+    /// It does not export a supported incoming handler.
+    #[error(
+        "does not export wasi:http/incoming-handler@0.2.x (its exports: {exports}); an App must be a wasi:http proxy component{hint}"
+    )]
+    NotHttp {
+        /// The exports it has instead.
+        exports: String,
+        /// Extra advice for a recognisable kind of component.
+        hint: &'static str,
+    },
+    /// The component file could not be read.
+    #[error("cannot be read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A component ready to serve: compiled, linked, checked and pre-instantiated.
+#[derive(Clone)]
+pub struct HttpComponent {
+    pub(crate) pre: ProxyPre<Host>,
+    /// `sha256:<hex>` of the component bytes.
+    pub digest: String,
+}
+
+/// The result of [`Runtime::load_http`], with how the compiled code was obtained.
+pub struct Loaded {
+    /// The component.
+    pub component: HttpComponent,
+    /// True when compiled code came from the on-disk cache (nothing was compiled).
+    pub from_cache: bool,
+    /// Time spent compiling or loading.
+    pub elapsed: Duration,
+}
+
+impl Runtime {
+    /// Compiles (or loads from the cache) the component at `path`, whose content digest is
+    /// `digest`, and checks that it can serve HTTP.
+    ///
+    /// # Caveats
+    /// Blocks for as long as compilation takes (seconds for big components): call it from a
+    /// blocking thread, never from an async worker.
+    ///
+    /// # Errors
+    /// See [`LoadError`]; each says what the user should change.
+    pub fn load_http(&self, digest: &str, path: &Path) -> Result<Loaded, LoadError> {
+        let start = Instant::now();
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        let cached = self.cache_dir.join(format!("{hex}-{}.cwasm", self.compat));
+        let (component, from_cache) = match self.load_cached(&cached) {
+            Some(c) => (c, true),
+            None => (self.compile(path, &cached)?, false),
+        };
+        let exports: Vec<String> = component
+            .component_type()
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(LoadError::Link)?;
+        let pre = ProxyPre::new(instance_pre).map_err(|_| LoadError::NotHttp {
+            hint: if exports.iter().any(|e| e.starts_with("wasi:cli/run")) {
+                "; this is a wasi:cli command component, which runs as a Job, not an App"
+            } else {
+                ""
+            },
+            exports: if exports.is_empty() {
+                "none".into()
+            } else {
+                exports.join(", ")
+            },
+        })?;
+        Ok(Loaded {
+            component: HttpComponent {
+                pre,
+                digest: digest.to_string(),
+            },
+            from_cache,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    fn load_cached(&self, cached: &Path) -> Option<Component> {
+        if !cached.exists() {
+            return None;
+        }
+        // SAFETY: the file is written only by `compile` below, into the node's own data dir,
+        // and is named after the engine compatibility hash; wasmtime re-checks its header.
+        #[allow(unsafe_code, reason = "deserializing our own precompiled code")]
+        let result = unsafe { Component::deserialize_file(&self.engine, cached) };
+        match result {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(path = %cached.display(), "ignoring unusable compile cache entry: {e:#}");
+                None
+            }
+        }
+    }
+
+    fn compile(&self, path: &Path, cached: &Path) -> Result<Component, LoadError> {
+        let bytes = std::fs::read(path)?;
+        if !bytes.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm);
+        }
+        // Core modules have layer 0 in bytes 6..8; components have layer 1.
+        if bytes.get(6..8) == Some(&[0, 0]) {
+            return Err(LoadError::CoreModule);
+        }
+        let component = Component::new(&self.engine, &bytes).map_err(LoadError::Compile)?;
+        match component.serialize() {
+            Ok(code) => {
+                // A unique temporary name: two nodes or threads may compile the same digest.
+                let tmp = cached.with_extension(format!(
+                    "tmp{}-{:?}",
+                    std::process::id(),
+                    std::thread::current().id()
+                ));
+                let written =
+                    std::fs::write(&tmp, code).and_then(|()| std::fs::rename(&tmp, cached));
+                if let Err(e) = written {
+                    tracing::warn!(path = %cached.display(), "cannot write compile cache: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("cannot serialize compiled code: {e:#}"),
+        }
+        Ok(component)
+    }
+}

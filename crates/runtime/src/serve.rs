@@ -1,0 +1,200 @@
+//! Serving one request of one app: permit, fresh instance, limits, status mapping.
+
+use crate::HttpComponent;
+use crate::engine::EPOCH_TICK;
+use crate::host::Host;
+use bytes::Bytes;
+use http::{Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::time::Instant;
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+/// The response body type of the ingress: whatever a guest streams, or a short host message.
+pub type Body = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+/// A plain-text response from the host (not the guest), e.g. 404 or 503.
+pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Body> {
+    let mut text = text.into();
+    text.push('\n');
+    let body = Full::new(Bytes::from(text))
+        .map_err(Into::into)
+        .boxed_unsync();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(body)
+        .expect("static response parts are valid")
+}
+
+/// One deployed app on this node: its component, limits and in-flight budget.
+pub struct HttpApp {
+    /// `app/NAME`, for messages and logs.
+    name: String,
+    component: HttpComponent,
+    env: Vec<(String, String)>,
+    limits: shoal_api::ResolvedLimits,
+    in_flight: Arc<Semaphore>,
+}
+
+/// How the guest's side of a request ended when it never produced a response.
+enum Outcome {
+    Returned,
+    Trapped(wasmtime::Error),
+    CpuExceeded,
+    TimedOut,
+}
+
+impl HttpApp {
+    /// An app serving `component` under `limits`, seeing `env`.
+    pub fn new(
+        name: String,
+        component: HttpComponent,
+        env: Vec<(String, String)>,
+        limits: shoal_api::ResolvedLimits,
+    ) -> Self {
+        let in_flight = Arc::new(Semaphore::new(limits.concurrency as usize));
+        Self {
+            name,
+            component,
+            env,
+            limits,
+            in_flight,
+        }
+    }
+
+    /// The digest of the component this app serves.
+    pub fn digest(&self) -> &str {
+        &self.component.digest
+    }
+
+    /// Handles one request in a fresh instance.
+    ///
+    /// # Guarantees
+    /// Never panics and never queues: over the concurrency limit the answer is 503 with
+    /// `Retry-After`. A trap or a CPU-limit hit before the response started is a 500, the wall
+    /// timeout a 504; after the response started, either ends the body early. The instance is
+    /// dropped when the guest returns, traps or runs out of time, whichever comes first.
+    pub async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> Response<Body> {
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            let mut resp = text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "{} is at its concurrency limit ({}); retry shortly",
+                    self.name, self.limits.concurrency
+                ),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            return resp;
+        };
+        let deadline = Instant::now() + self.limits.timeout;
+        let cpu_budget = self
+            .limits
+            .cpu
+            .as_millis()
+            .div_ceil(EPOCH_TICK.as_millis())
+            .max(1) as u64;
+
+        let mut store = Store::new(
+            self.component.pre.engine(),
+            Host::new(&self.env, self.limits.memory),
+        );
+        store.limiter(|h| &mut h.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            let host = ctx.data_mut();
+            host.cpu_ticks += 1;
+            if host.cpu_ticks > cpu_budget {
+                host.cpu_exceeded = true;
+                return Err(Trap::Interrupt.into());
+            }
+            // Yield at every tick so a busy guest cannot monopolise its runtime thread.
+            Ok(UpdateDeadline::Yield(1))
+        });
+
+        let (tx, rx) = oneshot::channel();
+        let prepared = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+            .and_then(|req| Ok((req, store.data_mut().http().new_response_outparam(tx)?)));
+        let (req, out) = match prepared {
+            Ok(v) => v,
+            Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("bad request: {e}")),
+        };
+
+        let pre = self.component.pre.clone();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await
+            };
+            match tokio::time::timeout_at(deadline, run).await {
+                Err(_) => Outcome::TimedOut,
+                Ok(Ok(())) => Outcome::Returned,
+                Ok(Err(_)) if store.data().cpu_exceeded => Outcome::CpuExceeded,
+                Ok(Err(e)) => Outcome::Trapped(e),
+            }
+        });
+
+        let outcome = match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(Ok(resp))) => return resp,
+            Ok(Ok(Err(code))) => {
+                tracing::warn!(app = %self.name, "handler responded with error: {code:?}");
+                return text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{} failed: {code:?}", self.name),
+                );
+            }
+            // The guest dropped the response outparam: the task says why.
+            Ok(Err(_)) => task
+                .await
+                .unwrap_or_else(|e| Outcome::Trapped(wasmtime::Error::msg(e.to_string()))),
+            Err(_) => Outcome::TimedOut,
+        };
+        match outcome {
+            Outcome::TimedOut => {
+                tracing::warn!(app = %self.name, timeout = ?self.limits.timeout, "request exceeded its timeout");
+                text_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!(
+                        "{} did not respond within its timeout ({:?}); raise spec.limits.timeout",
+                        self.name, self.limits.timeout
+                    ),
+                )
+            }
+            Outcome::CpuExceeded => {
+                tracing::warn!(app = %self.name, cpu = ?self.limits.cpu, "request exceeded its CPU limit");
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!(
+                        "{} exceeded its CPU limit ({:?}) for this request; raise spec.limits.cpu",
+                        self.name, self.limits.cpu
+                    ),
+                )
+            }
+            Outcome::Trapped(e) => {
+                tracing::warn!(app = %self.name, "request trapped: {e:?}");
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{} failed: {e}", self.name),
+                )
+            }
+            Outcome::Returned => {
+                tracing::warn!(app = %self.name, "handler returned without setting a response");
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{} returned without a response", self.name),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! App endpoints: list, get, apply (create / configure / unchanged), delete, events.
+
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use shoal_api::{API_VERSION, App, AppStatus, ApplyResponse, ApplyResult, Event, ObjectRef};
+use shoal_store::parse_digest;
+use shoal_store::{Precondition, app_key};
+use std::sync::Arc;
+
+fn app_ref(ns: &str, name: &str) -> ObjectRef {
+    ObjectRef {
+        kind: "app".into(),
+        namespace: ns.into(),
+        name: name.into(),
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<ApiState>>,
+    Path(ns): Path<String>,
+) -> Result<Json<Vec<App>>, ApiError> {
+    let (apps, _) = state.objects.list::<App>(&format!("apps/{ns}/")).await?;
+    Ok(Json(apps))
+}
+
+pub(crate) async fn get(
+    State(state): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<App>, ApiError> {
+    state
+        .objects
+        .get::<App>(&app_key(&ns, &name))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("{} not found", app_ref(&ns, &name))))
+}
+
+pub(crate) async fn apply(
+    State(state): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
+    let what = app_ref(&ns, &name);
+    let mut de = serde_json::Deserializer::from_slice(&body);
+    let mut app: App = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| ApiError::BadRequest(format!("{what}: {}: {}", e.path(), e.inner())))?;
+    if app.metadata.name != name || app.metadata.namespace != ns {
+        return Err(ApiError::BadRequest(format!(
+            "{what}: metadata says {}/{}, but the request path says {ns}/{name}",
+            app.metadata.namespace, app.metadata.name
+        )));
+    }
+    if app.api_version != API_VERSION {
+        return Err(ApiError::Invalid(format!(
+            "{what}: apiVersion: '{}' is not supported; use {API_VERSION}",
+            app.api_version
+        )));
+    }
+    shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
+    check_component(&state, &app)
+        .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
+
+    let _guard = state.apply_lock.lock().await;
+    let (all, _) = state.objects.list::<App>("apps/").await?;
+    for other in all
+        .iter()
+        .filter(|o| o.metadata.namespace != ns || o.metadata.name != name)
+    {
+        for (i, route) in app.spec.routes.iter().enumerate() {
+            if other.spec.routes.contains(route) {
+                return Err(ApiError::Conflict(format!(
+                    "{what}: spec.routes[{i}]: route {route} is already served by {}; choose another path or host",
+                    other.object_ref()
+                )));
+            }
+        }
+    }
+
+    let key = app_key(&ns, &name);
+    let existing = all
+        .into_iter()
+        .find(|o| o.metadata.namespace == ns && o.metadata.name == name);
+    let (result, stored) = match existing {
+        None => {
+            app.metadata.generation = 1;
+            app.metadata.creation_timestamp = Some(chrono::Utc::now());
+            app.status = AppStatus::default();
+            (
+                ApplyResult::Created,
+                state.objects.put(&key, app, Precondition::Absent).await?,
+            )
+        }
+        Some(current)
+            if current.spec == app.spec && current.metadata.labels == app.metadata.labels =>
+        {
+            (ApplyResult::Unchanged, current)
+        }
+        Some(mut current) => {
+            let rv = current.metadata.resource_version;
+            if current.spec != app.spec {
+                current.metadata.generation += 1;
+                current.spec = app.spec;
+            }
+            current.metadata.labels = app.metadata.labels;
+            (
+                ApplyResult::Configured,
+                state
+                    .objects
+                    .put(&key, current, Precondition::ModRevision(rv))
+                    .await?,
+            )
+        }
+    };
+    let status = if result == ApplyResult::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(ApplyResponse {
+            result,
+            object: stored,
+        }),
+    ))
+}
+
+/// The component must be an uploaded WebAssembly component; the CLI uploads local paths.
+fn check_component(state: &ApiState, app: &App) -> Result<(), String> {
+    let c = &app.spec.component;
+    if c.starts_with("oci://") || c.starts_with("https://") || c.starts_with("http://") {
+        return Err(format!(
+            "'{c}': fetching components from registries or URLs is not supported yet; download it and give its path"
+        ));
+    }
+    if parse_digest(c).is_none() {
+        return Err(format!(
+            "'{c}' is not a sha256:<64 hex digits> digest; apply the manifest with `shoal apply -f`, which uploads local files"
+        ));
+    }
+    let path = state.blobs.path(c).filter(|p| p.is_file()).ok_or_else(|| {
+        format!("blob {c} was never uploaded; upload it first (shoal apply does)")
+    })?;
+    let mut head = [0u8; 8];
+    let n = std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .map_err(|e| format!("blob {c} cannot be read: {e}"))?;
+    if n < 8 || &head[..4] != b"\0asm" {
+        return Err(format!("blob {c} is not a WebAssembly file"));
+    }
+    if head[6..8] == [0, 0] {
+        return Err(format!(
+            "blob {c} is a core WebAssembly module, not a component; an App needs a wasi:http component"
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete(
+    State(state): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let what = app_ref(&ns, &name);
+    let _guard = state.apply_lock.lock().await;
+    match state
+        .objects
+        .store()
+        .delete(&app_key(&ns, &name), Precondition::None)
+        .await?
+    {
+        Some(_) => {
+            if let Err(e) = state.objects.delete_events_for(&what).await {
+                tracing::warn!("{what}: cannot delete its events: {e}");
+            }
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(ApiError::NotFound(format!("{what} not found"))),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct EventQuery {
+    kind: String,
+    name: String,
+}
+
+pub(crate) async fn events(
+    State(state): State<Arc<ApiState>>,
+    Path(ns): Path<String>,
+    Query(q): Query<EventQuery>,
+) -> Result<Json<Vec<Event>>, ApiError> {
+    let about = ObjectRef {
+        kind: q.kind,
+        namespace: ns,
+        name: q.name,
+    };
+    Ok(Json(state.objects.events_for(&about).await?))
+}

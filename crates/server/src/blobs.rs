@@ -1,0 +1,65 @@
+//! Blob endpoints over the store's content-addressed [`BlobStore`].
+
+use crate::{ApiError, ApiState};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use http_body_util::BodyExt;
+
+use std::sync::Arc;
+
+pub(crate) async fn upload(
+    State(state): State<Arc<ApiState>>,
+    body: Body,
+) -> Result<impl IntoResponse, ApiError> {
+    let limit = state.max_upload;
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "upload is larger than this server's limit of {} MiB; shrink the component or start the server with a larger --max-upload",
+            limit >> 20
+        ))
+    };
+    let bytes = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                too_large()
+            } else {
+                ApiError::BadRequest(format!("upload failed: {e}"))
+            }
+        })?
+        .to_bytes();
+    let blobs = state.blobs.clone();
+    let size = bytes.len();
+    let digest = tokio::task::spawn_blocking(move || blobs.put(&bytes))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot store upload: {e}")))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "digest": digest, "size": size })),
+    ))
+}
+
+pub(crate) async fn exists(
+    State(state): State<Arc<ApiState>>,
+    Path(digest): Path<String>,
+) -> StatusCode {
+    if state.blobs.contains(&digest) {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+pub(crate) async fn download(
+    State(state): State<Arc<ApiState>>,
+    Path(digest): Path<String>,
+) -> Result<Vec<u8>, ApiError> {
+    let not_found = || ApiError::NotFound(format!("blob {digest} not found"));
+    let path = state.blobs.path(&digest).ok_or_else(not_found)?;
+    tokio::fs::read(path).await.map_err(|_| not_found())
+}

@@ -1,0 +1,118 @@
+//! Shoal's control-plane HTTP API.
+//!
+//! JSON over HTTP, authenticated with a bearer token:
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/healthz` | liveness, no token needed |
+//! | POST | `/v1/blobs` | upload component bytes; answers their `sha256:` digest |
+//! | GET, HEAD | `/v1/blobs/{digest}` | download / check a blob |
+//! | GET | `/v1/namespaces/{ns}/apps` | list Apps |
+//! | GET, PUT, DELETE | `/v1/namespaces/{ns}/apps/{name}` | read, apply, delete an App |
+//! | GET | `/v1/namespaces/{ns}/events?kind=app&name=N` | events about an object |
+//!
+//! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
+//! server validates everything again — the CLI is a convenience, not a gatekeeper.
+//!
+//! [`run`] takes its listener and shutdown signal from the caller.
+
+mod apps;
+mod blobs;
+mod error;
+
+pub use error::ApiError;
+pub use shoal_store::BlobStore;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use shoal_store::Objects;
+use std::sync::Arc;
+
+/// Everything the API handlers share.
+pub struct ApiState {
+    /// Typed object access.
+    pub objects: Objects,
+    /// Uploaded components, by digest.
+    pub blobs: BlobStore,
+    /// The bearer token every request (but `/healthz`) must carry.
+    pub token: String,
+    /// Largest accepted upload, in bytes.
+    pub max_upload: u64,
+    /// Serialises applies so route uniqueness is checked against a stable set of apps.
+    pub(crate) apply_lock: tokio::sync::Mutex<()>,
+}
+
+impl ApiState {
+    /// API state over `objects` and `blobs`, guarded by `token`.
+    pub fn new(objects: Objects, blobs: BlobStore, token: String, max_upload: u64) -> Self {
+        Self {
+            objects,
+            blobs,
+            token,
+            max_upload,
+            apply_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// The API's routes, with authentication applied.
+pub fn router(state: Arc<ApiState>) -> Router {
+    let api = Router::new()
+        .route("/v1/blobs", post(blobs::upload))
+        .route(
+            "/v1/blobs/{digest}",
+            get(blobs::download).head(blobs::exists),
+        )
+        .route("/v1/namespaces/{ns}/apps", get(apps::list))
+        .route(
+            "/v1/namespaces/{ns}/apps/{name}",
+            get(apps::get).put(apps::apply).delete(apps::delete),
+        )
+        .route("/v1/namespaces/{ns}/events", get(apps::events))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            authenticate,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(api)
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
+///
+/// # Errors
+/// Accepting connections failed.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn authenticate(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match presented {
+        Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(req).await,
+        Some(_) => ApiError::Unauthorized("the bearer token is not valid for this server".into()).into_response(),
+        None => ApiError::Unauthorized(
+            "missing bearer token; pass --token or SHOAL_TOKEN (shoal up writes one to DATA_DIR/token)".into(),
+        )
+        .into_response(),
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a token matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

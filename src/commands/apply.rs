@@ -1,0 +1,170 @@
+//! `shoal apply -f FILE|DIR|-`: validate every document, upload local components, apply.
+
+use crate::settings::Global;
+use anyhow::{Context, bail};
+use shoal_api::ApplyResult;
+use shoal_client::Client;
+use shoal_manifest::Object;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `shoal apply`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Manifest file, directory of .yaml/.yml files, or `-` for standard input; repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<String>,
+}
+
+/// Runs `shoal apply`.
+pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
+    let client = g.client();
+    for line in apply_paths(&client, &args.files, &g.namespace).await? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// One parsed manifest: where it came from (for relative paths) and its objects.
+pub struct Manifest {
+    /// The directory relative component paths are resolved against.
+    pub base: PathBuf,
+    /// The objects it holds, in order.
+    pub objects: Vec<Object>,
+}
+
+/// Reads and parses every manifest named by `files`; any error fails the whole set.
+pub fn read_manifests(files: &[String], namespace: &str) -> anyhow::Result<Vec<Manifest>> {
+    let mut paths = Vec::new();
+    for f in files {
+        if f == "-" {
+            paths.push(None);
+            continue;
+        }
+        let p = PathBuf::from(f);
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)
+                .with_context(|| format!("{f}: cannot read directory"))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect();
+            entries.sort();
+            if entries.is_empty() {
+                bail!("{f}: directory has no .yaml or .yml files");
+            }
+            paths.extend(entries.into_iter().map(Some));
+        } else {
+            paths.push(Some(p));
+        }
+    }
+    let mut manifests = Vec::new();
+    for path in paths {
+        let (name, text, base) = match path {
+            None => {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .context("cannot read standard input")?;
+                ("-".to_string(), text, std::env::current_dir()?)
+            }
+            Some(p) => {
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("{}: cannot read", p.display()))?;
+                let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                (p.display().to_string(), text, base)
+            }
+        };
+        let mut objects = shoal_manifest::parse(&name, &text)?;
+        for Object::App(app) in &mut objects {
+            if app.metadata.namespace == shoal_api::DEFAULT_NAMESPACE {
+                app.metadata.namespace = namespace.to_string();
+            }
+        }
+        manifests.push(Manifest { base, objects });
+    }
+    Ok(manifests)
+}
+
+/// Validates everything first, then uploads and applies; returns kubectl-style result lines.
+pub async fn apply_paths(
+    client: &Client,
+    files: &[String],
+    namespace: &str,
+) -> anyhow::Result<Vec<String>> {
+    let manifests = read_manifests(files, namespace)?;
+    // Resolve every local component before touching the server: a bad path anywhere applies nothing.
+    let mut pending = Vec::new();
+    for m in manifests {
+        for Object::App(app) in m.objects {
+            let local = resolve_component(&m.base, &app)?;
+            pending.push((app, local));
+        }
+    }
+    let mut lines = Vec::new();
+    for (mut app, local) in pending {
+        if let Some((path, bytes)) = local {
+            let what = format!("app/{}", app.metadata.name);
+            let digest = upload(client, bytes)
+                .await
+                .with_context(|| format!("{what}: spec.component: uploading {}", path.display()))?;
+            app.spec.component = digest;
+        }
+        let resp = client.apply_app(&app).await?;
+        let word = match resp.result {
+            ApplyResult::Created => "created",
+            ApplyResult::Configured => "configured",
+            ApplyResult::Unchanged => "unchanged",
+        };
+        lines.push(format!("app/{} {word}", app.metadata.name));
+    }
+    Ok(lines)
+}
+
+async fn upload(client: &Client, bytes: Vec<u8>) -> anyhow::Result<String> {
+    use sha2_digest::digest_of;
+    let digest = digest_of(&bytes);
+    if client.has_blob(&digest).await? {
+        return Ok(digest);
+    }
+    Ok(client.upload_blob(bytes).await?)
+}
+
+/// A local component path, read and checked; `None` for a digest or URL the server resolves.
+fn resolve_component(
+    base: &Path,
+    app: &shoal_api::App,
+) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
+    let c = &app.spec.component;
+    if c.starts_with("sha256:") || c.contains("://") {
+        return Ok(None);
+    }
+    let what = format!("app/{}: spec.component", app.metadata.name);
+    let path = base.join(c);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!(
+                "{what}: {c} does not exist (looked for {}); paths are relative to the manifest",
+                path.display()
+            )
+        }
+        Err(e) => bail!("{what}: cannot read {}: {e}", path.display()),
+    };
+    if !bytes.starts_with(b"\0asm") || bytes.len() < 8 {
+        bail!(
+            "{what}: {c} is not a WebAssembly file (it does not start with the \\0asm magic bytes)"
+        );
+    }
+    if bytes[6..8] == [0, 0] {
+        bail!(
+            "{what}: {c} is a core WebAssembly module, not a component; an App needs a wasi:http component"
+        );
+    }
+    Ok(Some((path, bytes)))
+}
+
+mod sha2_digest {
+    /// `sha256:<hex>` of `bytes`, as the server computes it.
+    pub fn digest_of(bytes: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    }
+}

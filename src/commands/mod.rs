@@ -1,0 +1,16 @@
+//! One module per `shoal` subcommand.
+
+pub mod apply;
+pub mod delete;
+pub mod describe;
+pub mod get;
+pub mod up;
+pub mod wait;
+
+/// Kinds the CLI accepts, with kubectl's singular/plural spellings.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    /// Apps.
+    #[value(alias = "apps")]
+    App,
+}

@@ -1,0 +1,77 @@
+//! The `shoal` binary: `up` runs a whole single node; every other command is an API client.
+//!
+//! One file per command under `commands/`; this file only parses arguments and dispatches.
+
+mod commands;
+mod output;
+mod settings;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Shoal: a WebAssembly-native orchestrator.
+#[derive(Parser)]
+#[command(name = "shoal", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: settings::Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a complete single node: control plane, node agent and HTTP ingress.
+    Up(commands::up::Args),
+    /// Create or update objects from YAML manifests.
+    Apply(commands::apply::Args),
+    /// List objects or show one.
+    Get(commands::get::Args),
+    /// Show an object in detail, with its conditions and recent events.
+    Describe(commands::describe::Args),
+    /// Delete objects by name or by manifest.
+    Delete(commands::delete::Args),
+    /// Wait until an object reaches a condition.
+    Wait(commands::wait::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,wasmtime=warn,cranelift=warn")
+            }),
+        )
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let g = cli.global;
+        match cli.command {
+            Command::Up(args) => commands::up::run(g, args).await,
+            Command::Apply(args) => commands::apply::run(g, args).await,
+            Command::Get(args) => commands::get::run(g, args).await,
+            Command::Describe(args) => commands::describe::run(g, args).await,
+            Command::Delete(args) => commands::delete::run(g, args).await,
+            Command::Wait(args) => commands::wait::run(g, args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
