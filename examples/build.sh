@@ -3,12 +3,15 @@
 # fixtures. The built .wasm files are committed, so neither tests nor CI need these toolchains.
 #
 #   examples/build.sh            # install missing toolchains, then build everything
+#   examples/build.sh c py       # only some: c (examples + fixtures), py, js
 #
 # Toolchains (all from package registries; see ../shared/guests.md in the project workspace):
 #   clang + wasi-libc (Debian), wit-bindgen-cli 0.63 (crates.io), wasm-tools (PyPI),
 #   componentize-py 0.25.1 (PyPI), componentize-js 0.23.0 (npm), and the wasi_snapshot_preview1
 #   proxy adapter from the wasi-preview1-component-adapter-provider 48.0.8 crate.
 set -euo pipefail
+targets=${*:-c py js}
+want() { [[ " $targets " == *" $1 "* ]]; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$root/target/guests
 mkdir -p "$work"
@@ -45,6 +48,7 @@ build_c() { # source output [extra clang flags…]
   wasm-tools validate "$out"
   echo "built $out ($(stat -c %s "$out") bytes)"
 }
+if want c; then
 build_c "$root/examples/hello-c/hello.c" "$root/examples/hello-c/hello.wasm"
 fx=$root/tests/fixtures
 build_c "$root/examples/hello-c/hello.c" "$fx/hello-v2.wasm" '-DGREETING="Hello again from C"'
@@ -56,13 +60,15 @@ clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-all -o "$fx/command-mo
 cmd_adapter=${adapter%proxy.wasm}command.wasm
 wasm-tools component new "$fx/command-module.wasm" --adapt "wasi_snapshot_preview1=$cmd_adapter" -o "$fx/command-component.wasm"
 echo "built command fixtures"
+fi
 
 # Python: componentize-py against the same WIT.
-(cd "$root/examples/hello-py" && componentize-py -d "$wit" -w "$world" componentize app -o hello-py.wasm)
-echo "built examples/hello-py/hello-py.wasm"
+want py && (cd "$root/examples/hello-py" && componentize-py -d "$wit" -w "$world" componentize app -o hello-py.wasm)
+want py && echo "built examples/hello-py/hello-py.wasm"
 
 # JavaScript: componentize-js 0.23 embeds StarlingMonkey built against wasi:http 0.2.10, so its
 # world comes from the WIT inside that engine.
+want js || exit 0
 js=$work/js/node_modules/@bytecodealliance/componentize-js
 rm -rf "$work/js-wit" && wasm-tools component wit "$js/lib/starlingmonkey_embedding.wasm" --out-dir "$work/js-wit" >/dev/null
 rm "$work/js-wit/root.wit"

@@ -115,11 +115,11 @@ fn typed<T: DeserializeOwned>(doc: serde_yaml::Deserializer<'_>) -> Result<T, St
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
-        // serde_yaml prefixes some messages with the path it saw; ours is the precise one.
-        let inner = inner
-            .split_once(": ")
-            .filter(|(p, _)| *p == path)
-            .map_or(inner.clone(), |(_, m)| m.to_string());
+        // serde_yaml prefixes some messages with the enclosing path; ours is the precise one.
+        let inner = match inner.split_once(": ") {
+            Some((prefix, rest)) if path.starts_with(prefix) => rest.to_string(),
+            _ => inner,
+        };
         if path == "." || path.is_empty() {
             inner
         } else {

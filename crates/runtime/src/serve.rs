@@ -182,10 +182,18 @@ impl HttpApp {
                 )
             }
             Outcome::Trapped(e) => {
-                tracing::warn!(app = %self.name, "request trapped: {e:?}");
+                tracing::warn!(app = %self.name, "request failed: {e:#}");
+                let reason = match e.downcast_ref::<Trap>() {
+                    Some(Trap::StackOverflow) => "the component overflowed its stack".to_string(),
+                    Some(trap) => format!(
+                        "the component trapped: {}",
+                        trap.to_string().trim_start_matches("wasm trap: ")
+                    ),
+                    None => format!("the component failed: {}", e.root_cause()),
+                };
                 text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{} failed: {e}", self.name),
+                    format!("{}: {reason}", self.name),
                 )
             }
             Outcome::Returned => {

@@ -1,0 +1,171 @@
+//! Bad input gets a clear error naming the object and field, and changes nothing.
+
+use crate::support::{Node, app_yaml, repo_path};
+
+/// Each case: a manifest on stdin and the exact error the user sees.
+#[test]
+fn invalid_manifests_are_rejected_and_apply_nothing() {
+    let node = Node::start(&[]);
+    let hello = repo_path("examples/hello-c/hello.wasm");
+    let dir = tempfile::tempdir().unwrap();
+    let text_file = dir.path().join("notes.wasm");
+    std::fs::write(&text_file, "this is not wasm").unwrap();
+    let text_file = text_file.to_str().unwrap();
+    let missing = dir.path().join("missing.wasm");
+    let missing = missing.to_str().unwrap();
+    let core = repo_path("tests/fixtures/command-module.wasm");
+
+    let cases: Vec<(String, String)> = vec![
+        (
+            format!("apiVersion: shoal/v1alpha1\nkind: App\nmetadata:\n  name: a\nspec:\n  component: {hello}\n  routes: [{{path: /a}}\n"),
+            "error: -: invalid YAML: did not find expected ',' or ']' at line 8 column 1, while parsing a flow sequence at line 7 column 11".into(),
+        ),
+        (
+            app_yaml("a", &hello, "/a", "  replicas: 3\n"),
+            "error: -: app/a: spec.replicas: unknown field `replicas`, expected one of `component`, `routes`, `env`, `limits` at line 9 column 3".into(),
+        ),
+        (
+            format!("apiVersion: shoal/v1alpha1\nkind: App\nmetadata:\n  name: a\nspec:\n  component: {hello}\n"),
+            "error: -: app/a: spec: missing field `routes` at line 6 column 3".into(),
+        ),
+        (
+            app_yaml("Hello_App", &hello, "/a", ""),
+            "error: -: app/Hello_App: metadata.name: 'Hello_App' is not a DNS-1123 label; use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters".into(),
+        ),
+        (
+            app_yaml("a", &hello, "/a", "  limits:\n    memory: 64MB\n"),
+            "error: -: app/a: spec.limits.memory: '64MB' is not a quantity; use e.g. 64Mi, 1Gi or 500k at line 10 column 5".into(),
+        ),
+        (
+            app_yaml("a", missing, "/a", ""),
+            format!("error: app/a: spec.component: {missing} does not exist (looked for {missing}); paths are relative to the manifest"),
+        ),
+        (
+            app_yaml("a", text_file, "/a", ""),
+            format!("error: app/a: spec.component: {text_file} is not a WebAssembly file (it does not start with the \\0asm magic bytes)"),
+        ),
+        (
+            app_yaml("a", &core, "/a", ""),
+            format!("error: app/a: spec.component: {core} is a core WebAssembly module, not a component; an App needs a wasi:http component"),
+        ),
+        (
+            // The first document is fine, the second is not: neither is applied.
+            format!("{}---\n{}", app_yaml("good", &hello, "/good", ""), app_yaml("bad", &hello, "/bad", "  limits: {concurrency: 0}\n")),
+            "error: -: app/bad: spec.limits.concurrency: must be at least 1".into(),
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let err = node.fails(&["apply", "-f", "-"], Some(&yaml));
+        assert_eq!(err.trim_end(), expected, "manifest:\n{yaml}");
+        let out = node.run(&["get", "apps", "-o", "json"], None);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "[]",
+            "something was applied by:\n{yaml}"
+        );
+    }
+}
+
+#[test]
+fn a_route_served_by_another_app_is_refused() {
+    let node = Node::start(&[]);
+    let hello = repo_path("examples/hello-c/hello.wasm");
+    node.apply(&app_yaml("first", &hello, "/shared", ""));
+    let err = node.fails(
+        &["apply", "-f", "-"],
+        Some(&app_yaml("second", &hello, "/shared", "")),
+    );
+    assert_eq!(
+        err,
+        "error: app/second: spec.routes[0]: route /shared is already served by app/first; choose another path or host\n"
+    );
+    let out = node.ok(&["get", "apps"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains("first"));
+    node.wait_ready("first");
+    assert_eq!(node.get("/shared").0, 200);
+}
+
+#[test]
+fn a_component_that_is_not_an_http_handler_fails_with_the_reason() {
+    let node = Node::start(&[]);
+    let cmd = repo_path("tests/fixtures/command-component.wasm");
+    assert_eq!(
+        node.apply(&app_yaml("cli", &cmd, "/cli", "")),
+        "app/cli created\n"
+    );
+    let err = node.fails(&["wait", "app", "cli", "--timeout", "120s"], None);
+    assert!(
+        err.starts_with("error: app/cli failed: component sha256:"),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "does not export wasi:http/incoming-handler@0.2.x (its exports: wasi:cli/run@0.2."
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("this is a wasi:cli command component, which runs as a Job, not an App"),
+        "{err}"
+    );
+    let described = node.ok(&["describe", "app", "cli"]);
+    assert!(described.contains("Status:       Failed"), "{described}");
+    assert!(described.contains("Warning   Failed"), "{described}");
+    assert!(
+        described.contains("Serving:      nothing yet"),
+        "{described}"
+    );
+    assert_eq!(node.get("/cli").0, 404);
+
+    // A good component replaces it.
+    let hello = repo_path("examples/hello-c/hello.wasm");
+    assert_eq!(
+        node.apply(&app_yaml("cli", &hello, "/cli", "")),
+        "app/cli configured\n"
+    );
+    node.wait_ready("cli");
+    assert_eq!(node.get("/cli").0, 200);
+}
+
+#[test]
+fn a_failed_update_keeps_the_previous_generation_serving() {
+    let node = Node::start(&[]);
+    node.apply(&app_yaml(
+        "hello",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/hello",
+        "",
+    ));
+    node.wait_ready("hello");
+    node.apply(&app_yaml(
+        "hello",
+        &repo_path("tests/fixtures/command-component.wasm"),
+        "/hello",
+        "",
+    ));
+    let err = node.fails(&["wait", "app", "hello", "--timeout", "120s"], None);
+    assert!(
+        err.trim_end().ends_with("; generation 1 keeps serving"),
+        "{err}"
+    );
+    assert_eq!(node.get("/hello").0, 200);
+}
+
+#[test]
+fn an_oversized_upload_is_refused() {
+    let node = Node::start(&["--max-upload", "1Mi"]);
+    let err = node.fails(
+        &["apply", "-f", &repo_path("examples/hello-py/app.yaml")],
+        None,
+    );
+    let path = repo_path("examples/hello-py/./hello-py.wasm");
+    assert_eq!(
+        err,
+        format!(
+            "error: app/hello-py: spec.component: uploading {path}: upload is larger than this server's limit of 1 MiB; shrink the component or start the server with a larger --max-upload\n"
+        )
+    );
+    let out = node.run(&["get", "apps", "-o", "json"], None);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+}

@@ -1,0 +1,111 @@
+//! Limits and misbehaving guests: the right status, and the node keeps serving.
+
+use crate::support::{Node, app_yaml, http_client, repo_path};
+use std::sync::{Arc, Barrier};
+
+#[test]
+fn misbehaving_handlers_fail_alone() {
+    let node = Node::start(&[]);
+    node.apply(&app_yaml(
+        "hello",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/hello",
+        "",
+    ));
+    let limits = "  limits: {cpu: 100ms, timeout: 1s, memory: 8Mi}\n";
+    node.apply(&app_yaml(
+        "bad",
+        &repo_path("tests/fixtures/misbehave.wasm"),
+        "/bad",
+        limits,
+    ));
+    node.wait_ready("hello");
+    node.wait_ready("bad");
+
+    let (status, body) = node.get("/bad/trap");
+    assert_eq!(status, 500);
+    assert_eq!(
+        body,
+        "app/bad: the component trapped: wasm `unreachable` instruction executed\n"
+    );
+    assert_eq!(
+        node.get("/bad/loop"),
+        (
+            500,
+            "app/bad exceeded its CPU limit (100ms) for this request; raise spec.limits.cpu\n"
+                .into()
+        )
+    );
+    assert_eq!(
+        node.get("/bad/sleep?ms=5000"),
+        (
+            504,
+            "app/bad did not respond within its timeout (1s); raise spec.limits.timeout\n".into()
+        )
+    );
+    assert_eq!(
+        node.get("/bad/noreply"),
+        (500, "app/bad returned without a response\n".into())
+    );
+    let (status, body) = node.get("/bad/oom");
+    assert_eq!(status, 200);
+    let mib: u32 = body.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(mib < 8, "grew past the 8Mi limit: {body}");
+
+    // The node and the neighbour are unaffected, and the bad app still serves good requests.
+    assert_eq!(node.get("/hello").0, 200);
+    assert_eq!(node.get("/bad/fine"), (200, "ok /bad/fine\n".into()));
+    let log = node.stderr.text();
+    assert!(log.contains("request exceeded its CPU limit"), "{log}");
+    assert!(log.contains("request exceeded its timeout"), "{log}");
+}
+
+#[test]
+fn over_the_concurrency_limit_requests_get_503_not_a_queue() {
+    let node = Node::start(&[]);
+    let limits = "  limits: {concurrency: 2}\n";
+    node.apply(&app_yaml(
+        "slow",
+        &repo_path("tests/fixtures/misbehave.wasm"),
+        "/slow",
+        limits,
+    ));
+    node.wait_ready("slow");
+    let clients = 10;
+    let barrier = Arc::new(Barrier::new(clients));
+    let url = format!("{}/slow/sleep?ms=1500", node.http);
+    let handles: Vec<_> = (0..clients)
+        .map(|_| {
+            let (barrier, url) = (barrier.clone(), url.clone());
+            std::thread::spawn(move || {
+                let client = http_client();
+                barrier.wait();
+                let resp = client.get(&url).send().unwrap();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .map(|v| v.to_str().unwrap().to_string());
+                (resp.status().as_u16(), retry_after, resp.text().unwrap())
+            })
+        })
+        .collect();
+    let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(results.len(), clients, "every request was answered");
+    let ok = results.iter().filter(|r| r.0 == 200).count();
+    let shed: Vec<_> = results.iter().filter(|r| r.0 == 503).collect();
+    assert_eq!(ok + shed.len(), clients, "only 200 or 503: {results:?}");
+    assert!(ok >= 1, "{results:?}");
+    assert!(
+        !shed.is_empty(),
+        "10 simultaneous 1.5 s requests against a limit of 2 shed none: {results:?}"
+    );
+    for (_, retry_after, body) in &shed {
+        assert_eq!(retry_after.as_deref(), Some("1"));
+        assert_eq!(
+            body,
+            "app/slow is at its concurrency limit (2); retry shortly\n"
+        );
+    }
+    // Once the burst is over, the app answers again.
+    assert_eq!(node.get("/slow/sleep?ms=1").0, 200);
+}

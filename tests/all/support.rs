@@ -1,0 +1,236 @@
+//! A running `shoal up` and helpers to drive it like a user would.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+pub const SHOAL: &str = env!("CARGO_BIN_EXE_shoal");
+
+/// Absolute path of a file in the repository.
+pub fn repo_path(rel: &str) -> String {
+    format!("{}/{rel}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Text written by a child process, readable while it runs.
+#[derive(Clone, Default)]
+pub struct Log(Arc<(Mutex<String>, Condvar)>);
+
+impl Log {
+    fn follow(self, stream: impl std::io::Read + Send + 'static) {
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let (text, cv) = &*self.0;
+                let mut text = text.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+                cv.notify_all();
+            }
+        });
+    }
+
+    pub fn text(&self) -> String {
+        self.0.0.lock().unwrap().clone()
+    }
+
+    /// Blocks until the log contains `needle` (woken by each new line), or panics after 120 s.
+    pub fn wait_for(&self, needle: &str) {
+        let (text, cv) = &*self.0;
+        let guard = text.lock().unwrap();
+        let (guard, timeout) = cv
+            .wait_timeout_while(guard, Duration::from_secs(120), |t| !t.contains(needle))
+            .unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "log never contained {needle:?}; log:\n{}",
+            *guard
+        );
+    }
+}
+
+/// A `shoal up` process with its own data dir.
+pub struct Node {
+    child: Option<Child>,
+    pub api: String,
+    pub http: String,
+    pub data_dir: PathBuf,
+    pub stderr: Log,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Node {
+    /// Starts a node in a fresh data dir.
+    pub fn start(extra: &[&str]) -> Node {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut node = Node::start_in(tmp.path(), extra);
+        node._tmp = Some(tmp);
+        node
+    }
+
+    /// Starts a node on `data_dir` (which may hold state from an earlier node).
+    pub fn start_in(data_dir: &Path, extra: &[&str]) -> Node {
+        let mut child = Command::new(SHOAL)
+            .args([
+                "up",
+                "--api",
+                "127.0.0.1:0",
+                "--http",
+                "127.0.0.1:0",
+                "--max-instances",
+                "64",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(extra)
+            .env("SHOAL_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("shoal binary runs");
+        let stderr = Log::default();
+        stderr.clone().follow(child.stderr.take().unwrap());
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let (mut api, mut http) = (String::new(), String::new());
+        let mut line = String::new();
+        while http.is_empty() {
+            line.clear();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                panic!(
+                    "shoal up exited before printing its addresses; stderr:\n{}",
+                    stderr.text()
+                );
+            }
+            if let Some(a) = line.trim().strip_prefix("API:") {
+                api = a.trim().to_string();
+            }
+            if let Some(h) = line.trim().strip_prefix("ingress:") {
+                http = h.trim().to_string();
+            }
+        }
+        Log::default().follow(stdout.into_inner());
+        Node {
+            child: Some(child),
+            api,
+            http,
+            data_dir: data_dir.to_path_buf(),
+            stderr,
+            _tmp: None,
+        }
+    }
+
+    /// The CLI pointed at this node (token found through the data dir, as on a user's machine).
+    pub fn cli(&self) -> Command {
+        let mut cmd = Command::new(SHOAL);
+        cmd.env("SHOAL_SERVER", &self.api)
+            .env("SHOAL_DATA_DIR", &self.data_dir)
+            .env_remove("SHOAL_TOKEN");
+        cmd
+    }
+
+    /// Runs the CLI with `args` and `stdin`.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .cli()
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs the CLI, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args, None);
+        assert!(
+            out.status.success(),
+            "shoal {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs the CLI, asserts failure, returns stderr.
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            !out.status.success(),
+            "shoal {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    /// `shoal apply -f -` with `yaml` on stdin; returns stdout.
+    pub fn apply(&self, yaml: &str) -> String {
+        let out = self.run(&["apply", "-f", "-"], Some(yaml));
+        assert!(
+            out.status.success(),
+            "apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Waits (with `shoal wait`) until app `name`'s latest generation is Ready.
+    pub fn wait_ready(&self, name: &str) {
+        self.ok(&["wait", "app", name, "--timeout", "120s"]);
+    }
+
+    /// GET on the ingress: status and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let resp = http_client()
+            .get(format!("{}{path}", self.http))
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    }
+
+    /// Stops the node with SIGINT, as Ctrl-C would, and waits for it to exit cleanly.
+    pub fn stop(mut self) -> String {
+        let mut child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = child.wait().unwrap();
+        assert!(
+            exit.success(),
+            "shoal up exited with {exit}; stderr:\n{}",
+            self.stderr.text()
+        );
+        self.stderr.text()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// An HTTP client that never uses a proxy.
+pub fn http_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// A manifest for one App.
+pub fn app_yaml(name: &str, component: &str, path: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata:\n  name: {name}\nspec:\n  component: {component}\n  routes:\n    - path: {path}\n{extra_spec}"
+    )
+}
