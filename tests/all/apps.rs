@@ -225,3 +225,39 @@ fn python_and_javascript_apps_compile_without_stalling_other_apps() {
         (200, "Hello from JavaScript! You asked for /js/z?y\n".into())
     );
 }
+
+#[test]
+fn ctrl_c_lets_in_flight_requests_finish() {
+    let node = Node::start(&[]);
+    let limits = "  limits: {concurrency: 1}\n";
+    node.apply(&app_yaml(
+        "slow",
+        &repo_path("tests/fixtures/misbehave.wasm"),
+        "/slow",
+        limits,
+    ));
+    node.wait_ready("slow");
+    let url = format!("{}/slow/sleep?ms=1500", node.http);
+    let in_flight = std::thread::spawn(move || {
+        // Our own probes below may hold the slot for an instant: retry until admitted.
+        loop {
+            let resp = http_client().get(&url).send().unwrap();
+            if resp.status().as_u16() != 503 {
+                return (resp.status().as_u16(), resp.text().unwrap());
+            }
+        }
+    });
+    // The slow request holds the only slot once a quick one is shed.
+    while node.get("/slow/quick").0 != 503 {
+        assert!(
+            !in_flight.is_finished(),
+            "never observed the slow request in flight"
+        );
+    }
+    let log = node.stop();
+    assert!(
+        log.contains("shutting down: finishing in-flight requests"),
+        "{log}"
+    );
+    assert_eq!(in_flight.join().unwrap(), (200, "slept 1500 ms\n".into()));
+}

@@ -5,3 +5,4 @@ mod apps;
 mod bad_input;
 mod limits;
 mod support;
+mod tidy;

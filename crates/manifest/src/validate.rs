@@ -89,26 +89,26 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
         }
     }
     let limits = &spec.limits;
-    if let Some(m) = &limits.memory {
-        if m.bytes() < 64 << 10 {
-            return fail(
-                "spec.limits.memory",
-                format!("'{m}' is less than one WebAssembly page; use at least 64Ki"),
-            );
-        }
+    if let Some(m) = &limits.memory
+        && m.bytes() < 64 << 10
+    {
+        return fail(
+            "spec.limits.memory",
+            format!("'{m}' is less than one WebAssembly page; use at least 64Ki"),
+        );
     }
-    if let Some(cpu) = &limits.cpu {
-        if cpu.get().as_millis() < 10 {
-            return fail(
-                "spec.limits.cpu",
-                format!("'{cpu}' is below the 10ms accounting tick; use at least 10ms"),
-            );
-        }
+    if let Some(cpu) = &limits.cpu
+        && cpu.get().as_millis() < 10
+    {
+        return fail(
+            "spec.limits.cpu",
+            format!("'{cpu}' is below the 10ms accounting tick; use at least 10ms"),
+        );
     }
-    if let Some(t) = &limits.timeout {
-        if t.get().is_zero() {
-            return fail("spec.limits.timeout", "must be greater than zero, e.g. 30s");
-        }
+    if let Some(t) = &limits.timeout
+        && t.get().is_zero()
+    {
+        return fail("spec.limits.timeout", "must be greater than zero, e.g. 30s");
     }
     if limits.concurrency == Some(0) {
         return fail("spec.limits.concurrency", "must be at least 1");

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Side-by-side HTTP benchmark: the same component served by Shoal and by `wasmtime serve` 48.0.8,
+# loaded by the same wrk, alternating runs in one go. Prints a Markdown table of medians.
+#
+#   bench/http.sh [component.wasm] [runs] [seconds] [connections]
+#
+# Needs: a release build (cargo build --release), wrk (apt-get install wrk) and the peer
+# (cargo install wasmtime-cli --version 48.0.8 --locked; ~14 min, never in CI).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+component=${1:-$root/examples/hello-c/hello.wasm}
+runs=${2:-5}
+secs=${3:-5}
+conns=${4:-8}
+shoal=$root/target/release/shoal
+wasmtime=${WASMTIME:-$(command -v wasmtime || echo "$HOME/.cargo/bin/wasmtime")}
+[ -x "$shoal" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+[ -x "$wasmtime" ] || { echo "install the peer: cargo install wasmtime-cli --version 48.0.8 --locked" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
+
+out=$(mktemp -d)
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$out"; }
+pids=()
+trap cleanup EXIT
+
+# Shoal: one node, the component on /, limits high enough not to shed load.
+"$shoal" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/shoal" >"$out/shoal.out" 2>"$out/shoal.err" &
+pids+=($!)
+until grep -q 'ingress:' "$out/shoal.out" 2>/dev/null; do sleep 0.1; done
+api=$(awk '/API:/ {print $2}' "$out/shoal.out")
+shoal_url=$(awk '/ingress:/ {print $2}' "$out/shoal.out")
+cat >"$out/app.yaml" <<YAML
+apiVersion: shoal/v1alpha1
+kind: App
+metadata: {name: bench}
+spec:
+  component: $component
+  routes: [{path: /}]
+  limits: {concurrency: 10000, memory: 64Mi}
+YAML
+SHOAL_SERVER=$api SHOAL_DATA_DIR=$out/shoal "$shoal" apply -f "$out/app.yaml" >/dev/null
+SHOAL_SERVER=$api SHOAL_DATA_DIR=$out/shoal "$shoal" wait app bench --timeout 120s >/dev/null
+
+# The peer, on a free port it picks itself.
+"$wasmtime" serve -S cli --addr 127.0.0.1:0 "$component" >"$out/wt.out" 2>&1 &
+pids+=($!)
+until grep -qo 'http://[0-9.:]*' "$out/wt.out" 2>/dev/null; do sleep 0.1; done
+wt_url=$(grep -o 'http://[0-9.:]*' "$out/wt.out" | head -1)
+
+curl -fsS "$shoal_url/" >/dev/null && curl -fsS "$wt_url/" >/dev/null
+
+run() { # name url
+  wrk -t2 -c"$conns" -d"${secs}s" --latency "$2/" >"$out/$1.$i.txt"
+}
+for i in $(seq 1 "$runs"); do
+  run wasmtime "$wt_url"
+  run shoal "$shoal_url"
+done
+
+python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" <<'PY'
+import re, statistics, sys
+out, runs, comp, conns, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+def ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+res = {}
+for name in ("wasmtime", "shoal"):
+    rps, p50, p99 = [], [], []
+    for i in range(1, runs + 1):
+        t = open(f"{out}/{name}.{i}.txt").read()
+        rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
+        p50.append(ms(*re.search(r"50%\s+([\d.]+)(us|ms|s)", t).groups()))
+        p99.append(ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", t).groups()))
+        errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+        if errs:
+            print(f"warning: {name} run {i}: {errs.group(1)} non-2xx responses", file=sys.stderr)
+    res[name] = (statistics.median(rps), statistics.median(p50), statistics.median(p99))
+print(f"{comp}, wrk -t2 -c{conns} -d{secs}s, {runs} alternating runs, medians:\n")
+print("| server | req/s | p50 | p99 |")
+print("|---|---|---|---|")
+for name, label in (("wasmtime", "`wasmtime serve` 48.0.8"), ("shoal", "Shoal")):
+    r = res[name]
+    print(f"| {label} | {r[0]:,.0f} | {r[1]:.2f} ms | {r[2]:.2f} ms |")
+w, s = res["wasmtime"], res["shoal"]
+print(f"| **Shoal ÷ wasmtime** | **{s[0]/w[0]:.2f}×** | {s[1]/w[1]:.2f}× | {s[2]/w[2]:.2f}× |")
+PY
