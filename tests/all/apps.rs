@@ -106,13 +106,7 @@ fn relative_component_paths_resolve_against_the_manifest() {
 fn restart_serves_again_without_recompiling() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start_in(dir.path(), &[]);
-    node.apply(&app_yaml(
-        "hello",
-        &repo_path("examples/hello-c/hello.wasm"),
-        "/hello",
-        "",
-    ));
-    node.wait_ready("hello");
+    node.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
     assert_eq!(node.get("/hello").0, 200);
     let first = node.stop();
     assert!(
@@ -195,13 +189,7 @@ fn the_api_requires_the_token() {
 #[test]
 fn python_and_javascript_apps_compile_without_stalling_other_apps() {
     let node = Node::start(&[]);
-    node.apply(&app_yaml(
-        "hello",
-        &repo_path("examples/hello-c/hello.wasm"),
-        "/hello",
-        "",
-    ));
-    node.wait_ready("hello");
+    node.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
     let out = node.ok(&[
         "apply",
         "-f",
@@ -230,13 +218,7 @@ fn python_and_javascript_apps_compile_without_stalling_other_apps() {
 fn ctrl_c_lets_in_flight_requests_finish() {
     let node = Node::start(&[]);
     let limits = "  limits: {concurrency: 1}\n";
-    node.apply(&app_yaml(
-        "slow",
-        &repo_path("tests/fixtures/misbehave.wasm"),
-        "/slow",
-        limits,
-    ));
-    node.wait_ready("slow");
+    node.deploy("slow", "tests/fixtures/misbehave.wasm", "/slow", limits);
     let url = format!("{}/slow/sleep?ms=1500", node.http);
     let in_flight = std::thread::spawn(move || {
         // Our own probes below may hold the slot for an instant: retry until admitted.

@@ -131,13 +131,7 @@ fn a_component_that_is_not_an_http_handler_fails_with_the_reason() {
 #[test]
 fn a_failed_update_keeps_the_previous_generation_serving() {
     let node = Node::start(&[]);
-    node.apply(&app_yaml(
-        "hello",
-        &repo_path("examples/hello-c/hello.wasm"),
-        "/hello",
-        "",
-    ));
-    node.wait_ready("hello");
+    node.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
     node.apply(&app_yaml(
         "hello",
         &repo_path("tests/fixtures/command-component.wasm"),

@@ -64,13 +64,7 @@ fn misbehaving_handlers_fail_alone() {
 fn over_the_concurrency_limit_requests_get_503_not_a_queue() {
     let node = Node::start(&[]);
     let limits = "  limits: {concurrency: 2}\n";
-    node.apply(&app_yaml(
-        "slow",
-        &repo_path("tests/fixtures/misbehave.wasm"),
-        "/slow",
-        limits,
-    ));
-    node.wait_ready("slow");
+    node.deploy("slow", "tests/fixtures/misbehave.wasm", "/slow", limits);
     let clients = 10;
     let barrier = Arc::new(Barrier::new(clients));
     let url = format!("{}/slow/sleep?ms=1500", node.http);

@@ -178,6 +178,12 @@ impl Node {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Applies an App whose component is a repository file, and waits until it is Ready.
+    pub fn deploy(&self, name: &str, component: &str, path: &str, extra_spec: &str) {
+        self.apply(&app_yaml(name, &repo_path(component), path, extra_spec));
+        self.wait_ready(name);
+    }
+
     /// Waits (with `shoal wait`) until app `name`'s latest generation is Ready.
     pub fn wait_ready(&self, name: &str) {
         self.ok(&["wait", "app", name, "--timeout", "120s"]);
