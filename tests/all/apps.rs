@@ -243,3 +243,40 @@ fn ctrl_c_lets_in_flight_requests_finish() {
     );
     assert_eq!(in_flight.join().unwrap(), (200, "slept 1500 ms\n".into()));
 }
+
+#[test]
+fn routes_match_host_then_longest_prefix() {
+    let node = Node::start(&[]);
+    let hello = repo_path("examples/hello-c/hello.wasm");
+    node.apply(&format!(
+        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: site}}\nspec:\n  component: {hello}\n  routes: [{{path: /, host: example.com}}]\n"
+    ));
+    node.wait_ready("site");
+    node.deploy("api", "tests/fixtures/misbehave.wasm", "/api", "");
+    let get = |host: &str, path: &str| {
+        let resp = http_client()
+            .get(format!("{}{path}", node.http))
+            .header("host", host)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    };
+    assert_eq!(
+        get("example.com", "/docs"),
+        (200, "Hello from C! You asked for /docs\n".into())
+    );
+    assert_eq!(
+        get("EXAMPLE.com.:8080", "/"),
+        (200, "Hello from C! You asked for /\n".into())
+    );
+    assert_eq!(
+        get("localhost", "/docs"),
+        (404, "no app is routed at /docs\n".into())
+    );
+    // A longer path prefix wins over a host match.
+    assert_eq!(
+        get("example.com", "/api/v1?q"),
+        (200, "ok /api/v1?q\n".into())
+    );
+    assert_eq!(get("localhost", "/api"), (200, "ok /api\n".into()));
+}
