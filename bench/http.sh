@@ -8,7 +8,7 @@
 # (cargo install wasmtime-cli --version 48.0.8 --locked; ~14 min, never in CI).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-component=${1:-$root/examples/hello-c/hello.wasm}
+component=$(realpath "${1:-$root/examples/hello-c/hello.wasm}")
 runs=${2:-5}
 secs=${3:-5}
 conns=${4:-8}
