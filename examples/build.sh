@@ -54,6 +54,14 @@ fx=$root/tests/fixtures
 build_c "$root/examples/hello-c/hello.c" "$fx/hello-v2.wasm" '-DGREETING="Hello again from C"'
 build_c "$fx/src/misbehave.c" "$fx/misbehave.wasm"
 
+# The capability probe uses its own world: wasi:http plus key-value and config imports.
+rm -rf "$work/caps-gen" && wit-bindgen c "$fx/wit" --world shoal:fixtures/caps --out-dir "$work/caps-gen" >/dev/null
+clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wl,--strip-all -I "$work/caps-gen" \
+  -o "$work/caps.core.wasm" "$fx/src/caps.c" "$work/caps-gen/caps.c" "$work/caps-gen/caps_component_type.o"
+wasm-tools component new "$work/caps.core.wasm" --adapt "wasi_snapshot_preview1=$adapter" -o "$fx/caps.wasm"
+wasm-tools validate "$fx/caps.wasm"
+echo "built $fx/caps.wasm"
+
 # Fixtures that are valid WebAssembly but not HTTP components.
 printf '#include <stdio.h>\nint main(void) { puts("hello from a command"); return 0; }\n' >"$work/cmd.c"
 clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-all -o "$fx/command-module.wasm" "$work/cmd.c"

@@ -54,6 +54,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: args.max_instances,
         cache_dir: data_dir.join("compiled"),
+        keyvalue_path: data_dir.join("keyvalue.redb"),
     })
     .context("cannot start the WebAssembly runtime")?;
 

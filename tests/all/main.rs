@@ -3,6 +3,7 @@
 
 mod apps;
 mod bad_input;
+mod capabilities;
 mod limits;
 mod support;
 mod tidy;

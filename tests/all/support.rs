@@ -240,3 +240,51 @@ pub fn app_yaml(name: &str, component: &str, path: &str, extra_spec: &str) -> St
         "apiVersion: shoal/v1alpha1\nkind: App\nmetadata:\n  name: {name}\nspec:\n  component: {component}\n  routes:\n    - path: {path}\n{extra_spec}"
     )
 }
+
+/// A tiny HTTP/1.1 server on 127.0.0.1:0 standing in for the outside world:
+/// `/redirect?to=URL` answers 302 to URL; any other path answers 200 `target saw PATH`.
+pub struct Target {
+    pub port: u16,
+}
+
+impl Target {
+    pub fn start() -> Target {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).is_err() {
+                        return;
+                    }
+                    let mut line = String::new();
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                        line.clear();
+                    }
+                    let path = request_line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("/")
+                        .to_string();
+                    let response = match path.split_once("/redirect?to=") {
+                        Some((_, to)) => format!(
+                            "HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        ),
+                        None => {
+                            let body = format!("target saw {path}");
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                        }
+                    };
+                    let _ = stream.write_all(response.as_bytes());
+                });
+            }
+        });
+        Target { port }
+    }
+}

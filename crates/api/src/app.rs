@@ -45,9 +45,33 @@ pub struct AppSpec {
     /// Environment variables visible to the component.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Values for the `wasi:config/store` interface.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+    /// What the component may use beyond computing; everything is denied unless listed.
+    #[serde(default, skip_serializing_if = "Capabilities::is_empty")]
+    pub capabilities: Capabilities,
     /// Resource limits per instance and per request.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub limits: Limits,
+}
+
+/// Grants beyond pure computation; the default grants nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Capabilities {
+    /// Outbound HTTP destinations, `scheme://host[:port]` (see [`crate::OutboundRule`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<String>,
+    /// Key-value buckets the app may open; each is private to this app.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keyvalue: Vec<String>,
+}
+
+impl Capabilities {
+    fn is_empty(&self) -> bool {
+        *self == Capabilities::default()
+    }
 }
 
 /// One route: an optional host and a path prefix matched on `/` boundaries.

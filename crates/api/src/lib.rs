@@ -7,11 +7,13 @@
 mod app;
 mod event;
 mod meta;
+mod outbound;
 mod quantity;
 
 pub use app::*;
 pub use event::*;
 pub use meta::*;
+pub use outbound::*;
 pub use quantity::*;
 
 /// The only API version this build understands.

@@ -88,6 +88,38 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             );
         }
     }
+    for (i, entry) in spec.capabilities.outbound.iter().enumerate() {
+        if let Err(m) = shoal_api::OutboundRule::parse(entry) {
+            return fail(format!("spec.capabilities.outbound[{i}]"), m);
+        }
+    }
+    let mut buckets = HashSet::new();
+    for (i, bucket) in spec.capabilities.keyvalue.iter().enumerate() {
+        let valid = !bucket.is_empty()
+            && bucket.len() <= 63
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid {
+            return fail(
+                format!("spec.capabilities.keyvalue[{i}]"),
+                format!(
+                    "'{bucket}' is not a bucket name; use 1-63 lowercase letters, digits, '-' or '_'"
+                ),
+            );
+        }
+        if !buckets.insert(bucket) {
+            return fail(
+                format!("spec.capabilities.keyvalue[{i}]"),
+                format!("bucket '{bucket}' is listed twice"),
+            );
+        }
+    }
+    for key in spec.config.keys() {
+        if key.is_empty() {
+            return fail("spec.config", "keys must not be empty");
+        }
+    }
     let limits = &spec.limits;
     if let Some(m) = &limits.memory
         && m.bytes() < 64 << 10

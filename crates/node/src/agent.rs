@@ -298,14 +298,13 @@ impl Agent {
         let Some(component) = state.components.get(&app.spec.component).cloned() else {
             return;
         };
-        let env = app
-            .spec
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let name = app.object_ref().to_string();
-        let http = HttpApp::new(name, component, env, app.spec.limits.resolve());
+        let http = match HttpApp::new(app, component, &self.runtime) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("{}: cannot set up its capabilities: {e}", app_ref(&key));
+                return;
+            }
+        };
         let generation = app.metadata.generation;
         state.deployed.insert(
             key.clone(),

@@ -8,6 +8,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::host::Host;
+use shoal_capabilities::keyvalue::{KvLimits, KvStore};
 
 /// How often the epoch advances; the unit of CPU accounting and the slice between yields.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -19,6 +20,8 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Where compiled code is cached, keyed by component digest and engine compatibility.
     pub cache_dir: PathBuf,
+    /// The node's key-value file (`wasi:keyvalue` buckets of every app).
+    pub keyvalue_path: PathBuf,
 }
 
 /// The wasmtime engine and linker shared by every app on a node.
@@ -32,6 +35,7 @@ pub struct Runtime {
     pub(crate) linker: Arc<Linker<Host>>,
     pub(crate) cache_dir: PathBuf,
     pub(crate) compat: String,
+    pub(crate) keyvalue: Arc<KvStore>,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -65,6 +69,9 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, Host::config)?;
+        shoal_capabilities::keyvalue::add_to_linker(&mut linker, Host::keyvalue)?;
+        let keyvalue = KvStore::open(&cfg.keyvalue_path, KvLimits::default())?;
 
         std::fs::create_dir_all(&cfg.cache_dir)?;
         let compat = {
@@ -92,6 +99,7 @@ impl Runtime {
             linker: Arc::new(linker),
             cache_dir: cfg.cache_dir,
             compat,
+            keyvalue,
             ticker_stop,
         })
     }

@@ -1,9 +1,65 @@
-//! The `T` of every `Store<T>`: per-request WASI and HTTP state plus limit accounting.
+//! The `T` of every `Store<T>`: per-request WASI and HTTP state, the app's grants, and limit
+//! accounting.
 
+use shoal_capabilities::keyvalue::{AppKeyValue, KvStore, KvView};
+use shoal_capabilities::outbound::{Denial, OutboundPolicy};
+use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// Largest in-memory size of one `fields` resource (headers) a guest can build or receive.
+const FIELD_SIZE_LIMIT: usize = 64 * 1024;
+
+/// What one deployed app is granted; built once per deployment, shared by its instances.
+pub struct Grants {
+    /// `app/NAME`, for log lines.
+    pub(crate) app: String,
+    pub(crate) env: Vec<(String, String)>,
+    pub(crate) config: WasiConfigVariables,
+    pub(crate) outbound: Option<Arc<OutboundPolicy>>,
+    pub(crate) keyvalue: Option<AppKeyValue>,
+}
+
+impl Grants {
+    /// The grants of `app` as its spec states them.
+    ///
+    /// # Errors
+    /// An outbound entry does not parse (the server validates them, so this means a bug).
+    pub(crate) fn of(app: &shoal_api::App, kv: &Arc<KvStore>) -> Result<Self, String> {
+        let spec = &app.spec;
+        let caps = &spec.capabilities;
+        let outbound = match caps.outbound.is_empty() {
+            true => None,
+            false => Some(Arc::new(OutboundPolicy::new(&caps.outbound)?)),
+        };
+        let keyvalue = (!caps.keyvalue.is_empty()).then(|| {
+            AppKeyValue::new(
+                kv.clone(),
+                &app.metadata.namespace,
+                &app.metadata.name,
+                &caps.keyvalue,
+            )
+        });
+        Ok(Self {
+            app: app.object_ref().to_string(),
+            env: spec
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            config: spec
+                .config
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            outbound,
+            keyvalue,
+        })
+    }
+}
 
 /// Host state of one instance; dropped with the instance at the end of its request.
 pub struct Host {
@@ -11,7 +67,7 @@ pub struct Host {
     pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
-    pub(crate) hooks: DenyOutbound,
+    pub(crate) hooks: AppHooks,
     /// Epoch ticks spent running guest code in this request.
     pub(crate) cpu_ticks: u64,
     /// Set when the CPU budget ran out, so the trap can be reported as a limit, not a bug.
@@ -19,16 +75,18 @@ pub struct Host {
 }
 
 impl Host {
-    /// A host granting nothing but `env`, with `memory` bytes per linear memory.
-    pub(crate) fn new(env: &[(String, String)], memory: u64) -> Self {
+    /// A host granting `grants` and nothing else, with `memory` bytes per linear memory.
+    pub(crate) fn new(grants: Arc<Grants>, memory: u64) -> Self {
         let mut wasi = WasiCtx::builder();
-        wasi.envs(env)
+        wasi.envs(&grants.env)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_SIZE_LIMIT);
         Self {
             wasi: wasi.build(),
-            http: WasiHttpCtx::new(),
+            http,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
@@ -36,9 +94,22 @@ impl Host {
                 .tables(64)
                 .memories(8)
                 .build(),
-            hooks: DenyOutbound,
+            hooks: AppHooks { grants },
             cpu_ticks: 0,
             cpu_exceeded: false,
+        }
+    }
+
+    /// The `wasi:config` view.
+    pub(crate) fn config(&mut self) -> WasiConfig<'_> {
+        WasiConfig::from(&self.hooks.grants.config)
+    }
+
+    /// The `wasi:keyvalue` view.
+    pub(crate) fn keyvalue(&mut self) -> KvView<'_> {
+        KvView {
+            grant: self.hooks.grants.keyvalue.as_ref(),
+            table: &mut self.table,
         }
     }
 }
@@ -62,14 +133,16 @@ impl WasiHttpView for Host {
     }
 }
 
-/// Outbound HTTP is denied until an app is granted hosts (a capability added later).
-pub(crate) struct DenyOutbound;
+/// `wasi:http` hooks of one instance: outbound requests go through the app's policy.
+pub(crate) struct AppHooks {
+    grants: Arc<Grants>,
+}
 
-impl WasiHttpHooks for DenyOutbound {
+impl WasiHttpHooks for AppHooks {
     fn send_request(
         &mut self,
         request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<
         dyn Future<
@@ -82,7 +155,16 @@ impl WasiHttpHooks for DenyOutbound {
                 >,
             > + Send,
     > {
-        tracing::warn!(uri = %request.uri(), "outbound HTTP denied: no outbound capability granted");
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+        let app = self.grants.app.clone();
+        let uri = request.uri().to_string();
+        let denied =
+            move |d: &Denial| tracing::warn!(app = %app, "outbound HTTP to {uri} denied: {d}");
+        match self.grants.outbound.clone() {
+            Some(policy) => Box::new(policy.send(request, options, denied)),
+            None => {
+                denied(&Denial::NotGranted);
+                Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+            }
+        }
     }
 }

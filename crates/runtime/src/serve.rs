@@ -2,7 +2,7 @@
 
 use crate::HttpComponent;
 use crate::engine::EPOCH_TICK;
-use crate::host::Host;
+use crate::host::{Grants, Host};
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -35,7 +35,7 @@ pub struct HttpApp {
     /// `app/NAME`, for messages and logs.
     name: String,
     component: HttpComponent,
-    env: Vec<(String, String)>,
+    grants: Arc<Grants>,
     limits: shoal_api::ResolvedLimits,
     in_flight: Arc<Semaphore>,
 }
@@ -49,21 +49,25 @@ enum Outcome {
 }
 
 impl HttpApp {
-    /// An app serving `component` under `limits`, seeing `env`.
+    /// `app` served by `component`, with the grants and limits its spec states.
+    ///
+    /// # Errors
+    /// The spec's capabilities cannot be set up (they are validated by the server first).
     pub fn new(
-        name: String,
+        app: &shoal_api::App,
         component: HttpComponent,
-        env: Vec<(String, String)>,
-        limits: shoal_api::ResolvedLimits,
-    ) -> Self {
+        runtime: &crate::Runtime,
+    ) -> Result<Self, String> {
+        let limits = app.spec.limits.resolve();
+        let grants = Arc::new(Grants::of(app, &runtime.keyvalue)?);
         let in_flight = Arc::new(Semaphore::new(limits.concurrency as usize));
-        Self {
-            name,
+        Ok(Self {
+            name: app.object_ref().to_string(),
             component,
-            env,
+            grants,
             limits,
             in_flight,
-        }
+        })
     }
 
     /// The digest of the component this app serves.
@@ -101,7 +105,7 @@ impl HttpApp {
 
         let mut store = Store::new(
             self.component.pre.engine(),
-            Host::new(&self.env, self.limits.memory),
+            Host::new(self.grants.clone(), self.limits.memory),
         );
         store.limiter(|h| &mut h.limits);
         store.set_epoch_deadline(1);

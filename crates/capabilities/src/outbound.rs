@@ -1,0 +1,312 @@
+//! Outbound HTTP: the allow-list check and a sender that dials only the addresses it checked.
+//!
+//! # Guarantees
+//! - The decision uses the request's own URL (scheme, host, port) — never a Host header.
+//! - A host name is resolved once; every address must pass, and the connection is made to those
+//!   addresses only, so a DNS answer cannot change between the check and the connect.
+//! - Internal addresses (loopback, private, link-local and metadata, ...) are refused unless an
+//!   entry names that address exactly, whatever name led there.
+//! - Redirects are not followed here: each hop is a new request from the guest, checked anew.
+
+use http::Uri;
+use http_body_util::BodyExt;
+use shoal_api::{Destination, OutboundRule, default_port, is_internal, normalise_host};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
+
+const DNS_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why a destination was refused; the text goes into the app's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    /// The app has no outbound capability at all.
+    #[error("no outbound capability is granted (spec.capabilities.outbound is empty)")]
+    NotGranted,
+    /// The URL has no usable scheme or host.
+    #[error("the URL {0} has no http(s) scheme or no host")]
+    BadUri(String),
+    /// No entry allows the destination.
+    #[error("{0} is not in spec.capabilities.outbound")]
+    NotAllowed(String),
+    /// The destination is or resolves to an internal address no entry names exactly.
+    #[error(
+        "{host} resolves to internal address {ip}; only an entry naming {ip} exactly allows it"
+    )]
+    Internal {
+        /// The host the guest asked for.
+        host: String,
+        /// The internal address.
+        ip: IpAddr,
+    },
+}
+
+/// One app's outbound allow-list, built once per deployment.
+pub struct OutboundPolicy {
+    rules: Vec<OutboundRule>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl OutboundPolicy {
+    /// The policy for `entries` (already validated by the manifest layer).
+    ///
+    /// # Errors
+    /// An entry does not parse.
+    pub fn new(entries: &[String]) -> Result<Self, String> {
+        let rules = entries
+            .iter()
+            .map(|e| OutboundRule::parse(e))
+            .collect::<Result<_, _>>()?;
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Self {
+            rules,
+            tls: Arc::new(tls),
+        })
+    }
+
+    /// Checks `uri` and resolves it to the addresses that may be dialled.
+    ///
+    /// # Errors
+    /// A [`Denial`] saying why, or a DNS failure as a wasi:http error.
+    pub async fn vet(&self, uri: &Uri) -> Result<(Destination, Vec<SocketAddr>), VetError> {
+        if self.rules.is_empty() {
+            return Err(VetError::Denied(Denial::NotGranted));
+        }
+        let bad = || VetError::Denied(Denial::BadUri(uri.to_string()));
+        let scheme = uri
+            .scheme_str()
+            .map(str::to_ascii_lowercase)
+            .ok_or_else(bad)?;
+        let default = default_port(&scheme).ok_or_else(bad)?;
+        let host = normalise_host(uri.host().filter(|h| !h.is_empty()).ok_or_else(bad)?);
+        let dest = Destination {
+            scheme,
+            port: uri.port_u16().unwrap_or(default),
+            host,
+        };
+        if !self.rules.iter().any(|r| r.allows(&dest)) {
+            let shown = format!("{}://{}:{}", dest.scheme, dest.host, dest.port);
+            return Err(VetError::Denied(Denial::NotAllowed(shown)));
+        }
+        let addrs: Vec<SocketAddr> = match dest.host.parse::<IpAddr>() {
+            Ok(ip) => vec![SocketAddr::new(ip, dest.port)],
+            Err(_) => match tokio::time::timeout(
+                DNS_TIMEOUT,
+                tokio::net::lookup_host((dest.host.as_str(), dest.port)),
+            )
+            .await
+            {
+                Ok(Ok(addrs)) => addrs.collect(),
+                Ok(Err(e)) => {
+                    return Err(VetError::Failed(Error::DnsError {
+                        rcode: Some(e.to_string()),
+                        info_code: None,
+                    }));
+                }
+                Err(_) => return Err(VetError::Failed(Error::DnsTimeout)),
+            },
+        };
+        if addrs.is_empty() {
+            return Err(VetError::Failed(Error::DnsError {
+                rcode: Some("no addresses".into()),
+                info_code: None,
+            }));
+        }
+        for addr in &addrs {
+            let ip = addr.ip();
+            if is_internal(ip) && !self.rules.iter().any(|r| r.names_ip(ip)) {
+                return Err(VetError::Denied(Denial::Internal {
+                    host: dest.host.clone(),
+                    ip,
+                }));
+            }
+        }
+        Ok((dest, addrs))
+    }
+
+    /// Sends `req` if the policy allows it, dialling only vetted addresses.
+    ///
+    /// # Errors
+    /// `HttpRequestDenied` when refused (after logging through `on_denied`), or the transport
+    /// error as a wasi:http error code.
+    pub async fn send(
+        self: Arc<Self>,
+        mut req: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        on_denied: impl FnOnce(&Denial),
+    ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
+        let (dest, addrs) = match self.vet(req.uri()).await {
+            Ok(v) => v,
+            Err(VetError::Denied(d)) => {
+                on_denied(&d);
+                return Err(Error::HttpRequestDenied);
+            }
+            Err(VetError::Failed(e)) => return Err(e),
+        };
+        let connect_timeout = options
+            .and_then(|o| o.connect_timeout)
+            .unwrap_or(CONNECT_TIMEOUT);
+        let first_byte_timeout = options
+            .and_then(|o| o.first_byte_timeout)
+            .unwrap_or(FIRST_BYTE_TIMEOUT);
+        let tcp = connect(&addrs, connect_timeout).await?;
+        let io: Box<dyn Io> = if dest.scheme == "https" {
+            let name = match dest.host.parse::<IpAddr>() {
+                Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+                Err(_) => rustls::pki_types::ServerName::try_from(dest.host.clone())
+                    .map_err(|_| Error::HttpRequestUriInvalid)?,
+            };
+            let tls = tokio_rustls::TlsConnector::from(self.tls.clone());
+            Box::new(tls.connect(name, tcp).await.map_err(Error::Tls)?)
+        } else {
+            Box::new(tcp)
+        };
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(io))
+                .await
+                .map_err(Error::from)?;
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        *req.uri_mut() = Uri::builder()
+            .path_and_query(path)
+            .build()
+            .map_err(|_| Error::HttpRequestUriInvalid)?;
+
+        // Drive the connection while waiting for the response head; afterwards the caller does.
+        // A server that answers and closes at once finishes the connection first: the response
+        // is then already buffered in `send`.
+        let mut conn = Box::pin(conn);
+        let send = sender.send_request(req);
+        tokio::pin!(send);
+        let mut conn_done = false;
+        let response = tokio::time::timeout(first_byte_timeout, async {
+            tokio::select! {
+                biased;
+                r = &mut send => r.map_err(Error::from),
+                r = &mut conn => {
+                    conn_done = true;
+                    r.map_err(Error::from)?;
+                    (&mut send).await.map_err(Error::from)
+                }
+            }
+        })
+        .await
+        .map_err(|_| Error::ConnectionReadTimeout)??;
+        let response = response.map(|body| body.map_err(Error::from).boxed_unsync());
+        let task: ConnectionTask = if conn_done {
+            Box::new(std::future::ready(Ok(())))
+        } else {
+            Box::new(async move { conn.await.map_err(Error::from) })
+        };
+        Ok((response, task))
+    }
+}
+
+/// The rest of a connection's life, driven by the caller after the response head arrived.
+pub type ConnectionTask = Box<dyn Future<Output = Result<(), Error>> + Send>;
+
+/// Why [`OutboundPolicy::vet`] did not clear a request.
+#[derive(Debug)]
+pub enum VetError {
+    /// Refused by policy.
+    Denied(Denial),
+    /// The destination could not be resolved.
+    Failed(Error),
+}
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, Error> {
+    let mut last = Error::ConnectionRefused;
+    for addr in addrs {
+        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = Error::Connect(e),
+            Err(_) => last = Error::ConnectionTimeout,
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(entries: &[&str]) -> OutboundPolicy {
+        OutboundPolicy::new(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+    }
+
+    async fn vet(p: &OutboundPolicy, url: &str) -> Result<Vec<SocketAddr>, String> {
+        match p.vet(&url.parse().unwrap()).await {
+            Ok((_, addrs)) => Ok(addrs),
+            Err(VetError::Denied(d)) => Err(d.to_string()),
+            Err(VetError::Failed(e)) => Err(format!("failed: {e}")),
+        }
+    }
+
+    #[tokio::test]
+    async fn decisions() {
+        let p = policy(&[
+            "http://127.0.0.1:8080",
+            "https://93.184.216.34",
+            "http://[::1]:9000",
+        ]);
+        let cases: &[(&str, Result<(), &str>)] = &[
+            ("http://127.0.0.1:8080/x", Ok(())),
+            (
+                "http://127.0.0.1:8081/",
+                Err("http://127.0.0.1:8081 is not in spec.capabilities.outbound"),
+            ),
+            (
+                "https://127.0.0.1:8080/",
+                Err("https://127.0.0.1:8080 is not in spec.capabilities.outbound"),
+            ),
+            ("http://[::1]:9000/", Ok(())),
+            (
+                "http://0x7f000001:8080/",
+                Err("http://0x7f000001:8080 is not in spec.capabilities.outbound"),
+            ),
+            ("https://93.184.216.34/", Ok(())),
+            ("http://user@127.0.0.1:8080/", Ok(())),
+            (
+                "http://127.0.0.1:8080@evil.example:80/",
+                Err("http://evil.example:80 is not in spec.capabilities.outbound"),
+            ),
+        ];
+        for (url, want) in cases {
+            let got = vet(&p, url).await.map(|_| ());
+            assert_eq!(got, want.map_err(str::to_string), "{url}");
+        }
+        assert_eq!(
+            vet(&policy(&[]), "http://127.0.0.1:1/").await.unwrap_err(),
+            Denial::NotGranted.to_string()
+        );
+    }
+
+    #[tokio::test]
+    async fn names_that_resolve_inside_are_refused() {
+        let p = policy(&["http://localhost:8080"]);
+        let err = vet(&p, "http://localhost:8080/").await.unwrap_err();
+        assert!(
+            err.starts_with("localhost resolves to internal address "),
+            "{err}"
+        );
+    }
+}

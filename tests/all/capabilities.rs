@@ -1,0 +1,230 @@
+//! Capabilities: nothing is granted unless the manifest says so, and grants cannot be stretched.
+
+use crate::support::{Node, Target, http_client};
+
+const CAPS: &str = "tests/fixtures/caps.wasm";
+
+#[test]
+fn outbound_http_follows_the_allow_list_and_the_real_destination() {
+    let node = Node::start(&[]);
+    let target = Target::start();
+    let other = Target::start();
+    let p = target.port;
+    let ingress_port = node.http.rsplit(':').next().unwrap().to_string();
+    let grants = format!(
+        "  capabilities:\n    outbound: [\"http://localhost:{p}\", \"http://127.0.0.1:{p}\"]\n"
+    );
+    node.deploy("caller", CAPS, "/caller", &grants);
+    let only_name = format!("  capabilities:\n    outbound: [\"http://localhost:{p}\"]\n");
+    node.deploy("named", CAPS, "/named", &only_name);
+    node.deploy("nothing", CAPS, "/nothing", "");
+
+    let ok = |path: &str| (200, format!("status 200: target saw {path}"));
+    let denied = |hop: u32, url: &str| {
+        (
+            502,
+            format!("error: http-request-denied (hop {hop}, {url})\n"),
+        )
+    };
+    let o = other.port;
+    let cases: Vec<(&str, String, (u16, String))> = vec![
+        (
+            "allowed address",
+            format!("http://127.0.0.1:{p}/ok"),
+            ok("/ok"),
+        ),
+        (
+            "allowed name, resolving to a named address",
+            format!("http://localhost:{p}/ok"),
+            ok("/ok"),
+        ),
+        (
+            "uppercase host",
+            format!("http://LOCALHOST:{p}/up"),
+            ok("/up"),
+        ),
+        (
+            "other port",
+            format!("http://127.0.0.1:{o}/"),
+            denied(0, &format!("http://127.0.0.1:{o}/")),
+        ),
+        (
+            "other scheme",
+            format!("https://127.0.0.1:{p}/"),
+            denied(0, &format!("https://127.0.0.1:{p}/")),
+        ),
+        (
+            "other loopback address",
+            format!("http://127.0.0.2:{p}/"),
+            denied(0, &format!("http://127.0.0.2:{p}/")),
+        ),
+        (
+            "userinfo trick",
+            format!("http://127.0.0.1:{p}@127.0.0.2:{p}/"),
+            denied(0, &format!("http://127.0.0.1:{p}@127.0.0.2:{p}/")),
+        ),
+        (
+            "IPv6 loopback",
+            format!("http://[::1]:{p}/"),
+            denied(0, &format!("http://[::1]:{p}/")),
+        ),
+        (
+            "IPv4-mapped IPv6",
+            format!("http://[::ffff:127.0.0.1]:{p}/"),
+            denied(0, &format!("http://[::ffff:127.0.0.1]:{p}/")),
+        ),
+        (
+            "decimal IPv4",
+            format!("http://2130706433:{p}/"),
+            denied(0, &format!("http://2130706433:{p}/")),
+        ),
+        (
+            "cloud metadata",
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            denied(0, "http://169.254.169.254/latest/meta-data"),
+        ),
+        (
+            "the node's own ingress",
+            format!("http://127.0.0.1:{ingress_port}/caller"),
+            denied(0, &format!("http://127.0.0.1:{ingress_port}/caller")),
+        ),
+        (
+            "redirect to an allowed host",
+            format!("http://127.0.0.1:{p}/redirect?to=http://localhost:{p}/after"),
+            ok("/after"),
+        ),
+        (
+            "redirect to a denied host",
+            format!("http://127.0.0.1:{p}/redirect?to=http://127.0.0.2:{p}/after"),
+            denied(1, &format!("http://127.0.0.2:{p}/after")),
+        ),
+    ];
+    for (what, url, want) in &cases {
+        assert_eq!(
+            node.get(&format!("/caller/fetch?url={url}")),
+            *want,
+            "{what}: {url}"
+        );
+    }
+    // Steering with the incoming Host header changes nothing: only the URL counts.
+    let resp = http_client()
+        .get(format!(
+            "{}/caller/fetch?url=http://127.0.0.2:{p}/",
+            node.http
+        ))
+        .header("host", format!("127.0.0.1:{p}"))
+        .send()
+        .unwrap();
+    let got = (resp.status().as_u16(), resp.text().unwrap());
+    assert_eq!(
+        got,
+        denied(0, &format!("http://127.0.0.2:{p}/")),
+        "Host header steering"
+    );
+    // A name that resolves to loopback is refused unless the address itself is named.
+    assert_eq!(
+        node.get(&format!("/named/fetch?url=http://localhost:{p}/")),
+        denied(0, &format!("http://localhost:{p}/"))
+    );
+    // No grant, no outbound at all.
+    assert_eq!(
+        node.get(&format!("/nothing/fetch?url=http://127.0.0.1:{p}/")),
+        denied(0, &format!("http://127.0.0.1:{p}/"))
+    );
+
+    let log = node.stderr.text();
+    assert!(log.contains(&format!("outbound HTTP to http://127.0.0.2:{p}/ denied: http://127.0.0.2:{p} is not in spec.capabilities.outbound")), "{log}");
+    assert!(
+        log.contains(&format!(
+            "outbound HTTP to http://localhost:{p}/ denied: localhost resolves to internal address"
+        )),
+        "{log}"
+    );
+    assert!(log.contains("app=app/nothing"), "{log}");
+    assert!(
+        log.contains("denied: no outbound capability is granted"),
+        "{log}"
+    );
+}
+
+#[test]
+fn keyvalue_buckets_are_granted_private_and_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_in(dir.path(), &[]);
+    let grant = "  capabilities:\n    keyvalue: [default]\n";
+    node.deploy("a", CAPS, "/a", grant);
+    node.deploy("b", CAPS, "/b", grant);
+    node.deploy("c", CAPS, "/c", "");
+
+    assert_eq!(
+        node.get("/a/kv/set?bucket=default&key=secret&value=abc"),
+        (200, "set secret\n".into())
+    );
+    assert_eq!(
+        node.get("/a/kv/get?bucket=default&key=secret"),
+        (200, "value: abc\n".into())
+    );
+    // Same bucket name, other app: a different bucket.
+    assert_eq!(
+        node.get("/b/kv/get?bucket=default&key=secret"),
+        (200, "no value\n".into())
+    );
+    assert_eq!(
+        node.get("/a/kv/get?bucket=other&key=secret"),
+        (403, "error: access-denied\n".into())
+    );
+    assert_eq!(
+        node.get("/c/kv/get?bucket=default&key=secret"),
+        (403, "error: access-denied\n".into())
+    );
+    assert_eq!(
+        node.get("/a/kv/incr?bucket=default&key=n"),
+        (200, "1\n".into())
+    );
+    assert_eq!(
+        node.get("/a/kv/incr?bucket=default&key=n"),
+        (200, "2\n".into())
+    );
+    node.stop();
+
+    let node = Node::start_in(dir.path(), &[]);
+    node.stderr.wait_for("app/a: generation 1 serving");
+    assert_eq!(
+        node.get("/a/kv/get?bucket=default&key=secret"),
+        (200, "value: abc\n".into())
+    );
+    assert_eq!(
+        node.get("/a/kv/incr?bucket=default&key=n"),
+        (200, "3\n".into())
+    );
+}
+
+#[test]
+fn config_and_isolation_between_requests() {
+    let node = Node::start(&[]);
+    node.deploy("a", CAPS, "/a", "  config: {greeting: hi there}\n");
+    node.deploy("b", CAPS, "/b", "");
+    assert_eq!(
+        node.get("/a/config?key=greeting"),
+        (200, "hi there\n".into())
+    );
+    assert_eq!(
+        node.get("/a/config?key=missing"),
+        (404, "no such key\n".into())
+    );
+    assert_eq!(
+        node.get("/b/config?key=greeting"),
+        (404, "no such key\n".into())
+    );
+
+    // A secret left in linear memory is gone for the next instance of the same app and for
+    // every other app, although pooled memory slots are reused.
+    for _ in 0..20 {
+        assert_eq!(
+            node.get("/a/canary/write?secret=s3cr3t"),
+            (200, "wrote s3cr3t\n".into())
+        );
+        assert_eq!(node.get("/a/canary/read"), (200, "memory: []\n".into()));
+        assert_eq!(node.get("/b/canary/read"), (200, "memory: []\n".into()));
+    }
+}
