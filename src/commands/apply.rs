@@ -124,6 +124,14 @@ async fn upload(client: &Client, bytes: Vec<u8>) -> anyhow::Result<String> {
     if client.has_blob(&digest).await? {
         return Ok(digest);
     }
+    // Refuse before sending: a server cutting off a large body mid-upload shows as a broken pipe.
+    let limit = client.max_upload().await?;
+    if bytes.len() as u64 > limit {
+        anyhow::bail!(
+            "upload is larger than this server's limit of {} MiB; shrink the component or start the server with a larger --max-upload",
+            limit >> 20
+        );
+    }
     Ok(client.upload_blob(bytes).await?)
 }
 

@@ -22,7 +22,7 @@ fn invalid_manifests_are_rejected_and_apply_nothing() {
         ),
         (
             app_yaml("a", &hello, "/a", "  replicas: 3\n"),
-            "error: -: app/a: spec.replicas: unknown field `replicas`, expected one of `component`, `routes`, `env`, `limits` at line 9 column 3".into(),
+            "error: -: app/a: spec.replicas: unknown field `replicas`, expected one of `component`, `routes`, `env`, `config`, `capabilities`, `limits` at line 9 column 3".into(),
         ),
         (
             format!("apiVersion: shoal/v1alpha1\nkind: App\nmetadata:\n  name: a\nspec:\n  component: {hello}\n"),
@@ -162,4 +162,31 @@ fn an_oversized_upload_is_refused() {
     );
     let out = node.run(&["get", "apps", "-o", "json"], None);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+}
+
+#[test]
+fn the_server_refuses_an_oversized_upload_before_reading_it() {
+    use std::io::{Read, Write};
+    let node = Node::start(&["--max-upload", "1Mi"]);
+    let token = std::fs::read_to_string(node.data_dir.join("token")).unwrap();
+    let addr = node.api.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    // Declare 2 MiB and send none of it: the answer must not wait for the body.
+    write!(
+        stream,
+        "POST /v1/blobs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Length: 2097152\r\n\r\n",
+        token.trim()
+    )
+    .unwrap();
+    let mut head = [0u8; 512];
+    let n = stream.read(&mut head).unwrap();
+    let text = String::from_utf8_lossy(&head[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(
+        text.contains("upload is larger than this server's limit of 1 MiB"),
+        "{text}"
+    );
 }

@@ -100,6 +100,19 @@ impl Client {
         })
     }
 
+    /// The largest upload the server accepts, in bytes.
+    pub async fn max_upload(&self) -> Result<u64, ClientError> {
+        let v: serde_json::Value = self
+            .json(self.request(reqwest::Method::GET, "/v1/info"))
+            .await?;
+        v.get("maxUpload")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| ClientError::Protocol {
+                server: self.base.clone(),
+                reason: "info answer has no maxUpload".into(),
+            })
+    }
+
     /// Uploads component bytes; returns their `sha256:` digest.
     pub async fn upload_blob(&self, bytes: Vec<u8>) -> Result<String, ClientError> {
         let v: serde_json::Value = self

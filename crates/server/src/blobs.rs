@@ -12,15 +12,19 @@ use std::sync::Arc;
 
 pub(crate) async fn upload(
     State(state): State<Arc<ApiState>>,
+    headers: http::HeaderMap,
     body: Body,
 ) -> Result<impl IntoResponse, ApiError> {
     let limit = state.max_upload;
-    let too_large = || {
-        ApiError::TooLarge(format!(
-            "upload is larger than this server's limit of {} MiB; shrink the component or start the server with a larger --max-upload",
-            limit >> 20
-        ))
-    };
+    let too_large = || ApiError::TooLarge(crate::upload_too_large(limit));
+    // A declared length over the limit is refused before a byte of the body is read.
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
     let bytes = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
         .collect()
         .await

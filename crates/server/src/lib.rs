@@ -5,6 +5,7 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | GET | `/healthz` | liveness, no token needed |
+//! | GET | `/v1/info` | server version and limits (e.g. the largest upload) |
 //! | POST | `/v1/blobs` | upload component bytes; answers their `sha256:` digest |
 //! | GET, HEAD | `/v1/blobs/{digest}` | download / check a blob |
 //! | GET | `/v1/namespaces/{ns}/apps` | list Apps |
@@ -61,6 +62,7 @@ impl ApiState {
 /// The API's routes, with authentication applied.
 pub fn router(state: Arc<ApiState>) -> Router {
     let api = Router::new()
+        .route("/v1/info", get(info))
         .route("/v1/blobs", post(blobs::upload))
         .route(
             "/v1/blobs/{digest}",
@@ -94,6 +96,20 @@ pub async fn run(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+async fn info(State(state): State<Arc<ApiState>>) -> axum::Json<serde_json::Value> {
+    axum::Json(
+        serde_json::json!({ "version": env!("CARGO_PKG_VERSION"), "maxUpload": state.max_upload }),
+    )
+}
+
+/// The 413 message for an upload over `limit` bytes; the CLI shows the same words.
+pub fn upload_too_large(limit: u64) -> String {
+    format!(
+        "upload is larger than this server's limit of {} MiB; shrink the component or start the server with a larger --max-upload",
+        limit >> 20
+    )
 }
 
 async fn authenticate(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
