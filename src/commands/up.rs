@@ -3,8 +3,8 @@
 use crate::settings::Global;
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use shoal_api::Quantity;
-use shoal_node::{Agent, AgentConfig, RouteTable, ingress};
+use shoal_api::{DurationSpec, Quantity};
+use shoal_node::{Agent, AgentConfig, IngressLimits, RouteTable, ingress};
 use shoal_runtime::{Runtime, RuntimeConfig};
 use shoal_server::{ApiState, BlobStore};
 use shoal_store::{Embedded, Objects};
@@ -32,6 +32,18 @@ pub struct Args {
     /// Ingress threads, each with its own runtime and socket; default: one per core.
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Largest request body the ingress accepts (413 above it).
+    #[arg(long, default_value = "10Mi", value_parser = Quantity::parse)]
+    pub max_request_body: Quantity,
+    /// Largest response body a guest may send; longer responses are cut off.
+    #[arg(long, default_value = "256Mi", value_parser = Quantity::parse)]
+    pub max_response_body: Quantity,
+    /// Open client connections the ingress holds at once; more are closed on accept.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Time a client may take to send request headers, and may leave a request body idle.
+    #[arg(long, default_value = "30s", value_parser = DurationSpec::parse)]
+    pub client_timeout: DurationSpec,
     /// Apply these manifests once the node is up, and print where to reach them.
     #[arg(long = "apply")]
     pub apply: Vec<String>,
@@ -90,10 +102,19 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let limits = IngressLimits {
+        max_request_body: args.max_request_body.bytes(),
+        max_response_body: args.max_response_body.bytes(),
+        max_connections: args.max_connections,
+        header_timeout: args.client_timeout.get(),
+        body_idle_timeout: args.client_timeout.get(),
+        ..IngressLimits::default()
+    };
     let ingress = tokio::spawn(ingress::serve(
         http_listener,
         routes,
         workers,
+        limits,
         shutdown.clone(),
     ));
 

@@ -4,6 +4,7 @@
 mod apps;
 mod bad_input;
 mod capabilities;
+mod hostile;
 mod limits;
 mod support;
 mod tidy;

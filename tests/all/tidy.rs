@@ -96,7 +96,15 @@ fn api_and_manifest_do_no_io() {
             }
             let text = std::fs::read_to_string(&file).unwrap();
             // Address types are data; sockets and name lookups are IO.
-            for io in ["std::fs", "TcpStream", "TcpListener", "UdpSocket", "ToSocketAddrs", "std::process", "std::env"] {
+            for io in [
+                "std::fs",
+                "TcpStream",
+                "TcpListener",
+                "UdpSocket",
+                "ToSocketAddrs",
+                "std::process",
+                "std::env",
+            ] {
                 assert!(!text.contains(io), "{} uses {io}", file.display());
             }
         }

@@ -1,20 +1,22 @@
 //! The HTTP ingress: one current-thread runtime per worker thread, each accepting on its own
 //! `SO_REUSEPORT` socket, every request routed through the live [`Routes`].
 
-use crate::Routes;
+use crate::{IngressLimits, Routes};
 use http::StatusCode;
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shoal_runtime::text_response;
+use shoal_runtime::{RequestBody, ResponseBody};
 use socket2::{Domain, Socket, Type};
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// How long a client may take to send a request's headers before the connection is closed.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long shutdown waits for in-flight requests before closing their connections.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -45,8 +47,10 @@ pub async fn serve(
     listener: std::net::TcpListener,
     routes: Routes,
     workers: usize,
+    limits: IngressLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let addr = listener.local_addr()?;
     listener.set_nonblocking(true)?;
     let mut listeners = vec![listener];
@@ -59,7 +63,8 @@ pub async fn serve(
     }
     let mut threads = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let (routes, shutdown) = (routes.clone(), shutdown.clone());
+        let (routes, shutdown, connections) =
+            (routes.clone(), shutdown.clone(), connections.clone());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -69,7 +74,9 @@ pub async fn serve(
             .spawn(move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => accept_loop(listener, routes, shutdown).await,
+                        Ok(listener) => {
+                            accept_loop(listener, routes, limits, connections, shutdown).await
+                        }
                         Err(e) => {
                             tracing::error!("ingress worker {i} cannot use its listener: {e}")
                         }
@@ -88,6 +95,8 @@ pub async fn serve(
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     routes: Routes,
+    limits: IngressLimits,
+    connections: Arc<Semaphore>,
     shutdown: CancellationToken,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -95,7 +104,9 @@ async fn accept_loop(
     builder
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(limits.header_timeout)
+        .max_header_size(limits.max_header_bytes)
+        .max_buf_size(limits.max_header_bytes.max(8192));
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -109,16 +120,26 @@ async fn accept_loop(
                 }
             },
         };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            // Over the connection limit: close at once rather than queue.
+            tracing::debug!(
+                "ingress: connection limit ({}) reached; closing a new connection",
+                limits.max_connections
+            );
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let routes = routes.clone();
         let service = service_fn(move |req| {
             let routes = routes.clone();
-            async move { Ok::<_, Infallible>(dispatch(&routes, req).await) }
+            async move { Ok::<_, Infallible>(dispatch(&routes, &limits, req).await) }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             // Client resets and timeouts end here; they are the client's business.
             let _ = conn.await;
+            drop(permit);
         });
     }
     drop(listener);
@@ -134,8 +155,33 @@ async fn accept_loop(
 
 async fn dispatch(
     routes: &Routes,
+    limits: &IngressLimits,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> http::Response<shoal_runtime::Body> {
+    let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target_len > limits.max_uri {
+        return text_response(
+            StatusCode::URI_TOO_LONG,
+            format!(
+                "the request target is {target_len} bytes; this node accepts at most {}",
+                limits.max_uri
+            ),
+        );
+    }
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.max_request_body) {
+        return text_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than this node's limit of {} bytes",
+                limits.max_request_body
+            ),
+        );
+    }
     let host = req
         .uri()
         .authority()
@@ -147,15 +193,16 @@ async fn dispatch(
                 .map(str::to_string)
         });
     let table = routes.load();
-    match table.lookup(host.as_deref(), req.uri().path()) {
-        Some(app) => {
-            let app = app.clone();
-            drop(table);
-            app.handle(req).await
-        }
-        None => text_response(
+    let Some(app) = table.lookup(host.as_deref(), req.uri().path()).cloned() else {
+        return text_response(
             StatusCode::NOT_FOUND,
             format!("no app is routed at {}", req.uri().path()),
-        ),
-    }
+        );
+    };
+    drop(table);
+    let req =
+        req.map(|body| RequestBody::new(body, limits.max_request_body, limits.body_idle_timeout));
+    let response = app.handle(req).await;
+    let (limit, name) = (limits.max_response_body, app.name().to_string());
+    response.map(|body| ResponseBody::new(body, limit, name).boxed_unsync())
 }

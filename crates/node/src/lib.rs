@@ -8,7 +8,9 @@
 
 mod agent;
 pub mod ingress;
+mod limits;
 mod routes;
 
 pub use agent::{Agent, AgentConfig};
+pub use limits::IngressLimits;
 pub use routes::{RouteTable, Routes};

@@ -10,11 +10,13 @@
 //!
 //! Nothing outside this crate touches wasmtime types.
 
+mod bodies;
 mod engine;
 mod host;
 mod load;
 mod serve;
 
+pub use bodies::{RequestBody, ResponseBody};
 pub use engine::{Runtime, RuntimeConfig};
 pub use load::{HttpComponent, LoadError, Loaded};
 pub use serve::{Body, HttpApp, text_response};

@@ -70,6 +70,11 @@ impl HttpApp {
         })
     }
 
+    /// `app/NAME`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The digest of the component this app serves.
     pub fn digest(&self) -> &str {
         &self.component.digest
@@ -82,7 +87,11 @@ impl HttpApp {
     /// `Retry-After`. A trap or a CPU-limit hit before the response started is a 500, the wall
     /// timeout a 504; after the response started, either ends the body early. The instance is
     /// dropped when the guest returns, traps or runs out of time, whichever comes first.
-    pub async fn handle(&self, req: hyper::Request<hyper::body::Incoming>) -> Response<Body> {
+    pub async fn handle<B>(&self, req: hyper::Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             let mut resp = text_response(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,0 +1,229 @@
+//! Hostile guests and hostile clients: each gets a clear refusal, and the node and its other
+//! apps keep serving.
+
+use crate::support::{Node, http_client};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+const BAD: &str = "tests/fixtures/misbehave.wasm";
+const HELLO: &str = "examples/hello-c/hello.wasm";
+
+#[test]
+fn hostile_guests_hurt_only_themselves() {
+    let node = Node::start(&["--max-response-body", "8Mi", "--max-request-body", "1Mi"]);
+    node.deploy("hello", HELLO, "/hello", "");
+    node.deploy(
+        "bad",
+        BAD,
+        "/bad",
+        "  limits: {cpu: 10s, timeout: 30s, memory: 16Mi}\n",
+    );
+    let neighbour_ok = || assert_eq!(node.get("/hello").0, 200);
+
+    // C keeps its stack in linear memory: overflowing it is an out-of-bounds trap.
+    assert_eq!(
+        node.get("/bad/recurse"),
+        (
+            500,
+            "app/bad: the component trapped: out of bounds memory access\n".into()
+        )
+    );
+    neighbour_ok();
+
+    // A 1 GiB response is cut off at the node's limit: the client sees a broken body.
+    let resp = http_client()
+        .get(format!("{}/bad/big?mb=1024", node.http))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        resp.bytes().is_err(),
+        "a response over --max-response-body must not complete"
+    );
+    node.stderr
+        .wait_for("response body exceeded the node's limit");
+    let small = http_client()
+        .get(format!("{}/bad/big?mb=1", node.http))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap();
+    assert_eq!(small.len(), 1 << 20);
+    neighbour_ok();
+
+    // Ten thousand headers: the host refuses to grow the fields past its cap, which ends the
+    // request instead of the node's memory.
+    assert_eq!(
+        node.get("/bad/headers?n=10000"),
+        (
+            500,
+            "app/bad: the component failed: total size of fields exceeds limit\n".into()
+        )
+    );
+    assert_eq!(
+        node.get("/bad/headers?n=10"),
+        (200, "added 10 of 10 headers\n".into())
+    );
+    neighbour_ok();
+
+    // 100 MB to stdout does not take the node down.
+    assert_eq!(
+        node.get("/bad/stdout?mb=100"),
+        (200, "wrote 102400 KiB to stdout\n".into())
+    );
+    neighbour_ok();
+
+    // Request bodies: within the limit, declared over it, and streamed over it.
+    let post = |body: reqwest::blocking::Body| {
+        let resp = http_client()
+            .post(format!("{}/bad/readbody", node.http))
+            .body(body)
+            .send()
+            .unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    };
+    let half = vec![7u8; 512 << 10];
+    assert_eq!(
+        post(half.clone().into()),
+        (200, "read 524288 bytes, then end of body\n".into())
+    );
+    // Raw sockets for the oversized bodies: the node answers before the client has finished
+    // sending, and a client library reports that as a broken pipe instead of the answer.
+    let addr = node.http.trim_start_matches("http://").to_string();
+    let resp = raw_request(
+        &addr,
+        "POST /bad/readbody HTTP/1.1\r\nHost: x\r\nContent-Length: 2097152\r\nConnection: close\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 413"), "{resp}");
+    assert!(
+        resp.ends_with("the request body is larger than this node's limit of 1048576 bytes\n"),
+        "{resp}"
+    );
+    // Chunked, so no length is declared: the guest's read fails once the limit is passed.
+    let resp = chunked_post(&addr, "/bad/readbody", 2 << 20);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    let text = resp
+        .lines()
+        .find(|l| l.starts_with("read "))
+        .unwrap_or_default();
+    assert!(text.ends_with("bytes, then read error"), "{resp}");
+    let read: u64 = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(read <= 1 << 20, "{text}");
+    neighbour_ok();
+}
+
+/// POSTs `total` bytes with chunked encoding from a second thread and returns the response.
+fn chunked_post(addr: &str, path: &str, total: usize) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        let chunk = vec![7u8; 64 << 10];
+        for _ in 0..total / chunk.len() {
+            // The node may stop reading once the limit is hit: write errors are expected.
+            if writer
+                .write_all(format!("{:x}\r\n", chunk.len()).as_bytes())
+                .is_err()
+                || writer.write_all(&chunk).is_err()
+                || writer.write_all(b"\r\n").is_err()
+            {
+                return;
+            }
+        }
+        let _ = writer.write_all(b"0\r\n\r\n");
+    });
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    let _ = sender.join();
+    String::from_utf8_lossy(&out).to_string()
+}
+
+fn raw_request(addr: &str, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).to_string()
+}
+
+#[test]
+fn oversized_request_heads_are_refused() {
+    let node = Node::start(&[]);
+    node.deploy("hello", HELLO, "/hello", "");
+    let addr = node.http.trim_start_matches("http://").to_string();
+    let long_path = format!("/hello/{}", "a".repeat(9000));
+    let resp = raw_request(
+        &addr,
+        &format!("GET {long_path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(resp.starts_with("HTTP/1.1 414"), "{resp}");
+    assert!(resp.ends_with("this node accepts at most 8192\n"), "{resp}");
+    let big_header = "b".repeat(100 << 10);
+    let resp = raw_request(
+        &addr,
+        &format!(
+            "GET /hello HTTP/1.1\r\nHost: x\r\nX-Big: {big_header}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(resp.starts_with("HTTP/1.1 431"), "{resp}");
+    assert_eq!(node.get("/hello").0, 200);
+}
+
+#[test]
+fn slow_and_excess_clients_are_cut_off() {
+    let node = Node::start(&["--client-timeout", "1s", "--max-connections", "2"]);
+    node.deploy("hello", HELLO, "/hello", "");
+    let addr = node.http.trim_start_matches("http://").to_string();
+
+    // Slowloris: half a request head, then nothing. The node closes the connection.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    slow.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let mut buf = Vec::new();
+    let closed = slow.read_to_end(&mut buf);
+    assert!(
+        closed.is_ok(),
+        "the node should close the connection, not leave it hanging: {closed:?}"
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+
+    // Two open keep-alive connections fill the limit; a third is closed on accept.
+    let keep = |s: &mut TcpStream| {
+        s.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut head = [0u8; 256];
+        let n = s.read(&mut head).unwrap();
+        assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    };
+    let mut a = TcpStream::connect(&addr).unwrap();
+    keep(&mut a);
+    let mut b = TcpStream::connect(&addr).unwrap();
+    keep(&mut b);
+    let mut c = TcpStream::connect(&addr).unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let _ = c.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut rest = Vec::new();
+    let _ = c.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty(),
+        "a connection over the limit was served: {}",
+        String::from_utf8_lossy(&rest)
+    );
+    drop((a, b));
+}
