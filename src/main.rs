@@ -31,6 +31,8 @@ enum Command {
     Describe(commands::describe::Args),
     /// Delete objects by name or by manifest.
     Delete(commands::delete::Args),
+    /// Print an app's log: its stdout, stderr and runtime events.
+    Logs(commands::logs::Args),
     /// Wait until an object reaches a condition.
     Wait(commands::wait::Args),
 }
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
             Command::Describe(args) => commands::describe::run(g, args).await,
             Command::Delete(args) => commands::delete::run(g, args).await,
             Command::Wait(args) => commands::wait::run(g, args).await,
+            Command::Logs(args) => commands::logs::run(g, args).await,
         }
     });
     match result {

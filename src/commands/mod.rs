@@ -4,6 +4,7 @@ pub mod apply;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod logs;
 pub mod up;
 pub mod wait;
 

@@ -7,7 +7,7 @@ use shoal_api::{DurationSpec, Quantity};
 use shoal_node::{Agent, AgentConfig, IngressLimits, RouteTable, ingress};
 use shoal_runtime::{Runtime, RuntimeConfig};
 use shoal_server::{ApiState, BlobStore};
-use shoal_store::{Embedded, Objects};
+use shoal_store::{Embedded, LogDir, Objects};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -44,6 +44,9 @@ pub struct Args {
     /// Time a client may take to send request headers, and may leave a request body idle.
     #[arg(long, default_value = "30s", value_parser = DurationSpec::parse)]
     pub client_timeout: DurationSpec,
+    /// Disk each app's log may use (its output and runtime events); older lines rotate away.
+    #[arg(long, default_value = "8Mi", value_parser = Quantity::parse)]
+    pub log_budget: Quantity,
     /// Apply these manifests once the node is up, and print where to reach them.
     #[arg(long = "apply")]
     pub apply: Vec<String>,
@@ -63,10 +66,13 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     })?;
     let objects = Objects::new(Arc::new(store));
     let blobs = BlobStore::open(data_dir.join("blobs")).context("cannot open the blob store")?;
+    let logs = LogDir::open(data_dir.join("logs"), args.log_budget.bytes())
+        .context("cannot open the log directory")?;
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: args.max_instances,
         cache_dir: data_dir.join("compiled"),
         keyvalue_path: data_dir.join("keyvalue.redb"),
+        logs: logs.clone(),
     })
     .context("cannot start the WebAssembly runtime")?;
 
@@ -80,12 +86,15 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
 
     let shutdown = CancellationToken::new();
     let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
-    let state = Arc::new(ApiState::new(
-        objects.clone(),
-        blobs.clone(),
-        token.clone(),
-        args.max_upload.bytes(),
-    ));
+    let state = Arc::new(
+        ApiState::new(
+            objects.clone(),
+            blobs.clone(),
+            token.clone(),
+            args.max_upload.bytes(),
+        )
+        .with_logs(logs),
+    );
     let api = tokio::spawn(shoal_server::run(
         api_listener,
         state,

@@ -6,5 +6,6 @@ mod bad_input;
 mod capabilities;
 mod hostile;
 mod limits;
+mod logs;
 mod support;
 mod tidy;

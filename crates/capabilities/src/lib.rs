@@ -8,6 +8,8 @@
 //!   destination (resolved and pinned addresses), refusing internal addresses.
 //! - [`keyvalue`]: `wasi:keyvalue` (store, atomics, batch) on a durable node-local file, each
 //!   app's buckets private to it, with size limits.
+//! - [`logs`]: guest stdout/stderr into the app's bounded log on disk.
 
 pub mod keyvalue;
+pub mod logs;
 pub mod outbound;

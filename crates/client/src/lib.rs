@@ -177,6 +177,31 @@ impl Client {
         Ok(())
     }
 
+    /// An app's log: the raw response, so a followed log can be streamed as it arrives.
+    pub async fn logs(
+        &self,
+        namespace: &str,
+        name: &str,
+        tail: Option<usize>,
+        since: Option<&str>,
+        follow: bool,
+    ) -> Result<reqwest::Response, ClientError> {
+        let mut query: Vec<(&str, String)> = vec![("follow", follow.to_string())];
+        if let Some(n) = tail {
+            query.push(("tail", n.to_string()));
+        }
+        if let Some(s) = since {
+            query.push(("since", s.to_string()));
+        }
+        let req = self
+            .request(
+                reqwest::Method::GET,
+                &format!("/v1/namespaces/{namespace}/apps/{name}/logs"),
+            )
+            .query(&query);
+        self.send(req).await
+    }
+
     /// Events about one object, oldest first.
     pub async fn events(
         &self,

@@ -22,6 +22,8 @@ pub struct RuntimeConfig {
     pub cache_dir: PathBuf,
     /// The node's key-value file (`wasi:keyvalue` buckets of every app).
     pub keyvalue_path: PathBuf,
+    /// Where each app's log (guest output, runtime events) is kept.
+    pub logs: shoal_store::LogDir,
 }
 
 /// The wasmtime engine and linker shared by every app on a node.
@@ -36,6 +38,7 @@ pub struct Runtime {
     pub(crate) cache_dir: PathBuf,
     pub(crate) compat: String,
     pub(crate) keyvalue: Arc<KvStore>,
+    pub(crate) logs: shoal_store::LogDir,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -100,6 +103,7 @@ impl Runtime {
             cache_dir: cfg.cache_dir,
             compat,
             keyvalue,
+            logs: cfg.logs,
             ticker_stop,
         })
     }

@@ -2,7 +2,9 @@
 //! accounting.
 
 use shoal_capabilities::keyvalue::{AppKeyValue, KvStore, KvView};
+use shoal_capabilities::logs::LogStream;
 use shoal_capabilities::outbound::{Denial, OutboundPolicy};
+use shoal_store::{AppLog, LogDir};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
@@ -21,6 +23,8 @@ pub struct Grants {
     pub(crate) config: WasiConfigVariables,
     pub(crate) outbound: Option<Arc<OutboundPolicy>>,
     pub(crate) keyvalue: Option<AppKeyValue>,
+    /// The app's log: guest output and runtime events.
+    pub(crate) log: Arc<AppLog>,
 }
 
 impl Grants {
@@ -28,7 +32,11 @@ impl Grants {
     ///
     /// # Errors
     /// An outbound entry does not parse (the server validates them, so this means a bug).
-    pub(crate) fn of(app: &shoal_api::App, kv: &Arc<KvStore>) -> Result<Self, String> {
+    pub(crate) fn of(
+        app: &shoal_api::App,
+        kv: &Arc<KvStore>,
+        logs: &LogDir,
+    ) -> Result<Self, String> {
         let spec = &app.spec;
         let caps = &spec.capabilities;
         let outbound = match caps.outbound.is_empty() {
@@ -57,7 +65,15 @@ impl Grants {
                 .collect(),
             outbound,
             keyvalue,
+            log: logs.app(&app.metadata.namespace, &app.metadata.name),
         })
+    }
+
+    /// Records a runtime event about this app: a warning in the node's log and a `shoal` line
+    /// in the app's own log.
+    pub(crate) fn event(&self, message: &str) {
+        tracing::warn!(app = %self.app, "{message}");
+        self.log.write_line("shoal", message.as_bytes());
     }
 }
 
@@ -79,6 +95,8 @@ impl Host {
     pub(crate) fn new(grants: Arc<Grants>, memory: u64) -> Self {
         let mut wasi = WasiCtx::builder();
         wasi.envs(&grants.env)
+            .stdout(LogStream::new(grants.log.clone(), "stdout"))
+            .stderr(LogStream::new(grants.log.clone(), "stderr"))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
@@ -155,10 +173,9 @@ impl WasiHttpHooks for AppHooks {
                 >,
             > + Send,
     > {
-        let app = self.grants.app.clone();
+        let grants = self.grants.clone();
         let uri = request.uri().to_string();
-        let denied =
-            move |d: &Denial| tracing::warn!(app = %app, "outbound HTTP to {uri} denied: {d}");
+        let denied = move |d: &Denial| grants.event(&format!("outbound HTTP to {uri} denied: {d}"));
         match self.grants.outbound.clone() {
             Some(policy) => Box::new(policy.send(request, options, denied)),
             None => {

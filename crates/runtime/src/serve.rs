@@ -59,7 +59,7 @@ impl HttpApp {
         runtime: &crate::Runtime,
     ) -> Result<Self, String> {
         let limits = app.spec.limits.resolve();
-        let grants = Arc::new(Grants::of(app, &runtime.keyvalue)?);
+        let grants = Arc::new(Grants::of(app, &runtime.keyvalue, &runtime.logs)?);
         let in_flight = Arc::new(Semaphore::new(limits.concurrency as usize));
         Ok(Self {
             name: app.object_ref().to_string(),
@@ -161,7 +161,8 @@ impl HttpApp {
         let outcome = match tokio::time::timeout_at(deadline, rx).await {
             Ok(Ok(Ok(resp))) => return resp,
             Ok(Ok(Err(code))) => {
-                tracing::warn!(app = %self.name, "handler responded with error: {code:?}");
+                self.grants
+                    .event(&format!("handler responded with error: {code:?}"));
                 return text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("{} failed: {code:?}", self.name),
@@ -175,7 +176,10 @@ impl HttpApp {
         };
         match outcome {
             Outcome::TimedOut => {
-                tracing::warn!(app = %self.name, timeout = ?self.limits.timeout, "request exceeded its timeout");
+                self.grants.event(&format!(
+                    "request exceeded its timeout ({:?})",
+                    self.limits.timeout
+                ));
                 text_response(
                     StatusCode::GATEWAY_TIMEOUT,
                     format!(
@@ -185,7 +189,10 @@ impl HttpApp {
                 )
             }
             Outcome::CpuExceeded => {
-                tracing::warn!(app = %self.name, cpu = ?self.limits.cpu, "request exceeded its CPU limit");
+                self.grants.event(&format!(
+                    "request exceeded its CPU limit ({:?})",
+                    self.limits.cpu
+                ));
                 text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!(
@@ -195,7 +202,7 @@ impl HttpApp {
                 )
             }
             Outcome::Trapped(e) => {
-                tracing::warn!(app = %self.name, "request failed: {e:#}");
+                self.grants.event(&format!("request failed: {e:#}"));
                 let reason = match e.downcast_ref::<Trap>() {
                     Some(Trap::StackOverflow) => "the component overflowed its stack".to_string(),
                     Some(trap) => format!(
@@ -210,7 +217,8 @@ impl HttpApp {
                 )
             }
             Outcome::Returned => {
-                tracing::warn!(app = %self.name, "handler returned without setting a response");
+                self.grants
+                    .event("handler returned without setting a response");
                 text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!("{} returned without a response", self.name),

@@ -176,6 +176,9 @@ pub(crate) async fn delete(
             if let Err(e) = state.objects.delete_events_for(&what).await {
                 tracing::warn!("{what}: cannot delete its events: {e}");
             }
+            if let Some(logs) = &state.logs {
+                logs.remove(&ns, &name);
+            }
             Ok(StatusCode::NO_CONTENT)
         }
         None => Err(ApiError::NotFound(format!("{what} not found"))),

@@ -10,6 +10,7 @@
 //! | GET, HEAD | `/v1/blobs/{digest}` | download / check a blob |
 //! | GET | `/v1/namespaces/{ns}/apps` | list Apps |
 //! | GET, PUT, DELETE | `/v1/namespaces/{ns}/apps/{name}` | read, apply, delete an App |
+//! | GET | `/v1/namespaces/{ns}/apps/{name}/logs?tail=N&since=10m&follow=true` | an app's log |
 //! | GET | `/v1/namespaces/{ns}/events?kind=app&name=N` | events about an object |
 //!
 //! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
@@ -20,6 +21,7 @@
 mod apps;
 mod blobs;
 mod error;
+mod logs;
 
 pub use error::ApiError;
 pub use shoal_store::BlobStore;
@@ -42,6 +44,8 @@ pub struct ApiState {
     pub token: String,
     /// Largest accepted upload, in bytes.
     pub max_upload: u64,
+    /// Per-app logs, when this server runs beside the node that writes them.
+    pub logs: Option<shoal_store::LogDir>,
     /// Serialises applies so route uniqueness is checked against a stable set of apps.
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
 }
@@ -54,8 +58,15 @@ impl ApiState {
             blobs,
             token,
             max_upload,
+            logs: None,
             apply_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Serves app logs from `logs`.
+    pub fn with_logs(mut self, logs: shoal_store::LogDir) -> Self {
+        self.logs = Some(logs);
+        self
     }
 }
 
@@ -73,6 +84,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/namespaces/{ns}/apps/{name}",
             get(apps::get).put(apps::apply).delete(apps::delete),
         )
+        .route("/v1/namespaces/{ns}/apps/{name}/logs", get(logs::logs))
         .route("/v1/namespaces/{ns}/events", get(apps::events))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -8,10 +8,12 @@
 
 mod blobs;
 mod embedded;
+pub mod logs;
 mod objects;
 
 pub use blobs::{BlobStore, parse_digest};
 pub use embedded::Embedded;
+pub use logs::{AppLog, LogDir};
 pub use objects::{Objects, app_key, event_key};
 
 use async_trait::async_trait;

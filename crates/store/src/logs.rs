@@ -1,0 +1,208 @@
+//! Per-app logs on disk: guest stdout/stderr and runtime events, timestamped and bounded.
+//!
+//! Each app has `DIR/<namespace>/<name>.log` and at most one older `<name>.log.1`; when the
+//! current file would pass half the app's budget it becomes `.1` (replacing the older one), so
+//! an app never holds more than its budget on disk however much it writes.
+//! A line is `<RFC 3339 timestamp> <stream> <text>`, where stream is `stdout`, `stderr` or
+//! `shoal` (events such as traps, limit hits and denied capabilities).
+
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Longest line kept; longer lines are cut and marked.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Writers already open, by (namespace, name).
+type OpenLogs = HashMap<(String, String), Arc<AppLog>>;
+
+/// The directory of every app's log.
+#[derive(Clone, Debug)]
+pub struct LogDir {
+    root: PathBuf,
+    budget: u64,
+    open: Arc<Mutex<OpenLogs>>,
+}
+
+/// One app's log, appended to by all of its instances.
+#[derive(Debug)]
+pub struct AppLog {
+    path: PathBuf,
+    half_budget: u64,
+    file: Mutex<Option<(File, u64)>>,
+}
+
+impl LogDir {
+    /// Logs under `root`, each app allowed `budget` bytes on disk.
+    ///
+    /// # Errors
+    /// The directory cannot be created.
+    pub fn open(root: PathBuf, budget: u64) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&root)?;
+        Ok(Self {
+            root,
+            budget: budget.max(2 * MAX_LINE as u64),
+            open: Arc::default(),
+        })
+    }
+
+    fn path(&self, namespace: &str, name: &str) -> PathBuf {
+        self.root.join(namespace).join(format!("{name}.log"))
+    }
+
+    /// The writer of app `namespace/name`'s log (shared, opened on first use).
+    pub fn app(&self, namespace: &str, name: &str) -> Arc<AppLog> {
+        let mut open = self.open.lock().expect("log table poisoned");
+        open.entry((namespace.to_string(), name.to_string()))
+            .or_insert_with(|| {
+                Arc::new(AppLog {
+                    path: self.path(namespace, name),
+                    half_budget: self.budget / 2,
+                    file: Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// The app's log lines, oldest first: those at or after `since`, then the last `tail`.
+    ///
+    /// # Errors
+    /// A log file exists but cannot be read.
+    pub fn read(
+        &self,
+        namespace: &str,
+        name: &str,
+        since: Option<DateTime<Utc>>,
+        tail: Option<usize>,
+    ) -> std::io::Result<Vec<String>> {
+        let current = self.path(namespace, name);
+        let mut lines = Vec::new();
+        for path in [rotated(&current), current] {
+            match File::open(&path) {
+                Ok(f) => lines.extend(BufReader::new(f).lines().map_while(Result::ok)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(since) = since {
+            lines.retain(|l| line_time(l).is_none_or(|t| t >= since));
+        }
+        if let Some(n) = tail {
+            let skip = lines.len().saturating_sub(n);
+            lines.drain(..skip);
+        }
+        Ok(lines)
+    }
+
+    /// Removes an app's log files.
+    pub fn remove(&self, namespace: &str, name: &str) {
+        let current = self.path(namespace, name);
+        self.open
+            .lock()
+            .expect("log table poisoned")
+            .remove(&(namespace.to_string(), name.to_string()));
+        let _ = std::fs::remove_file(rotated(&current));
+        let _ = std::fs::remove_file(current);
+    }
+}
+
+fn rotated(path: &Path) -> PathBuf {
+    path.with_extension("log.1")
+}
+
+/// The timestamp a log line starts with.
+pub fn line_time(line: &str) -> Option<DateTime<Utc>> {
+    let stamp = line.split(' ').next()?;
+    DateTime::parse_from_rfc3339(stamp)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl AppLog {
+    /// Appends one line from `stream`; IO errors are reported once through tracing and dropped,
+    /// because a full disk must not fail the guest's request.
+    pub fn write_line(&self, stream: &str, text: &[u8]) {
+        let text = String::from_utf8_lossy(&text[..text.len().min(MAX_LINE)]);
+        let cut = if text.len() >= MAX_LINE {
+            " [line cut]"
+        } else {
+            ""
+        };
+        let line = format!(
+            "{} {stream} {}{cut}\n",
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            text.trim_end_matches(['\n', '\r'])
+        );
+        let mut guard = self.file.lock().expect("log file poisoned");
+        if let Err(e) = self.append(&mut guard, line.as_bytes()) {
+            tracing::warn!(path = %self.path.display(), "cannot write app log: {e}");
+            *guard = None;
+        }
+    }
+
+    fn append(&self, slot: &mut Option<(File, u64)>, line: &[u8]) -> std::io::Result<()> {
+        if slot.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            let len = file.metadata()?.len();
+            *slot = Some((file, len));
+        }
+        let (file, len) = slot.as_mut().expect("opened above");
+        if *len + line.len() as u64 > self.half_budget {
+            std::fs::rename(&self.path, rotated(&self.path))?;
+            *file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            *len = 0;
+        }
+        file.write_all(line)?;
+        *len += line.len() as u64;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_rotation_and_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogDir::open(dir.path().to_path_buf(), 64 * 1024).unwrap();
+        let log = logs.app("default", "a");
+        for i in 0..10_000 {
+            log.write_line("stdout", format!("line {i}").as_bytes());
+        }
+        let on_disk: u64 = std::fs::read_dir(dir.path().join("default"))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(on_disk <= 64 * 1024, "{on_disk} bytes on disk");
+        let last = logs.read("default", "a", None, Some(2)).unwrap();
+        assert_eq!(last.len(), 2);
+        assert!(last[1].ends_with(" stdout line 9999"), "{last:?}");
+        assert!(line_time(&last[0]).is_some());
+        let future = Utc::now() + chrono::Duration::minutes(1);
+        assert!(
+            logs.read("default", "a", Some(future), None)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            logs.read("default", "missing", None, None)
+                .unwrap()
+                .is_empty()
+        );
+        logs.remove("default", "a");
+        assert!(logs.read("default", "a", None, None).unwrap().is_empty());
+    }
+}
