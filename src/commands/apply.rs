@@ -100,12 +100,18 @@ pub async fn apply_paths(
     }
     let mut lines = Vec::new();
     for (mut app, local) in pending {
-        if let Some((path, bytes)) = local {
-            let what = format!("app/{}", app.metadata.name);
+        let what = format!("app/{}", app.metadata.name);
+        if let Some((path, bytes)) = local.component {
             let digest = upload(client, bytes)
                 .await
                 .with_context(|| format!("{what}: spec.component: uploading {}", path.display()))?;
             app.spec.component = digest;
+        }
+        for (i, tree) in local.trees {
+            let digest = upload(client, tree)
+                .await
+                .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
+            app.spec.files[i].source = digest;
         }
         let resp = client.apply_app(&app).await?;
         let word = match resp.result {
@@ -135,11 +141,33 @@ async fn upload(client: &Client, bytes: Vec<u8>) -> anyhow::Result<String> {
     Ok(client.upload_blob(bytes).await?)
 }
 
+/// What an App needs uploaded: its component (unless a digest or URL) and its file trees.
+struct LocalParts {
+    component: Option<(PathBuf, Vec<u8>)>,
+    trees: Vec<(usize, Vec<u8>)>,
+}
+
+/// Reads and checks everything local an App refers to, before anything is sent.
+fn resolve_component(base: &Path, app: &shoal_api::App) -> anyhow::Result<LocalParts> {
+    let mut trees = Vec::new();
+    for (i, f) in app.spec.files.iter().enumerate() {
+        if f.source.starts_with("sha256:") {
+            continue;
+        }
+        let dir = base.join(&f.source);
+        let packed = shoal_store::trees::pack_dir(&dir).map_err(|e| {
+            anyhow::anyhow!("app/{}: spec.files[{i}].source: {e}", app.metadata.name)
+        })?;
+        trees.push((i, packed));
+    }
+    Ok(LocalParts {
+        component: read_component(base, app)?,
+        trees,
+    })
+}
+
 /// A local component path, read and checked; `None` for a digest or URL the server resolves.
-fn resolve_component(
-    base: &Path,
-    app: &shoal_api::App,
-) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
+fn read_component(base: &Path, app: &shoal_api::App) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
     let c = &app.spec.component;
     if c.starts_with("sha256:") || c.contains("://") {
         return Ok(None);

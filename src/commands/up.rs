@@ -103,6 +103,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let agent_cfg = AgentConfig {
         node_name: "local".into(),
         compile_concurrency: 1,
+        files_dir: data_dir.join("files"),
     };
     let agent = tokio::spawn(
         Agent::new(objects, blobs, Arc::new(runtime), routes.clone(), agent_cfg)

@@ -228,3 +228,100 @@ fn config_and_isolation_between_requests() {
         assert_eq!(node.get("/b/canary/read"), (200, "memory: []\n".into()));
     }
 }
+
+#[test]
+fn static_files_are_shipped_by_digest_and_mounted_read_only() {
+    let node = Node::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(site.join("css")).unwrap();
+    std::fs::write(site.join("index.html"), "hello file").unwrap();
+    std::fs::write(site.join("css/site.css"), "h1{}").unwrap();
+    let caps = crate::support::repo_path(CAPS);
+    let manifest = dir.path().join("app.yaml");
+    let yaml = |name: &str, path: &str, files: &str| {
+        format!(
+            "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: {name}}}\nspec:\n  component: {caps}\n  routes: [{{path: {path}}}]\n{files}"
+        )
+    };
+    std::fs::write(
+        &manifest,
+        yaml(
+            "site",
+            "/site",
+            "  files: [{source: ./site, mount: /static}]\n",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        node.ok(&["apply", "-f", manifest.to_str().unwrap()]),
+        "app/site created\n"
+    );
+    node.wait_ready("site");
+    node.deploy("plain", CAPS, "/plain", "");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&node.ok(&["get", "app", "site", "-o", "json"])).unwrap();
+    assert!(
+        json["spec"]["files"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{json}"
+    );
+    assert_eq!(
+        node.get("/site/file?path=/static/index.html"),
+        (200, "content: hello file (writable: no)\n".into())
+    );
+    assert_eq!(
+        node.get("/site/file?path=/static/css/site.css"),
+        (200, "content: h1{} (writable: no)\n".into())
+    );
+    for escape in [
+        "/static/../etc/passwd",
+        "/etc/passwd",
+        "/static/../../etc/hostname",
+    ] {
+        assert_eq!(
+            node.get(&format!("/site/file?path={escape}")),
+            (404, format!("error: cannot open {escape}\n")),
+            "{escape}"
+        );
+    }
+    assert_eq!(
+        node.get("/plain/file?path=/static/index.html"),
+        (404, "error: cannot open /static/index.html\n".into()),
+        "an app without files sees none"
+    );
+
+    // Symbolic links are refused when packing: nothing on the host can be reached through one.
+    std::os::unix::fs::symlink("/etc", site.join("etc")).unwrap();
+    std::fs::write(
+        &manifest,
+        yaml(
+            "linked",
+            "/linked",
+            "  files: [{source: ./site, mount: /static}]\n",
+        ),
+    )
+    .unwrap();
+    let err = node.fails(&["apply", "-f", manifest.to_str().unwrap()], None);
+    assert_eq!(
+        err,
+        format!(
+            "error: app/linked: spec.files[0].source: {}/etc is a symbolic link; ship regular files and directories only\n",
+            dir.path().join("./site").display()
+        )
+    );
+    std::fs::write(
+        &manifest,
+        yaml(
+            "bad",
+            "/bad",
+            "  files: [{source: ./site, mount: /static/../etc}]\n",
+        ),
+    )
+    .unwrap();
+    let err = node.fails(&["apply", "-f", manifest.to_str().unwrap()], None);
+    assert!(err.ends_with("app/bad: spec.files[0].mount: '/static/../etc' must be an absolute path like /static, without '.', '..' or empty segments\n"), "{err}");
+}

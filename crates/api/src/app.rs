@@ -51,9 +51,23 @@ pub struct AppSpec {
     /// What the component may use beyond computing; everything is denied unless listed.
     #[serde(default, skip_serializing_if = "Capabilities::is_empty")]
     pub capabilities: Capabilities,
+    /// Read-only directories the component sees (deny by default: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileMount>,
     /// Resource limits per instance and per request.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub limits: Limits,
+}
+
+/// A directory shipped with the app and mounted read-only inside the component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileMount {
+    /// A directory relative to the manifest (the CLI packs and uploads it), or `sha256:<hex>` of
+    /// an uploaded tree.
+    pub source: String,
+    /// Where the component sees it, an absolute path such as `/static`.
+    pub mount: String,
 }
 
 /// Grants beyond pure computation; the default grants nothing.

@@ -115,6 +115,37 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             );
         }
     }
+    let mut mounts = HashSet::new();
+    if spec.files.len() > 16 {
+        return fail("spec.files", "at most 16 mounts");
+    }
+    for (i, f) in spec.files.iter().enumerate() {
+        let at = format!("spec.files[{i}]");
+        if f.source.trim().is_empty() {
+            return fail(
+                format!("{at}.source"),
+                "must name a directory relative to the manifest",
+            );
+        }
+        let m = &f.mount;
+        let clean = m.starts_with('/')
+            && m.len() > 1
+            && !m.ends_with('/')
+            && m[1..]
+                .split('/')
+                .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+        if !clean {
+            return fail(
+                format!("{at}.mount"),
+                format!(
+                    "'{m}' must be an absolute path like /static, without '.', '..' or empty segments"
+                ),
+            );
+        }
+        if !mounts.insert(m.as_str()) {
+            return fail(format!("{at}.mount"), format!("'{m}' is mounted twice"));
+        }
+    }
     for key in spec.config.keys() {
         if key.is_empty() {
             return fail("spec.config", "keys must not be empty");

@@ -17,6 +17,8 @@ pub struct AgentConfig {
     pub node_name: String,
     /// Components compiled at once; the rest wait, so compiling never takes every core.
     pub compile_concurrency: usize,
+    /// Where shipped file trees are unpacked, one directory per digest.
+    pub files_dir: std::path::PathBuf,
 }
 
 /// Watches Apps and keeps this node's route table and the Apps' status in line with them.
@@ -298,10 +300,21 @@ impl Agent {
         let Some(component) = state.components.get(&app.spec.component).cloned() else {
             return;
         };
-        let http = match HttpApp::new(app, component, &self.runtime) {
+        let generation = app.metadata.generation;
+        let prepared = match self.materialize_files(app).await {
+            Ok(mounts) => HttpApp::new(app, component, &self.runtime, mounts),
+            Err(e) => Err(e),
+        };
+        let http = match prepared {
             Ok(h) => h,
-            Err(e) => {
-                tracing::error!("{}: cannot set up its capabilities: {e}", app_ref(&key));
+            Err(message) => {
+                tracing::warn!(
+                    "{}: generation {generation} failed: {message}",
+                    app_ref(&key)
+                );
+                self.event(&key, EventType::Warning, "Failed", &message)
+                    .await;
+                state.failed.insert((key, generation), message);
                 return;
             }
         };
@@ -322,6 +335,37 @@ impl Agent {
         tracing::info!("{}: {message}", app_ref(&key));
         self.event(&key, EventType::Normal, "Serving", &message)
             .await;
+    }
+
+    /// Unpacks the app's file trees (once per digest) and returns `(host dir, mount)` pairs.
+    async fn materialize_files(
+        &self,
+        app: &App,
+    ) -> Result<Vec<(std::path::PathBuf, String)>, String> {
+        let mut mounts = Vec::new();
+        for (i, f) in app.spec.files.iter().enumerate() {
+            let at = format!("spec.files[{i}]");
+            let hex = shoal_store::parse_digest(&f.source)
+                .ok_or_else(|| format!("{at}.source: '{}' is not an uploaded tree", f.source))?;
+            let dest = self.cfg.files_dir.join(hex);
+            if !dest.is_dir() {
+                let blob = self
+                    .blobs
+                    .path(&f.source)
+                    .ok_or_else(|| format!("{at}.source: no such blob"))?;
+                let target = dest.clone();
+                tokio::task::spawn_blocking(move || {
+                    let archive = std::fs::File::open(&blob)
+                        .map_err(|e| format!("cannot open {}: {e}", blob.display()))?;
+                    shoal_store::trees::unpack(std::io::BufReader::new(archive), &target)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("{at}.source: {e}"))?;
+            }
+            mounts.push((dest, f.mount.clone()));
+        }
+        Ok(mounts)
     }
 
     fn publish_routes(&self, state: &State) {

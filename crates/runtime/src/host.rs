@@ -8,7 +8,7 @@ use shoal_store::{AppLog, LogDir};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
 use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -25,6 +25,8 @@ pub struct Grants {
     pub(crate) keyvalue: Option<AppKeyValue>,
     /// The app's log: guest output and runtime events.
     pub(crate) log: Arc<AppLog>,
+    /// Read-only directories: (host directory, path the guest sees).
+    pub(crate) files: Vec<(std::path::PathBuf, String)>,
 }
 
 impl Grants {
@@ -36,6 +38,7 @@ impl Grants {
         app: &shoal_api::App,
         kv: &Arc<KvStore>,
         logs: &LogDir,
+        files: Vec<(std::path::PathBuf, String)>,
     ) -> Result<Self, String> {
         let spec = &app.spec;
         let caps = &spec.capabilities;
@@ -66,6 +69,7 @@ impl Grants {
             outbound,
             keyvalue,
             log: logs.app(&app.metadata.namespace, &app.metadata.name),
+            files,
         })
     }
 
@@ -100,6 +104,12 @@ impl Host {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        for (host_dir, mount) in &grants.files {
+            // Read-only: cap-std confines every lookup under the directory, `..` and symlinks included.
+            if let Err(e) = wasi.preopened_dir(host_dir, mount, FsPerms::ReadOnly) {
+                grants.event(&format!("cannot mount {mount}: {e:#}"));
+            }
+        }
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(FIELD_SIZE_LIMIT);
         Self {

@@ -57,9 +57,10 @@ impl HttpApp {
         app: &shoal_api::App,
         component: HttpComponent,
         runtime: &crate::Runtime,
+        mounts: Vec<(std::path::PathBuf, String)>,
     ) -> Result<Self, String> {
         let limits = app.spec.limits.resolve();
-        let grants = Arc::new(Grants::of(app, &runtime.keyvalue, &runtime.logs)?);
+        let grants = Arc::new(Grants::of(app, &runtime.keyvalue, &runtime.logs, mounts)?);
         let in_flight = Arc::new(Semaphore::new(limits.concurrency as usize));
         Ok(Self {
             name: app.object_ref().to_string(),

@@ -63,6 +63,14 @@ pub(crate) async fn apply(
     shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
     check_component(&state, &app)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
+    for (i, f) in app.spec.files.iter().enumerate() {
+        if !state.blobs.contains(&f.source) {
+            return Err(ApiError::Invalid(format!(
+                "{what}: spec.files[{i}].source: '{}' is not an uploaded tree; apply the manifest with `shoal apply -f`, which packs and uploads directories",
+                f.source
+            )));
+        }
+    }
 
     let _guard = state.apply_lock.lock().await;
     let (all, _) = state.objects.list::<App>("apps/").await?;

@@ -10,6 +10,7 @@ mod blobs;
 mod embedded;
 pub mod logs;
 mod objects;
+pub mod trees;
 
 pub use blobs::{BlobStore, parse_digest};
 pub use embedded::Embedded;
