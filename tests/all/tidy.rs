@@ -84,6 +84,32 @@ fn the_control_plane_never_depends_on_wasmtime() {
 }
 
 #[test]
+fn only_runtime_and_capabilities_touch_wasmtime() {
+    for krate in ["api", "manifest", "store", "server", "client", "node"] {
+        let direct: Vec<_> = dependencies(krate)
+            .into_iter()
+            .filter(|d| d.starts_with("wasmtime"))
+            .collect();
+        assert!(
+            direct.is_empty(),
+            "shoal-{krate} depends on {direct:?} directly"
+        );
+    }
+    let root = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
+    let cli = root
+        .split("[dependencies]")
+        .nth(1)
+        .unwrap()
+        .split("\n[")
+        .next()
+        .unwrap();
+    assert!(
+        !cli.contains("wasmtime"),
+        "the CLI depends on wasmtime directly"
+    );
+}
+
+#[test]
 fn api_and_manifest_do_no_io() {
     for krate in ["api", "manifest"] {
         let deps = dependencies(krate);
