@@ -280,3 +280,34 @@ fn routes_match_host_then_longest_prefix() {
     );
     assert_eq!(get("localhost", "/api"), (200, "ok /api\n".into()));
 }
+
+#[test]
+fn ctrl_c_still_stops_a_busy_guest_at_its_cpu_limit() {
+    let node = Node::start(&[]);
+    let limits = "  limits: {concurrency: 1, cpu: 1s}\n";
+    node.deploy("busy", "tests/fixtures/misbehave.wasm", "/busy", limits);
+    let url = format!("{}/busy/loop", node.http);
+    let in_flight = std::thread::spawn(move || {
+        loop {
+            let resp = http_client().get(&url).send().unwrap();
+            if resp.status().as_u16() != 503 {
+                return (resp.status().as_u16(), resp.text().unwrap());
+            }
+        }
+    });
+    while node.get("/busy/quick").0 != 503 {
+        assert!(
+            !in_flight.is_finished(),
+            "never observed the busy request in flight"
+        );
+    }
+    // Shutting down must not stop the clock that interrupts guests.
+    node.stop();
+    assert_eq!(
+        in_flight.join().unwrap(),
+        (
+            500,
+            "app/busy exceeded its CPU limit (1s) for this request; raise spec.limits.cpu\n".into()
+        )
+    );
+}

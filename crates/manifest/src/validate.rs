@@ -165,7 +165,7 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
     {
         return fail(
             "spec.limits.cpu",
-            format!("'{cpu}' is below the 10ms accounting tick; use at least 10ms"),
+            format!("'{cpu}' is too small to account reliably; use at least 10ms"),
         );
     }
     if let Some(t) = &limits.timeout

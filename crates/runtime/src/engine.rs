@@ -10,8 +10,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 use crate::host::Host;
 use shoal_capabilities::keyvalue::{KvLimits, KvStore};
 
-/// How often the epoch advances; the unit of CPU accounting and the slice between yields.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the unit of CPU accounting and the longest slice a guest runs
+/// before it yields its thread to other requests.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Node-level settings of the runtime.
 #[derive(Debug, Clone)]
@@ -39,7 +40,20 @@ pub struct Runtime {
     pub(crate) compat: String,
     pub(crate) keyvalue: Arc<KvStore>,
     pub(crate) logs: shoal_store::LogDir,
-    ticker_stop: Arc<AtomicBool>,
+    pub(crate) ticker: Arc<Ticker>,
+}
+
+/// Keeps the epoch ticker running while anything that can run guest code is alive: the
+/// `Runtime` and every `HttpComponent` hold it. Without ticks no guest is ever interrupted, so
+/// the ticker must outlive the last in-flight request, not just the `Runtime`.
+pub(crate) struct Ticker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -104,13 +118,7 @@ impl Runtime {
             compat,
             keyvalue,
             logs: cfg.logs,
-            ticker_stop,
+            ticker: Arc::new(Ticker { stop: ticker_stop }),
         })
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }

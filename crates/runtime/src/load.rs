@@ -45,6 +45,8 @@ pub enum LoadError {
 #[derive(Clone)]
 pub struct HttpComponent {
     pub(crate) pre: ProxyPre<Host>,
+    /// Guest code of this component can run only while epochs tick.
+    _ticker: std::sync::Arc<crate::engine::Ticker>,
     /// `sha256:<hex>` of the component bytes.
     pub digest: String,
 }
@@ -101,6 +103,7 @@ impl Runtime {
         Ok(Loaded {
             component: HttpComponent {
                 pre,
+                _ticker: self.ticker.clone(),
                 digest: digest.to_string(),
             },
             from_cache,

@@ -126,8 +126,13 @@ impl HttpApp {
                 host.cpu_exceeded = true;
                 return Err(Trap::Interrupt.into());
             }
-            // Yield at every tick so a busy guest cannot monopolise its runtime thread.
-            Ok(UpdateDeadline::Yield(1))
+            // Yield at every tick so a busy guest cannot monopolise its runtime thread. tokio's
+            // own yield lets the IO driver run first, so other requests on this thread are
+            // noticed after one tick, not after the scheduler's next periodic IO poll.
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
         });
 
         let (tx, rx) = oneshot::channel();
