@@ -66,6 +66,9 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     })?;
     let objects = Objects::new(Arc::new(store));
     let blobs = BlobStore::open(data_dir.join("blobs")).context("cannot open the blob store")?;
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let logs = LogDir::open(data_dir.join("logs"), args.log_budget.bytes())
         .context("cannot open the log directory")?;
     let runtime = Runtime::new(RuntimeConfig {
@@ -73,6 +76,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         cache_dir: data_dir.join("compiled"),
         keyvalue_path: data_dir.join("keyvalue.redb"),
         logs: logs.clone(),
+        busy_slots: workers.saturating_sub(1).max(1),
     })
     .context("cannot start the WebAssembly runtime")?;
 
@@ -109,9 +113,6 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         Agent::new(objects, blobs, Arc::new(runtime), routes.clone(), agent_cfg)
             .run(shutdown.clone()),
     );
-    let workers = args
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let limits = IngressLimits {
         max_request_body: args.max_request_body.bytes(),
         max_response_body: args.max_response_body.bytes(),

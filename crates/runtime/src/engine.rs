@@ -25,6 +25,10 @@ pub struct RuntimeConfig {
     pub keyvalue_path: PathBuf,
     /// Where each app's log (guest output, runtime events) is kept.
     pub logs: shoal_store::LogDir,
+    /// Guests that have computed for more than a few milliseconds in one request run at most
+    /// this many at a time, node-wide; one less than the number of ingress threads keeps a
+    /// thread free for short requests whatever the busy ones do.
+    pub busy_slots: usize,
 }
 
 /// The wasmtime engine and linker shared by every app on a node.
@@ -41,6 +45,7 @@ pub struct Runtime {
     pub(crate) keyvalue: Arc<KvStore>,
     pub(crate) logs: shoal_store::LogDir,
     pub(crate) ticker: Arc<Ticker>,
+    pub(crate) busy: Arc<tokio::sync::Semaphore>,
 }
 
 /// Keeps the epoch ticker running while anything that can run guest code is alive: the
@@ -119,6 +124,7 @@ impl Runtime {
             keyvalue,
             logs: cfg.logs,
             ticker: Arc::new(Ticker { stop: ticker_stop }),
+            busy: Arc::new(tokio::sync::Semaphore::new(cfg.busy_slots.max(1))),
         })
     }
 }

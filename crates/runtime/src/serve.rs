@@ -13,6 +13,9 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+/// Epoch ticks of computing after which a request counts as busy and shares the busy slots.
+const BUSY_TICKS: u64 = 2;
+
 /// The response body type of the ingress: whatever a guest streams, or a short host message.
 pub type Body = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
@@ -38,6 +41,8 @@ pub struct HttpApp {
     grants: Arc<Grants>,
     limits: shoal_api::ResolvedLimits,
     in_flight: Arc<Semaphore>,
+    /// The node's gate for busy guests (see [`crate::RuntimeConfig::busy_slots`]).
+    busy: Arc<Semaphore>,
 }
 
 /// How the guest's side of a request ended when it never produced a response.
@@ -68,6 +73,7 @@ impl HttpApp {
             grants,
             limits,
             in_flight,
+            busy: runtime.busy.clone(),
         })
     }
 
@@ -119,6 +125,10 @@ impl HttpApp {
         );
         store.limiter(|h| &mut h.limits);
         store.set_epoch_deadline(1);
+        // A request that keeps computing past BUSY_TICKS becomes "busy": between slices it
+        // queues (FIFO) for one of the node's few busy slots, so however many busy guests there
+        // are, they share those slots and the other threads stay free for short requests.
+        let (busy, held) = (self.busy.clone(), Arc::new(std::sync::Mutex::new(None)));
         store.epoch_deadline_callback(move |mut ctx| {
             let host = ctx.data_mut();
             host.cpu_ticks += 1;
@@ -129,9 +139,24 @@ impl HttpApp {
             // Yield at every tick so a busy guest cannot monopolise its runtime thread. tokio's
             // own yield lets the IO driver run first, so other requests on this thread are
             // noticed after one tick, not after the scheduler's next periodic IO poll.
+            if host.cpu_ticks < BUSY_TICKS {
+                return Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ));
+            }
+            held.lock().expect("busy slot poisoned").take();
+            let (busy, held) = (busy.clone(), held.clone());
             Ok(UpdateDeadline::YieldCustom(
                 1,
-                Box::pin(tokio::task::yield_now()),
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    let slot = busy
+                        .acquire_owned()
+                        .await
+                        .expect("the busy gate is never closed");
+                    *held.lock().expect("busy slot poisoned") = Some(slot);
+                }),
             ))
         });
 
