@@ -227,3 +227,21 @@ fn slow_and_excess_clients_are_cut_off() {
     );
     drop((a, b));
 }
+
+#[test]
+fn a_guest_reading_a_big_body_slowly_is_bounded_by_its_timeout() {
+    let node = Node::start(&[]);
+    node.deploy("hello", HELLO, "/hello", "");
+    node.deploy("slow", BAD, "/slow", "  limits: {timeout: 1s}\n");
+    let addr = node.http.trim_start_matches("http://").to_string();
+    // 8 MiB read 64 KiB at a time with 100 ms pauses would take 12.8 s.
+    let resp = chunked_post(&addr, "/slow/readbody?slow=100", 8 << 20);
+    assert!(resp.starts_with("HTTP/1.1 504"), "{resp}");
+    assert!(
+        resp.ends_with(
+            "app/slow did not respond within its timeout (1s); raise spec.limits.timeout\n"
+        ),
+        "{resp}"
+    );
+    assert_eq!(node.get("/hello").0, 200);
+}
