@@ -245,3 +245,39 @@ fn a_guest_reading_a_big_body_slowly_is_bounded_by_its_timeout() {
     );
     assert_eq!(node.get("/hello").0, 200);
 }
+
+#[test]
+fn a_busy_guest_that_blocks_does_not_hold_back_other_busy_guests() {
+    // Two ingress threads leave one busy slot for the whole node.
+    let node = Node::start(&["--workers", "2"]);
+    node.deploy(
+        "holder",
+        BAD,
+        "/holder",
+        "  limits: {concurrency: 3, timeout: 60s}\n",
+    );
+    node.deploy(
+        "worker",
+        BAD,
+        "/worker",
+        "  limits: {cpu: 300ms, timeout: 20s}\n",
+    );
+    // Three requests compute long enough to become busy, then wait 30 s in the host.
+    for _ in 0..3 {
+        let url = format!("{}/holder/spin-sleep?ms=30000", node.http);
+        std::thread::spawn(move || {
+            let _ = http_client().get(url).send();
+        });
+    }
+    while node.get("/holder/quick").0 != 503 {}
+    // A guest blocked in the host holds no slot: the worker computes until its CPU limit
+    // (a 500), instead of queueing behind the sleepers until its wall timeout (a 504).
+    assert_eq!(
+        node.get("/worker/loop"),
+        (
+            500,
+            "app/worker exceeded its CPU limit (300ms) for this request; raise spec.limits.cpu\n"
+                .into()
+        )
+    );
+}

@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -125,39 +125,73 @@ impl HttpApp {
         );
         store.limiter(|h| &mut h.limits);
         store.set_epoch_deadline(1);
-        // A request that keeps computing past BUSY_TICKS becomes "busy": between slices it
-        // queues (FIFO) for one of the node's few busy slots, so however many busy guests there
-        // are, they share those slots and the other threads stay free for short requests.
-        let (busy, held) = (self.busy.clone(), Arc::new(std::sync::Mutex::new(None)));
+        // A request that keeps computing past BUSY_TICKS becomes "busy": it computes only while
+        // holding one of the node's few busy slots, queueing for one (FIFO) between slices and
+        // after every host call, and holds none while it waits in the host. However many busy
+        // guests there are, they share those slots and the other threads stay free for short
+        // requests; a guest cannot keep a slot by blocking.
+        let busy_gate = self.busy.clone();
         store.epoch_deadline_callback(move |mut ctx| {
             let host = ctx.data_mut();
-            host.cpu_ticks += 1;
-            if host.cpu_ticks > cpu_budget {
-                host.cpu_exceeded = true;
-                return Err(Trap::Interrupt.into());
+            host.in_epoch_callback = true;
+            if std::mem::take(&mut host.regate) {
+                // Forced after a host call: not a tick, nothing to count.
+            } else {
+                host.cpu_ticks += 1;
+                if host.cpu_ticks > cpu_budget {
+                    host.cpu_exceeded = true;
+                    return Err(Trap::Interrupt.into());
+                }
             }
             // Yield at every tick so a busy guest cannot monopolise its runtime thread. tokio's
             // own yield lets the IO driver run first, so other requests on this thread are
             // noticed after one tick, not after the scheduler's next periodic IO poll.
-            if host.cpu_ticks < BUSY_TICKS {
+            host.busy |= host.cpu_ticks >= BUSY_TICKS;
+            if !host.busy {
                 return Ok(UpdateDeadline::YieldCustom(
                     1,
                     Box::pin(tokio::task::yield_now()),
                 ));
             }
+            let held = host.busy_slot.clone();
             held.lock().expect("busy slot poisoned").take();
-            let (busy, held) = (busy.clone(), held.clone());
+            let gate = busy_gate.clone();
             Ok(UpdateDeadline::YieldCustom(
                 1,
                 Box::pin(async move {
                     tokio::task::yield_now().await;
-                    let slot = busy
+                    let slot = gate
                         .acquire_owned()
                         .await
                         .expect("the busy gate is never closed");
                     *held.lock().expect("busy slot poisoned") = Some(slot);
                 }),
             ))
+        });
+        store.call_hook(|mut ctx, hook| {
+            if !ctx.data().busy {
+                return Ok(());
+            }
+            match hook {
+                CallHook::CallingHost => {
+                    ctx.data_mut()
+                        .busy_slot
+                        .lock()
+                        .expect("busy slot poisoned")
+                        .take();
+                }
+                CallHook::ReturningFromHost => {
+                    // Back from the epoch callback itself: it already queued for a slot.
+                    if std::mem::take(&mut ctx.data_mut().in_epoch_callback) {
+                        return Ok(());
+                    }
+                    // Back from a real host call: queue for a slot at the very next epoch check.
+                    ctx.data_mut().regate = true;
+                    ctx.set_epoch_deadline(0);
+                }
+                _ => {}
+            }
+            Ok(())
         });
 
         let (tx, rx) = oneshot::channel();
