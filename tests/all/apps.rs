@@ -219,23 +219,7 @@ fn ctrl_c_lets_in_flight_requests_finish() {
     let node = Node::start(&[]);
     let limits = "  limits: {concurrency: 1}\n";
     node.deploy("slow", "tests/fixtures/misbehave.wasm", "/slow", limits);
-    let url = format!("{}/slow/sleep?ms=1500", node.http);
-    let in_flight = std::thread::spawn(move || {
-        // Our own probes below may hold the slot for an instant: retry until admitted.
-        loop {
-            let resp = http_client().get(&url).send().unwrap();
-            if resp.status().as_u16() != 503 {
-                return (resp.status().as_u16(), resp.text().unwrap());
-            }
-        }
-    });
-    // The slow request holds the only slot once a quick one is shed.
-    while node.get("/slow/quick").0 != 503 {
-        assert!(
-            !in_flight.is_finished(),
-            "never observed the slow request in flight"
-        );
-    }
+    let in_flight = node.hold_only_slot("/slow/sleep?ms=1500", "/slow/quick");
     let log = node.stop();
     assert!(
         log.contains("shutting down: finishing in-flight requests"),
@@ -286,21 +270,7 @@ fn ctrl_c_still_stops_a_busy_guest_at_its_cpu_limit() {
     let node = Node::start(&[]);
     let limits = "  limits: {concurrency: 1, cpu: 1s}\n";
     node.deploy("busy", "tests/fixtures/misbehave.wasm", "/busy", limits);
-    let url = format!("{}/busy/loop", node.http);
-    let in_flight = std::thread::spawn(move || {
-        loop {
-            let resp = http_client().get(&url).send().unwrap();
-            if resp.status().as_u16() != 503 {
-                return (resp.status().as_u16(), resp.text().unwrap());
-            }
-        }
-    });
-    while node.get("/busy/quick").0 != 503 {
-        assert!(
-            !in_flight.is_finished(),
-            "never observed the busy request in flight"
-        );
-    }
+    let in_flight = node.hold_only_slot("/busy/loop", "/busy/quick");
     // Shutting down must not stop the clock that interrupts guests.
     node.stop();
     assert_eq!(

@@ -198,6 +198,30 @@ impl Node {
         (resp.status().as_u16(), resp.text().unwrap())
     }
 
+    /// Sends GET `path` from another thread and returns once it is in flight: the app must have
+    /// `concurrency: 1`, and a quick GET of `probe` on the same app being shed (503) shows that
+    /// `path` holds the only slot. The handle yields the request's status and body.
+    pub fn hold_only_slot(
+        &self,
+        path: &str,
+        probe: &str,
+    ) -> std::thread::JoinHandle<(u16, String)> {
+        let url = format!("{}{path}", self.http);
+        let in_flight = std::thread::spawn(move || {
+            // The probes may hold the slot for an instant: retry until admitted.
+            loop {
+                let resp = http_client().get(&url).send().unwrap();
+                if resp.status().as_u16() != 503 {
+                    return (resp.status().as_u16(), resp.text().unwrap());
+                }
+            }
+        });
+        while self.get(probe).0 != 503 {
+            assert!(!in_flight.is_finished(), "never observed {path} in flight");
+        }
+        in_flight
+    }
+
     /// Stops the node with SIGINT, as Ctrl-C would, and waits for it to exit cleanly.
     pub fn stop(mut self) -> String {
         let mut child = self.child.take().unwrap();
