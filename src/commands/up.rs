@@ -99,20 +99,28 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         )
         .with_logs(logs),
     );
-    let api = tokio::spawn(shoal_server::run(
-        api_listener,
-        state,
-        shutdown.clone().cancelled_owned(),
-    ));
     let agent_cfg = AgentConfig {
         node_name: "local".into(),
         compile_concurrency: 1,
         files_dir: data_dir.join("files"),
     };
-    let agent = tokio::spawn(
-        Agent::new(objects, blobs, Arc::new(runtime), routes.clone(), agent_cfg)
-            .run(shutdown.clone()),
+    let agent = Agent::new(
+        objects.clone(),
+        blobs.clone(),
+        Arc::new(runtime),
+        routes.clone(),
+        agent_cfg,
     );
+    agent
+        .mark_unloaded()
+        .await
+        .context("cannot read the store")?;
+    let agent = tokio::spawn(agent.run(shutdown.clone()));
+    let api = tokio::spawn(shoal_server::run(
+        api_listener,
+        state,
+        shutdown.clone().cancelled_owned(),
+    ));
     let limits = IngressLimits {
         max_request_body: args.max_request_body.bytes(),
         max_response_body: args.max_response_body.bytes(),

@@ -116,7 +116,8 @@ fn restart_serves_again_without_recompiling() {
     assert!(first.contains("(compiled in"), "{first}");
 
     let node = Node::start_in(dir.path(), &[]);
-    node.stderr.wait_for("app/hello: generation 1 serving");
+    // The status left Ready by the previous run is reset at start: Ready again means loaded.
+    node.wait_ready("hello");
     assert_eq!(
         node.get("/hello"),
         (200, "Hello from C! You asked for /hello\n".into())

@@ -188,7 +188,7 @@ fn keyvalue_buckets_are_granted_private_and_durable() {
     node.stop();
 
     let node = Node::start_in(dir.path(), &[]);
-    node.stderr.wait_for("app/a: generation 1 serving");
+    node.wait_ready("a");
     assert_eq!(
         node.get("/a/kv/get?bucket=default&key=secret"),
         (200, "value: abc\n".into())

@@ -96,6 +96,30 @@ impl Agent {
         }
     }
 
+    /// Marks every App this node will serve as not Ready yet: a starting node has loaded
+    /// nothing, so a status left Ready by its previous run would be a lie until it reloads.
+    /// Call before the API starts answering, so no client sees the stale status.
+    ///
+    /// # Errors
+    /// The store cannot be read.
+    pub async fn mark_unloaded(&self) -> Result<(), StoreError> {
+        let (apps, _) = self.objects.list::<App>("apps/").await?;
+        for app in apps.iter().filter(|a| a.status.phase == Phase::Ready) {
+            let generation = app.metadata.generation;
+            let message = format!(
+                "node/{} is starting and loading the component",
+                self.cfg.node_name
+            );
+            self.write_status(&key_of(app), generation, |s| {
+                s.phase = Phase::Pending;
+                s.message = Some(message.clone());
+                s.set_condition("Ready", false, "NodeStarting", &message, chrono::Utc::now());
+            })
+            .await;
+        }
+        Ok(())
+    }
+
     /// Runs until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         let (tx, mut rx) = mpsc::channel(1024);
