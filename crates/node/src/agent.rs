@@ -213,6 +213,13 @@ impl Agent {
             let used: HashSet<&String> =
                 state.desired.values().map(|a| &a.spec.component).collect();
             state.components.retain(|digest, _| used.contains(digest));
+            // Failures matter only while they describe an App's latest generation.
+            let desired = &state.desired;
+            state.failed.retain(|(key, generation), _| {
+                desired
+                    .get(key)
+                    .is_some_and(|a| a.metadata.generation == *generation)
+            });
         }
         watcher.abort();
     }
