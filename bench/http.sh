@@ -12,23 +12,12 @@ component=$(realpath "${1:-$root/examples/hello-c/hello.wasm}")
 runs=${2:-5}
 secs=${3:-5}
 conns=${4:-8}
-shoal=$root/target/release/shoal
 wasmtime=${WASMTIME:-$(command -v wasmtime || echo "$HOME/.cargo/bin/wasmtime")}
-[ -x "$shoal" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 [ -x "$wasmtime" ] || { echo "install the peer: cargo install wasmtime-cli --version 48.0.8 --locked" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
-
-out=$(mktemp -d)
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$out"; }
-pids=()
-trap cleanup EXIT
+source "$root/bench/lib.sh"
 
 # Shoal: one node, the component on /, limits high enough not to shed load.
-"$shoal" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/shoal" >"$out/shoal.out" 2>"$out/shoal.err" &
-pids+=($!)
-until grep -q 'ingress:' "$out/shoal.out" 2>/dev/null; do sleep 0.1; done
-api=$(awk '/API:/ {print $2}' "$out/shoal.out")
-shoal_url=$(awk '/ingress:/ {print $2}' "$out/shoal.out")
+start_shoal
 cat >"$out/app.yaml" <<YAML
 apiVersion: shoal/v1alpha1
 kind: App
@@ -38,8 +27,8 @@ spec:
   routes: [{path: /}]
   limits: {concurrency: 10000, memory: 64Mi}
 YAML
-SHOAL_SERVER=$api SHOAL_DATA_DIR=$out/shoal "$shoal" apply -f "$out/app.yaml" >/dev/null
-SHOAL_SERVER=$api SHOAL_DATA_DIR=$out/shoal "$shoal" wait app bench --timeout 120s >/dev/null
+"$shoal" apply -f "$out/app.yaml" >/dev/null
+"$shoal" wait app bench --timeout 120s >/dev/null
 
 # The peer, on a free port it picks itself.
 "$wasmtime" serve -S cli --addr 127.0.0.1:0 "$component" >"$out/wt.out" 2>&1 &
@@ -57,23 +46,18 @@ for i in $(seq 1 "$runs"); do
   run shoal "$shoal_url"
 done
 
-python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" <<'PY'
-import re, statistics, sys
+PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" <<'PY'
+import re, sys
+from wrk_medians import medians
 out, runs, comp, conns, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-def ms(v, unit):
-    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 res = {}
 for name in ("wasmtime", "shoal"):
-    rps, p50, p99 = [], [], []
-    for i in range(1, runs + 1):
-        t = open(f"{out}/{name}.{i}.txt").read()
-        rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
-        p50.append(ms(*re.search(r"50%\s+([\d.]+)(us|ms|s)", t).groups()))
-        p99.append(ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", t).groups()))
-        errs = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
+    files = [f"{out}/{name}.{i}.txt" for i in range(1, runs + 1)]
+    for i, f in enumerate(files, 1):
+        errs = re.search(r"Non-2xx or 3xx responses: (\d+)", open(f).read())
         if errs:
             print(f"warning: {name} run {i}: {errs.group(1)} non-2xx responses", file=sys.stderr)
-    res[name] = (statistics.median(rps), statistics.median(p50), statistics.median(p99))
+    res[name] = medians(files)
 print(f"{comp}, wrk -t2 -c{conns} -d{secs}s, {runs} alternating runs, medians:\n")
 print("| server | req/s | p50 | p99 |")
 print("|---|---|---|---|")

@@ -9,20 +9,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-3}
 secs=${2:-5}
-shoal=$root/target/release/shoal
-[ -x "$shoal" ] || { echo "build first: cargo build --release" >&2; exit 1; }
-command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
-
-out=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$out"; }
-trap cleanup EXIT
-
-"$shoal" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/shoal" >"$out/shoal.out" 2>"$out/shoal.err" &
-pids+=($!)
-until grep -q 'ingress:' "$out/shoal.out" 2>/dev/null; do sleep 0.1; done
-export SHOAL_SERVER=$(awk '/API:/ {print $2}' "$out/shoal.out") SHOAL_DATA_DIR=$out/shoal
-url=$(awk '/ingress:/ {print $2}' "$out/shoal.out")
+source "$root/bench/lib.sh"
+start_shoal
+url=$shoal_url
 cat >"$out/apps.yaml" <<YAML
 apiVersion: shoal/v1alpha1
 kind: App
@@ -54,21 +43,12 @@ for i in $(seq 1 "$runs"); do
   wait "$apid"
 done
 
-python3 - "$out" "$runs" "$secs" <<'PY'
-import re, statistics, sys
+PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$secs" <<'PY'
+import statistics, sys
+from wrk_medians import medians, rate
 out, runs, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def ms(v, unit):
-    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-res = {}
-for name in ("alone", "noisy"):
-    rps, p50, p99 = [], [], []
-    for i in range(1, runs + 1):
-        t = open(f"{out}/{name}.{i}.txt").read()
-        rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1)))
-        p50.append(ms(*re.search(r"50%\s+([\d.]+)(us|ms|s)", t).groups()))
-        p99.append(ms(*re.search(r"99%\s+([\d.]+)(us|ms|s)", t).groups()))
-    res[name] = (statistics.median(rps), statistics.median(p50), statistics.median(p99))
-aggr = [float(re.search(r"Requests/sec:\s+([\d.]+)", open(f"{out}/aggr.{i}.txt").read()).group(1)) for i in range(1, runs + 1)]
+res = {name: medians([f"{out}/{name}.{i}.txt" for i in range(1, runs + 1)]) for name in ("alone", "noisy")}
+aggr = [rate(f"{out}/aggr.{i}.txt") for i in range(1, runs + 1)]
 print(f"victim: C hello, wrk -t1 -c4 -d{secs}s; aggressor: 4 connections, each request burning its 100 ms CPU budget; {runs} alternating runs, medians\n")
 print("| victim | req/s | p50 | p99 |")
 print("|---|---|---|---|")

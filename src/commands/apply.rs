@@ -2,7 +2,7 @@
 
 use crate::settings::Global;
 use anyhow::{Context, bail};
-use shoal_api::ApplyResult;
+use shoal_api::{ApplyResponse, ApplyResult};
 use shoal_client::Client;
 use shoal_manifest::Object;
 use std::path::{Path, PathBuf};
@@ -18,10 +18,20 @@ pub struct Args {
 /// Runs `shoal apply`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let client = g.client();
-    for line in apply_paths(&client, &args.files, &g.namespace).await? {
-        println!("{line}");
+    for applied in apply_paths(&client, &args.files, &g.namespace).await? {
+        println!("{}", result_line(&applied));
     }
     Ok(())
+}
+
+/// kubectl's line for one applied object: `app/NAME created|configured|unchanged`.
+pub fn result_line(applied: &ApplyResponse) -> String {
+    let word = match applied.result {
+        ApplyResult::Created => "created",
+        ApplyResult::Configured => "configured",
+        ApplyResult::Unchanged => "unchanged",
+    };
+    format!("app/{} {word}", applied.object.metadata.name)
 }
 
 /// One parsed manifest: where it came from (for relative paths) and its objects.
@@ -83,12 +93,12 @@ pub fn read_manifests(files: &[String], namespace: &str) -> anyhow::Result<Vec<M
     Ok(manifests)
 }
 
-/// Validates everything first, then uploads and applies; returns kubectl-style result lines.
+/// Validates everything first, then uploads and applies; returns what the server stored.
 pub async fn apply_paths(
     client: &Client,
     files: &[String],
     namespace: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Vec<ApplyResponse>> {
     let manifests = read_manifests(files, namespace)?;
     // Resolve every local component before touching the server: a bad path anywhere applies nothing.
     let mut pending = Vec::new();
@@ -98,45 +108,45 @@ pub async fn apply_paths(
             pending.push((app, local));
         }
     }
-    let mut lines = Vec::new();
+    let mut applied = Vec::new();
+    let mut limit = None;
     for (mut app, local) in pending {
         let what = format!("app/{}", app.metadata.name);
         if let Some((path, bytes)) = local.component {
-            let digest = upload(client, bytes)
+            let digest = upload(client, bytes, &mut limit)
                 .await
                 .with_context(|| format!("{what}: spec.component: uploading {}", path.display()))?;
             app.spec.component = digest;
         }
         for (i, tree) in local.trees {
-            let digest = upload(client, tree)
+            let digest = upload(client, tree, &mut limit)
                 .await
                 .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
             app.spec.files[i].source = digest;
         }
-        let resp = client.apply_app(&app).await?;
-        let word = match resp.result {
-            ApplyResult::Created => "created",
-            ApplyResult::Configured => "configured",
-            ApplyResult::Unchanged => "unchanged",
-        };
-        lines.push(format!("app/{} {word}", app.metadata.name));
+        applied.push(client.apply_app(&app).await?);
     }
-    Ok(lines)
+    Ok(applied)
 }
 
-async fn upload(client: &Client, bytes: Vec<u8>) -> anyhow::Result<String> {
+/// Uploads `bytes` unless the server has them; `limit` caches the server's upload limit.
+async fn upload(
+    client: &Client,
+    bytes: Vec<u8>,
+    limit: &mut Option<u64>,
+) -> anyhow::Result<String> {
     use sha2_digest::digest_of;
     let digest = digest_of(&bytes);
     if client.has_blob(&digest).await? {
         return Ok(digest);
     }
     // Refuse before sending: a server cutting off a large body mid-upload shows as a broken pipe.
-    let limit = client.max_upload().await?;
+    let limit = match *limit {
+        Some(l) => l,
+        None => *limit.insert(client.max_upload().await?),
+    };
     if bytes.len() as u64 > limit {
-        anyhow::bail!(
-            "upload is larger than this server's limit of {} MiB; shrink the component or start the server with a larger --max-upload",
-            limit >> 20
-        );
+        bail!("{}", shoal_server::upload_too_large(limit));
     }
     Ok(client.upload_blob(bytes).await?)
 }

@@ -168,37 +168,34 @@ async fn apply_and_wait(
     namespace: &str,
     http: SocketAddr,
 ) -> anyhow::Result<Vec<String>> {
-    let mut lines = super::apply::apply_paths(client, files, namespace).await?;
-    for m in super::apply::read_manifests(files, namespace)? {
-        for shoal_manifest::Object::App(app) in m.objects {
-            let name = &app.metadata.name;
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
-            loop {
-                let current = client.get_app(&app.metadata.namespace, name).await?;
-                let settled = current.status.observed_generation == current.metadata.generation
-                    && current.status.phase != shoal_api::Phase::Pending;
-                if settled || tokio::time::Instant::now() > deadline {
-                    match current.status.phase {
-                        shoal_api::Phase::Ready => {
-                            for r in app.spec.routes.iter().filter(|r| r.host.is_none()) {
-                                lines.push(format!(
-                                    "app/{name} is ready: curl http://{http}{}",
-                                    r.path
-                                ));
-                            }
+    let applied = super::apply::apply_paths(client, files, namespace).await?;
+    let mut lines: Vec<String> = applied.iter().map(super::apply::result_line).collect();
+    for shoal_api::ApplyResponse { object: app, .. } in applied {
+        let name = &app.metadata.name;
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let current = client.get_app(&app.metadata.namespace, name).await?;
+            let settled = current.status.observed_generation == current.metadata.generation
+                && current.status.phase != shoal_api::Phase::Pending;
+            if settled || tokio::time::Instant::now() > deadline {
+                match current.status.phase {
+                    shoal_api::Phase::Ready => {
+                        for r in app.spec.routes.iter().filter(|r| r.host.is_none()) {
+                            lines
+                                .push(format!("app/{name} is ready: curl http://{http}{}", r.path));
                         }
-                        phase => lines.push(format!(
-                            "app/{name} is {phase}: {}",
-                            current
-                                .status
-                                .message
-                                .unwrap_or_else(|| "see `shoal describe app`".into())
-                        )),
                     }
-                    break;
+                    phase => lines.push(format!(
+                        "app/{name} is {phase}: {}",
+                        current
+                            .status
+                            .message
+                            .unwrap_or_else(|| "see `shoal describe app`".into())
+                    )),
                 }
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                break;
             }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
     Ok(lines)

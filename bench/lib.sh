@@ -1,0 +1,21 @@
+# Shared by the bench scripts: a scratch dir cleaned up on exit, and a release `shoal up` in it.
+# Source after setting `root`; then call start_shoal.
+
+shoal=$root/target/release/shoal
+[ -x "$shoal" ] || { echo "build first: cargo build --release" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
+
+out=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$out"; }
+trap cleanup EXIT
+
+# Starts `shoal up` on free ports with its data in $out/shoal (log in $out/shoal.err), and
+# exports SHOAL_SERVER and SHOAL_DATA_DIR for the CLI and `shoal_url` for the ingress.
+start_shoal() {
+  "$shoal" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/shoal" >"$out/shoal.out" 2>"$out/shoal.err" &
+  pids+=($!)
+  until grep -q 'ingress:' "$out/shoal.out" 2>/dev/null; do sleep 0.1; done
+  export SHOAL_SERVER=$(awk '/API:/ {print $2}' "$out/shoal.out") SHOAL_DATA_DIR=$out/shoal
+  shoal_url=$(awk '/ingress:/ {print $2}' "$out/shoal.out")
+}
