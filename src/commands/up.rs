@@ -76,7 +76,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         cache_dir: data_dir.join("compiled"),
         keyvalue_path: data_dir.join("keyvalue.redb"),
         logs: logs.clone(),
-        busy_slots: workers.saturating_sub(1).max(1),
+        busy_threads: workers.saturating_sub(1).max(1),
     })
     .context("cannot start the WebAssembly runtime")?;
 

@@ -269,7 +269,7 @@ fn routes_match_host_then_longest_prefix() {
 #[test]
 fn ctrl_c_still_stops_a_busy_guest_at_its_cpu_limit() {
     let node = Node::start(&[]);
-    let limits = "  limits: {concurrency: 1, cpu: 1s}\n";
+    let limits = "  limits: {concurrency: 1, cpu: 200ms}\n";
     node.deploy("busy", "tests/fixtures/misbehave.wasm", "/busy", limits);
     let in_flight = node.hold_only_slot("/busy/loop", "/busy/quick");
     // Shutting down must not stop the clock that interrupts guests.
@@ -278,7 +278,8 @@ fn ctrl_c_still_stops_a_busy_guest_at_its_cpu_limit() {
         in_flight.join().unwrap(),
         (
             500,
-            "app/busy exceeded its CPU limit (1s) for this request; raise spec.limits.cpu\n".into()
+            "app/busy exceeded its CPU limit (200ms) for this request; raise spec.limits.cpu\n"
+                .into()
         )
     );
 }

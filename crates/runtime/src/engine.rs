@@ -8,6 +8,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::host::Host;
+use crate::lanes::{BusyLane, COMPILE_NICE, lower_priority};
 use shoal_capabilities::keyvalue::{KvLimits, KvStore};
 
 /// How often the epoch advances: the unit of CPU accounting and the longest slice a guest runs
@@ -25,10 +26,11 @@ pub struct RuntimeConfig {
     pub keyvalue_path: PathBuf,
     /// Where each app's log (guest output, runtime events) is kept.
     pub logs: shoal_store::LogDir,
-    /// Guests that have computed for more than a few milliseconds in one request run at most
-    /// this many at a time, node-wide; one less than the number of ingress threads keeps a
-    /// thread free for short requests whatever the busy ones do.
-    pub busy_slots: usize,
+    /// Threads of the busy lane, where a request that has computed for more than a few
+    /// milliseconds finishes at the lowest priority (see `lanes`). One less than the number of
+    /// cores keeps a core free of guest computation, which on the bench halved the latency
+    /// tail short requests see beside busy guests.
+    pub busy_threads: usize,
 }
 
 /// The wasmtime engine and linker shared by every app on a node.
@@ -36,7 +38,8 @@ pub struct RuntimeConfig {
 /// # Guarantees
 /// Every instance comes from the pooling allocator with copy-on-write memory images; memory,
 /// tables and stacks up to the keep-resident sizes stay mapped between uses so that a fresh
-/// instance takes no page faults on them. An epoch ticker thread runs while the `Runtime` lives.
+/// instance takes no page faults on them. An epoch ticker thread runs while the `Runtime` lives,
+/// and so does the busy lane.
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
@@ -45,7 +48,7 @@ pub struct Runtime {
     pub(crate) keyvalue: Arc<KvStore>,
     pub(crate) logs: shoal_store::LogDir,
     pub(crate) ticker: Arc<Ticker>,
-    pub(crate) busy: Arc<tokio::sync::Semaphore>,
+    pub(crate) lane: Arc<BusyLane>,
 }
 
 /// Keeps the epoch ticker running while anything that can run guest code is alive: the
@@ -103,6 +106,14 @@ impl Runtime {
             format!("{:016x}", h.finish())
         };
 
+        // Cranelift compiles on rayon's global pool: build it first, at a lower priority, so
+        // that compiling a new app slows neither serving apps nor busy guests much. (Another
+        // `Runtime` in this process may have built it already; then it stays as it is.)
+        let _ = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("shoal-compile-{i}"))
+            .start_handler(|_| lower_priority(COMPILE_NICE))
+            .build_global();
+
         let ticker_stop = Arc::new(AtomicBool::new(false));
         {
             let engine = engine.clone();
@@ -124,7 +135,7 @@ impl Runtime {
             keyvalue,
             logs: cfg.logs,
             ticker: Arc::new(Ticker { stop: ticker_stop }),
-            busy: Arc::new(tokio::sync::Semaphore::new(cfg.busy_slots.max(1))),
+            lane: Arc::new(BusyLane::start(cfg.busy_threads)?),
         })
     }
 }

@@ -92,15 +92,6 @@ pub struct Host {
     pub(crate) cpu_ticks: u64,
     /// Set when the CPU budget ran out, so the trap can be reported as a limit, not a bug.
     pub(crate) cpu_exceeded: bool,
-    /// The request has computed long enough to run only while holding a busy slot.
-    pub(crate) busy: bool,
-    /// The busy slot this request holds while it computes, if any.
-    pub(crate) busy_slot: Arc<std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>>,
-    /// The next epoch callback is a forced one after a host call, not a tick: do not count it.
-    pub(crate) regate: bool,
-    /// The epoch callback is running (it is itself a call into the host); its return must not
-    /// force another callback.
-    pub(crate) in_epoch_callback: bool,
 }
 
 impl Host {
@@ -134,10 +125,6 @@ impl Host {
             hooks: AppHooks { grants },
             cpu_ticks: 0,
             cpu_exceeded: false,
-            busy: false,
-            busy_slot: Arc::default(),
-            regate: false,
-            in_epoch_callback: false,
         }
     }
 

@@ -7,12 +7,15 @@
 //!   handler, and pre-instantiated. It blocks; callers run it off the async workers.
 //! - [`HttpApp`] serves requests for one deployed app: a concurrency permit, a fresh `Store` and
 //!   instance per request, the app's limits, and the mapping of failures to HTTP statuses.
+//! - `lanes` keeps long-computing requests off the ingress threads: they finish on
+//!   lowest-priority threads that the kernel preempts for every short request.
 //!
 //! Nothing outside this crate touches wasmtime types.
 
 mod bodies;
 mod engine;
 mod host;
+mod lanes;
 mod load;
 mod serve;
 

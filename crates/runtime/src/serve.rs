@@ -3,17 +3,20 @@
 use crate::HttpComponent;
 use crate::engine::EPOCH_TICK;
 use crate::host::{Grants, Host};
+use crate::lanes::BusyLane;
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
-use wasmtime::{CallHook, Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-/// Epoch ticks of computing after which a request counts as busy and shares the busy slots.
+/// Epoch ticks of computing after which a request moves to the busy lane: at least one whole
+/// tick, so a short request that merely straddles a tick stays where it is.
 const BUSY_TICKS: u64 = 2;
 
 /// The response body type of the ingress: whatever a guest streams, or a short host message.
@@ -41,8 +44,11 @@ pub struct HttpApp {
     grants: Arc<Grants>,
     limits: shoal_api::ResolvedLimits,
     in_flight: Arc<Semaphore>,
-    /// The node's gate for busy guests (see [`crate::RuntimeConfig::busy_slots`]).
-    busy: Arc<Semaphore>,
+    /// Where requests that compute for long run (see [`crate::RuntimeConfig::busy_threads`]).
+    lane: Arc<BusyLane>,
+    /// The app's last finished request turned busy: the next ones start on the busy lane, so an
+    /// app whose every request computes for long never takes an ingress thread for a slice.
+    last_was_busy: Arc<AtomicBool>,
 }
 
 /// How the guest's side of a request ended when it never produced a response.
@@ -73,7 +79,8 @@ impl HttpApp {
             grants,
             limits,
             in_flight,
-            busy: runtime.busy.clone(),
+            lane: runtime.lane.clone(),
+            last_was_busy: Arc::default(),
         })
     }
 
@@ -125,73 +132,26 @@ impl HttpApp {
         );
         store.limiter(|h| &mut h.limits);
         store.set_epoch_deadline(1);
-        // A request that keeps computing past BUSY_TICKS becomes "busy": it computes only while
-        // holding one of the node's few busy slots, queueing for one (FIFO) between slices and
-        // after every host call, and holds none while it waits in the host. However many busy
-        // guests there are, they share those slots and the other threads stay free for short
-        // requests; a guest cannot keep a slot by blocking.
-        let busy_gate = self.busy.clone();
+        // Yield at every tick so that no guest monopolises its thread; tokio's own yield lets
+        // the IO driver run first, so new requests on this thread are noticed after one tick.
+        // A request still computing after BUSY_TICKS moves to the busy lane at that yield, and
+        // while an app's requests keep doing so, its next ones start there (`last_was_busy`).
+        let busy = Arc::new(AtomicBool::new(self.last_was_busy.load(Ordering::Relaxed)));
+        let turned_busy = busy.clone();
         store.epoch_deadline_callback(move |mut ctx| {
             let host = ctx.data_mut();
-            host.in_epoch_callback = true;
-            if std::mem::take(&mut host.regate) {
-                // Forced after a host call: not a tick, nothing to count.
-            } else {
-                host.cpu_ticks += 1;
-                if host.cpu_ticks > cpu_budget {
-                    host.cpu_exceeded = true;
-                    return Err(Trap::Interrupt.into());
-                }
+            host.cpu_ticks += 1;
+            if host.cpu_ticks > cpu_budget {
+                host.cpu_exceeded = true;
+                return Err(Trap::Interrupt.into());
             }
-            // Yield at every tick so a busy guest cannot monopolise its runtime thread. tokio's
-            // own yield lets the IO driver run first, so other requests on this thread are
-            // noticed after one tick, not after the scheduler's next periodic IO poll.
-            host.busy |= host.cpu_ticks >= BUSY_TICKS;
-            if !host.busy {
-                return Ok(UpdateDeadline::YieldCustom(
-                    1,
-                    Box::pin(tokio::task::yield_now()),
-                ));
+            if host.cpu_ticks >= BUSY_TICKS {
+                turned_busy.store(true, Ordering::Relaxed);
             }
-            let held = host.busy_slot.clone();
-            held.lock().expect("busy slot poisoned").take();
-            let gate = busy_gate.clone();
             Ok(UpdateDeadline::YieldCustom(
                 1,
-                Box::pin(async move {
-                    tokio::task::yield_now().await;
-                    let slot = gate
-                        .acquire_owned()
-                        .await
-                        .expect("the busy gate is never closed");
-                    *held.lock().expect("busy slot poisoned") = Some(slot);
-                }),
+                Box::pin(tokio::task::yield_now()),
             ))
-        });
-        store.call_hook(|mut ctx, hook| {
-            if !ctx.data().busy {
-                return Ok(());
-            }
-            match hook {
-                CallHook::CallingHost => {
-                    ctx.data_mut()
-                        .busy_slot
-                        .lock()
-                        .expect("busy slot poisoned")
-                        .take();
-                }
-                CallHook::ReturningFromHost => {
-                    // Back from the epoch callback itself: it already queued for a slot.
-                    if std::mem::take(&mut ctx.data_mut().in_epoch_callback) {
-                        return Ok(());
-                    }
-                    // Back from a real host call: queue for a slot at the very next epoch check.
-                    ctx.data_mut().regate = true;
-                    ctx.set_epoch_deadline(0);
-                }
-                _ => {}
-            }
-            Ok(())
         });
 
         let (tx, rx) = oneshot::channel();
@@ -206,20 +166,32 @@ impl HttpApp {
         };
 
         let pre = self.component.pre.clone();
+        let lane = self.lane.clone();
+        let last_was_busy = self.last_was_busy.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
-            let run = async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, req, out)
-                    .await
+            let guest = async move {
+                let run = async {
+                    let proxy = pre.instantiate_async(&mut store).await?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, req, out)
+                        .await
+                };
+                let result = run.await;
+                last_was_busy.store(store.data().cpu_ticks >= BUSY_TICKS, Ordering::Relaxed);
+                match result {
+                    Ok(()) => Outcome::Returned,
+                    Err(_) if store.data().cpu_exceeded => Outcome::CpuExceeded,
+                    Err(e) => Outcome::Trapped(e),
+                }
             };
-            match tokio::time::timeout_at(deadline, run).await {
+            match tokio::time::timeout_at(deadline, lane.run(guest, &busy)).await {
                 Err(_) => Outcome::TimedOut,
-                Ok(Ok(())) => Outcome::Returned,
-                Ok(Err(_)) if store.data().cpu_exceeded => Outcome::CpuExceeded,
-                Ok(Err(e)) => Outcome::Trapped(e),
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(e)) => Outcome::Trapped(wasmtime::Error::msg(format!(
+                    "the busy lane lost the request: {e}"
+                ))),
             }
         });
 
