@@ -77,6 +77,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         keyvalue_path: data_dir.join("keyvalue.redb"),
         logs: logs.clone(),
         busy_threads: workers.saturating_sub(1).max(1),
+        pooling: true,
     })
     .context("cannot start the WebAssembly runtime")?;
 
@@ -101,7 +102,9 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     );
     let agent_cfg = AgentConfig {
         node_name: "local".into(),
-        compile_concurrency: 1,
+        // Compiler threads run at a lower priority than serving (see shoal-runtime), so one
+        // compile per core speeds up big deployments without stalling live apps.
+        compile_concurrency: workers,
         files_dir: data_dir.join("files"),
     };
     let agent = Agent::new(

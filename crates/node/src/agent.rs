@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 pub struct AgentConfig {
     /// This node's name, used as the source of events.
     pub node_name: String,
-    /// Components compiled at once; the rest wait, so compiling never takes every core.
+    /// Components compiled at once; the rest wait. (Compiler threads run at a lower priority
+    /// than serving, so this bounds memory and queueing more than CPU.)
     pub compile_concurrency: usize,
     /// Where shipped file trees are unpacked, one directory per digest.
     pub files_dir: std::path::PathBuf,

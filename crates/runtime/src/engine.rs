@@ -31,6 +31,10 @@ pub struct RuntimeConfig {
     /// cores keeps a core free of guest computation, which on the bench halved the latency
     /// tail short requests see beside busy guests.
     pub busy_threads: usize,
+    /// Instances come from the pooling allocator (the default: reserved slots, keep-resident
+    /// pages, no mmap per request). Off, every instance maps and unmaps its own memory; for
+    /// hosts short of virtual address space, and to measure what the pool is worth.
+    pub pooling: bool,
 }
 
 /// The wasmtime engine and linker shared by every app on a node.
@@ -88,7 +92,11 @@ impl Runtime {
         config
             .epoch_interruption(true)
             .memory_init_cow(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+            .allocation_strategy(if cfg.pooling {
+                InstanceAllocationStrategy::Pooling(pool)
+            } else {
+                InstanceAllocationStrategy::OnDemand
+            });
         let engine = Engine::new(&config)?;
 
         let mut linker = Linker::new(&engine);

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Density: N apps on one `shoal up`, each with its own route and its own component bytes (the C
+# hello component with a unique custom section, so every digest differs and every app is
+# compiled and loaded on its own). For each N, a fresh node records: apply throughput, time until
+# all are Ready, node RSS idle and per app, the first request to cold apps (p50/p99), and steady
+# throughput with Zipf-distributed popularity over all apps. Prints a Markdown table row per N.
+#
+#   bench/density.sh [N ...]      (default: 100 1000)
+#
+# Needs a release build (cargo build --release) and wrk (apt-get install wrk).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(100 1000)
+source "$root/bench/lib.sh"
+
+echo "| apps | apply | all Ready after | RSS idle (node) | RSS per app | open fds | cold first request p50 / p99 | Zipf req/s (p99) |"
+echo "|---|---|---|---|---|---|---|---|"
+for n in "${sizes[@]}"; do
+  # A fresh node and data dir per size.
+  rm -rf "$out/shoal" "$out/apps" && mkdir -p "$out/apps"
+  start_shoal
+  pid=${pids[-1]}
+  export shoal
+  python3 "$root/bench/density.py" prepare "$root/examples/hello-c/hello.wasm" "$out/apps" "$n"
+  rss_empty=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  t0=$(date +%s.%N)
+  "$shoal" apply -f "$out/apps" >/dev/null
+  t1=$(date +%s.%N)
+  python3 "$root/bench/density.py" wait-ready "$n"
+  t2=$(date +%s.%N)
+  rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  fds=$(ls "/proc/$pid/fd" | wc -l)
+  cold=$(python3 "$root/bench/density.py" cold "$shoal_url" "$n")
+  python3 "$root/bench/density.py" zipf-lua "$n" >"$out/zipf.lua"
+  zipf=$(wrk -t2 -c8 -d10s --latency -s "$out/zipf.lua" "$shoal_url" |
+    awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} END {printf "%\047.0f (%s)", r, p}')
+  python3 - "$n" "$t0" "$t1" "$t2" "$rss_empty" "$rss_idle" "$fds" "$cold" "$zipf" <<'PY'
+import sys
+n, t0, t1, t2, empty, idle, fds, cold, zipf = sys.argv[1:]
+n, t0, t1, t2, empty, idle = int(n), float(t0), float(t1), float(t2), int(empty), int(idle)
+print(f"| {n:,} | {n / (t1 - t0):,.0f} apps/s | {t2 - t0:,.1f} s | {idle / 1024:,.0f} MiB | "
+      f"{(idle - empty) / n:,.0f} KiB | {int(fds):,} | {cold} | {zipf} |")
+PY
+  kill "$pid" && wait "$pid" 2>/dev/null || true
+  pids=()
+done

@@ -1,0 +1,77 @@
+//! Per-request overhead in process: a fresh instance of the C hello component handles one GET
+//! and is dropped, through the same `HttpApp::handle` the ingress calls, with and without the
+//! pooling allocator. Prints p50/p99 per request.
+//!
+//!     cargo bench -p shoal-runtime --bench instantiate
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use shoal_runtime::{HttpApp, RequestBody, Runtime, RuntimeConfig};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const WARMUP: usize = 2_000;
+const REQUESTS: usize = 20_000;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let component = root.join("examples/hello-c/hello.wasm");
+    println!("C hello, {REQUESTS} requests each, one thread:\n");
+    println!("| allocator | p50 | p99 | mean |");
+    println!("|---|---|---|---|");
+    for pooling in [true, false] {
+        let (p50, p99, mean) = measure(&component, pooling);
+        let name = if pooling { "pooling" } else { "on-demand" };
+        println!("| {name} | {p50:.1?} | {p99:.1?} | {mean:.1?} |");
+    }
+}
+
+fn measure(component: &Path, pooling: bool) -> (Duration, Duration, Duration) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let runtime = Runtime::new(RuntimeConfig {
+        max_instances: 16,
+        cache_dir: dir.path().join("compiled"),
+        keyvalue_path: dir.path().join("keyvalue.redb"),
+        logs: shoal_store::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir"),
+        busy_threads: 1,
+        pooling,
+    })
+    .expect("runtime");
+    let loaded = runtime
+        .load_http("sha256:bench", component)
+        .expect("the hello component loads");
+    let app: shoal_api::App = serde_yaml::from_str(
+        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {name: bench}\n\
+         spec: {component: sha256:bench, routes: [{path: /}]}\n",
+    )
+    .expect("app");
+    let app = HttpApp::new(&app, loaded.component, &runtime, Vec::new()).expect("app");
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    rt.block_on(async {
+        let mut times = Vec::with_capacity(REQUESTS);
+        for i in 0..WARMUP + REQUESTS {
+            let start = Instant::now();
+            let req = http::Request::get("http://bench/")
+                .body(RequestBody::new(
+                    Empty::<Bytes>::new(),
+                    1 << 20,
+                    Duration::from_secs(10),
+                ))
+                .expect("request");
+            let resp = app.handle(req).await;
+            assert_eq!(resp.status(), 200);
+            let body = resp.into_body().collect().await.expect("body").to_bytes();
+            assert!(!body.is_empty());
+            if i >= WARMUP {
+                times.push(start.elapsed());
+            }
+        }
+        times.sort();
+        let mean = times.iter().sum::<Duration>() / times.len() as u32;
+        (times[times.len() / 2], times[times.len() * 99 / 100], mean)
+    })
+}
