@@ -45,6 +45,8 @@ for i in $(seq 1 "$runs"); do
   run wasmtime "$wt_url"
   run shoal "$shoal_url"
 done
+rss() { awk '/VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
+rss_line="RSS after the runs: wasmtime serve $(rss "${pids[-1]}"), Shoal $(rss "${pids[0]}")"
 
 PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" <<'PY'
 import re, sys
@@ -67,3 +69,4 @@ for name, label in (("wasmtime", "`wasmtime serve` 48.0.8"), ("shoal", "Shoal"))
 w, s = res["wasmtime"], res["shoal"]
 print(f"| **Shoal ÷ wasmtime** | **{s[0]/w[0]:.2f}×** | {s[1]/w[1]:.2f}× | {s[2]/w[2]:.2f}× |")
 PY
+echo "$rss_line"

@@ -10,10 +10,11 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$out"; }
 trap cleanup EXIT
 
-# Starts `shoal up` on free ports with its data in $out/shoal (log in $out/shoal.err), and
+# Starts `shoal up` (plus any flags in $SHOAL_UP_ARGS) on free ports with its data in $out/shoal (log in $out/shoal.err), and
 # exports SHOAL_SERVER and SHOAL_DATA_DIR for the CLI and `shoal_url` for the ingress.
 start_shoal() {
-  "$shoal" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/shoal" >"$out/shoal.out" 2>"$out/shoal.err" &
+  # shellcheck disable=SC2086 # SHOAL_UP_ARGS: extra flags, word-split on purpose
+  "$shoal" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/shoal" ${SHOAL_UP_ARGS:-} >"$out/shoal.out" 2>"$out/shoal.err" &
   pids+=($!)
   until grep -q 'ingress:' "$out/shoal.out" 2>/dev/null; do sleep 0.1; done
   export SHOAL_SERVER=$(awk '/API:/ {print $2}' "$out/shoal.out") SHOAL_DATA_DIR=$out/shoal

@@ -26,6 +26,12 @@ pub struct Args {
     /// Instances that may run at once on this node; sizes wasmtime's pooling allocator.
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
+    /// Linear memory each warm pool slot keeps mapped between requests, so that a fresh
+    /// instance of an app that touches no more than this takes no page faults. Paid per slot
+    /// that has served (at most --max-instances): raise it for big guests (Python, JavaScript)
+    /// only with enough memory for that.
+    #[arg(long, default_value = "10Mi", value_parser = Quantity::parse)]
+    pub keep_resident: Quantity,
     /// Largest component upload the API accepts.
     #[arg(long, default_value = "100Mi", value_parser = Quantity::parse)]
     pub max_upload: Quantity,
@@ -78,6 +84,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         logs: logs.clone(),
         busy_threads: workers.saturating_sub(1).max(1),
         pooling: true,
+        keep_resident: args.keep_resident.bytes(),
     })
     .context("cannot start the WebAssembly runtime")?;
 

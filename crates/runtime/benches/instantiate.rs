@@ -35,6 +35,7 @@ fn measure(component: &Path, pooling: bool) -> (Duration, Duration, Duration) {
         logs: shoal_store::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir"),
         busy_threads: 1,
         pooling,
+        keep_resident: 10 << 20,
     })
     .expect("runtime");
     let loaded = runtime

@@ -35,6 +35,8 @@ pub struct RuntimeConfig {
     /// pages, no mmap per request). Off, every instance maps and unmaps its own memory; for
     /// hosts short of virtual address space, and to measure what the pool is worth.
     pub pooling: bool,
+    /// Bytes of linear memory a warm pool slot keeps mapped (reset by zeroing, not unmapping).
+    pub keep_resident: u64,
 }
 
 /// The wasmtime engine and linker shared by every app on a node.
@@ -85,7 +87,7 @@ impl Runtime {
             .max_memories_per_module(2)
             .max_tables_per_module(4)
             // Measured: keeping these resident removes every page fault of a fresh instance.
-            .linear_memory_keep_resident(10 << 20)
+            .linear_memory_keep_resident(usize::try_from(cfg.keep_resident).unwrap_or(usize::MAX))
             .table_keep_resident(1 << 20)
             .async_stack_keep_resident(1 << 20);
         let mut config = Config::new();
