@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a complete single node: control plane, node agent and HTTP ingress.
-    Up(commands::up::Args),
+    Up(Box<commands::up::Args>),
     /// Create or update objects from YAML manifests.
     Apply(commands::apply::Args),
     /// List objects or show one.
@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let g = cli.global;
         match cli.command {
-            Command::Up(args) => commands::up::run(g, args).await,
+            Command::Up(args) => commands::up::run(g, *args).await,
             Command::Apply(args) => commands::apply::run(g, args).await,
             Command::Get(args) => commands::get::run(g, args).await,
             Command::Describe(args) => commands::describe::run(g, args).await,

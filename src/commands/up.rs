@@ -28,7 +28,7 @@ pub struct Args {
     pub max_instances: u32,
     /// Linear memory each warm pool slot keeps mapped between requests, so that a fresh
     /// instance of an app that touches no more than this takes no page faults. Paid per slot
-    /// that has served (at most --max-instances): raise it for big guests (Python, JavaScript)
+    /// that has served (at most --max-instances): raise it for big guests (e.g. Python)
     /// only with enough memory for that.
     #[arg(long, default_value = "10Mi", value_parser = Quantity::parse)]
     pub keep_resident: Quantity,
