@@ -262,8 +262,9 @@ fn a_busy_guest_that_blocks_does_not_hold_back_other_busy_guests() {
         "/worker",
         "  limits: {cpu: 300ms, timeout: 20s}\n",
     );
-    // Three requests compute long enough to become busy, then wait 30 s in the host. Each
-    // retries until admitted: the probe below may hold one of the three permits for an instant.
+    // Three requests compute for about 20 ms (around when a request moves to the busy lane),
+    // then wait 30 s in the host. Each retries until admitted: the probe below may hold one of
+    // the three permits for an instant.
     let holders: Vec<_> = (0..3)
         .map(|_| {
             let url = format!("{}/holder/spin-sleep?ms=30000", node.http);

@@ -42,9 +42,9 @@ pub struct RuntimeConfig {
 /// The wasmtime engine and linker shared by every app on a node.
 ///
 /// # Guarantees
-/// Every instance comes from the pooling allocator with copy-on-write memory images; memory,
-/// tables and stacks up to the keep-resident sizes stay mapped between uses so that a fresh
-/// instance takes no page faults on them. An epoch ticker thread runs while the `Runtime` lives,
+/// With `pooling` (as `shoal up` runs), every instance comes from the pooling allocator with
+/// copy-on-write memory images; memory, tables and stacks up to the keep-resident sizes stay
+/// mapped between uses so that a fresh instance takes no page faults on them. An epoch ticker thread runs while the `Runtime` lives,
 /// and so does the busy lane.
 pub struct Runtime {
     pub(crate) engine: Engine,

@@ -1,5 +1,6 @@
 //! Where guest code runs: on the ingress thread that accepted the request while it is short, on
-//! the busy lane once it has computed for a few milliseconds.
+//! the busy lane once it has computed for 10 ms (or from the start, while its app's requests
+//! keep doing so).
 //!
 //! The busy lane is a small tokio runtime whose threads run at the lowest priority (nice 19): the
 //! kernel gives an ingress thread that wakes up with a request the core at once, so however many
