@@ -115,7 +115,7 @@ pub struct Limits {
     /// Linear memory per instance (each memory of the instance); default 128Mi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Quantity>,
-    /// Guest compute per request, measured in 1 ms epoch ticks; default 1s.
+    /// Guest CPU time per request (the thread CPU it really used, checked every 1 ms); default 1s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<DurationSpec>,
     /// Wall-clock time per request; default 30s.

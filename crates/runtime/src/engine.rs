@@ -11,8 +11,8 @@ use crate::host::Host;
 use crate::lanes::{BusyLane, COMPILE_NICE, lower_priority};
 use shoal_capabilities::keyvalue::{KvLimits, KvStore};
 
-/// How often the epoch advances: the unit of CPU accounting and the longest slice a guest runs
-/// before it yields its thread to other requests.
+/// How often the epoch advances: how often a guest's CPU is charged and checked against its
+/// limit, and the longest slice it runs before it yields its thread to other requests.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Node-level settings of the runtime.

@@ -88,8 +88,8 @@ pub struct Host {
     pub(crate) table: ResourceTable,
     pub(crate) limits: StoreLimits,
     pub(crate) hooks: AppHooks,
-    /// Epoch ticks spent running guest code in this request.
-    pub(crate) cpu_ticks: u64,
+    /// CPU spent on this request so far, charged at every epoch tick.
+    pub(crate) cpu_used: std::time::Duration,
     /// Set when the CPU budget ran out, so the trap can be reported as a limit, not a bug.
     pub(crate) cpu_exceeded: bool,
 }
@@ -123,7 +123,7 @@ impl Host {
                 .memories(8)
                 .build(),
             hooks: AppHooks { grants },
-            cpu_ticks: 0,
+            cpu_used: std::time::Duration::ZERO,
             cpu_exceeded: false,
         }
     }

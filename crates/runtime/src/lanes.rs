@@ -9,9 +9,10 @@
 //! busy guests share the lane round-robin, and a guest blocked in the host holds no thread.
 
 use std::future::Future;
-use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Once};
 use std::task::Poll;
+use std::time::Duration;
 use tokio::task::JoinError;
 use tokio_util::task::AbortOnDropHandle;
 
@@ -34,28 +35,30 @@ impl BusyLane {
         })
     }
 
-    /// Runs `guest` on the calling task until `busy` is set, then on the busy lane until it ends;
-    /// if `busy` is already set, on the lane from the start.
+    /// Runs `guest` on the calling task until `meter` says busy, then on the busy lane until it
+    /// ends; if it is busy already, on the lane from the start. Before every poll of the guest,
+    /// wherever it runs, `meter` notes the thread's CPU clock (see [`Meter::charge`]).
     ///
-    /// The move happens between two polls, so the guest never notices it; `busy` must be set
-    /// just before the guest yields (the epoch callback does this). Dropping the returned future
-    /// drops the guest, wherever it runs.
+    /// The move happens between two polls, so the guest never notices it; the meter must turn
+    /// busy just before the guest yields (the epoch callback does this). Dropping the returned
+    /// future drops the guest, wherever it runs.
     ///
     /// # Errors
     /// The guest panicked on the lane, or the lane was shut down under it.
-    pub(crate) async fn run<F>(&self, guest: F, busy: &AtomicBool) -> Result<F::Output, JoinError>
+    pub(crate) async fn run<F>(&self, guest: F, meter: Arc<Meter>) -> Result<F::Output, JoinError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
         let mut guest = Box::pin(guest);
         let here = std::future::poll_fn(|cx| {
-            if busy.load(Ordering::Relaxed) {
+            if meter.is_busy() {
                 return Poll::Ready(None);
             }
+            meter.poll_starts();
             match guest.as_mut().poll(cx) {
                 Poll::Ready(out) => Poll::Ready(Some(out)),
-                Poll::Pending if busy.load(Ordering::Relaxed) => Poll::Ready(None),
+                Poll::Pending if meter.is_busy() => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             }
         })
@@ -64,10 +67,83 @@ impl BusyLane {
             Some(out) => Ok(out),
             None => {
                 let lane = self.runtime.as_ref().expect("present until dropped");
-                AbortOnDropHandle::new(lane.spawn(guest)).await
+                let metered = std::future::poll_fn(move |cx| {
+                    meter.poll_starts();
+                    guest.as_mut().poll(cx)
+                });
+                AbortOnDropHandle::new(lane.spawn(metered)).await
             }
         }
     }
+}
+
+/// What one request's guest has cost in CPU, and whether it belongs on the busy lane. Shared
+/// between the task that polls the guest and the epoch callback that runs inside it.
+#[derive(Debug, Default)]
+pub(crate) struct Meter {
+    busy: AtomicBool,
+    /// Set at the first charge: short requests, which never reach an epoch tick, never read
+    /// the clock.
+    metering: AtomicBool,
+    /// The polling thread's CPU clock (ns) when the current poll started, or when it was
+    /// last charged during that poll.
+    since: AtomicU64,
+}
+
+impl Meter {
+    /// A meter that starts busy (on the lane) or not.
+    pub(crate) fn new(busy: bool) -> Self {
+        Self {
+            busy: AtomicBool::new(busy),
+            metering: AtomicBool::new(false),
+            since: AtomicU64::new(0),
+        }
+    }
+
+    /// Moves the guest to the busy lane at its next yield.
+    pub(crate) fn turn_busy(&self) {
+        self.busy.store(true, Ordering::Relaxed);
+    }
+
+    fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed)
+    }
+
+    fn poll_starts(&self) {
+        if self.metering.load(Ordering::Relaxed) {
+            self.since.store(thread_cpu_ns(), Ordering::Relaxed);
+        }
+    }
+
+    /// CPU the polling thread has spent since the poll started or since the last charge: the
+    /// guest's own, whichever thread runs it and however often the kernel preempts it. The
+    /// first charge is `first` (the tick interval: the guest ran for at most about that long
+    /// before the first tick) and starts the metering. Call it only from inside the guest (the
+    /// epoch callback).
+    pub(crate) fn charge(&self, first: Duration) -> Duration {
+        let now = thread_cpu_ns();
+        if !self.metering.swap(true, Ordering::Relaxed) {
+            self.since.store(now, Ordering::Relaxed);
+            return first;
+        }
+        Duration::from_nanos(now.saturating_sub(self.since.swap(now, Ordering::Relaxed)))
+    }
+}
+
+/// CPU time of the calling thread, in ns.
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the call only writes it.
+    #[allow(unsafe_code, reason = "clock_gettime writes the timespec it is given")]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    debug_assert_eq!(
+        rc, 0,
+        "CLOCK_THREAD_CPUTIME_ID is always available on Linux"
+    );
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 impl Drop for BusyLane {
@@ -124,7 +200,6 @@ pub(crate) fn lower_priority(nice: i32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn current_thread_name() -> String {
         std::thread::current()
@@ -133,13 +208,24 @@ mod tests {
             .to_string()
     }
 
+    #[test]
+    fn the_meter_charges_computing_not_waiting() {
+        let meter = Meter::new(false);
+        let first = Duration::from_millis(1);
+        assert_eq!(meter.charge(first), first);
+        let start = thread_cpu_ns();
+        while thread_cpu_ns() - start < 5_000_000 {}
+        assert!(meter.charge(first) >= Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(meter.charge(first) < Duration::from_millis(50));
+    }
+
     #[tokio::test(flavor = "current_thread")]
     async fn a_short_guest_stays_on_the_calling_thread() {
         let lane = BusyLane::start(1).unwrap();
-        let busy = AtomicBool::new(false);
         let caller = current_thread_name();
         let ran_on = lane
-            .run(async { current_thread_name() }, &busy)
+            .run(async { current_thread_name() }, Arc::default())
             .await
             .unwrap();
         assert_eq!(ran_on, caller);
@@ -148,15 +234,15 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_guest_that_turns_busy_finishes_on_the_lane() {
         let lane = BusyLane::start(1).unwrap();
-        let busy = Arc::new(AtomicBool::new(false));
-        let signal = busy.clone();
+        let meter = Arc::new(Meter::new(false));
+        let signal = meter.clone();
         let guest = async move {
             let before = current_thread_name();
-            signal.store(true, Ordering::Relaxed);
+            signal.turn_busy();
             tokio::task::yield_now().await;
             (before, current_thread_name())
         };
-        let (before, after) = lane.run(guest, &busy).await.unwrap();
+        let (before, after) = lane.run(guest, meter).await.unwrap();
         assert_eq!(before, current_thread_name());
         assert_eq!(after, "shoal-busy");
     }
@@ -164,15 +250,15 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn dropping_the_run_drops_the_guest_on_the_lane() {
         let lane = BusyLane::start(1).unwrap();
-        let busy = Arc::new(AtomicBool::new(false));
-        let signal = busy.clone();
+        let meter = Arc::new(Meter::new(false));
+        let signal = meter.clone();
         let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
         let guest = async move {
             let _tell_when_dropped = dropped_tx;
-            signal.store(true, Ordering::Relaxed);
+            signal.turn_busy();
             std::future::pending::<()>().await;
         };
-        let run = lane.run(guest, &busy);
+        let run = lane.run(guest, meter);
         // The guest moves to the lane on the first poll and never finishes; give up on it.
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(1), run)

@@ -3,23 +3,24 @@
 use crate::HttpComponent;
 use crate::engine::EPOCH_TICK;
 use crate::host::{Grants, Host};
-use crate::lanes::BusyLane;
+use crate::lanes::{BusyLane, Meter};
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-/// Epoch ticks of computing after which a request moves to the busy lane. Above what a fresh
-/// instance of a big interpreter (Python, JavaScript: 2–5 ms) needs to answer, so that such apps
-/// serve from the ingress threads at full priority; below, they lost a third of their
-/// throughput and JavaScript's p99 grew 20× on the HTTP bench.
-const BUSY_TICKS: u64 = 10;
+/// CPU after which a request moves to the busy lane. Above what a fresh instance of a big
+/// interpreter (Python, JavaScript: 2–5 ms) needs to answer, so that such apps serve from the
+/// ingress threads at full priority; at 2 ms they lost a fifth of their throughput and
+/// JavaScript's p99 grew 20× on the HTTP bench.
+const BUSY_AFTER: Duration = Duration::from_millis(10);
 
 /// The response body type of the ingress: whatever a guest streams, or a short host message.
 pub type Body = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -121,12 +122,7 @@ impl HttpApp {
             return resp;
         };
         let deadline = Instant::now() + self.limits.timeout;
-        let cpu_budget = self
-            .limits
-            .cpu
-            .as_millis()
-            .div_ceil(EPOCH_TICK.as_millis())
-            .max(1) as u64;
+        let cpu_limit = self.limits.cpu;
 
         let mut store = Store::new(
             self.component.pre.engine(),
@@ -136,19 +132,20 @@ impl HttpApp {
         store.set_epoch_deadline(1);
         // Yield at every tick so that no guest monopolises its thread; tokio's own yield lets
         // the IO driver run first, so new requests on this thread are noticed after one tick.
-        // A request still computing after BUSY_TICKS moves to the busy lane at that yield, and
-        // while an app's requests keep doing so, its next ones start there (`last_was_busy`).
-        let busy = Arc::new(AtomicBool::new(self.last_was_busy.load(Ordering::Relaxed)));
-        let turned_busy = busy.clone();
+        // Each tick charges the CPU the guest's thread really spent (not the wall time, which
+        // preemption stretches). A request past BUSY_AFTER moves to the busy lane at that
+        // yield, and while an app's requests keep doing so, its next ones start there.
+        let meter = Arc::new(Meter::new(self.last_was_busy.load(Ordering::Relaxed)));
+        let charged = meter.clone();
         store.epoch_deadline_callback(move |mut ctx| {
             let host = ctx.data_mut();
-            host.cpu_ticks += 1;
-            if host.cpu_ticks > cpu_budget {
+            host.cpu_used += charged.charge(EPOCH_TICK);
+            if host.cpu_used > cpu_limit {
                 host.cpu_exceeded = true;
                 return Err(Trap::Interrupt.into());
             }
-            if host.cpu_ticks >= BUSY_TICKS {
-                turned_busy.store(true, Ordering::Relaxed);
+            if host.cpu_used >= BUSY_AFTER {
+                charged.turn_busy();
             }
             Ok(UpdateDeadline::YieldCustom(
                 1,
@@ -181,14 +178,14 @@ impl HttpApp {
                         .await
                 };
                 let result = run.await;
-                last_was_busy.store(store.data().cpu_ticks >= BUSY_TICKS, Ordering::Relaxed);
+                last_was_busy.store(store.data().cpu_used >= BUSY_AFTER, Ordering::Relaxed);
                 match result {
                     Ok(()) => Outcome::Returned,
                     Err(_) if store.data().cpu_exceeded => Outcome::CpuExceeded,
                     Err(e) => Outcome::Trapped(e),
                 }
             };
-            match tokio::time::timeout_at(deadline, lane.run(guest, &busy)).await {
+            match tokio::time::timeout_at(deadline, lane.run(guest, meter)).await {
                 Err(_) => Outcome::TimedOut,
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(e)) => Outcome::Trapped(wasmtime::Error::msg(format!(
