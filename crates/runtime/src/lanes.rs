@@ -7,6 +7,7 @@
 //! guests burn their CPU budget, short requests do not queue behind them, and when the node has
 //! nothing else to do the busy guests get the lane's cores. Guests yield at every epoch tick, so
 //! busy guests share the lane round-robin, and a guest blocked in the host holds no thread.
+//! [`Meter`] charges each request the thread CPU it used, whichever thread ran it.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
