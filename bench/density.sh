@@ -23,24 +23,25 @@ for n in "${sizes[@]}"; do
   pid=${pids[-1]}
   export shoal
   python3 "$root/bench/density.py" prepare "$root/examples/hello-c/hello.wasm" "$out/apps" "$n"
-  rss_empty=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  rss_empty=$(rss_kib "$pid")
   t0=$(date +%s.%N)
   "$shoal" apply -f "$out/apps" >/dev/null
   t1=$(date +%s.%N)
   python3 "$root/bench/density.py" wait-ready "$n"
   t2=$(date +%s.%N)
-  rss_idle=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  rss_idle=$(rss_kib "$pid")
   fds=$(ls "/proc/$pid/fd" | wc -l)
   cold=$(python3 "$root/bench/density.py" cold "$shoal_url" "$n")
   python3 "$root/bench/density.py" zipf-lua "$n" >"$out/zipf.lua"
-  zipf=$(wrk -t2 -c8 -d10s --latency -s "$out/zipf.lua" "$shoal_url" |
-    awk '/Requests\/sec/ {r=$2} / 99%/ {p=$2} END {printf "%\047.0f (%s)", r, p}')
-  python3 - "$n" "$t0" "$t1" "$t2" "$rss_empty" "$rss_idle" "$fds" "$cold" "$zipf" <<'PY'
+  wrk -t2 -c8 -d10s --latency -s "$out/zipf.lua" "$shoal_url" >"$out/zipf.txt"
+  PYTHONPATH="$root/bench" python3 - "$n" "$t0" "$t1" "$t2" "$rss_empty" "$rss_idle" "$fds" "$cold" "$out/zipf.txt" <<'PY'
 import sys
+from wrk_medians import medians
 n, t0, t1, t2, empty, idle, fds, cold, zipf = sys.argv[1:]
 n, t0, t1, t2, empty, idle = int(n), float(t0), float(t1), float(t2), int(empty), int(idle)
+rps, _, p99 = medians([zipf])
 print(f"| {n:,} | {n / (t1 - t0):,.0f} apps/s | {t2 - t0:,.1f} s | {idle / 1024:,.0f} MiB | "
-      f"{(idle - empty) / n:,.0f} KiB | {int(fds):,} | {cold} | {zipf} |")
+      f"{(idle - empty) / n:,.0f} KiB | {int(fds):,} | {cold} | {rps:,.0f} ({p99:.2f} ms) |")
 PY
   kill "$pid" && wait "$pid" 2>/dev/null || true
   pids=()

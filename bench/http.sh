@@ -45,7 +45,7 @@ for i in $(seq 1 "$runs"); do
   run wasmtime "$wt_url"
   run shoal "$shoal_url"
 done
-rss() { awk '/VmRSS/ {printf "%.0f MiB", $2 / 1024}' "/proc/$1/status"; }
+rss() { echo "$(($(rss_kib "$1") / 1024)) MiB"; }
 rss_line="RSS after the runs: wasmtime serve $(rss "${pids[-1]}"), Shoal $(rss "${pids[0]}")"
 
 PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" <<'PY'

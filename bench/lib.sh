@@ -10,6 +10,9 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$out"; }
 trap cleanup EXIT
 
+# Resident memory of process $1, in KiB.
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
 # Starts `shoal up` (plus any flags in $SHOAL_UP_ARGS) on free ports with its data in $out/shoal (log in $out/shoal.err), and
 # exports SHOAL_SERVER and SHOAL_DATA_DIR for the CLI and `shoal_url` for the ingress.
 start_shoal() {

@@ -44,8 +44,8 @@ pub struct RuntimeConfig {
 /// # Guarantees
 /// With `pooling` (as `shoal up` runs), every instance comes from the pooling allocator with
 /// copy-on-write memory images; memory, tables and stacks up to the keep-resident sizes stay
-/// mapped between uses so that a fresh instance takes no page faults on them. An epoch ticker thread runs while the `Runtime` lives,
-/// and so does the busy lane.
+/// mapped between uses so that a fresh instance takes no page faults on them. An epoch ticker
+/// thread and the busy lane run while the `Runtime` lives.
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
