@@ -3,6 +3,7 @@
 # loaded by the same wrk, alternating runs in one go. Prints a Markdown table of medians.
 #
 #   bench/http.sh [component.wasm] [runs] [seconds] [connections]
+#   SHOAL_SPEC='reuse: {maxRequests: 10000}' bench/http.sh …   # extra spec fields for Shoal's app
 #
 # Needs: a release build (cargo build --release), wrk (apt-get install wrk) and the peer
 # (cargo install wasmtime-cli --version 48.0.8 --locked; ~14 min, never in CI).
@@ -26,6 +27,7 @@ spec:
   component: $component
   routes: [{path: /}]
   limits: {concurrency: 10000, memory: 64Mi}
+  ${SHOAL_SPEC:-}
 YAML
 "$shoal" apply -f "$out/app.yaml" >/dev/null
 "$shoal" wait app bench --timeout 120s >/dev/null

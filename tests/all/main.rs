@@ -7,5 +7,6 @@ mod capabilities;
 mod hostile;
 mod limits;
 mod logs;
+mod reuse;
 mod support;
 mod tidy;

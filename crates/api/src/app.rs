@@ -57,6 +57,25 @@ pub struct AppSpec {
     /// Resource limits per instance and per request.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub limits: Limits,
+    /// Opt-in instance reuse: one instance answers several requests, one at a time. Weaker
+    /// isolation (state a request leaves in the instance is seen by later ones); the default is
+    /// a fresh instance for every request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reuse: Option<Reuse>,
+}
+
+/// How far one instance may be reused (see [`AppSpec::reuse`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reuse {
+    /// Requests one instance answers before it is dropped and a fresh one takes its place;
+    /// 2 to 1,000,000.
+    pub max_requests: u32,
+}
+
+impl Reuse {
+    /// The largest accepted `maxRequests`.
+    pub const MAX_REQUESTS: u32 = 1_000_000;
 }
 
 /// A directory shipped with the app and mounted read-only inside the component.

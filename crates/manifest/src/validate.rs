@@ -176,5 +176,17 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
     if limits.concurrency == Some(0) {
         return fail("spec.limits.concurrency", "must be at least 1");
     }
+    if let Some(reuse) = &spec.reuse
+        && !(2..=shoal_api::Reuse::MAX_REQUESTS).contains(&reuse.max_requests)
+    {
+        return fail(
+            "spec.reuse.maxRequests",
+            format!(
+                "{} is out of range; use 2 to {} (omit spec.reuse for a fresh instance per request)",
+                reuse.max_requests,
+                shoal_api::Reuse::MAX_REQUESTS
+            ),
+        );
+    }
     Ok(())
 }

@@ -55,6 +55,8 @@ pub struct Runtime {
     pub(crate) logs: shoal_store::LogDir,
     pub(crate) ticker: Arc<Ticker>,
     pub(crate) lane: Arc<BusyLane>,
+    /// Bounds the idle instances that apps opting into reuse keep, node-wide.
+    pub(crate) reuse_budget: Arc<crate::reuse::Budget>,
 }
 
 /// Keeps the epoch ticker running while anything that can run guest code is alive: the
@@ -146,6 +148,8 @@ impl Runtime {
             logs: cfg.logs,
             ticker: Arc::new(Ticker { stop: ticker_stop }),
             lane: Arc::new(BusyLane::start(cfg.busy_threads)?),
+            // Half the slots at most, so that fresh instances always find one.
+            reuse_budget: crate::reuse::Budget::start(n as usize / 2)?,
         })
     }
 }

@@ -7,6 +7,8 @@
 //!   handler, and pre-instantiated. It blocks; callers run it off the async workers.
 //! - [`HttpApp`] serves requests for one deployed app: a concurrency permit, a fresh `Store` and
 //!   instance per request, the app's limits, and the mapping of failures to HTTP statuses.
+//! - `reuse` keeps idle instances of apps that opt into reuse, and finds out whether a
+//!   component can answer twice at all.
 //! - `lanes` keeps long-computing requests off the ingress threads: they finish on
 //!   lowest-priority threads that the kernel preempts for every short request.
 //!
@@ -17,6 +19,7 @@ mod engine;
 mod host;
 mod lanes;
 mod load;
+mod reuse;
 mod serve;
 
 pub use bodies::{RequestBody, ResponseBody};

@@ -4,17 +4,18 @@ use crate::HttpComponent;
 use crate::engine::EPOCH_TICK;
 use crate::host::{Grants, Host};
 use crate::lanes::{BusyLane, Meter};
+use crate::reuse;
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::time::Instant;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpView;
-use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 
 /// CPU after which a request moves to the busy lane. Above what a fresh instance of a big
 /// interpreter (Python, JavaScript: 2–5 ms) needs to answer, so that such apps serve from the
@@ -52,11 +53,45 @@ pub struct HttpApp {
     /// The app's last finished request turned busy: the next ones start on the busy lane, so an
     /// app whose every request computes for long never takes an ingress thread for a slice.
     last_was_busy: Arc<AtomicBool>,
+    /// Idle instances kept for later requests, when the spec opts into reuse.
+    reuse: Option<Arc<reuse::Pool>>,
+}
+
+/// What serving a request on one instance came to.
+enum Answer {
+    /// The guest (or the host, for a malformed request) produced a response.
+    Response(Response<Body>),
+    /// The guest produced none.
+    Failed(Outcome),
+}
+
+impl Answer {
+    /// A failure that may come from reusing an instance, and that a fresh one might not repeat.
+    /// Limits and timeouts are not: a replay would cost as much again.
+    fn is_reuse_suspect(&self) -> bool {
+        match self {
+            Answer::Response(resp) => resp.status().is_server_error(),
+            Answer::Failed(Outcome::Trapped(_) | Outcome::Returned | Outcome::ErrorCode(_)) => true,
+            Answer::Failed(Outcome::CpuExceeded | Outcome::TimedOut) => false,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Answer::Response(resp) => format!("it answered {}", resp.status()),
+            Answer::Failed(Outcome::Trapped(e)) => format!("it failed: {e:#}"),
+            Answer::Failed(Outcome::Returned) => "it returned without a response".into(),
+            Answer::Failed(Outcome::ErrorCode(code)) => format!("it responded with {code:?}"),
+            Answer::Failed(Outcome::CpuExceeded) => "it exceeded its CPU limit".into(),
+            Answer::Failed(Outcome::TimedOut) => "it timed out".into(),
+        }
+    }
 }
 
 /// How the guest's side of a request ended when it never produced a response.
 enum Outcome {
     Returned,
+    ErrorCode(ErrorCode),
     Trapped(wasmtime::Error),
     CpuExceeded,
     TimedOut,
@@ -76,6 +111,13 @@ impl HttpApp {
         let limits = app.spec.limits.resolve();
         let grants = Arc::new(Grants::of(app, &runtime.keyvalue, &runtime.logs, mounts)?);
         let in_flight = Arc::new(Semaphore::new(limits.concurrency as usize));
+        let reuse = app.spec.reuse.map(|r| {
+            reuse::Pool::new(
+                &runtime.reuse_budget,
+                r.max_requests,
+                limits.concurrency as usize,
+            )
+        });
         Ok(Self {
             name: app.object_ref().to_string(),
             component,
@@ -84,6 +126,7 @@ impl HttpApp {
             in_flight,
             lane: runtime.lane.clone(),
             last_was_busy: Arc::default(),
+            reuse,
         })
     }
 
@@ -97,13 +140,16 @@ impl HttpApp {
         &self.component.digest
     }
 
-    /// Handles one request in a fresh instance.
+    /// Handles one request: in a fresh instance, or in an idle one when the spec opts into
+    /// reuse (see [`crate::reuse`]).
     ///
     /// # Guarantees
     /// Never panics and never queues: over the concurrency limit the answer is 503 with
     /// `Retry-After`. A trap or a CPU-limit hit before the response started is a 500, the wall
     /// timeout a 504; after the response started, either ends the body early. The instance is
-    /// dropped when the guest returns, traps or runs out of time, whichever comes first.
+    /// dropped when the guest returns, traps or runs out of time, whichever comes first, unless
+    /// it returned and may be reused. A request that fails only because its instance was
+    /// reused is answered by a fresh instance.
     pub async fn handle<B>(&self, req: hyper::Request<B>) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -121,14 +167,78 @@ impl HttpApp {
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return resp;
         };
+        let Some(pool) = &self.reuse else {
+            return self.finish(self.serve(None, req, permit).await);
+        };
+        let Some(warm) = pool.take(req.body().is_end_stream()) else {
+            return self.finish(self.serve(None, req, permit).await);
+        };
+        if pool.trust() != reuse::Trust::Unproven {
+            return self.finish(self.serve(Some(warm), req, permit).await);
+        }
+
+        // Not yet known whether this component can answer twice: keep what it takes to replay
+        // the request (it has no body) on a fresh instance.
+        let replay = {
+            let mut r = hyper::Request::new(
+                Empty::<Bytes>::new()
+                    .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
+            );
+            *r.method_mut() = req.method().clone();
+            *r.uri_mut() = req.uri().clone();
+            *r.version_mut() = req.version();
+            *r.headers_mut() = req.headers().clone();
+            r
+        };
+        let reused = self.serve(Some(warm), req, permit).await;
+        if !reused.is_reuse_suspect() {
+            pool.prove();
+            return self.finish(reused);
+        }
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            return self.finish(reused);
+        };
+        let fresh = self.serve(None, replay, permit).await;
+        if fresh.is_reuse_suspect() {
+            // A fresh instance fails too: the request is at fault, not reuse.
+            return self.finish(fresh);
+        }
+        pool.refuse();
+        self.grants.event(&format!(
+            "a reused instance could not answer a second request ({}), a fresh one could; \
+             spec.reuse is off for this deployment and every request gets a fresh instance",
+            reused.describe()
+        ));
+        self.finish(fresh)
+    }
+
+    /// Serves `req` on `warm`, or on a fresh instance, holding `permit` until the guest is done.
+    async fn serve<B>(
+        &self,
+        warm: Option<reuse::Warm>,
+        req: hyper::Request<B>,
+        permit: OwnedSemaphorePermit,
+    ) -> Answer
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
         let deadline = Instant::now() + self.limits.timeout;
         let cpu_limit = self.limits.cpu;
 
-        let mut store = Store::new(
-            self.component.pre.engine(),
-            Host::new(self.grants.clone(), self.limits.memory),
-        );
-        store.limiter(|h| &mut h.limits);
+        let (mut store, proxy, served) = match warm {
+            Some(w) => (w.store, Some(w.proxy), w.served),
+            None => {
+                let mut store = Store::new(
+                    self.component.pre.engine(),
+                    Host::new(self.grants.clone(), self.limits.memory),
+                );
+                store.limiter(|h| &mut h.limits);
+                (store, None, 0)
+            }
+        };
+        store.data_mut().cpu_used = Duration::ZERO;
+        store.data_mut().cpu_exceeded = false;
         store.set_epoch_deadline(1);
         // Yield at every tick so that no guest monopolises its thread; tokio's own yield lets
         // the IO driver run first, so new requests on this thread are noticed after one tick.
@@ -161,26 +271,41 @@ impl HttpApp {
             .and_then(|req| Ok((req, store.data_mut().http().new_response_outparam(tx)?)));
         let (req, out) = match prepared {
             Ok(v) => v,
-            Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("bad request: {e}")),
+            Err(e) => {
+                return Answer::Response(text_response(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad request: {e}"),
+                ));
+            }
         };
 
         let pre = self.component.pre.clone();
         let lane = self.lane.clone();
         let last_was_busy = self.last_was_busy.clone();
+        let pool = self.reuse.clone();
         let task = tokio::spawn(async move {
             let _permit = permit;
             let guest = async move {
                 let run = async {
-                    let proxy = pre.instantiate_async(&mut store).await?;
+                    let proxy = match proxy {
+                        Some(proxy) => proxy,
+                        None => pre.instantiate_async(&mut store).await?,
+                    };
                     proxy
                         .wasi_http_incoming_handler()
                         .call_handle(&mut store, req, out)
-                        .await
+                        .await?;
+                    wasmtime::Result::Ok(proxy)
                 };
                 let result = run.await;
                 last_was_busy.store(store.data().cpu_used >= BUSY_AFTER, Ordering::Relaxed);
                 match result {
-                    Ok(()) => Outcome::Returned,
+                    Ok(proxy) => {
+                        if let Some(pool) = pool {
+                            pool.put(reuse::Warm::new(store, proxy, served + 1));
+                        }
+                        Outcome::Returned
+                    }
                     Err(_) if store.data().cpu_exceeded => Outcome::CpuExceeded,
                     Err(e) => Outcome::Trapped(e),
                 }
@@ -194,23 +319,48 @@ impl HttpApp {
             }
         });
 
-        let outcome = match tokio::time::timeout_at(deadline, rx).await {
-            Ok(Ok(Ok(resp))) => return resp,
-            Ok(Ok(Err(code))) => {
-                self.grants
-                    .event(&format!("handler responded with error: {code:?}"));
-                return text_response(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{} failed: {code:?}", self.name),
-                );
+        // The response arrives through the outparam, usually while the guest still streams its
+        // body. If the guest returns first without having set it, it never will (a guest may
+        // keep the outparam alive, as componentize-js does when it fails a second request).
+        let (mut rx, mut task) = (rx, task);
+        let joined = |r: Result<Outcome, tokio::task::JoinError>| {
+            r.unwrap_or_else(|e| Outcome::Trapped(wasmtime::Error::msg(e.to_string())))
+        };
+        let settled = tokio::time::timeout_at(deadline, async {
+            tokio::select! {
+                biased;
+                set = &mut rx => match set {
+                    Ok(set) => Ok(set),
+                    // The guest dropped the outparam: the task says why.
+                    Err(_) => Err(joined((&mut task).await)),
+                },
+                done = &mut task => rx.try_recv().map_err(|_| joined(done)),
             }
-            // The guest dropped the response outparam: the task says why.
-            Ok(Err(_)) => task
-                .await
-                .unwrap_or_else(|e| Outcome::Trapped(wasmtime::Error::msg(e.to_string()))),
+        })
+        .await;
+        Answer::Failed(match settled {
+            Ok(Ok(Ok(resp))) => return Answer::Response(resp),
+            Ok(Ok(Err(code))) => Outcome::ErrorCode(code),
+            Ok(Err(outcome)) => outcome,
             Err(_) => Outcome::TimedOut,
+        })
+    }
+
+    /// The response to send for `answer`; a failure is also an event in the app's log.
+    fn finish(&self, answer: Answer) -> Response<Body> {
+        let outcome = match answer {
+            Answer::Response(resp) => return resp,
+            Answer::Failed(outcome) => outcome,
         };
         match outcome {
+            Outcome::ErrorCode(code) => {
+                self.grants
+                    .event(&format!("handler responded with error: {code:?}"));
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{} failed: {code:?}", self.name),
+                )
+            }
             Outcome::TimedOut => {
                 self.grants.event(&format!(
                     "request exceeded its timeout ({:?})",

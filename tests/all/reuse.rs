@@ -1,0 +1,106 @@
+//! `spec.reuse`: one instance answers several requests, and a component that cannot is
+//! detected and served fresh instances without failing a request.
+
+use crate::support::{Node, http_client};
+
+const BAD: &str = "tests/fixtures/misbehave.wasm";
+
+/// The instance's own count of the requests it answered, from `/count` or `/once`.
+fn served(node: &Node, path: &str) -> u32 {
+    let (status, body) = node.get(path);
+    assert_eq!(status, 200, "{path}: {body}");
+    body.strip_prefix("request ")
+        .and_then(|rest| rest.strip_suffix(" of this instance\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{path}: unexpected body {body:?}"))
+}
+
+#[test]
+fn reused_instances_answer_up_to_max_requests_and_fresh_ones_by_default() {
+    let node = Node::start(&[]);
+    node.deploy("fresh", BAD, "/fresh", "");
+    node.deploy("reused", BAD, "/reused", "  reuse: {maxRequests: 3}\n");
+
+    // By default every request meets a new instance.
+    for _ in 0..5 {
+        assert_eq!(served(&node, "/fresh/count"), 1);
+    }
+    // With reuse, instances come back for more, never beyond maxRequests. (An instance returns
+    // to the pool just after its response ends, so a request may race it and meet a fresh one.)
+    let mut seen = Vec::new();
+    while !seen.contains(&3) {
+        assert!(
+            seen.len() < 200,
+            "no instance reached its third request: {seen:?}"
+        );
+        let n = served(&node, "/reused/count");
+        assert!(
+            (1..=3).contains(&n),
+            "request {n} of an instance with maxRequests 3"
+        );
+        seen.push(n);
+    }
+    let log = node.ok(&["logs", "reused"]);
+    assert!(!log.contains("spec.reuse is off"), "{log}");
+}
+
+#[test]
+fn a_component_that_cannot_answer_twice_is_served_fresh_instances_without_failing_requests() {
+    let node = Node::start(&[]);
+    node.deploy("once", BAD, "/once", "  reuse: {maxRequests: 100}\n");
+
+    // Until reuse has proven itself, requests with a body (which could not be replayed) get a
+    // fresh instance.
+    for _ in 0..3 {
+        let resp = http_client()
+            .post(format!("{}/once/once", node.http))
+            .body("payload")
+            .send()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(resp.text().unwrap(), "request 1 of this instance\n");
+    }
+    // A reused instance traps on its second request: the request is replayed on a fresh
+    // instance, the client sees only the good answer, and reuse is turned off.
+    for i in 0.. {
+        assert!(i < 200, "reuse was never tried");
+        assert_eq!(served(&node, "/once/once"), 1);
+        if node.ok(&["logs", "once"]).contains("spec.reuse is off") {
+            break;
+        }
+    }
+    for _ in 0..10 {
+        assert_eq!(served(&node, "/once/once"), 1);
+    }
+    let log = node.ok(&["logs", "once"]);
+    assert_eq!(log.matches("spec.reuse is off").count(), 1, "{log}");
+    assert!(
+        log.contains("a reused instance could not answer a second request (it failed"),
+        "{log}"
+    );
+}
+
+#[test]
+fn python_reuses_instances_and_javascript_falls_back_to_fresh_ones() {
+    let node = Node::start(&[]);
+    let reuse = "  reuse: {maxRequests: 1000}\n";
+    node.deploy("py", "examples/hello-py/hello-py.wasm", "/py", reuse);
+    node.deploy("js", "examples/hello-js/hello-js.wasm", "/js", reuse);
+    for i in 0..20 {
+        assert_eq!(
+            node.get(&format!("/py/{i}")),
+            (200, format!("Hello from Python! You asked for /py/{i}\n"))
+        );
+        assert_eq!(
+            node.get(&format!("/js/{i}")),
+            (
+                200,
+                format!("Hello from JavaScript! You asked for /js/{i}\n")
+            )
+        );
+    }
+    let py = node.ok(&["logs", "py"]);
+    assert!(!py.contains("spec.reuse is off"), "{py}");
+    let js = node.ok(&["logs", "js"]);
+    assert!(js.contains("spec.reuse is off"), "{js}");
+}
