@@ -1,6 +1,7 @@
-//! Per-request overhead in process: a fresh instance of the C hello component handles one GET
-//! and is dropped, through the same `HttpApp::handle` the ingress calls, with and without the
-//! pooling allocator. Prints p50/p99 per request.
+//! Per-request overhead in process, for the C hello component, with and without the pooling
+//! allocator: instantiate + drop alone (`HttpApp::instantiate_once`), and a whole request — a
+//! fresh instance handles one GET and is dropped — through the same `HttpApp::handle` the
+//! ingress calls; and a whole request with `spec.reuse`. Prints p50/p99 per operation.
 //!
 //!     cargo bench -p shoal-runtime --bench instantiate
 
@@ -16,17 +17,35 @@ const REQUESTS: usize = 20_000;
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let component = root.join("examples/hello-c/hello.wasm");
-    println!("C hello, {REQUESTS} requests each, one thread:\n");
-    println!("| allocator | p50 | p99 | mean |");
-    println!("|---|---|---|---|");
-    for pooling in [true, false] {
-        let (p50, p99, mean) = measure(&component, pooling);
+    println!("C hello, {REQUESTS} operations each, one thread:\n");
+    println!("| allocator | operation | p50 | p99 | mean |");
+    println!("|---|---|---|---|---|");
+    for (pooling, op) in [
+        (true, Op::Instantiate),
+        (false, Op::Instantiate),
+        (true, Op::Request),
+        (false, Op::Request),
+        (true, Op::ReusedRequest),
+    ] {
+        let (p50, p99, mean) = measure(&component, pooling, op);
         let name = if pooling { "pooling" } else { "on-demand" };
-        println!("| {name} | {p50:.1?} | {p99:.1?} | {mean:.1?} |");
+        let op = match op {
+            Op::Instantiate => "instantiate + drop",
+            Op::Request => "request, fresh instance",
+            Op::ReusedRequest => "request, spec.reuse",
+        };
+        println!("| {name} | {op} | {p50:.1?} | {p99:.1?} | {mean:.1?} |");
     }
 }
 
-fn measure(component: &Path, pooling: bool) -> (Duration, Duration, Duration) {
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Instantiate,
+    Request,
+    ReusedRequest,
+}
+
+fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = Runtime::new(RuntimeConfig {
         max_instances: 16,
@@ -41,10 +60,15 @@ fn measure(component: &Path, pooling: bool) -> (Duration, Duration, Duration) {
     let loaded = runtime
         .load_http("sha256:bench", component)
         .expect("the hello component loads");
-    let app: shoal_api::App = serde_yaml::from_str(
-        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {name: bench}\n\
-         spec: {component: sha256:bench, routes: [{path: /}]}\n",
-    )
+    let reuse = if op == Op::ReusedRequest {
+        ", reuse: {maxRequests: 1000000}"
+    } else {
+        ""
+    };
+    let app: shoal_api::App = serde_yaml::from_str(&format!(
+        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: bench}}\n\
+         spec: {{component: sha256:bench, routes: [{{path: /}}]{reuse}}}\n"
+    ))
     .expect("app");
     let app = HttpApp::new(&app, loaded.component, &runtime, Vec::new()).expect("app");
 
@@ -56,6 +80,13 @@ fn measure(component: &Path, pooling: bool) -> (Duration, Duration, Duration) {
         let mut times = Vec::with_capacity(REQUESTS);
         for i in 0..WARMUP + REQUESTS {
             let start = Instant::now();
+            if op == Op::Instantiate {
+                app.instantiate_once().await.expect("instantiates");
+                if i >= WARMUP {
+                    times.push(start.elapsed());
+                }
+                continue;
+            }
             let req = http::Request::get("http://bench/")
                 .body(RequestBody::new(
                     Empty::<Bytes>::new(),
@@ -70,6 +101,9 @@ fn measure(component: &Path, pooling: bool) -> (Duration, Duration, Duration) {
             if i >= WARMUP {
                 times.push(start.elapsed());
             }
+            // Let the request's task end (and, with reuse, give its instance back) untimed,
+            // as it would between two requests on a busy ingress thread.
+            tokio::task::yield_now().await;
         }
         times.sort();
         let mean = times.iter().sum::<Duration>() / times.len() as u32;

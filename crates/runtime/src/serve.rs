@@ -228,14 +228,7 @@ impl HttpApp {
 
         let (mut store, proxy, served) = match warm {
             Some(w) => (w.store, Some(w.proxy), w.served),
-            None => {
-                let mut store = Store::new(
-                    self.component.pre.engine(),
-                    Host::new(self.grants.clone(), self.limits.memory),
-                );
-                store.limiter(|h| &mut h.limits);
-                (store, None, 0)
-            }
+            None => (self.new_store(), None, 0),
         };
         store.data_mut().cpu_used = Duration::ZERO;
         store.data_mut().cpu_exceeded = false;
@@ -344,6 +337,33 @@ impl HttpApp {
             Ok(Err(outcome)) => outcome,
             Err(_) => Outcome::TimedOut,
         })
+    }
+
+    /// A store for one fresh instance: the app's grants and its memory limit.
+    fn new_store(&self) -> Store<Host> {
+        let mut store = Store::new(
+            self.component.pre.engine(),
+            Host::new(self.grants.clone(), self.limits.memory),
+        );
+        store.limiter(|h| &mut h.limits);
+        store
+    }
+
+    /// Creates one instance exactly as a request would, and drops it without calling the
+    /// handler: what isolation alone costs per request (store, WASI context, instantiation,
+    /// teardown). Start-up code is bounded by the app's CPU limit.
+    ///
+    /// # Errors
+    /// The component failed to instantiate (a trap in start-up code, or out of memory).
+    pub async fn instantiate_once(&self) -> Result<(), String> {
+        let mut store = self.new_store();
+        let ticks = self.limits.cpu.as_nanos() / EPOCH_TICK.as_nanos();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        store.epoch_deadline_trap();
+        let instance = self.component.pre.instantiate_async(&mut store).await;
+        instance
+            .map(drop)
+            .map_err(|e| format!("{} cannot be instantiated: {e:#}", self.name))
     }
 
     /// The response to send for `answer`; a failure is also an event in the app's log.

@@ -1,12 +1,12 @@
 //! App endpoints: list, get, apply (create / configure / unchanged), delete, events.
 
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, routes};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use shoal_api::{API_VERSION, App, AppStatus, ApplyResponse, ApplyResult, Event, ObjectRef};
+use shoal_api::{API_VERSION, App, AppStatus, ApplyResponse, ApplyResult, Event, ObjectRef, Route};
 use shoal_store::parse_digest;
 use shoal_store::{Precondition, app_key};
 use std::sync::Arc;
@@ -73,25 +73,34 @@ pub(crate) async fn apply(
     }
 
     let _guard = state.apply_lock.lock().await;
-    let (all, _) = state.objects.list::<App>("apps/").await?;
-    for other in all
-        .iter()
-        .filter(|o| o.metadata.namespace != ns || o.metadata.name != name)
-    {
-        for (i, route) in app.spec.routes.iter().enumerate() {
-            if other.spec.routes.contains(route) {
-                return Err(ApiError::Conflict(format!(
-                    "{what}: spec.routes[{i}]: route {route} is already served by {}; choose another path or host",
-                    other.object_ref()
-                )));
-            }
-        }
+    state
+        .routes_indexed
+        .get_or_try_init(|| routes::index_existing(&state.objects))
+        .await?;
+    let key = app_key(&ns, &name);
+    let existing = state.objects.get::<App>(&key).await?;
+    let released: Vec<Route> = existing.as_ref().map_or_else(Vec::new, |current| {
+        current
+            .spec
+            .routes
+            .iter()
+            .filter(|r| !app.spec.routes.contains(r))
+            .cloned()
+            .collect()
+    });
+    if let Err(e) = routes::claim(&state.objects, &app).await {
+        // Give back what this apply claimed beyond the routes the app already serves.
+        let claimed: Vec<Route> = app
+            .spec
+            .routes
+            .iter()
+            .filter(|r| existing.as_ref().is_none_or(|c| !c.spec.routes.contains(r)))
+            .cloned()
+            .collect();
+        routes::release(&state.objects, &app, &claimed).await;
+        return Err(e);
     }
 
-    let key = app_key(&ns, &name);
-    let existing = all
-        .into_iter()
-        .find(|o| o.metadata.namespace == ns && o.metadata.name == name);
     let (result, stored) = match existing {
         None => {
             app.metadata.generation = 1;
@@ -123,6 +132,7 @@ pub(crate) async fn apply(
             )
         }
     };
+    routes::release(&state.objects, &stored, &released).await;
     let status = if result == ApplyResult::Created {
         StatusCode::CREATED
     } else {
@@ -174,13 +184,18 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let what = app_ref(&ns, &name);
     let _guard = state.apply_lock.lock().await;
+    let key = app_key(&ns, &name);
+    let Some(app) = state.objects.get::<App>(&key).await? else {
+        return Err(ApiError::NotFound(format!("{what} not found")));
+    };
     match state
         .objects
         .store()
-        .delete(&app_key(&ns, &name), Precondition::None)
+        .delete(&key, Precondition::None)
         .await?
     {
         Some(_) => {
+            routes::release(&state.objects, &app, &app.spec.routes).await;
             if let Err(e) = state.objects.delete_events_for(&what).await {
                 tracing::warn!("{what}: cannot delete its events: {e}");
             }

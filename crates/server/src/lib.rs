@@ -22,6 +22,7 @@ mod apps;
 mod blobs;
 mod error;
 mod logs;
+mod routes;
 
 pub use error::ApiError;
 pub use shoal_store::BlobStore;
@@ -46,8 +47,11 @@ pub struct ApiState {
     pub max_upload: u64,
     /// Per-app logs, when this server runs beside the node that writes them.
     pub logs: Option<shoal_store::LogDir>,
-    /// Serialises applies so route uniqueness is checked against a stable set of apps.
+    /// Serialises this server's applies and deletes (route claims are also safe across
+    /// servers: they are compare-and-swap).
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
+    /// Set once the routes of Apps stored before route claims existed are claimed.
+    pub(crate) routes_indexed: tokio::sync::OnceCell<()>,
 }
 
 impl ApiState {
@@ -60,6 +64,7 @@ impl ApiState {
             max_upload,
             logs: None,
             apply_lock: tokio::sync::Mutex::new(()),
+            routes_indexed: tokio::sync::OnceCell::new(),
         }
     }
 
