@@ -6,6 +6,7 @@
 # throughput with Zipf-distributed popularity over all apps. Prints a Markdown table row per N.
 #
 #   bench/density.sh [N ...]      (default: 100 1000)
+#   PERF_OUT=/tmp/zipf bench/density.sh 1000   # also perf-record the node during the Zipf load
 #
 # Needs a release build (cargo build --release) and wrk (apt-get install wrk).
 set -euo pipefail
@@ -33,7 +34,13 @@ for n in "${sizes[@]}"; do
   fds=$(ls "/proc/$pid/fd" | wc -l)
   cold=$(python3 "$root/bench/density.py" cold "$shoal_url" "$n")
   python3 "$root/bench/density.py" zipf-lua "$n" >"$out/zipf.lua"
+  perf_pid=
+  if [ -n "${PERF_OUT:-}" ]; then
+    perf record -q -F 499 -g -p "$pid" -o "$PERF_OUT.$n.data" -- sleep 8 2>/dev/null &
+    perf_pid=$!
+  fi
   wrk -t2 -c8 -d10s --latency -s "$out/zipf.lua" "$shoal_url" >"$out/zipf.txt"
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
   PYTHONPATH="$root/bench" python3 - "$n" "$t0" "$t1" "$t2" "$rss_empty" "$rss_idle" "$fds" "$cold" "$out/zipf.txt" <<'PY'
 import sys
 from wrk_medians import medians

@@ -27,10 +27,10 @@ pub struct Args {
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
     /// Linear memory each warm pool slot keeps mapped between requests, so that a fresh
-    /// instance of an app that touches no more than this takes no page faults. Paid per slot
-    /// that has served (at most --max-instances): raise it for big guests (e.g. Python)
-    /// only with enough memory for that.
-    #[arg(long, default_value = "10Mi", value_parser = Quantity::parse)]
+    /// instance of an app that touches no more than this takes no page faults. A slot keeps at
+    /// most the memory its last instance had; the slots that keep it are those in use at the
+    /// peak plus 100 idle ones, so warm memory stays under (peak instances + 100) × this.
+    #[arg(long, default_value = shoal_runtime::RuntimeConfig::DEFAULT_KEEP_RESIDENT, value_parser = Quantity::parse)]
     pub keep_resident: Quantity,
     /// Largest component upload the API accepts.
     #[arg(long, default_value = "100Mi", value_parser = Quantity::parse)]

@@ -54,7 +54,9 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
         logs: shoal_store::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir"),
         busy_threads: 1,
         pooling,
-        keep_resident: 10 << 20,
+        keep_resident: shoal_api::Quantity::parse(RuntimeConfig::DEFAULT_KEEP_RESIDENT)
+            .expect("the default parses")
+            .bytes(),
     })
     .expect("runtime");
     let loaded = runtime
