@@ -1,15 +1,15 @@
-//! `shoal get apps`, `shoal get app NAME [-o json|yaml]`.
+//! `shoal get apps`, `shoal get app NAME [-o json|yaml]`, `shoal get events`.
 
-use super::Kind;
+use super::GetKind;
 use crate::output::{Format, age, print_serialized, table};
 use crate::settings::Global;
-use shoal_api::App;
+use shoal_api::{App, Event};
 
 /// Arguments of `shoal get`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Kind to list (`app` or `apps`).
-    pub kind: Kind,
+    /// Kind to list: `apps` (or `app`), `events`.
+    pub kind: GetKind,
     /// Show only this object.
     pub name: Option<String>,
     /// Output format.
@@ -20,7 +20,23 @@ pub struct Args {
 /// Runs `shoal get`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let client = g.client();
-    let Kind::App = args.kind;
+    if args.kind == GetKind::Event {
+        if let Some(name) = &args.name {
+            anyhow::bail!(
+                "events are listed, not fetched by name ('{name}'); use `shoal get events` or `shoal describe app NAME`"
+            );
+        }
+        let events = client.list_events(&g.namespace).await?;
+        if args.output != Format::Table {
+            return print_serialized(&events, args.output);
+        }
+        if events.is_empty() {
+            eprintln!("No events found in namespace {}.", g.namespace);
+            return Ok(());
+        }
+        print!("{}", event_table(&events, chrono::Utc::now()));
+        return Ok(());
+    }
     let apps = match &args.name {
         Some(name) => {
             let app = client.get_app(&g.namespace, name).await?;
@@ -68,4 +84,21 @@ pub fn app_table(apps: &[App], now: chrono::DateTime<chrono::Utc>) -> String {
         })
         .collect();
     table(&["NAME", "STATUS", "REVISION", "ROUTES", "AGE"], &rows)
+}
+
+/// LAST SEEN, TYPE, REASON, OBJECT, MESSAGE, as kubectl lists events.
+pub fn event_table(events: &[Event], now: chrono::DateTime<chrono::Utc>) -> String {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                age(Some(e.timestamp), now),
+                format!("{:?}", e.type_),
+                e.reason.clone(),
+                format!("{}/{}", e.involved_object.kind, e.involved_object.name),
+                e.message.clone(),
+            ]
+        })
+        .collect();
+    table(&["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], &rows)
 }

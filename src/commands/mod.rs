@@ -15,3 +15,14 @@ pub enum Kind {
     #[value(alias = "apps")]
     App,
 }
+
+/// Kinds `shoal get` lists: the object kinds plus events.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GetKind {
+    /// Apps.
+    #[value(alias = "apps")]
+    App,
+    /// Events about the namespace's objects, oldest first.
+    #[value(alias = "events")]
+    Event,
+}

@@ -126,6 +126,32 @@ fn a_component_that_is_not_an_http_handler_fails_with_the_reason() {
     );
     node.wait_ready("cli");
     assert_eq!(node.get("/cli").0, 200);
+
+    // `get events` lists both, oldest first, as kubectl does.
+    let events = node.ok(&["get", "events"]);
+    let lines: Vec<&str> = events.lines().collect();
+    assert!(
+        lines[0].starts_with("LAST SEEN") && lines[0].contains("OBJECT"),
+        "{events}"
+    );
+    let row = |kind: &str, reason: &str| {
+        lines.iter().position(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.get(1..4) == Some(&[kind, reason, "app/cli"][..])
+        })
+    };
+    let (failed, serving) = (row("Warning", "Failed"), row("Normal", "Serving"));
+    assert!(
+        matches!((failed, serving), (Some(f), Some(s)) if f < s),
+        "{events}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&node.ok(&["get", "events", "-o", "json"])).unwrap();
+    assert_eq!(json[0]["involvedObject"]["name"], "cli");
+    assert!(
+        node.fails(&["get", "events", "x"], None)
+            .contains("events are listed, not fetched by name"),
+    );
 }
 
 #[test]

@@ -202,6 +202,15 @@ impl Client {
         self.send(req).await
     }
 
+    /// Every event in `namespace`, oldest first.
+    pub async fn list_events(&self, namespace: &str) -> Result<Vec<Event>, ClientError> {
+        let req = self.request(
+            reqwest::Method::GET,
+            &format!("/v1/namespaces/{namespace}/events"),
+        );
+        self.json(req).await
+    }
+
     /// Events about one object, oldest first.
     pub async fn events(
         &self,

@@ -4,7 +4,8 @@
 //! one request at a time, until it has served `maxRequests`; a trap, a limit or a timeout drops
 //! it. Whether a component can answer twice is only known once it tries (componentize-js, for
 //! one, cannot), so a pool starts [`Trust::Unproven`]: a reused instance then gets only requests
-//! without a body, which `HttpApp` can replay on a fresh instance if the reused one fails. The
+//! with a safe method (GET, HEAD, OPTIONS, TRACE) and no body, which `HttpApp` can replay on a
+//! fresh instance if the reused one fails. The
 //! first reused answer that succeeds proves the component; a failure that a fresh instance does
 //! not repeat refuses it, and the app serves every request fresh from then on.
 //!
@@ -95,7 +96,7 @@ impl Pool {
     }
 
     /// An idle instance for a request, if reuse may serve it: `replayable` says the request
-    /// could be replayed on a fresh instance (it has no body).
+    /// could be replayed on a fresh instance (a safe method, no body).
     pub(crate) fn take(&self, replayable: bool) -> Option<Warm> {
         match self.trust() {
             Trust::Refused => return None,

@@ -170,7 +170,10 @@ impl HttpApp {
         let Some(pool) = &self.reuse else {
             return self.finish(self.serve(None, req, permit).await);
         };
-        let Some(warm) = pool.take(req.body().is_end_stream()) else {
+        // Only a request that can be sent again unchanged and harmlessly may test whether reuse
+        // works: no body, and a safe method (a replay repeats the guest's side effects).
+        let replayable = req.body().is_end_stream() && req.method().is_safe();
+        let Some(warm) = pool.take(replayable) else {
             return self.finish(self.serve(None, req, permit).await);
         };
         if pool.trust() != reuse::Trust::Unproven {
@@ -178,7 +181,7 @@ impl HttpApp {
         }
 
         // Not yet known whether this component can answer twice: keep what it takes to replay
-        // the request (it has no body) on a fresh instance.
+        // the request on a fresh instance.
         let replay = {
             let mut r = hyper::Request::new(
                 Empty::<Bytes>::new()

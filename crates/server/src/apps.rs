@@ -210,19 +210,33 @@ pub(crate) async fn delete(
 
 #[derive(Deserialize)]
 pub(crate) struct EventQuery {
-    kind: String,
-    name: String,
+    kind: Option<String>,
+    name: Option<String>,
 }
 
+/// Events about one object (`?kind=app&name=NAME`), or every event in the namespace; oldest
+/// first either way.
 pub(crate) async fn events(
     State(state): State<Arc<ApiState>>,
     Path(ns): Path<String>,
     Query(q): Query<EventQuery>,
 ) -> Result<Json<Vec<Event>>, ApiError> {
-    let about = ObjectRef {
-        kind: q.kind,
-        namespace: ns,
-        name: q.name,
-    };
-    Ok(Json(state.objects.events_for(&about).await?))
+    match (q.kind, q.name) {
+        (Some(kind), Some(name)) => {
+            let about = ObjectRef {
+                kind,
+                namespace: ns,
+                name,
+            };
+            Ok(Json(state.objects.events_for(&about).await?))
+        }
+        (None, None) => {
+            let mut events = state.objects.events_in(&ns).await?;
+            events.sort_by_key(|e| e.timestamp);
+            Ok(Json(events))
+        }
+        _ => Err(ApiError::BadRequest(
+            "give both kind and name to select one object's events, or neither for all".into(),
+        )),
+    }
 }

@@ -148,6 +148,11 @@ impl Objects {
         Ok(self.list(&prefix).await?.0)
     }
 
+    /// Every event in `namespace`, grouped by object.
+    pub async fn events_in(&self, namespace: &str) -> Result<Vec<Event>, StoreError> {
+        Ok(self.list(&event_key(namespace, "")).await?.0)
+    }
+
     /// Deletes every event about `about`.
     pub async fn delete_events_for(&self, about: &shoal_api::ObjectRef) -> Result<(), StoreError> {
         let prefix = event_key(&about.namespace, &format!("{}.{}.", about.kind, about.name));
