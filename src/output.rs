@@ -63,6 +63,18 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// One event as table cells: age, type, reason, `middle` (who reported it, or what it is
+/// about), message.
+pub fn event_row(e: &shoal_api::Event, middle: String, now: DateTime<Utc>) -> Vec<String> {
+    vec![
+        age(Some(e.timestamp), now),
+        format!("{:?}", e.type_),
+        e.reason.clone(),
+        middle,
+        e.message.clone(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

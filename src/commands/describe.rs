@@ -1,7 +1,7 @@
 //! `shoal describe app NAME`: spec, status, conditions and recent events, for people.
 
 use super::Kind;
-use crate::output::{age, table};
+use crate::output::{age, event_row, table};
 use crate::settings::Global;
 use shoal_api::{App, Event};
 use std::fmt::Write;
@@ -124,15 +124,7 @@ pub fn describe_app(app: &App, events: &[Event], now: chrono::DateTime<chrono::U
     } else {
         let rows: Vec<Vec<String>> = events
             .iter()
-            .map(|e| {
-                vec![
-                    age(Some(e.timestamp), now),
-                    format!("{:?}", e.type_),
-                    e.reason.clone(),
-                    e.source.clone(),
-                    e.message.clone(),
-                ]
-            })
+            .map(|e| event_row(e, e.source.clone(), now))
             .collect();
         for line in table(&["AGE", "TYPE", "REASON", "FROM", "MESSAGE"], &rows).lines() {
             let _ = writeln!(out, "  {line}");

@@ -1,7 +1,7 @@
 //! `shoal get apps`, `shoal get app NAME [-o json|yaml]`, `shoal get events`.
 
 use super::GetKind;
-use crate::output::{Format, age, print_serialized, table};
+use crate::output::{Format, age, event_row, print_serialized, table};
 use crate::settings::Global;
 use shoal_api::{App, Event};
 
@@ -91,13 +91,8 @@ pub fn event_table(events: &[Event], now: chrono::DateTime<chrono::Utc>) -> Stri
     let rows: Vec<Vec<String>> = events
         .iter()
         .map(|e| {
-            vec![
-                age(Some(e.timestamp), now),
-                format!("{:?}", e.type_),
-                e.reason.clone(),
-                format!("{}/{}", e.involved_object.kind, e.involved_object.name),
-                e.message.clone(),
-            ]
+            let about = format!("{}/{}", e.involved_object.kind, e.involved_object.name);
+            event_row(e, about, now)
         })
         .collect();
     table(&["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], &rows)
