@@ -35,6 +35,8 @@ enum Command {
     Logs(commands::logs::Args),
     /// Wait until an object reaches a condition.
     Wait(commands::wait::Args),
+    /// Follow, list and roll back an app's revisions.
+    Rollout(commands::rollout::Args),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
             Command::Delete(args) => commands::delete::run(g, args).await,
             Command::Wait(args) => commands::wait::run(g, args).await,
             Command::Logs(args) => commands::logs::run(g, args).await,
+            Command::Rollout(args) => commands::rollout::run(g, args).await,
         }
     });
     match result {

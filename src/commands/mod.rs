@@ -5,6 +5,7 @@ pub mod delete;
 pub mod describe;
 pub mod get;
 pub mod logs;
+pub mod rollout;
 pub mod up;
 pub mod wait;
 

@@ -8,5 +8,6 @@ mod hostile;
 mod limits;
 mod logs;
 mod reuse;
+mod rollout;
 mod support;
 mod tidy;

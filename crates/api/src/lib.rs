@@ -9,12 +9,14 @@ mod event;
 mod meta;
 mod outbound;
 mod quantity;
+mod revision;
 
 pub use app::*;
 pub use event::*;
 pub use meta::*;
 pub use outbound::*;
 pub use quantity::*;
+pub use revision::*;
 
 /// The only API version this build understands.
 pub const API_VERSION: &str = "shoal/v1alpha1";

@@ -1,7 +1,7 @@
 //! A typed client for Shoal's HTTP API, used by the CLI and the end-to-end tests.
 
 use serde::de::DeserializeOwned;
-use shoal_api::{App, ApplyResponse, Event};
+use shoal_api::{App, ApplyResponse, Event, Revision};
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +154,19 @@ impl Client {
         self.json(self.request(
             reqwest::Method::GET,
             &format!("/v1/namespaces/{namespace}/apps/{name}"),
+        ))
+        .await
+    }
+
+    /// An App's revisions, oldest first.
+    pub async fn revisions(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<Revision>, ClientError> {
+        self.json(self.request(
+            reqwest::Method::GET,
+            &format!("/v1/namespaces/{namespace}/apps/{name}/revisions"),
         ))
         .await
     }

@@ -1,6 +1,6 @@
 //! App endpoints: list, get, apply (create / configure / unchanged), delete, events.
 
-use crate::{ApiError, ApiState, routes};
+use crate::{ApiError, ApiState, revisions, routes};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -106,6 +106,9 @@ pub(crate) async fn apply(
             app.metadata.generation = 1;
             app.metadata.creation_timestamp = Some(chrono::Utc::now());
             app.status = AppStatus::default();
+            // Revisions left by an earlier app of this name (a delete cut short) are not its.
+            revisions::delete_all(&state.objects, &ns, &name).await?;
+            revisions::record(&state.objects, &app).await?;
             (
                 ApplyResult::Created,
                 state.objects.put(&key, app, Precondition::Absent).await?,
@@ -121,6 +124,8 @@ pub(crate) async fn apply(
             if current.spec != app.spec {
                 current.metadata.generation += 1;
                 current.spec = app.spec;
+                // Before the App: a generation never exists without its revision.
+                revisions::record(&state.objects, &current).await?;
             }
             current.metadata.labels = app.metadata.labels;
             (
@@ -133,6 +138,9 @@ pub(crate) async fn apply(
         }
     };
     routes::release(&state.objects, &stored, &released).await;
+    if result != ApplyResult::Unchanged {
+        revisions::prune(&state.objects, &stored).await;
+    }
     let status = if result == ApplyResult::Created {
         StatusCode::CREATED
     } else {
@@ -196,6 +204,9 @@ pub(crate) async fn delete(
     {
         Some(_) => {
             routes::release(&state.objects, &app, &app.spec.routes).await;
+            if let Err(e) = revisions::delete_all(&state.objects, &ns, &name).await {
+                tracing::warn!("{what}: cannot delete its revisions: {e}");
+            }
             if let Err(e) = state.objects.delete_events_for(&what).await {
                 tracing::warn!("{what}: cannot delete its events: {e}");
             }
@@ -239,4 +250,18 @@ pub(crate) async fn events(
             "give both kind and name to select one object's events, or neither for all".into(),
         )),
     }
+}
+
+/// The App's revisions, oldest first.
+pub(crate) async fn revisions(
+    State(state): State<Arc<ApiState>>,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Json<Vec<shoal_api::Revision>>, ApiError> {
+    let Some(app) = state.objects.get::<App>(&app_key(&ns, &name)).await? else {
+        return Err(ApiError::NotFound(format!(
+            "{} not found",
+            app_ref(&ns, &name)
+        )));
+    };
+    Ok(Json(revisions::list(&state.objects, &app).await?))
 }

@@ -22,6 +22,7 @@ mod apps;
 mod blobs;
 mod error;
 mod logs;
+mod revisions;
 mod routes;
 
 pub use error::ApiError;
@@ -90,6 +91,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
             get(apps::get).put(apps::apply).delete(apps::delete),
         )
         .route("/v1/namespaces/{ns}/apps/{name}/logs", get(logs::logs))
+        .route(
+            "/v1/namespaces/{ns}/apps/{name}/revisions",
+            get(apps::revisions),
+        )
         .route("/v1/namespaces/{ns}/events", get(apps::events))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -15,6 +15,16 @@ pub fn event_key(namespace: &str, name: &str) -> String {
     format!("events/{namespace}/{name}")
 }
 
+/// The key of revision `number` of App `name` (zero-padded, so a listing is in order).
+pub fn revision_key(namespace: &str, name: &str, number: u64) -> String {
+    format!("{}{number:020}", revisions_prefix(namespace, name))
+}
+
+/// The prefix of every revision of App `name`.
+pub fn revisions_prefix(namespace: &str, name: &str) -> String {
+    format!("revisions/{namespace}/{name}/")
+}
+
 /// Objects that carry a `metadata.resourceVersion`.
 pub trait Versioned: Serialize + DeserializeOwned {
     /// Sets `metadata.resourceVersion`.
@@ -22,6 +32,12 @@ pub trait Versioned: Serialize + DeserializeOwned {
 }
 
 impl Versioned for App {
+    fn set_resource_version(&mut self, rv: u64) {
+        self.metadata.resource_version = rv;
+    }
+}
+
+impl Versioned for shoal_api::Revision {
     fn set_resource_version(&mut self, rv: u64) {
         self.metadata.resource_version = rv;
     }

@@ -1,0 +1,91 @@
+//! Revisions: `shoal rollout status|history|undo`, a failed revision leaving the previous one
+//! serving, and only the last ten revisions kept.
+
+use crate::support::{Node, app_yaml, repo_path};
+
+const V1: &str = "examples/hello-c/hello.wasm";
+const V2: &str = "tests/fixtures/hello-v2.wasm";
+
+fn revisions(history: &str) -> Vec<(u64, bool)> {
+    history
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            (cols[0].parse().unwrap(), cols.last() == Some(&"serving"))
+        })
+        .collect()
+}
+
+#[test]
+fn revisions_roll_out_roll_back_and_a_failed_one_leaves_the_previous_serving() {
+    let node = Node::start(&[]);
+    let apply = |component: &str, extra: &str| {
+        node.apply(&app_yaml("hello", &repo_path(component), "/hello", extra))
+    };
+    apply(V1, "");
+    assert_eq!(
+        node.ok(&["rollout", "status", "app", "hello"]),
+        "app/hello ready\n"
+    );
+    apply(V2, "");
+    node.ok(&["rollout", "status", "app", "hello"]);
+    assert_eq!(
+        node.get("/hello").1,
+        "Hello again from C! You asked for /hello\n"
+    );
+    let history = node.ok(&["rollout", "history", "app", "hello"]);
+    assert!(history.starts_with("REVISION"), "{history}");
+    assert_eq!(revisions(&history), [(1, false), (2, true)], "{history}");
+
+    // Undo returns to the previous spec, as a new revision.
+    assert_eq!(
+        node.ok(&["rollout", "undo", "app", "hello"]),
+        "app/hello rolled back to revision 1 (as revision 3)\n"
+    );
+    node.ok(&["rollout", "status", "app", "hello"]);
+    assert_eq!(node.get("/hello").1, "Hello from C! You asked for /hello\n");
+    assert_eq!(
+        node.ok(&["rollout", "undo", "app", "hello", "--to-revision", "2"]),
+        "app/hello rolled back to revision 2 (as revision 4)\n"
+    );
+    node.ok(&["rollout", "status", "app", "hello"]);
+    assert_eq!(
+        node.get("/hello").1,
+        "Hello again from C! You asked for /hello\n"
+    );
+    let err = node.fails(
+        &["rollout", "undo", "app", "hello", "--to-revision", "9"],
+        None,
+    );
+    assert!(err.contains("app/hello has no revision 9"), "{err}");
+
+    // A revision that cannot serve: status says so and exits 1; revision 4 keeps serving.
+    apply("tests/fixtures/command-component.wasm", "");
+    let err = node.fails(&["rollout", "status", "app", "hello"], None);
+    assert!(err.starts_with("error: app/hello failed:"), "{err}");
+    assert_eq!(
+        node.get("/hello").1,
+        "Hello again from C! You asked for /hello\n"
+    );
+    let history = node.ok(&["rollout", "history", "app", "hello"]);
+    assert_eq!(revisions(&history).last(), Some(&(5, false)), "{history}");
+    assert!(revisions(&history).contains(&(4, true)), "{history}");
+
+    // Only the last ten are kept.
+    for i in 0..8 {
+        apply(V1, &format!("  env: {{ROUND: \"{i}\"}}\n"));
+    }
+    node.ok(&["rollout", "status", "app", "hello"]);
+    let history = node.ok(&["rollout", "history", "app", "hello"]);
+    let numbers: Vec<u64> = revisions(&history).iter().map(|r| r.0).collect();
+    assert_eq!(numbers, (4..=13).collect::<Vec<_>>(), "{history}");
+    assert_eq!(revisions(&history).last(), Some(&(13, true)), "{history}");
+
+    // Deleting the app deletes its revisions; a new app of that name starts again at 1.
+    node.ok(&["delete", "app", "hello"]);
+    apply(V1, "");
+    node.ok(&["rollout", "status", "app", "hello"]);
+    let history = node.ok(&["rollout", "history", "app", "hello"]);
+    assert_eq!(revisions(&history), [(1, true)], "{history}");
+}
