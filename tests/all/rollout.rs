@@ -89,3 +89,37 @@ fn revisions_roll_out_roll_back_and_a_failed_one_leaves_the_previous_serving() {
     let history = node.ok(&["rollout", "history", "app", "hello"]);
     assert_eq!(revisions(&history), [(1, true)], "{history}");
 }
+
+#[test]
+fn a_revision_serves_only_once_its_health_check_passes() {
+    let node = Node::start(&[]);
+    let apply = |check: &str| {
+        node.apply(&app_yaml(
+            "checked",
+            &repo_path("tests/fixtures/misbehave.wasm"),
+            "/checked",
+            &format!("  healthCheck: {{path: {check}}}\n"),
+        ))
+    };
+    apply("/checked/count");
+    node.ok(&["rollout", "status", "app", "checked"]);
+    assert_eq!(node.get("/checked/quick").0, 200);
+
+    // Revision 2 answers its check with 500: it never gets traffic, and status says why.
+    apply("/checked/trap");
+    let err = node.fails(&["rollout", "status", "app", "checked"], None);
+    assert!(
+        err.contains(
+            "health check GET /checked/trap answered 500 Internal Server Error (5 attempts)"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("generation 1 keeps serving"), "{err}");
+    assert_eq!(node.get("/checked/quick").0, 200);
+    let history = node.ok(&["rollout", "history", "app", "checked"]);
+    assert_eq!(revisions(&history), [(1, true), (2, false)], "{history}");
+    let events = node.ok(&["get", "events"]);
+    assert!(events.contains("HealthCheckFailed"), "{events}");
+    let described = node.ok(&["describe", "app", "checked"]);
+    assert!(described.contains("Status:       Failed"), "{described}");
+}

@@ -62,6 +62,17 @@ pub struct AppSpec {
     /// a fresh instance for every request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse: Option<Reuse>,
+    /// A request a new revision must answer with 2xx before it gets traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HealthCheck>,
+}
+
+/// How a node checks a new revision before it serves (see [`AppSpec::health_check`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HealthCheck {
+    /// Path (and query) of a GET the component must answer with 2xx, e.g. `/healthz`.
+    pub path: String,
 }
 
 /// How far one instance may be reused (see [`AppSpec::reuse`]).

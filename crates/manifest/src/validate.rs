@@ -176,6 +176,17 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
     if limits.concurrency == Some(0) {
         return fail("spec.limits.concurrency", "must be at least 1");
     }
+    if let Some(check) = &spec.health_check
+        && (!check.path.starts_with('/') || check.path.contains([' ', '#']))
+    {
+        return fail(
+            "spec.healthCheck.path",
+            format!(
+                "'{}' must be a path starting with '/', without spaces or fragment, e.g. /healthz",
+                check.path
+            ),
+        );
+    }
     if let Some(reuse) = &spec.reuse
         && !(2..=shoal_api::Reuse::MAX_REQUESTS).contains(&reuse.max_requests)
     {

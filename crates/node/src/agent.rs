@@ -49,6 +49,15 @@ enum Msg {
         generation: u64,
         result: Result<LoadedComponent, String>,
     },
+    /// A new generation's health check ended.
+    Checked {
+        key: Key,
+        generation: u64,
+        app: Arc<HttpApp>,
+        routes: Vec<shoal_api::Route>,
+        how: String,
+        result: Result<(), String>,
+    },
 }
 
 struct LoadedComponent {
@@ -67,6 +76,8 @@ struct State {
     desired: HashMap<Key, App>,
     deployed: HashMap<Key, Deployed>,
     loading: HashSet<(Key, u64)>,
+    /// Generations ready to serve once their health check passes.
+    checking: HashSet<(Key, u64)>,
     failed: HashMap<(Key, u64), String>,
     components: HashMap<String, HttpComponent>,
 }
@@ -183,7 +194,7 @@ impl Agent {
                                 .filter(|a| a.metadata.generation == generation)
                                 .cloned()
                             {
-                                self.deploy(&mut state, &app, &loaded.how).await;
+                                self.deploy(&mut state, &app, &loaded.how, &tx).await;
                             }
                         }
                         Err(message) => {
@@ -202,6 +213,40 @@ impl Agent {
                                 self.event(&key, EventType::Warning, "Failed", &message)
                                     .await;
                             }
+                        }
+                    }
+                    vec![key]
+                }
+                Msg::Checked {
+                    key,
+                    generation,
+                    app,
+                    routes,
+                    how,
+                    result,
+                } => {
+                    state.checking.remove(&(key.clone(), generation));
+                    let current = state
+                        .desired
+                        .get(&key)
+                        .is_some_and(|a| a.metadata.generation == generation);
+                    match result {
+                        Ok(()) if current => {
+                            let how = format!("{how}, health check passed");
+                            self.install(&mut state, &key, generation, app, routes, &how)
+                                .await;
+                        }
+                        Ok(()) => {}
+                        Err(message) => {
+                            tracing::warn!(
+                                "{}: generation {generation} failed its health check: {message}",
+                                app_ref(&key)
+                            );
+                            if current {
+                                self.event(&key, EventType::Warning, "HealthCheckFailed", &message)
+                                    .await;
+                            }
+                            state.failed.insert((key.clone(), generation), message);
                         }
                     }
                     vec![key]
@@ -273,9 +318,12 @@ impl Agent {
             .await;
             return;
         }
+        if state.checking.contains(&(key.clone(), generation)) {
+            return;
+        }
         if let Some(component) = state.components.get(&app.spec.component).cloned() {
             state.components.insert(component.digest.clone(), component);
-            self.deploy(state, &app, "compiled code already loaded")
+            self.deploy(state, &app, "compiled code already loaded", tx)
                 .await;
             return Box::pin(self.reconcile(state, key, tx, slots)).await;
         }
@@ -327,7 +375,7 @@ impl Agent {
         });
     }
 
-    async fn deploy(&self, state: &mut State, app: &App, how: &str) {
+    async fn deploy(&self, state: &mut State, app: &App, how: &str, tx: &mpsc::Sender<Msg>) {
         let key = key_of(app);
         let Some(component) = state.components.get(&app.spec.component).cloned() else {
             return;
@@ -338,7 +386,7 @@ impl Agent {
             Err(e) => Err(e),
         };
         let http = match prepared {
-            Ok(h) => h,
+            Ok(h) => Arc::new(h),
             Err(message) => {
                 tracing::warn!(
                     "{}: generation {generation} failed: {message}",
@@ -350,22 +398,54 @@ impl Agent {
                 return;
             }
         };
-        let generation = app.metadata.generation;
+        let routes = app.spec.routes.clone();
+        let Some(check) = app.spec.health_check.clone() else {
+            self.install(state, &key, generation, http, routes, how)
+                .await;
+            return;
+        };
+        // Checked off the agent's loop: other apps keep being reconciled meanwhile, and the
+        // previous generation keeps serving until this one passes.
+        state.checking.insert((key.clone(), generation));
+        let (tx, how) = (tx.clone(), how.to_string());
+        tokio::spawn(async move {
+            let result = crate::health::check(&http, &check.path).await;
+            let _ = tx
+                .send(Msg::Checked {
+                    key,
+                    generation,
+                    app: http,
+                    routes,
+                    how,
+                    result,
+                })
+                .await;
+        });
+    }
+
+    /// Makes `http` the app's serving generation.
+    async fn install(
+        &self,
+        state: &mut State,
+        key: &Key,
+        generation: u64,
+        http: Arc<HttpApp>,
+        routes: Vec<shoal_api::Route>,
+        how: &str,
+    ) {
+        let digest = http.digest().to_string();
         state.deployed.insert(
             key.clone(),
             Deployed {
                 generation,
-                app: Arc::new(http),
-                routes: app.spec.routes.clone(),
+                app: http,
+                routes,
             },
         );
         self.publish_routes(state);
-        let message = format!(
-            "generation {generation} serving {} ({how})",
-            short(&app.spec.component)
-        );
-        tracing::info!("{}: {message}", app_ref(&key));
-        self.event(&key, EventType::Normal, "Serving", &message)
+        let message = format!("generation {generation} serving {} ({how})", short(&digest));
+        tracing::info!("{}: {message}", app_ref(key));
+        self.event(key, EventType::Normal, "Serving", &message)
             .await;
     }
 

@@ -7,6 +7,7 @@
 //!   each with its own `SO_REUSEPORT` socket, routing by host and longest path prefix.
 
 mod agent;
+mod health;
 pub mod ingress;
 mod limits;
 mod routes;

@@ -46,7 +46,7 @@ pub(crate) async fn apply(
 ) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
     let what = app_ref(&ns, &name);
     let mut de = serde_json::Deserializer::from_slice(&body);
-    let mut app: App = serde_path_to_error::deserialize(&mut de)
+    let app: App = serde_path_to_error::deserialize(&mut de)
         .map_err(|e| ApiError::BadRequest(format!("{what}: {}: {}", e.path(), e.inner())))?;
     if app.metadata.name != name || app.metadata.namespace != ns {
         return Err(ApiError::BadRequest(format!(
@@ -101,17 +101,57 @@ pub(crate) async fn apply(
         return Err(e);
     }
 
-    let (result, stored) = match existing {
+    // A node may write the App's status between our read and our write: re-read and retry
+    // (other applies are held off by the lock, so the spec we compare against is stable).
+    let mut existing = existing;
+    let mut attempts = 0;
+    let (result, stored) = loop {
+        match write_app(&state, &key, app.clone(), existing).await {
+            Err(ApiError::Conflict(_)) if attempts < 10 => {
+                attempts += 1;
+                existing = state.objects.get::<App>(&key).await?;
+            }
+            other => break other?,
+        }
+    };
+    routes::release(&state.objects, &stored, &released).await;
+    if result != ApplyResult::Unchanged {
+        revisions::prune(&state.objects, &stored).await;
+    }
+    let status = if result == ApplyResult::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(ApplyResponse {
+            result,
+            object: stored,
+        }),
+    ))
+}
+
+/// Creates or updates the stored App from `app` given what is stored now (`existing`),
+/// recording a revision first when the spec changed.
+async fn write_app(
+    state: &ApiState,
+    key: &str,
+    mut app: App,
+    existing: Option<App>,
+) -> Result<(ApplyResult, App), ApiError> {
+    let (ns, name) = (&app.metadata.namespace, &app.metadata.name);
+    Ok(match existing {
         None => {
             app.metadata.generation = 1;
             app.metadata.creation_timestamp = Some(chrono::Utc::now());
             app.status = AppStatus::default();
             // Revisions left by an earlier app of this name (a delete cut short) are not its.
-            revisions::delete_all(&state.objects, &ns, &name).await?;
+            revisions::delete_all(&state.objects, ns, name).await?;
             revisions::record(&state.objects, &app).await?;
             (
                 ApplyResult::Created,
-                state.objects.put(&key, app, Precondition::Absent).await?,
+                state.objects.put(key, app, Precondition::Absent).await?,
             )
         }
         Some(current)
@@ -132,27 +172,11 @@ pub(crate) async fn apply(
                 ApplyResult::Configured,
                 state
                     .objects
-                    .put(&key, current, Precondition::ModRevision(rv))
+                    .put(key, current, Precondition::ModRevision(rv))
                     .await?,
             )
         }
-    };
-    routes::release(&state.objects, &stored, &released).await;
-    if result != ApplyResult::Unchanged {
-        revisions::prune(&state.objects, &stored).await;
-    }
-    let status = if result == ApplyResult::Created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(ApplyResponse {
-            result,
-            object: stored,
-        }),
-    ))
+    })
 }
 
 /// The component must be an uploaded WebAssembly component; the CLI uploads local paths.
