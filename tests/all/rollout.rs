@@ -123,3 +123,63 @@ fn a_revision_serves_only_once_its_health_check_passes() {
     let described = node.ok(&["describe", "app", "checked"]);
     assert!(described.contains("Status:       Failed"), "{described}");
 }
+
+#[test]
+fn rollouts_under_continuous_load_lose_no_request() {
+    let node = Node::start(&[]);
+    let apply =
+        |component: &str| node.apply(&app_yaml("hello", &repo_path(component), "/hello", ""));
+    apply(V1);
+    node.ok(&["rollout", "status", "app", "hello"]);
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicU32::new(0));
+    let loaders: Vec<_> = (0..2)
+        .map(|_| {
+            let (url, stop, answered) = (
+                format!("{}/hello", node.http),
+                stop.clone(),
+                answered.clone(),
+            );
+            std::thread::spawn(move || {
+                let client = crate::support::http_client();
+                let (mut ok, mut bad) = (0u32, Vec::new());
+                while !stop.load(Ordering::Relaxed) {
+                    let resp = client.get(&url).send().unwrap();
+                    let status = resp.status().as_u16();
+                    let body = resp.text().unwrap();
+                    if status == 200 && body.ends_with("! You asked for /hello\n") {
+                        ok += 1;
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        bad.push((status, body));
+                    }
+                }
+                (ok, bad)
+            })
+        })
+        .collect();
+    while answered.load(Ordering::Relaxed) < 10 {
+        assert!(
+            !loaders.iter().any(|l| l.is_finished()),
+            "a loader stopped before the rollouts began"
+        );
+        std::thread::yield_now();
+    }
+    // A good rollout, a failed one, and a roll back, while requests keep coming.
+    apply(V2);
+    node.ok(&["rollout", "status", "app", "hello"]);
+    apply("tests/fixtures/command-component.wasm");
+    node.fails(&["rollout", "status", "app", "hello"], None);
+    node.ok(&["rollout", "undo", "app", "hello", "--to-revision", "1"]);
+    node.ok(&["rollout", "status", "app", "hello"]);
+    stop.store(true, Ordering::Relaxed);
+    for loader in loaders {
+        let (ok, bad) = loader.join().unwrap();
+        assert!(ok > 0);
+        assert!(bad.is_empty(), "failed requests during rollouts: {bad:?}");
+    }
+    assert_eq!(node.get("/hello").1, "Hello from C! You asked for /hello\n");
+}
