@@ -106,7 +106,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             }
             let from = target.revision;
             app.spec = target.spec.clone();
-            let applied = client.apply_app(&app).await?;
+            let applied = client.roll_back(&app, from).await?;
             println!(
                 "app/{name} rolled back to revision {from} (as revision {})",
                 applied.object.metadata.generation

@@ -149,6 +149,20 @@ impl Client {
             .await
     }
 
+    /// Applies `app`, whose spec is revision `revision`'s again (`shoal rollout undo`): the
+    /// server records the apply as a roll back.
+    pub async fn roll_back(&self, app: &App, revision: u64) -> Result<ApplyResponse, ClientError> {
+        let path = format!(
+            "/v1/namespaces/{}/apps/{}",
+            app.metadata.namespace, app.metadata.name
+        );
+        let req = self
+            .request(reqwest::Method::PUT, &path)
+            .query(&[("rollbackTo", revision)])
+            .json(app);
+        self.json(req).await
+    }
+
     /// One App.
     pub async fn get_app(&self, namespace: &str, name: &str) -> Result<App, ClientError> {
         self.json(self.request(

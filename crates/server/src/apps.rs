@@ -6,7 +6,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use shoal_api::{API_VERSION, App, AppStatus, ApplyResponse, ApplyResult, Event, ObjectRef, Route};
+use shoal_api::{
+    API_VERSION, App, AppStatus, ApplyResponse, ApplyResult, Event, EventType, ObjectRef, Route,
+};
 use shoal_store::parse_digest;
 use shoal_store::{Precondition, app_key};
 use std::sync::Arc;
@@ -39,9 +41,18 @@ pub(crate) async fn get(
         .ok_or_else(|| ApiError::NotFound(format!("{} not found", app_ref(&ns, &name))))
 }
 
+/// What an apply is for, when it is more than an edit.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ApplyQuery {
+    /// The revision whose spec this apply restores (`shoal rollout undo`).
+    rollback_to: Option<u64>,
+}
+
 pub(crate) async fn apply(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<ApplyQuery>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
     let what = app_ref(&ns, &name);
@@ -103,6 +114,7 @@ pub(crate) async fn apply(
 
     // A node may write the App's status between our read and our write: re-read and retry
     // (other applies are held off by the lock, so the spec we compare against is stable).
+    let prior_generation = existing.as_ref().map_or(0, |a| a.metadata.generation);
     let mut existing = existing;
     let mut attempts = 0;
     let (result, stored) = loop {
@@ -117,6 +129,27 @@ pub(crate) async fn apply(
     routes::release(&state.objects, &stored, &released).await;
     if result != ApplyResult::Unchanged {
         revisions::prune(&state.objects, &stored).await;
+    }
+    let generation = stored.metadata.generation;
+    let component = stored.spec.component.get(..19).unwrap_or_default();
+    let event = match (result, query.rollback_to) {
+        (ApplyResult::Created, _) => Some(("Created", format!("revision 1: {component}"))),
+        (ApplyResult::Configured, Some(to)) if generation != prior_generation => Some((
+            "RolledBack",
+            format!("revision {generation} restores revision {to}'s spec ({component})"),
+        )),
+        (ApplyResult::Configured, None) if generation != prior_generation => {
+            Some(("Updated", format!("revision {generation}: {component}")))
+        }
+        _ => None,
+    };
+    if let Some((reason, message)) = event
+        && let Err(e) = state
+            .objects
+            .record_event(&what, EventType::Normal, reason, &message, "server")
+            .await
+    {
+        tracing::warn!("{what}: cannot record event {reason}: {e}");
     }
     let status = if result == ApplyResult::Created {
         StatusCode::CREATED
