@@ -69,3 +69,51 @@ pub(crate) async fn delete_all(objects: &Objects, ns: &str, name: &str) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_store::Embedded;
+    use std::sync::Arc;
+
+    fn app(generation: u64) -> App {
+        let yaml = format!(
+            "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: web}}\nspec:\n  component: sha256:{}\n  routes: [{{path: /}}]\n  env: {{GEN: \"{generation}\"}}\n",
+            "0".repeat(64)
+        );
+        let shoal_manifest::Object::App(mut app) =
+            shoal_manifest::parse("test.yaml", &yaml).unwrap().remove(0);
+        app.metadata.generation = generation;
+        app
+    }
+
+    #[tokio::test]
+    async fn revisions_list_in_order_skip_orphans_and_keep_the_last_ten() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::new(Arc::new(
+            Embedded::open(&dir.path().join("state.redb")).unwrap(),
+        ));
+        for g in 1..=12 {
+            record(&objects, &app(g)).await.unwrap();
+            prune(&objects, &app(g)).await;
+        }
+        let listed = list(&objects, &app(12)).await.unwrap();
+        let numbers: Vec<u64> = listed.iter().map(|r| r.revision).collect();
+        assert_eq!(numbers, (3..=12).collect::<Vec<_>>());
+        assert_eq!(listed[9].spec.env["GEN"], "12");
+        assert_eq!(listed[9].metadata.name, "web-12");
+
+        // A crash after writing revision 13 but before the App moved to generation 13: the
+        // App (still at 12) does not list it, and the next apply of 13 overwrites it.
+        record(&objects, &app(13)).await.unwrap();
+        assert_eq!(list(&objects, &app(12)).await.unwrap().len(), 10);
+        let mut again = app(13);
+        again.spec.env.insert("GEN".into(), "13 for real".into());
+        record(&objects, &again).await.unwrap();
+        let last = list(&objects, &again).await.unwrap().pop().unwrap();
+        assert_eq!(last.spec.env["GEN"], "13 for real");
+
+        delete_all(&objects, "default", "web").await.unwrap();
+        assert!(list(&objects, &again).await.unwrap().is_empty());
+    }
+}
