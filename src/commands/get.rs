@@ -27,15 +27,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             );
         }
         let events = client.list_events(&g.namespace).await?;
-        if args.output != Format::Table {
-            return print_serialized(&events, args.output);
-        }
-        if events.is_empty() {
-            eprintln!("No events found in namespace {}.", g.namespace);
-            return Ok(());
-        }
-        print!("{}", event_table(&events, chrono::Utc::now()));
-        return Ok(());
+        return print_list(&events, args.output, "events", &g.namespace, event_table);
     }
     let apps = match &args.name {
         Some(name) => {
@@ -47,14 +39,25 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         }
         None => client.list_apps(&g.namespace).await?,
     };
-    if args.output != Format::Table {
-        return print_serialized(&apps, args.output);
+    print_list(&apps, args.output, "apps", &g.namespace, app_table)
+}
+
+/// Prints `items` serialized, or as the table `render` draws (a note on stderr when empty).
+fn print_list<T: serde::Serialize>(
+    items: &[T],
+    output: Format,
+    noun: &str,
+    namespace: &str,
+    render: fn(&[T], chrono::DateTime<chrono::Utc>) -> String,
+) -> anyhow::Result<()> {
+    if output != Format::Table {
+        return print_serialized(&items, output);
     }
-    if apps.is_empty() {
-        eprintln!("No apps found in namespace {}.", g.namespace);
+    if items.is_empty() {
+        eprintln!("No {noun} found in namespace {namespace}.");
         return Ok(());
     }
-    print!("{}", app_table(&apps, chrono::Utc::now()));
+    print!("{}", render(items, chrono::Utc::now()));
     Ok(())
 }
 

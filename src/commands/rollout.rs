@@ -125,10 +125,9 @@ pub fn history_table(
     let rows: Vec<Vec<String>> = revisions
         .iter()
         .map(|r| {
-            let component = r.spec.component.get(..19).unwrap_or(&r.spec.component);
             vec![
                 r.revision.to_string(),
-                component.to_string(),
+                shoal_api::short_digest(&r.spec.component).to_string(),
                 age(r.metadata.creation_timestamp, now),
                 if r.revision == serving { "serving" } else { "" }.to_string(),
             ]

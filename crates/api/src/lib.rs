@@ -18,5 +18,10 @@ pub use outbound::*;
 pub use quantity::*;
 pub use revision::*;
 
+/// A component digest cut for people: `sha256:` and the first 12 hex digits.
+pub fn short_digest(digest: &str) -> &str {
+    digest.get(..19).unwrap_or(digest)
+}
+
 /// The only API version this build understands.
 pub const API_VERSION: &str = "shoal/v1alpha1";

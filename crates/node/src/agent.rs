@@ -1,7 +1,7 @@
 //! The node agent: App objects in, running components and App status out.
 
 use crate::{RouteTable, Routes};
-use shoal_api::{App, EventType, ObjectRef, Phase};
+use shoal_api::{App, EventType, ObjectRef, Phase, short_digest};
 use shoal_runtime::{HttpApp, HttpComponent, Runtime};
 use shoal_store::{BlobStore, Objects, Precondition, StoreError, WatchEvent, app_key};
 use std::collections::{HashMap, HashSet};
@@ -84,10 +84,6 @@ struct State {
 
 fn key_of(app: &App) -> Key {
     (app.metadata.namespace.clone(), app.metadata.name.clone())
-}
-
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(19)]
 }
 
 impl Agent {
@@ -297,7 +293,7 @@ impl Agent {
                     "Ready",
                     true,
                     "Serving",
-                    &format!("generation {generation} serves {}", short(&digest)),
+                    &format!("generation {generation} serves {}", short_digest(&digest)),
                     chrono::Utc::now(),
                 );
             })
@@ -346,14 +342,14 @@ impl Agent {
         tracing::info!(
             "{}: loading generation {generation} ({})",
             app_ref(&key),
-            short(&digest)
+            short_digest(&digest)
         );
         tokio::spawn(async move {
             let _slot = slots.acquire_owned().await;
             let result = tokio::task::spawn_blocking(move || {
                 runtime
                     .load_http(&digest, &path)
-                    .map_err(|e| format!("component {} {e}", short(&digest)))
+                    .map_err(|e| format!("component {} {e}", short_digest(&digest)))
             })
             .await
             .unwrap_or_else(|e| Err(format!("loading the component panicked: {e}")))
@@ -443,7 +439,10 @@ impl Agent {
             },
         );
         self.publish_routes(state);
-        let message = format!("generation {generation} serving {} ({how})", short(&digest));
+        let message = format!(
+            "generation {generation} serving {} ({how})",
+            short_digest(&digest)
+        );
         tracing::info!("{}: {message}", app_ref(key));
         self.event(key, EventType::Normal, "Serving", &message)
             .await;

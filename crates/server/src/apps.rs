@@ -131,7 +131,7 @@ pub(crate) async fn apply(
         revisions::prune(&state.objects, &stored).await;
     }
     let generation = stored.metadata.generation;
-    let component = stored.spec.component.get(..19).unwrap_or_default();
+    let component = shoal_api::short_digest(&stored.spec.component);
     let event = match (result, query.rollback_to) {
         (ApplyResult::Created, _) => Some(("Created", format!("revision 1: {component}"))),
         (ApplyResult::Configured, Some(to)) if generation != prior_generation => Some((
