@@ -6,6 +6,7 @@
 
 mod app;
 mod event;
+mod job;
 mod meta;
 mod outbound;
 mod quantity;
@@ -13,6 +14,7 @@ mod revision;
 
 pub use app::*;
 pub use event::*;
+pub use job::*;
 pub use meta::*;
 pub use outbound::*;
 pub use quantity::*;

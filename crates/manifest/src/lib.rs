@@ -6,16 +6,18 @@
 
 mod validate;
 
-pub use validate::{FieldError, validate_app};
+pub use validate::{FieldError, validate_app, validate_job};
 
 use serde::de::DeserializeOwned;
-use shoal_api::{API_VERSION, App};
+use shoal_api::{API_VERSION, App, Job};
 
 /// Any object a manifest can hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     /// `kind: App`.
     App(App),
+    /// `kind: Job`.
+    Job(Job),
 }
 
 impl Object {
@@ -23,6 +25,7 @@ impl Object {
     pub fn display_ref(&self) -> String {
         match self {
             Object::App(app) => format!("app/{}", app.metadata.name),
+            Object::Job(job) => format!("job/{}", job.metadata.name),
         }
     }
 }
@@ -92,15 +95,20 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Object>, ManifestError
                 validate_app(&app).map_err(|e| err(format!("{}: {e}", what("App"))))?;
                 Object::App(app)
             }
+            Some("Job") => {
+                let job: Job = typed(doc).map_err(|e| err(format!("{}: {e}", what("Job"))))?;
+                validate_job(&job).map_err(|e| err(format!("{}: {e}", what("Job"))))?;
+                Object::Job(job)
+            }
             Some(other) => {
                 return Err(err(format!(
-                    "{}: kind: '{other}' is not a kind this version of Shoal knows; use App",
+                    "{}: kind: '{other}' is not a kind this version of Shoal knows; use App or Job",
                     what(other)
                 )));
             }
             None => {
                 return Err(err(format!(
-                    "{}: kind: missing; add kind: App",
+                    "{}: kind: missing; add kind: App or kind: Job",
                     what("object")
                 )));
             }

@@ -35,7 +35,10 @@ fn valid_manifests() {
         let objects = parse(&name, &text).unwrap_or_else(|e| panic!("{e}"));
         let json: Vec<_> = objects
             .iter()
-            .map(|Object::App(app)| serde_json::to_value(app).unwrap())
+            .map(|object| match object {
+                Object::App(app) => serde_json::to_value(app).unwrap(),
+                Object::Job(job) => serde_json::to_value(job).unwrap(),
+            })
             .collect();
         check(
             &path,

@@ -1,7 +1,10 @@
 //! Semantic checks that the type system cannot express, shared by the CLI and the server.
 
-use shoal_api::{App, DEFAULT_NAMESPACE, validate_dns_label};
-use std::collections::HashSet;
+use shoal_api::{
+    App, DEFAULT_NAMESPACE, DurationSpec, Job, JobSpec, ObjectMeta, Quantity, Schedule,
+    validate_dns_label,
+};
+use std::collections::{BTreeMap, HashSet};
 
 /// One invalid field: its dotted path and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,17 +31,9 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
     if app.kind != "App" {
         return fail("kind", format!("'{}' is not App", app.kind));
     }
-    validate_dns_label(&app.metadata.name).or_else(|m| fail("metadata.name", m))?;
-    if app.metadata.namespace != DEFAULT_NAMESPACE {
-        validate_dns_label(&app.metadata.namespace).or_else(|m| fail("metadata.namespace", m))?;
-    }
+    validate_meta(&app.metadata)?;
     let spec = &app.spec;
-    if spec.component.trim().is_empty() {
-        return fail(
-            "spec.component",
-            "must name a .wasm file (relative to the manifest) or sha256:<digest>",
-        );
-    }
+    validate_component(&spec.component)?;
     if spec.routes.is_empty() {
         return fail(
             "spec.routes",
@@ -79,15 +74,7 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             return fail(at, format!("route {route} is listed twice"));
         }
     }
-    for key in spec.env.keys() {
-        let valid = !key.is_empty() && !key.contains(['=', '\0']);
-        if !valid {
-            return fail(
-                format!("spec.env.{key}"),
-                "environment variable names must be non-empty and contain no '=' or NUL",
-            );
-        }
-    }
+    validate_env(&spec.env)?;
     for (i, entry) in spec.capabilities.outbound.iter().enumerate() {
         if let Err(m) = shoal_api::OutboundRule::parse(entry) {
             return fail(format!("spec.capabilities.outbound[{i}]"), m);
@@ -152,22 +139,7 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
         }
     }
     let limits = &spec.limits;
-    if let Some(m) = &limits.memory
-        && m.bytes() < 64 << 10
-    {
-        return fail(
-            "spec.limits.memory",
-            format!("'{m}' is less than one WebAssembly page; use at least 64Ki"),
-        );
-    }
-    if let Some(cpu) = &limits.cpu
-        && cpu.get().as_millis() < 10
-    {
-        return fail(
-            "spec.limits.cpu",
-            format!("'{cpu}' is too small to account reliably; use at least 10ms"),
-        );
-    }
+    validate_memory_cpu(limits.memory.as_ref(), limits.cpu.as_ref())?;
     if let Some(t) = &limits.timeout
         && t.get().is_zero()
     {
@@ -197,6 +169,119 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
                 reuse.max_requests,
                 shoal_api::Reuse::MAX_REQUESTS
             ),
+        );
+    }
+    Ok(())
+}
+
+/// Checks a Job beyond its shape: names, env, limits, retries, schedule.
+///
+/// # Errors
+/// The first invalid field.
+pub fn validate_job(job: &Job) -> Result<(), FieldError> {
+    if job.kind != "Job" {
+        return fail("kind", format!("'{}' is not Job", job.kind));
+    }
+    validate_meta(&job.metadata)?;
+    let spec = &job.spec;
+    validate_component(&spec.component)?;
+    validate_env(&spec.env)?;
+    for (i, arg) in spec.args.iter().enumerate() {
+        if arg.contains('\0') {
+            return fail(format!("spec.args[{i}]"), "must not contain NUL");
+        }
+    }
+    validate_memory_cpu(spec.limits.memory.as_ref(), spec.limits.cpu.as_ref())?;
+    if let Some(t) = &spec.timeout
+        && t.get().is_zero()
+    {
+        return fail("spec.timeout", "must be greater than zero, e.g. 10m");
+    }
+    if spec.retries.is_some_and(|r| r > JobSpec::MAX_RETRIES) {
+        return fail(
+            "spec.retries",
+            format!("at most {} retries", JobSpec::MAX_RETRIES),
+        );
+    }
+    if spec.history_limit.is_some_and(|h| h > JobSpec::MAX_HISTORY) {
+        return fail(
+            "spec.historyLimit",
+            format!("at most {} finished runs are kept", JobSpec::MAX_HISTORY),
+        );
+    }
+    if spec.stdin.as_ref().is_some_and(|s| s.len() > JobSpec::MAX_STDIN) {
+        return fail(
+            "spec.stdin",
+            format!(
+                "is larger than {} KiB; ship bigger inputs as a file",
+                JobSpec::MAX_STDIN >> 10
+            ),
+        );
+    }
+    match &spec.schedule {
+        Some(text) => {
+            Schedule::parse(text).map(drop).or_else(|m| fail("spec.schedule", m))?;
+        }
+        None if spec.concurrency_policy.is_some() => {
+            return fail(
+                "spec.concurrencyPolicy",
+                "applies only to scheduled jobs; add spec.schedule or remove it",
+            );
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn validate_meta(meta: &ObjectMeta) -> Result<(), FieldError> {
+    validate_dns_label(&meta.name).or_else(|m| fail("metadata.name", m))?;
+    if meta.namespace != DEFAULT_NAMESPACE {
+        validate_dns_label(&meta.namespace).or_else(|m| fail("metadata.namespace", m))?;
+    }
+    Ok(())
+}
+
+fn validate_component(component: &str) -> Result<(), FieldError> {
+    if component.trim().is_empty() {
+        return fail(
+            "spec.component",
+            "must name a .wasm file (relative to the manifest) or sha256:<digest>",
+        );
+    }
+    Ok(())
+}
+
+fn validate_env(env: &BTreeMap<String, String>) -> Result<(), FieldError> {
+    for key in env.keys() {
+        let valid = !key.is_empty() && !key.contains(['=', '\0']);
+        if !valid {
+            return fail(
+                format!("spec.env.{key}"),
+                "environment variable names must be non-empty and contain no '=' or NUL",
+            );
+        }
+    }
+    Ok(())
+}
+
+fn validate_memory_cpu(
+    memory: Option<&Quantity>,
+    cpu: Option<&DurationSpec>,
+) -> Result<(), FieldError> {
+    if let Some(m) = memory
+        && m.bytes() < 64 << 10
+    {
+        return fail(
+            "spec.limits.memory",
+            format!("'{m}' is less than one WebAssembly page; use at least 64Ki"),
+        );
+    }
+    if let Some(cpu) = cpu
+        && cpu.get().as_millis() < 10
+    {
+        return fail(
+            "spec.limits.cpu",
+            format!("'{cpu}' is too small to account reliably; use at least 10ms"),
         );
     }
     Ok(())
