@@ -69,6 +69,13 @@ clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-all -o "$fx/command-mo
 cmd_adapter=${adapter%proxy.wasm}command.wasm
 wasm-tools component new "$fx/command-module.wasm" --adapt "wasi_snapshot_preview1=$cmd_adapter" -o "$fx/command-component.wasm"
 echo "built command fixtures"
+
+# Jobs: wasip1 command modules (the Job fixture also as a P2 command component).
+clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-all -o "$root/examples/report-c/report.wasm" "$root/examples/report-c/report.c"
+clang --target=wasm32-wasi --sysroot=/usr -O2 -Wl,--strip-all -o "$fx/job-module.wasm" "$fx/src/job.c"
+wasm-tools component new "$fx/job-module.wasm" --adapt "wasi_snapshot_preview1=$cmd_adapter" -o "$fx/job-component.wasm"
+wasm-tools validate "$fx/job-component.wasm"
+echo "built job fixtures and examples/report-c/report.wasm"
 fi
 
 # Python: componentize-py against the same WIT.

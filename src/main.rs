@@ -31,7 +31,7 @@ enum Command {
     Describe(commands::describe::Args),
     /// Delete objects by name or by manifest.
     Delete(commands::delete::Args),
-    /// Print an app's log: its stdout, stderr and runtime events.
+    /// Print an app's log, or a job run's: stdout, stderr and runtime events.
     Logs(commands::logs::Args),
     /// Wait until an object reaches a condition.
     Wait(commands::wait::Args),

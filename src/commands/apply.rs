@@ -2,7 +2,7 @@
 
 use crate::settings::Global;
 use anyhow::{Context, bail};
-use shoal_api::{ApplyResponse, ApplyResult};
+use shoal_api::{App, ApplyResponse, ApplyResult, Job};
 use shoal_client::Client;
 use shoal_manifest::Object;
 use std::path::{Path, PathBuf};
@@ -24,14 +24,26 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the server stored for one object of a manifest.
+pub enum Applied {
+    /// An App.
+    App(ApplyResponse<App>),
+    /// A Job.
+    Job(ApplyResponse<Job>),
+}
+
 /// kubectl's line for one applied object: `app/NAME created|configured|unchanged`.
-pub fn result_line(applied: &ApplyResponse) -> String {
-    let word = match applied.result {
+pub fn result_line(applied: &Applied) -> String {
+    let (kind, name, result) = match applied {
+        Applied::App(a) => ("app", &a.object.metadata.name, a.result),
+        Applied::Job(j) => ("job", &j.object.metadata.name, j.result),
+    };
+    let word = match result {
         ApplyResult::Created => "created",
         ApplyResult::Configured => "configured",
         ApplyResult::Unchanged => "unchanged",
     };
-    format!("app/{} {word}", applied.object.metadata.name)
+    format!("{kind}/{name} {word}")
 }
 
 /// One parsed manifest: where it came from (for relative paths) and its objects.
@@ -83,9 +95,13 @@ pub fn read_manifests(files: &[String], namespace: &str) -> anyhow::Result<Vec<M
             }
         };
         let mut objects = shoal_manifest::parse(&name, &text)?;
-        for Object::App(app) in &mut objects {
-            if app.metadata.namespace == shoal_api::DEFAULT_NAMESPACE {
-                app.metadata.namespace = namespace.to_string();
+        for object in &mut objects {
+            let meta = match object {
+                Object::App(app) => &mut app.metadata,
+                Object::Job(job) => &mut job.metadata,
+            };
+            if meta.namespace == shoal_api::DEFAULT_NAMESPACE {
+                meta.namespace = namespace.to_string();
             }
         }
         manifests.push(Manifest { base, objects });
@@ -98,33 +114,62 @@ pub async fn apply_paths(
     client: &Client,
     files: &[String],
     namespace: &str,
-) -> anyhow::Result<Vec<ApplyResponse>> {
+) -> anyhow::Result<Vec<Applied>> {
     let manifests = read_manifests(files, namespace)?;
     // Resolve every local component before touching the server: a bad path anywhere applies nothing.
     let mut pending = Vec::new();
     for m in manifests {
-        for Object::App(app) in m.objects {
-            let local = resolve_component(&m.base, &app)?;
-            pending.push((app, local));
+        for object in m.objects {
+            let local = match &object {
+                Object::App(app) => resolve_component(&m.base, app)?,
+                Object::Job(job) => LocalParts {
+                    component: read_component(
+                        &m.base,
+                        &format!("job/{}", job.metadata.name),
+                        &job.spec.component,
+                        Needs::Command,
+                    )?,
+                    trees: Vec::new(),
+                },
+            };
+            pending.push((object, local));
         }
     }
     let mut applied = Vec::new();
     let mut limit = None;
-    for (mut app, local) in pending {
-        let what = format!("app/{}", app.metadata.name);
-        if let Some((path, bytes)) = local.component {
-            let digest = upload(client, bytes, &mut limit)
-                .await
-                .with_context(|| format!("{what}: spec.component: uploading {}", path.display()))?;
-            app.spec.component = digest;
+    for (object, local) in pending {
+        let what = match &object {
+            Object::App(app) => format!("app/{}", app.metadata.name),
+            Object::Job(job) => format!("job/{}", job.metadata.name),
+        };
+        let component = match local.component {
+            Some((path, bytes)) => {
+                Some(upload(client, bytes, &mut limit).await.with_context(|| {
+                    format!("{what}: spec.component: uploading {}", path.display())
+                })?)
+            }
+            None => None,
+        };
+        match object {
+            Object::App(mut app) => {
+                if let Some(digest) = component {
+                    app.spec.component = digest;
+                }
+                for (i, tree) in local.trees {
+                    let digest = upload(client, tree, &mut limit)
+                        .await
+                        .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
+                    app.spec.files[i].source = digest;
+                }
+                applied.push(Applied::App(client.apply_app(&app).await?));
+            }
+            Object::Job(mut job) => {
+                if let Some(digest) = component {
+                    job.spec.component = digest;
+                }
+                applied.push(Applied::Job(client.apply_job(&job).await?));
+            }
         }
-        for (i, tree) in local.trees {
-            let digest = upload(client, tree, &mut limit)
-                .await
-                .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
-            app.spec.files[i].source = digest;
-        }
-        applied.push(client.apply_app(&app).await?);
     }
     Ok(applied)
 }
@@ -171,18 +216,36 @@ fn resolve_component(base: &Path, app: &shoal_api::App) -> anyhow::Result<LocalP
         trees.push((i, packed));
     }
     Ok(LocalParts {
-        component: read_component(base, app)?,
+        component: read_component(
+            base,
+            &format!("app/{}", app.metadata.name),
+            &app.spec.component,
+            Needs::HttpComponent,
+        )?,
         trees,
     })
 }
 
+/// What kind of WebAssembly an object's `spec.component` must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// An App: a component.
+    HttpComponent,
+    /// A Job: a command component or a core module.
+    Command,
+}
+
 /// A local component path, read and checked; `None` for a digest or URL the server resolves.
-fn read_component(base: &Path, app: &shoal_api::App) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
-    let c = &app.spec.component;
+fn read_component(
+    base: &Path,
+    object: &str,
+    c: &str,
+    needs: Needs,
+) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
     if c.starts_with("sha256:") || c.contains("://") {
         return Ok(None);
     }
-    let what = format!("app/{}: spec.component", app.metadata.name);
+    let what = format!("{object}: spec.component");
     let path = base.join(c);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -199,7 +262,7 @@ fn read_component(base: &Path, app: &shoal_api::App) -> anyhow::Result<Option<(P
             "{what}: {c} is not a WebAssembly file (it does not start with the \\0asm magic bytes)"
         );
     }
-    if bytes[6..8] == [0, 0] {
+    if bytes[6..8] == [0, 0] && needs == Needs::HttpComponent {
         bail!(
             "{what}: {c} is a core WebAssembly module, not a component; an App needs a wasi:http component"
         );

@@ -1,4 +1,4 @@
-//! `shoal delete app NAME` and `shoal delete -f FILE`.
+//! `shoal delete app|job NAME` and `shoal delete -f FILE`.
 
 use super::Kind;
 use crate::settings::Global;
@@ -22,21 +22,34 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let client = g.client();
     let mut targets = Vec::new();
     if args.files.is_empty() {
-        if args.kind.is_none() || args.names.is_empty() {
-            bail!("name what to delete: `shoal delete app NAME…` or `shoal delete -f FILE`");
-        }
-        targets.extend(args.names.iter().map(|n| (g.namespace.clone(), n.clone())));
+        let (Some(kind), false) = (args.kind, args.names.is_empty()) else {
+            bail!(
+                "name what to delete: `shoal delete app NAME…`, `shoal delete job NAME…` or `shoal delete -f FILE`"
+            );
+        };
+        targets.extend(
+            args.names
+                .iter()
+                .map(|n| (kind, g.namespace.clone(), n.clone())),
+        );
     } else {
         for m in super::apply::read_manifests(&args.files, &g.namespace)? {
-            for Object::App(app) in m.objects {
-                targets.push((app.metadata.namespace, app.metadata.name));
+            for object in m.objects {
+                targets.push(match object {
+                    Object::App(a) => (Kind::App, a.metadata.namespace, a.metadata.name),
+                    Object::Job(j) => (Kind::Job, j.metadata.namespace, j.metadata.name),
+                });
             }
         }
     }
     let mut failed = 0;
-    for (ns, name) in targets {
-        match client.delete_app(&ns, &name).await {
-            Ok(()) => println!("app/{name} deleted"),
+    for (kind, ns, name) in targets {
+        let deleted = match kind {
+            Kind::App => client.delete_app(&ns, &name).await,
+            Kind::Job => client.delete_job(&ns, &name).await,
+        };
+        match deleted {
+            Ok(()) => println!("{}/{name} deleted", kind.noun()),
             Err(e) => {
                 eprintln!("error: {e}");
                 failed += 1;

@@ -1,9 +1,11 @@
-//! `shoal describe app NAME`: spec, status, conditions and recent events, for people.
+//! `shoal describe app|job NAME`: spec, status, conditions or runs, and recent events, for
+//! people.
 
 use super::Kind;
 use crate::output::{age, event_row, table};
 use crate::settings::Global;
-use shoal_api::{App, Event};
+use chrono::{DateTime, Utc};
+use shoal_api::{App, Event, Job, JobRun, ObjectMeta};
 use std::fmt::Write;
 
 /// Arguments of `shoal describe`.
@@ -18,58 +20,36 @@ pub struct Args {
 /// Runs `shoal describe`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let client = g.client();
-    let Kind::App = args.kind;
-    let app = client.get_app(&g.namespace, &args.name).await?;
-    let events = client.events(&g.namespace, "app", &args.name).await?;
-    print!("{}", describe_app(&app, &events, chrono::Utc::now()));
+    let text = match args.kind {
+        Kind::App => {
+            let app = client.get_app(&g.namespace, &args.name).await?;
+            let events = client.events(&g.namespace, "app", &args.name).await?;
+            describe_app(&app, &events, Utc::now())
+        }
+        Kind::Job => {
+            let job = client.get_job(&g.namespace, &args.name).await?;
+            let events = client.events(&g.namespace, "job", &args.name).await?;
+            describe_job(&job, &events, Utc::now())
+        }
+    };
+    print!("{text}");
     Ok(())
 }
 
 /// The text of `describe app`.
-pub fn describe_app(app: &App, events: &[Event], now: chrono::DateTime<chrono::Utc>) -> String {
+pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
     let mut out = String::new();
-    let m = &app.metadata;
-    let s = &app.status;
-    let mut field = |k: &str, v: String| {
-        let _ = writeln!(out, "{:<14}{v}", format!("{k}:"));
-    };
-    field("Name", m.name.clone());
-    field("Namespace", m.namespace.clone());
-    if !m.labels.is_empty() {
-        field(
-            "Labels",
-            m.labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-    }
+    let (spec, s) = (&app.spec, &app.status);
+    header(&mut out, &app.metadata, s.observed_generation, now);
+    field(&mut out, "Component", &spec.component);
     field(
-        "Created",
-        m.creation_timestamp.map_or("-".into(), |t| {
-            format!("{} ({} ago)", t.to_rfc3339(), age(Some(t), now))
-        }),
-    );
-    field(
-        "Generation",
-        format!(
-            "{} (status observed {})",
-            m.generation, s.observed_generation
-        ),
-    );
-    field("Component", app.spec.component.clone());
-    field(
+        &mut out,
         "Routes",
-        app.spec
-            .routes
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", "),
+        join(spec.routes.iter().map(ToString::to_string)),
     );
-    let l = app.spec.limits.resolve();
+    let l = spec.limits.resolve();
     field(
+        &mut out,
         "Limits",
         format!(
             "memory {} MiB, cpu {:?}, timeout {:?}, concurrency {}",
@@ -79,56 +59,199 @@ pub fn describe_app(app: &App, events: &[Event], now: chrono::DateTime<chrono::U
             l.concurrency
         ),
     );
-    if !app.spec.env.is_empty() {
+    if !spec.env.is_empty() {
         field(
+            &mut out,
             "Env",
-            app.spec
-                .env
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            join(spec.env.iter().map(|(k, v)| format!("{k}={v}"))),
         );
     }
-    field("Status", s.phase.to_string());
+    field(&mut out, "Status", s.phase);
     if let Some(msg) = &s.message {
-        field("Message", msg.clone());
+        field(&mut out, "Message", msg);
     }
     match (&s.serving_component, s.serving_generation) {
-        (Some(c), g) if g > 0 => field("Serving", format!("generation {g}, {c}")),
-        _ => field("Serving", "nothing yet".into()),
+        (Some(c), g) if g > 0 => field(&mut out, "Serving", format!("generation {g}, {c}")),
+        _ => field(&mut out, "Serving", "nothing yet"),
     }
-    out.push_str("Conditions:\n");
-    if s.conditions.is_empty() {
-        out.push_str("  <none>\n");
-    } else {
-        let rows: Vec<Vec<String>> = s
-            .conditions
-            .iter()
-            .map(|c| {
-                vec![
-                    c.type_.clone(),
-                    c.status.clone(),
-                    c.reason.clone(),
-                    c.message.clone(),
-                ]
-            })
-            .collect();
-        for line in table(&["TYPE", "STATUS", "REASON", "MESSAGE"], &rows).lines() {
-            let _ = writeln!(out, "  {line}");
-        }
-    }
-    out.push_str("Events:\n");
-    if events.is_empty() {
-        out.push_str("  <none>\n");
-    } else {
-        let rows: Vec<Vec<String>> = events
-            .iter()
-            .map(|e| event_row(e, e.source.clone(), now))
-            .collect();
-        for line in table(&["AGE", "TYPE", "REASON", "FROM", "MESSAGE"], &rows).lines() {
-            let _ = writeln!(out, "  {line}");
-        }
-    }
+    let rows: Vec<Vec<String>> = s
+        .conditions
+        .iter()
+        .map(|c| {
+            vec![
+                c.type_.clone(),
+                c.status.clone(),
+                c.reason.clone(),
+                c.message.clone(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "Conditions",
+        &["TYPE", "STATUS", "REASON", "MESSAGE"],
+        &rows,
+    );
+    events_section(&mut out, events, now);
     out
+}
+
+/// The text of `describe job`.
+pub fn describe_job(job: &Job, events: &[Event], now: DateTime<Utc>) -> String {
+    let mut out = String::new();
+    let spec = &job.spec;
+    header(&mut out, &job.metadata, job.status.observed_generation, now);
+    field(&mut out, "Component", &spec.component);
+    if !spec.args.is_empty() {
+        field(
+            &mut out,
+            "Args",
+            join(spec.args.iter().map(|a| format!("{a:?}"))),
+        );
+    }
+    if !spec.env.is_empty() {
+        field(
+            &mut out,
+            "Env",
+            join(spec.env.iter().map(|(k, v)| format!("{k}={v}"))),
+        );
+    }
+    if let Some(stdin) = &spec.stdin {
+        field(&mut out, "Stdin", format!("{} bytes", stdin.len()));
+    }
+    let cpu = spec
+        .limits
+        .cpu
+        .as_ref()
+        .map_or("unlimited within the timeout".into(), ToString::to_string);
+    field(
+        &mut out,
+        "Limits",
+        format!(
+            "memory {} MiB, cpu {cpu}, timeout {:?}",
+            spec.limits.memory() >> 20,
+            spec.timeout()
+        ),
+    );
+    field(
+        &mut out,
+        "Retries",
+        format!(
+            "{} (backoff {:?}, doubling)",
+            spec.max_attempts() - 1,
+            spec.backoff_after(1)
+        ),
+    );
+    if let Some(schedule) = &spec.schedule {
+        field(
+            &mut out,
+            "Schedule",
+            format!(
+                "{schedule} (UTC), concurrencyPolicy {:?}",
+                spec.concurrency_policy()
+            ),
+        );
+        if let Some(t) = job.status.last_schedule_time {
+            field(&mut out, "Last schedule", t.to_rfc3339());
+        }
+    }
+    if let Some(message) = &job.status.message {
+        field(&mut out, "Message", message);
+    }
+    let rows: Vec<Vec<String>> = job
+        .status
+        .runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.number.to_string(),
+                r.phase.to_string(),
+                r.exit_code.map_or("-".into(), |c| c.to_string()),
+                r.attempts.to_string(),
+                age(r.start_time, now),
+                duration(r, now),
+                r.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    section(
+        &mut out,
+        "Runs",
+        &[
+            "RUN", "STATUS", "EXIT", "ATTEMPTS", "STARTED", "DURATION", "MESSAGE",
+        ],
+        &rows,
+    );
+    events_section(&mut out, events, now);
+    out
+}
+
+/// How long a run took (or has taken so far), e.g. `1.2s`.
+pub fn duration(run: &JobRun, now: DateTime<Utc>) -> String {
+    let Some(start) = run.start_time else {
+        return "-".into();
+    };
+    let end = run.finish_time.unwrap_or(now);
+    let ms = (end - start).num_milliseconds().max(0);
+    if ms < 60_000 {
+        format!("{}.{}s", ms / 1000, ms % 1000 / 100)
+    } else {
+        age(Some(start), end)
+    }
+}
+
+/// One `Name:`-style field, aligned.
+fn field(out: &mut String, k: &str, v: impl std::fmt::Display) {
+    let _ = writeln!(out, "{:<14}{v}", format!("{k}:"));
+}
+
+/// The fields every kind starts with: name, namespace, labels, created, generation.
+fn header(out: &mut String, m: &ObjectMeta, observed: u64, now: DateTime<Utc>) {
+    field(out, "Name", &m.name);
+    field(out, "Namespace", &m.namespace);
+    if !m.labels.is_empty() {
+        field(
+            out,
+            "Labels",
+            join(m.labels.iter().map(|(k, v)| format!("{k}={v}"))),
+        );
+    }
+    let created = m.creation_timestamp.map_or("-".into(), |t| {
+        format!("{} ({} ago)", t.to_rfc3339(), age(Some(t), now))
+    });
+    field(out, "Created", created);
+    field(
+        out,
+        "Generation",
+        format!("{} (status observed {observed})", m.generation),
+    );
+}
+
+fn join(items: impl Iterator<Item = String>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+/// A titled table, indented under its title, or `<none>`.
+fn section(out: &mut String, title: &str, header: &[&str], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "{title}:");
+    if rows.is_empty() {
+        out.push_str("  <none>\n");
+        return;
+    }
+    for line in table(header, rows).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+}
+
+fn events_section(out: &mut String, events: &[Event], now: DateTime<Utc>) {
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| event_row(e, e.source.clone(), now))
+        .collect();
+    section(
+        out,
+        "Events",
+        &["AGE", "TYPE", "REASON", "FROM", "MESSAGE"],
+        &rows,
+    );
 }

@@ -1,14 +1,14 @@
-//! `shoal get apps`, `shoal get app NAME [-o json|yaml]`, `shoal get events`.
+//! `shoal get apps|jobs`, `shoal get app|job NAME [-o json|yaml]`, `shoal get events`.
 
 use super::GetKind;
 use crate::output::{Format, age, event_row, print_serialized, table};
 use crate::settings::Global;
-use shoal_api::{App, Event};
+use shoal_api::{App, Event, Job};
 
 /// Arguments of `shoal get`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Kind to list: `apps` (or `app`), `events`.
+    /// Kind to list: `apps` (or `app`), `jobs` (or `job`), `events`.
     pub kind: GetKind,
     /// Show only this object.
     pub name: Option<String>,
@@ -28,6 +28,19 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         }
         let events = client.list_events(&g.namespace).await?;
         return print_list(&events, args.output, "events", &g.namespace, event_table);
+    }
+    if args.kind == GetKind::Job {
+        let jobs = match &args.name {
+            Some(name) => {
+                let job = client.get_job(&g.namespace, name).await?;
+                if args.output != Format::Table {
+                    return print_serialized(&job, args.output);
+                }
+                vec![job]
+            }
+            None => client.list_jobs(&g.namespace).await?,
+        };
+        return print_list(&jobs, args.output, "jobs", &g.namespace, job_table);
     }
     let apps = match &args.name {
         Some(name) => {
@@ -87,6 +100,40 @@ pub fn app_table(apps: &[App], now: chrono::DateTime<chrono::Utc>) -> String {
         })
         .collect();
     table(&["NAME", "STATUS", "REVISION", "ROUTES", "AGE"], &rows)
+}
+
+/// NAME, STATUS, RUN, EXIT, ATTEMPTS, DURATION, SCHEDULE, AGE: each job with its latest run.
+pub fn job_table(jobs: &[Job], now: chrono::DateTime<chrono::Utc>) -> String {
+    let rows: Vec<Vec<String>> = jobs
+        .iter()
+        .map(|j| {
+            let latest = j.status.latest();
+            let status = match (latest, &j.status.message) {
+                (_, Some(_)) => "Invalid".to_string(),
+                (Some(r), None) => r.phase.to_string(),
+                (None, None) if j.spec.schedule.is_some() => "Scheduled".into(),
+                (None, None) => "Pending".into(),
+            };
+            vec![
+                j.metadata.name.clone(),
+                status,
+                latest.map_or("-".into(), |r| r.number.to_string()),
+                latest
+                    .and_then(|r| r.exit_code)
+                    .map_or("-".into(), |c| c.to_string()),
+                latest.map_or("-".into(), |r| r.attempts.to_string()),
+                latest.map_or("-".into(), |r| super::describe::duration(r, now)),
+                j.spec.schedule.clone().unwrap_or_else(|| "-".into()),
+                age(j.metadata.creation_timestamp, now),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAME", "STATUS", "RUN", "EXIT", "ATTEMPTS", "DURATION", "SCHEDULE", "AGE",
+        ],
+        &rows,
+    )
 }
 
 /// LAST SEEN, TYPE, REASON, OBJECT, MESSAGE, as kubectl lists events.

@@ -15,6 +15,27 @@ pub enum Kind {
     /// Apps.
     #[value(alias = "apps")]
     App,
+    /// Jobs.
+    #[value(alias = "jobs")]
+    Job,
+}
+
+impl Kind {
+    /// The lowercase singular, as in `app/NAME`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::App => "app",
+            Kind::Job => "job",
+        }
+    }
+}
+
+/// The kinds that have revisions and rollouts: Apps.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RolloutKind {
+    /// Apps.
+    #[value(alias = "apps")]
+    App,
 }
 
 /// Kinds `shoal get` lists: the object kinds plus events.
@@ -23,6 +44,9 @@ pub enum GetKind {
     /// Apps.
     #[value(alias = "apps")]
     App,
+    /// Jobs.
+    #[value(alias = "jobs")]
+    Job,
     /// Events about the namespace's objects, oldest first.
     #[value(alias = "events")]
     Event,

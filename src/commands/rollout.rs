@@ -1,6 +1,6 @@
 //! `shoal rollout status|history|undo app NAME`: follow, list and roll back an App's revisions.
 
-use super::Kind;
+use super::RolloutKind as Kind;
 use crate::output::{age, table};
 use crate::settings::Global;
 use anyhow::{Context, bail};
@@ -54,7 +54,9 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             timeout,
         } => {
             let wait = super::wait::Args {
-                kind,
+                kind: match kind {
+                    Kind::App => super::Kind::App,
+                },
                 name: name.clone(),
                 until: super::wait::Until::Ready,
                 timeout,

@@ -4,7 +4,9 @@ use crate::settings::Global;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use shoal_api::{DurationSpec, Quantity};
-use shoal_node::{Agent, AgentConfig, IngressLimits, RouteTable, ingress};
+use shoal_node::{
+    Agent, AgentConfig, Clock, IngressLimits, JobController, NodeRunner, RouteTable, ingress,
+};
 use shoal_runtime::{Runtime, RuntimeConfig};
 use shoal_server::{ApiState, BlobStore};
 use shoal_store::{Embedded, LogDir, Objects};
@@ -105,7 +107,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             token.clone(),
             args.max_upload.bytes(),
         )
-        .with_logs(logs),
+        .with_logs(logs.clone()),
     );
     let agent_cfg = AgentConfig {
         node_name: "local".into(),
@@ -114,10 +116,22 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         compile_concurrency: workers,
         files_dir: data_dir.join("files"),
     };
+    let runtime = Arc::new(runtime);
+    let jobs = JobController::new(
+        objects.clone(),
+        Arc::new(NodeRunner::new(
+            runtime.clone(),
+            blobs.clone(),
+            logs.clone(),
+        )),
+        Some(logs),
+        agent_cfg.node_name.clone(),
+        Clock::system(),
+    );
     let agent = Agent::new(
         objects.clone(),
         blobs.clone(),
-        Arc::new(runtime),
+        runtime,
         routes.clone(),
         agent_cfg,
     );
@@ -126,6 +140,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         .await
         .context("cannot read the store")?;
     let agent = tokio::spawn(agent.run(shutdown.clone()));
+    let jobs = tokio::spawn(jobs.run(shutdown.clone()));
     let api = tokio::spawn(shoal_server::run(
         api_listener,
         state,
@@ -165,9 +180,10 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     wait_for_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     shutdown.cancel();
-    let (api, agent, ingress) = tokio::join!(api, agent, ingress);
+    let (api, agent, jobs, ingress) = tokio::join!(api, agent, jobs, ingress);
     api??;
     agent?;
+    jobs?;
     ingress??;
     Ok(())
 }
@@ -180,7 +196,11 @@ async fn apply_and_wait(
 ) -> anyhow::Result<Vec<String>> {
     let applied = super::apply::apply_paths(client, files, namespace).await?;
     let mut lines: Vec<String> = applied.iter().map(super::apply::result_line).collect();
-    for shoal_api::ApplyResponse { object: app, .. } in applied {
+    let apps = applied.into_iter().filter_map(|a| match a {
+        super::apply::Applied::App(a) => Some(a.object),
+        super::apply::Applied::Job(_) => None,
+    });
+    for app in apps {
         let name = &app.metadata.name;
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
         loop {

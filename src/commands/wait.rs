@@ -1,17 +1,20 @@
-//! `shoal wait app NAME --for ready`: block until the App's latest spec is Ready (or Failed).
+//! `shoal wait app NAME --for ready`, `shoal wait job NAME --for complete`: block until an
+//! object reaches a condition (or can no longer reach it).
 
 use super::Kind;
 use crate::settings::Global;
 use anyhow::bail;
-use shoal_api::{DurationSpec, Phase};
+use shoal_api::{DurationSpec, JobPhase, Phase};
 
 /// What to wait for.
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
     /// The latest generation serves.
     Ready,
-    /// The latest generation failed.
+    /// The latest generation failed (an app), or the latest run failed (a job).
     Failed,
+    /// The latest run succeeded (a job).
+    Complete,
     /// The object no longer exists.
     Delete,
 }
@@ -35,6 +38,16 @@ pub struct Args {
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let client = g.client();
     let deadline = tokio::time::Instant::now() + args.timeout.get();
+    match (args.kind, args.until) {
+        (Kind::Job, Until::Ready) => {
+            bail!("jobs run to an end: use --for complete, --for failed or --for delete")
+        }
+        (Kind::App, Until::Complete) => {
+            bail!("apps serve until deleted: use --for ready, --for failed or --for delete")
+        }
+        (Kind::Job, _) => return wait_job(&g, &args, deadline).await,
+        (Kind::App, _) => {}
+    }
     let mut last;
     loop {
         match (client.get_app(&g.namespace, &args.name).await, args.until) {
@@ -73,6 +86,58 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
                 "timed out after {} waiting for app/{}; last seen: {last}",
                 args.timeout,
                 args.name
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the job's latest run (of its current spec) finished as `args.until` asks, or
+/// the job is gone.
+async fn wait_job(g: &Global, args: &Args, deadline: tokio::time::Instant) -> anyhow::Result<()> {
+    let client = g.client();
+    let name = &args.name;
+    loop {
+        let last = match client.get_job(&g.namespace, name).await {
+            Err(e) if e.is_not_found() && args.until == Until::Delete => {
+                println!("job/{name} deleted");
+                return Ok(());
+            }
+            Err(e) if !e.is_not_found() => return Err(e.into()),
+            Err(_) => "not found".to_string(),
+            Ok(job) => {
+                let latest = job
+                    .status
+                    .latest()
+                    .filter(|r| r.generation == job.metadata.generation);
+                match (args.until, latest.map(|r| r.phase)) {
+                    (Until::Complete, Some(JobPhase::Succeeded)) => {
+                        println!("job/{name} complete");
+                        return Ok(());
+                    }
+                    (Until::Failed, Some(JobPhase::Failed)) => {
+                        println!("job/{name} failed");
+                        return Ok(());
+                    }
+                    (Until::Complete, Some(JobPhase::Failed)) => {
+                        let run = latest.expect("matched Some");
+                        bail!(
+                            "job/{name} run {} failed: {}",
+                            run.number,
+                            run.message.clone().unwrap_or_default()
+                        )
+                    }
+                    (_, Some(phase)) => {
+                        format!("run {} {phase}", latest.expect("matched Some").number)
+                    }
+                    (_, None) => "no run yet".into(),
+                }
+            }
+        };
+        if tokio::time::Instant::now() >= deadline {
+            bail!(
+                "timed out after {} waiting for job/{name}; last seen: {last}",
+                args.timeout
             );
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -306,11 +306,11 @@ pub enum ApplyResult {
     Unchanged,
 }
 
-/// The answer to an apply.
+/// The answer to an apply of an object of type `T`.
 #[derive(Debug, Serialize, Deserialize)]
-pub struct ApplyResponse {
+pub struct ApplyResponse<T = App> {
     /// What happened.
     pub result: ApplyResult,
     /// The stored object after the apply.
-    pub object: App,
+    pub object: T,
 }

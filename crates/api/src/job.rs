@@ -301,6 +301,11 @@ impl Schedule {
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.0.find_next_occurrence(&t, false).ok()
     }
+
+    /// The last schedule time at or before `t`.
+    pub fn latest_until(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.0.find_previous_occurrence(&t, true).ok()
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +324,10 @@ mod tests {
         assert_eq!(
             seconds.next_after(t).unwrap(),
             "2026-01-01T10:07:32Z".parse::<DateTime<Utc>>().unwrap()
+        );
+        assert_eq!(
+            every5.latest_until(t).unwrap(),
+            "2026-01-01T10:05:00Z".parse::<DateTime<Utc>>().unwrap()
         );
         assert!(Schedule::parse("@hourly").is_ok());
         let err = Schedule::parse("every day").unwrap_err();

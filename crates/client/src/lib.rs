@@ -1,7 +1,7 @@
 //! A typed client for Shoal's HTTP API, used by the CLI and the end-to-end tests.
 
 use serde::de::DeserializeOwned;
-use shoal_api::{App, ApplyResponse, Event, Revision};
+use shoal_api::{App, ApplyResponse, Event, Job, Revision};
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,20 @@ impl ClientError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClientError::Api { status: 404, .. })
     }
+}
+
+/// Whose log to read.
+#[derive(Debug, Clone)]
+pub enum LogSource {
+    /// An app's log.
+    App(String),
+    /// One run of a job (the latest when `run` is `None`).
+    Job {
+        /// The job.
+        name: String,
+        /// The run number.
+        run: Option<u64>,
+    },
 }
 
 /// A connection to one Shoal API server.
@@ -204,28 +218,70 @@ impl Client {
         Ok(())
     }
 
-    /// An app's log: the raw response, so a followed log can be streamed as it arrives.
+    /// Creates, updates or confirms a Job.
+    pub async fn apply_job(&self, job: &Job) -> Result<ApplyResponse<Job>, ClientError> {
+        let path = format!(
+            "/v1/namespaces/{}/jobs/{}",
+            job.metadata.namespace, job.metadata.name
+        );
+        self.json(self.request(reqwest::Method::PUT, &path).json(job))
+            .await
+    }
+
+    /// One Job.
+    pub async fn get_job(&self, namespace: &str, name: &str) -> Result<Job, ClientError> {
+        self.json(self.request(
+            reqwest::Method::GET,
+            &format!("/v1/namespaces/{namespace}/jobs/{name}"),
+        ))
+        .await
+    }
+
+    /// Every Job in `namespace`.
+    pub async fn list_jobs(&self, namespace: &str) -> Result<Vec<Job>, ClientError> {
+        self.json(self.request(
+            reqwest::Method::GET,
+            &format!("/v1/namespaces/{namespace}/jobs"),
+        ))
+        .await
+    }
+
+    /// Deletes a Job (stopping its running attempts).
+    pub async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(
+            reqwest::Method::DELETE,
+            &format!("/v1/namespaces/{namespace}/jobs/{name}"),
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// A log: the raw response, so a followed log can be streamed as it arrives.
     pub async fn logs(
         &self,
         namespace: &str,
-        name: &str,
+        of: &LogSource,
         tail: Option<usize>,
         since: Option<&str>,
         follow: bool,
     ) -> Result<reqwest::Response, ClientError> {
         let mut query: Vec<(&str, String)> = vec![("follow", follow.to_string())];
+        let path = match of {
+            LogSource::App(name) => format!("/v1/namespaces/{namespace}/apps/{name}/logs"),
+            LogSource::Job { name, run } => {
+                if let Some(run) = run {
+                    query.push(("run", run.to_string()));
+                }
+                format!("/v1/namespaces/{namespace}/jobs/{name}/logs")
+            }
+        };
         if let Some(n) = tail {
             query.push(("tail", n.to_string()));
         }
         if let Some(s) = since {
             query.push(("since", s.to_string()));
         }
-        let req = self
-            .request(
-                reqwest::Method::GET,
-                &format!("/v1/namespaces/{namespace}/apps/{name}/logs"),
-            )
-            .query(&query);
+        let req = self.request(reqwest::Method::GET, &path).query(&query);
         self.send(req).await
     }
 

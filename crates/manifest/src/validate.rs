@@ -209,7 +209,11 @@ pub fn validate_job(job: &Job) -> Result<(), FieldError> {
             format!("at most {} finished runs are kept", JobSpec::MAX_HISTORY),
         );
     }
-    if spec.stdin.as_ref().is_some_and(|s| s.len() > JobSpec::MAX_STDIN) {
+    if spec
+        .stdin
+        .as_ref()
+        .is_some_and(|s| s.len() > JobSpec::MAX_STDIN)
+    {
         return fail(
             "spec.stdin",
             format!(
@@ -220,7 +224,9 @@ pub fn validate_job(job: &Job) -> Result<(), FieldError> {
     }
     match &spec.schedule {
         Some(text) => {
-            Schedule::parse(text).map(drop).or_else(|m| fail("spec.schedule", m))?;
+            Schedule::parse(text)
+                .map(drop)
+                .or_else(|m| fail("spec.schedule", m))?;
         }
         None if spec.concurrency_policy.is_some() => {
             return fail(

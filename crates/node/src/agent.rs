@@ -1,12 +1,12 @@
 //! The node agent: App objects in, running components and App status out.
 
+use crate::watch::{Change, Key, watch};
 use crate::{RouteTable, Routes};
 use shoal_api::{App, EventType, ObjectRef, Phase, short_digest};
 use shoal_runtime::{HttpApp, HttpComponent, Runtime};
-use shoal_store::{BlobStore, Objects, Precondition, StoreError, WatchEvent, app_key};
+use shoal_store::{BlobStore, Objects, Precondition, StoreError, app_key};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -36,8 +36,6 @@ pub struct Agent {
     routes: Routes,
     cfg: AgentConfig,
 }
-
-type Key = (String, String);
 
 enum Msg {
     /// The full set of Apps, after a (re-)list.
@@ -131,9 +129,15 @@ impl Agent {
     /// Runs until `shutdown` is cancelled.
     pub async fn run(self, shutdown: CancellationToken) {
         let (tx, mut rx) = mpsc::channel(1024);
-        let watcher = tokio::spawn(watch_apps(
+        let watcher = tokio::spawn(watch(
             self.objects.clone(),
+            "apps/",
             tx.clone(),
+            |change| match change {
+                Change::Resync(apps) => Msg::Resync(apps),
+                Change::Put(app) => Msg::Put(Box::new(app)),
+                Change::Delete(key) => Msg::Delete(key),
+            },
             shutdown.clone(),
         ));
         let compile_slots = Arc::new(Semaphore::new(self.cfg.compile_concurrency.max(1)));
@@ -546,57 +550,5 @@ fn app_ref(key: &Key) -> ObjectRef {
         kind: "app".into(),
         namespace: key.0.clone(),
         name: key.1.clone(),
-    }
-}
-
-/// Feeds the agent: a full list, then changes; re-lists whenever the watch breaks.
-async fn watch_apps(objects: Objects, tx: mpsc::Sender<Msg>, shutdown: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
-        let (apps, revision) = match objects.list::<App>("apps/").await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!("cannot list apps, retrying in {backoff:?}: {e}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-                continue;
-            }
-        };
-        backoff = Duration::from_millis(100);
-        if tx.send(Msg::Resync(apps)).await.is_err() {
-            return;
-        }
-        let mut watch = match objects.store().watch("apps/", revision).await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::warn!("cannot watch apps: {e}; re-listing");
-                continue;
-            }
-        };
-        while let Some(event) = watch.next().await {
-            let msg = match event {
-                Ok(WatchEvent::Put(kv)) => match Objects::decode::<App>(&kv) {
-                    Ok(app) => Msg::Put(Box::new(app)),
-                    Err(e) => {
-                        tracing::warn!("skipping undecodable app: {e}");
-                        continue;
-                    }
-                },
-                Ok(WatchEvent::Delete { key, .. }) => {
-                    let mut parts = key.splitn(3, '/').skip(1);
-                    match (parts.next(), parts.next()) {
-                        (Some(ns), Some(name)) => Msg::Delete((ns.to_string(), name.to_string())),
-                        _ => continue,
-                    }
-                }
-                Err(e) => {
-                    tracing::info!("app watch ended ({e}); re-listing");
-                    break;
-                }
-            };
-            if tx.send(msg).await.is_err() {
-                return;
-            }
-        }
     }
 }

@@ -62,6 +62,8 @@ const WARM_SLOTS: u32 = 100;
 pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
+    /// WASI preview 1 for Jobs that are core modules.
+    pub(crate) p1_linker: Arc<wasmtime::Linker<crate::command::P1Host>>,
     pub(crate) cache_dir: PathBuf,
     pub(crate) compat: String,
     pub(crate) keyvalue: Arc<KvStore>,
@@ -128,6 +130,8 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         wasmtime_wasi_config::add_to_linker(&mut linker, Host::config)?;
         shoal_capabilities::keyvalue::add_to_linker(&mut linker, Host::keyvalue)?;
+        let mut p1_linker = wasmtime::Linker::new(&engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, crate::command::P1Host::wasi)?;
         let keyvalue = KvStore::open(&cfg.keyvalue_path, KvLimits::default())?;
 
         std::fs::create_dir_all(&cfg.cache_dir)?;
@@ -162,6 +166,7 @@ impl Runtime {
         Ok(Self {
             engine,
             linker: Arc::new(linker),
+            p1_linker: Arc::new(p1_linker),
             cache_dir: cfg.cache_dir,
             compat,
             keyvalue,

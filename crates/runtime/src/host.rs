@@ -7,8 +7,8 @@ use shoal_capabilities::outbound::{Denial, OutboundPolicy};
 use shoal_store::{AppLog, LogDir};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -73,6 +73,24 @@ impl Grants {
         })
     }
 
+    /// What a Job's command is granted: its environment and its run's log; nothing else.
+    pub(crate) fn of_job(job: &shoal_api::Job, log: Arc<AppLog>) -> Self {
+        Self {
+            app: job.object_ref().to_string(),
+            env: job
+                .spec
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            config: WasiConfigVariables::new(),
+            outbound: None,
+            keyvalue: None,
+            log,
+            files: Vec::new(),
+        }
+    }
+
     /// Records a runtime event about this app: a warning in the node's log and a `shoal` line
     /// in the app's own log.
     pub(crate) fn event(&self, message: &str) {
@@ -81,12 +99,92 @@ impl Grants {
     }
 }
 
+/// The WASI context `grants` allow: their environment, output into their log, their read-only
+/// mounts, and no sockets or name lookup.
+pub(crate) fn wasi_builder(grants: &Grants) -> WasiCtxBuilder {
+    let mut wasi = WasiCtx::builder();
+    wasi.envs(&grants.env)
+        .stdout(LogStream::new(grants.log.clone(), "stdout"))
+        .stderr(LogStream::new(grants.log.clone(), "stderr"))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for (host_dir, mount) in &grants.files {
+        // Read-only: cap-std confines every lookup under the directory, `..` and symlinks included.
+        if let Err(e) = wasi.preopened_dir(host_dir, mount, FsPerms::ReadOnly) {
+            grants.event(&format!("cannot mount {mount}: {e:#}"));
+        }
+    }
+    wasi
+}
+
+/// The resource limits of one instance: `StoreLimits`, remembering whether memory was refused
+/// so that a failure after it can be reported as the limit it is.
+pub(crate) struct Cap {
+    inner: StoreLimits,
+    memory: usize,
+    /// A memory was refused growth past the limit.
+    pub(crate) memory_denied: bool,
+}
+
+impl Cap {
+    pub(crate) fn new(memory: u64) -> Self {
+        let memory = usize::try_from(memory).unwrap_or(usize::MAX);
+        Self {
+            inner: StoreLimitsBuilder::new()
+                .memory_size(memory)
+                .instances(64)
+                .tables(64)
+                .memories(8)
+                .build(),
+            memory,
+            memory_denied: false,
+        }
+    }
+}
+
+impl ResourceLimiter for Cap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.inner.memory_growing(current, desired, maximum)?;
+        if !allowed && desired > self.memory {
+            self.memory_denied = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
 /// Host state of one instance; dropped with the instance at the end of its request.
 pub struct Host {
     pub(crate) wasi: WasiCtx,
     pub(crate) http: WasiHttpCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Cap,
     pub(crate) hooks: AppHooks,
     /// CPU spent on this request so far, charged at every epoch tick.
     pub(crate) cpu_used: std::time::Duration,
@@ -97,31 +195,18 @@ pub struct Host {
 impl Host {
     /// A host granting `grants` and nothing else, with `memory` bytes per linear memory.
     pub(crate) fn new(grants: Arc<Grants>, memory: u64) -> Self {
-        let mut wasi = WasiCtx::builder();
-        wasi.envs(&grants.env)
-            .stdout(LogStream::new(grants.log.clone(), "stdout"))
-            .stderr(LogStream::new(grants.log.clone(), "stderr"))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false);
-        for (host_dir, mount) in &grants.files {
-            // Read-only: cap-std confines every lookup under the directory, `..` and symlinks included.
-            if let Err(e) = wasi.preopened_dir(host_dir, mount, FsPerms::ReadOnly) {
-                grants.event(&format!("cannot mount {mount}: {e:#}"));
-            }
-        }
+        Self::with_wasi(wasi_builder(&grants), grants, memory)
+    }
+
+    /// A host whose WASI context comes from `wasi` (see [`wasi_builder`]).
+    pub(crate) fn with_wasi(mut wasi: WasiCtxBuilder, grants: Arc<Grants>, memory: u64) -> Self {
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(FIELD_SIZE_LIMIT);
         Self {
             wasi: wasi.build(),
             http,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(usize::try_from(memory).unwrap_or(usize::MAX))
-                .instances(64)
-                .tables(64)
-                .memories(8)
-                .build(),
+            limits: Cap::new(memory),
             hooks: AppHooks { grants },
             cpu_used: std::time::Duration::ZERO,
             cpu_exceeded: false,

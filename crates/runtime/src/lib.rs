@@ -7,6 +7,8 @@
 //!   handler, and pre-instantiated. It blocks; callers run it off the async workers.
 //! - [`HttpApp`] serves requests for one deployed app: a concurrency permit, a fresh `Store` and
 //!   instance per request, the app's limits, and the mapping of failures to HTTP statuses.
+//! - [`Runtime::load_command`] and [`Runtime::run_command`] run a Job's `wasi:cli` command
+//!   (a component, or a wasip1 core module) to completion on the busy lane.
 //! - `reuse` keeps idle instances of apps that opt into reuse, and finds out whether a
 //!   component can answer twice at all.
 //! - `lanes` keeps long-computing requests off the ingress threads: they finish on
@@ -15,6 +17,7 @@
 //! Nothing outside this crate touches wasmtime types.
 
 mod bodies;
+mod command;
 mod engine;
 mod host;
 mod lanes;
@@ -23,6 +26,7 @@ mod reuse;
 mod serve;
 
 pub use bodies::{RequestBody, ResponseBody};
+pub use command::{Command, Exit, Invocation};
 pub use engine::{Runtime, RuntimeConfig};
 pub use load::{HttpComponent, LoadError, Loaded};
 pub use serve::{Body, HttpApp, text_response};

@@ -4,6 +4,7 @@ use crate::Runtime;
 use crate::host::Host;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use wasmtime::Module;
 use wasmtime::component::Component;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -31,6 +32,16 @@ pub enum LoadError {
         "does not export wasi:http/incoming-handler@0.2.x (its exports: {exports}); an App must be a wasi:http proxy component{hint}"
     )]
     NotHttp {
+        /// The exports it has instead.
+        exports: String,
+        /// Extra advice for a recognisable kind of component.
+        hint: &'static str,
+    },
+    /// It is not a `wasi:cli` command.
+    #[error(
+        "is not a wasi:cli command (its exports: {exports}); a Job runs a component exporting wasi:cli/run@0.2.x or a wasip1 module with _start{hint}"
+    )]
+    NotCommand {
         /// The exports it has instead.
         exports: String,
         /// Extra advice for a recognisable kind of component.
@@ -73,11 +84,9 @@ impl Runtime {
     /// See [`LoadError`]; each says what the user should change.
     pub fn load_http(&self, digest: &str, path: &Path) -> Result<Loaded, LoadError> {
         let start = Instant::now();
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        let cached = self.cache_dir.join(format!("{hex}-{}.cwasm", self.compat));
-        let (component, from_cache) = match self.load_cached(&cached) {
-            Some(c) => (c, true),
-            None => (self.compile(path, &cached)?, false),
+        let (code, from_cache) = self.code(digest, path)?;
+        let Code::Component(component) = code else {
+            return Err(LoadError::CoreModule);
         };
         let exports: Vec<String> = component
             .component_type()
@@ -111,14 +120,41 @@ impl Runtime {
         })
     }
 
-    fn load_cached(&self, cached: &Path) -> Option<Component> {
+    /// The compiled code of the file at `path` (content digest `digest`): from the cache
+    /// when it is there, compiled (and cached) otherwise; and whether it came from the cache.
+    pub(crate) fn code(&self, digest: &str, path: &Path) -> Result<(Code, bool), LoadError> {
+        let mut head = [0u8; 8];
+        let n = std::io::Read::read(&mut std::fs::File::open(path)?, &mut head)?;
+        if n < 8 || !head.starts_with(b"\0asm") {
+            return Err(LoadError::NotWasm);
+        }
+        // Core modules have layer 0 in bytes 6..8; components have layer 1.
+        let module = head[6..8] == [0, 0];
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        let kind = if module { "module" } else { "component" };
+        let cached = self
+            .cache_dir
+            .join(format!("{hex}-{}.{kind}.cwasm", self.compat));
+        if let Some(code) = self.load_cached(&cached, module) {
+            return Ok((code, true));
+        }
+        Ok((self.compile(path, &cached, module)?, false))
+    }
+
+    fn load_cached(&self, cached: &Path, module: bool) -> Option<Code> {
         if !cached.exists() {
             return None;
         }
         // SAFETY: the file is written only by `compile` below, into the node's own data dir,
         // and is named after the engine compatibility hash; wasmtime re-checks its header.
         #[allow(unsafe_code, reason = "deserializing our own precompiled code")]
-        let result = unsafe { Component::deserialize_file(&self.engine, cached) };
+        let result = unsafe {
+            if module {
+                Module::deserialize_file(&self.engine, cached).map(Code::Module)
+            } else {
+                Component::deserialize_file(&self.engine, cached).map(Code::Component)
+            }
+        };
         match result {
             Ok(c) => Some(c),
             Err(e) => {
@@ -128,18 +164,19 @@ impl Runtime {
         }
     }
 
-    fn compile(&self, path: &Path, cached: &Path) -> Result<Component, LoadError> {
+    fn compile(&self, path: &Path, cached: &Path, module: bool) -> Result<Code, LoadError> {
         let bytes = std::fs::read(path)?;
-        if !bytes.starts_with(b"\0asm") {
-            return Err(LoadError::NotWasm);
-        }
-        // Core modules have layer 0 in bytes 6..8; components have layer 1.
-        if bytes.get(6..8) == Some(&[0, 0]) {
-            return Err(LoadError::CoreModule);
-        }
-        let component = Component::new(&self.engine, &bytes).map_err(LoadError::Compile)?;
-        match component.serialize() {
-            Ok(code) => {
+        let code = if module {
+            Code::Module(Module::new(&self.engine, &bytes).map_err(LoadError::Compile)?)
+        } else {
+            Code::Component(Component::new(&self.engine, &bytes).map_err(LoadError::Compile)?)
+        };
+        let serialized = match &code {
+            Code::Module(m) => m.serialize(),
+            Code::Component(c) => c.serialize(),
+        };
+        match serialized {
+            Ok(compiled) => {
                 // A unique temporary name: two nodes or threads may compile the same digest.
                 let tmp = cached.with_extension(format!(
                     "tmp{}-{:?}",
@@ -147,13 +184,19 @@ impl Runtime {
                     std::thread::current().id()
                 ));
                 let written =
-                    std::fs::write(&tmp, code).and_then(|()| std::fs::rename(&tmp, cached));
+                    std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, cached));
                 if let Err(e) = written {
                     tracing::warn!(path = %cached.display(), "cannot write compile cache: {e}");
                 }
             }
             Err(e) => tracing::warn!("cannot serialize compiled code: {e:#}"),
         }
-        Ok(component)
+        Ok(code)
     }
+}
+
+/// Compiled code: a component, or a core module (only Jobs run those).
+pub(crate) enum Code {
+    Component(Component),
+    Module(Module),
 }

@@ -56,23 +56,10 @@ pub(crate) async fn apply(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
     let what = app_ref(&ns, &name);
-    let mut de = serde_json::Deserializer::from_slice(&body);
-    let app: App = serde_path_to_error::deserialize(&mut de)
-        .map_err(|e| ApiError::BadRequest(format!("{what}: {}: {}", e.path(), e.inner())))?;
-    if app.metadata.name != name || app.metadata.namespace != ns {
-        return Err(ApiError::BadRequest(format!(
-            "{what}: metadata says {}/{}, but the request path says {ns}/{name}",
-            app.metadata.namespace, app.metadata.name
-        )));
-    }
-    if app.api_version != API_VERSION {
-        return Err(ApiError::Invalid(format!(
-            "{what}: apiVersion: '{}' is not supported; use {API_VERSION}",
-            app.api_version
-        )));
-    }
+    let app: App = decode_object(&what, &body)?;
+    check_identity(&what, &app.metadata, &app.api_version, &ns, &name)?;
     shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
-    check_component(&state, &app)
+    check_component(&state, &app.spec.component, Accept::Component)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
     for (i, f) in app.spec.files.iter().enumerate() {
         if !state.blobs.contains(&f.source) {
@@ -212,9 +199,50 @@ async fn write_app(
     })
 }
 
-/// The component must be an uploaded WebAssembly component; the CLI uploads local paths.
-fn check_component(state: &ApiState, app: &App) -> Result<(), String> {
-    let c = &app.spec.component;
+/// Decodes an object from a request body, naming the failing field.
+pub(crate) fn decode_object<T: serde::de::DeserializeOwned>(
+    what: &ObjectRef,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| ApiError::BadRequest(format!("{what}: {}: {}", e.path(), e.inner())))
+}
+
+/// The object's metadata must name the request path's object, in this API version.
+pub(crate) fn check_identity(
+    what: &ObjectRef,
+    meta: &shoal_api::ObjectMeta,
+    api_version: &str,
+    ns: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    if meta.name != name || meta.namespace != ns {
+        return Err(ApiError::BadRequest(format!(
+            "{what}: metadata says {}/{}, but the request path says {ns}/{name}",
+            meta.namespace, meta.name
+        )));
+    }
+    if api_version != API_VERSION {
+        return Err(ApiError::Invalid(format!(
+            "{what}: apiVersion: '{api_version}' is not supported; use {API_VERSION}"
+        )));
+    }
+    Ok(())
+}
+
+/// What an object's `spec.component` may be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accept {
+    /// A component (an App's `wasi:http` handler).
+    Component,
+    /// A component or a core module (a Job's command).
+    ComponentOrModule,
+}
+
+/// The component must be an uploaded WebAssembly file of the kind `accept` names; the CLI
+/// uploads local paths.
+pub(crate) fn check_component(state: &ApiState, c: &str, accept: Accept) -> Result<(), String> {
     if c.starts_with("oci://") || c.starts_with("https://") || c.starts_with("http://") {
         return Err(format!(
             "'{c}': fetching components from registries or URLs is not supported yet; download it and give its path"
@@ -235,7 +263,7 @@ fn check_component(state: &ApiState, app: &App) -> Result<(), String> {
     if n < 8 || &head[..4] != b"\0asm" {
         return Err(format!("blob {c} is not a WebAssembly file"));
     }
-    if head[6..8] == [0, 0] {
+    if head[6..8] == [0, 0] && accept == Accept::Component {
         return Err(format!(
             "blob {c} is a core WebAssembly module, not a component; an App needs a wasi:http component"
         ));

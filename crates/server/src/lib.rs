@@ -11,6 +11,10 @@
 //! | GET | `/v1/namespaces/{ns}/apps` | list Apps |
 //! | GET, PUT, DELETE | `/v1/namespaces/{ns}/apps/{name}` | read, apply, delete an App |
 //! | GET | `/v1/namespaces/{ns}/apps/{name}/logs?tail=N&since=10m&follow=true` | an app's log |
+//! | GET | `/v1/namespaces/{ns}/apps/{name}/revisions` | an app's revisions |
+//! | GET | `/v1/namespaces/{ns}/jobs` | list Jobs |
+//! | GET, PUT, DELETE | `/v1/namespaces/{ns}/jobs/{name}` | read, apply, delete a Job |
+//! | GET | `/v1/namespaces/{ns}/jobs/{name}/logs?run=N&tail=N&since=10m&follow=true` | a run's output |
 //! | GET | `/v1/namespaces/{ns}/events?kind=app&name=N` | events about an object |
 //!
 //! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
@@ -21,6 +25,7 @@
 mod apps;
 mod blobs;
 mod error;
+mod jobs;
 mod logs;
 mod revisions;
 mod routes;
@@ -95,6 +100,12 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/namespaces/{ns}/apps/{name}/revisions",
             get(apps::revisions),
         )
+        .route("/v1/namespaces/{ns}/jobs", get(jobs::list))
+        .route(
+            "/v1/namespaces/{ns}/jobs/{name}",
+            get(jobs::get).put(jobs::apply).delete(jobs::delete),
+        )
+        .route("/v1/namespaces/{ns}/jobs/{name}/logs", get(jobs::logs))
         .route("/v1/namespaces/{ns}/events", get(apps::events))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -16,6 +16,8 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 #[derive(Deserialize)]
 pub(crate) struct LogQuery {
+    /// A Job's run (default: the latest).
+    pub(crate) run: Option<u64>,
     tail: Option<usize>,
     since: Option<String>,
     #[serde(default)]
@@ -28,11 +30,7 @@ pub(crate) async fn logs(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
     let what = format!("app/{name}");
-    let Some(logs) = state.logs.clone() else {
-        return Err(ApiError::NotFound(
-            "this server keeps no app logs; ask the node that runs the app".into(),
-        ));
-    };
+    let logs = log_dir(&state)?;
     if state
         .objects
         .get::<shoal_api::App>(&shoal_store::app_key(&ns, &name))
@@ -41,6 +39,25 @@ pub(crate) async fn logs(
     {
         return Err(ApiError::NotFound(format!("{what} not found")));
     }
+    serve(logs, what, ns, name, q).await
+}
+
+/// The node's log directory, when this server runs beside the node.
+pub(crate) fn log_dir(state: &ApiState) -> Result<shoal_store::LogDir, ApiError> {
+    state.logs.clone().ok_or_else(|| {
+        ApiError::NotFound("this server keeps no logs; ask the node that runs the object".into())
+    })
+}
+
+/// The lines of log `scope/name` (see [`shoal_store::LogDir`]) that `q` selects, followed
+/// when it asks to.
+pub(crate) async fn serve(
+    logs: shoal_store::LogDir,
+    what: String,
+    ns: String,
+    name: String,
+    q: LogQuery,
+) -> Result<Response, ApiError> {
     let since = match q.since.as_deref() {
         None => None,
         Some(s) => {

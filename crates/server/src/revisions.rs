@@ -81,8 +81,10 @@ mod tests {
             "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: web}}\nspec:\n  component: sha256:{}\n  routes: [{{path: /}}]\n  env: {{GEN: \"{generation}\"}}\n",
             "0".repeat(64)
         );
-        let shoal_manifest::Object::App(mut app) =
-            shoal_manifest::parse("test.yaml", &yaml).unwrap().remove(0);
+        let objects = shoal_manifest::parse("test.yaml", &yaml).unwrap();
+        let Some(shoal_manifest::Object::App(mut app)) = objects.into_iter().next() else {
+            unreachable!("the manifest holds one App")
+        };
         app.metadata.generation = generation;
         app
     }

@@ -129,8 +129,10 @@ mod tests {
             "0".repeat(64),
             routes.join(", ")
         );
-        let shoal_manifest::Object::App(app) =
-            shoal_manifest::parse("test.yaml", &yaml).unwrap().remove(0);
+        let objects = shoal_manifest::parse("test.yaml", &yaml).unwrap();
+        let Some(shoal_manifest::Object::App(app)) = objects.into_iter().next() else {
+            unreachable!("the manifest holds one App")
+        };
         app
     }
 

@@ -15,7 +15,9 @@ pub mod trees;
 pub use blobs::{BlobStore, parse_digest};
 pub use embedded::Embedded;
 pub use logs::{AppLog, LogDir};
-pub use objects::{Objects, app_key, event_key, revision_key, revisions_prefix};
+pub use objects::{
+    Objects, Versioned, app_key, event_key, job_key, revision_key, revisions_prefix,
+};
 
 use async_trait::async_trait;
 

@@ -97,6 +97,27 @@ impl LogDir {
         Ok(lines)
     }
 
+    /// The writer of run `run` of job `namespace/job`: `DIR/<namespace>/<job>/<run>.log`, so
+    /// each run has its own budget and a job's logs go together.
+    pub fn job_run(&self, namespace: &str, job: &str, run: u64) -> Arc<AppLog> {
+        self.app(&job_scope(namespace, job), &run.to_string())
+    }
+
+    /// Removes the log of one run of a job.
+    pub fn remove_job_run(&self, namespace: &str, job: &str, run: u64) {
+        self.remove(&job_scope(namespace, job), &run.to_string());
+    }
+
+    /// Removes the logs of every run of a job.
+    pub fn remove_job(&self, namespace: &str, job: &str) {
+        let scope = job_scope(namespace, job);
+        self.open
+            .lock()
+            .expect("log table poisoned")
+            .retain(|(ns, _), _| *ns != scope);
+        let _ = std::fs::remove_dir_all(self.root.join(scope));
+    }
+
     /// Removes an app's log files.
     pub fn remove(&self, namespace: &str, name: &str) {
         let current = self.path(namespace, name);
@@ -107,6 +128,12 @@ impl LogDir {
         let _ = std::fs::remove_file(rotated(&current));
         let _ = std::fs::remove_file(current);
     }
+}
+
+/// Where the logs of job `namespace/job` live, as the `namespace` argument of [`LogDir::read`]
+/// (with the run number as its `name`).
+pub fn job_scope(namespace: &str, job: &str) -> String {
+    format!("{namespace}/{job}")
 }
 
 fn rotated(path: &Path) -> PathBuf {

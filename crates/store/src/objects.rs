@@ -2,12 +2,17 @@
 
 use crate::{KeyValue, Precondition, Store, StoreError};
 use serde::{Serialize, de::DeserializeOwned};
-use shoal_api::{App, Event};
+use shoal_api::{App, Event, Job};
 use std::sync::Arc;
 
 /// The key of an App.
 pub fn app_key(namespace: &str, name: &str) -> String {
     format!("apps/{namespace}/{name}")
+}
+
+/// The key of a Job.
+pub fn job_key(namespace: &str, name: &str) -> String {
+    format!("jobs/{namespace}/{name}")
 }
 
 /// The key of an Event.
@@ -32,6 +37,12 @@ pub trait Versioned: Serialize + DeserializeOwned {
 }
 
 impl Versioned for App {
+    fn set_resource_version(&mut self, rv: u64) {
+        self.metadata.resource_version = rv;
+    }
+}
+
+impl Versioned for Job {
     fn set_resource_version(&mut self, rv: u64) {
         self.metadata.resource_version = rv;
     }
@@ -105,6 +116,38 @@ impl Objects {
         let rev = self.store.put(key, bytes, pre).await?;
         obj.set_resource_version(rev);
         Ok(obj)
+    }
+}
+
+impl Objects {
+    /// Read-modify-write of the object at `key` by compare-and-swap, retried on conflicts:
+    /// `change` edits the current object and returns false to leave it as it is.
+    ///
+    /// Returns the object as stored afterwards (`None` if there is none).
+    ///
+    /// # Errors
+    /// The store is unavailable, or other writers won the race ten times in a row.
+    pub async fn update<T: Versioned + Clone>(
+        &self,
+        key: &str,
+        mut change: impl FnMut(&mut T) -> bool,
+    ) -> Result<Option<T>, StoreError> {
+        let mut attempts = 0;
+        loop {
+            let Some(kv) = self.store.get(key).await? else {
+                return Ok(None);
+            };
+            let current: T = Self::decode(&kv)?;
+            let mut next = current.clone();
+            if !change(&mut next) {
+                return Ok(Some(current));
+            }
+            let pre = Precondition::ModRevision(kv.mod_revision);
+            match self.put(key, next, pre).await {
+                Err(StoreError::Conflict { .. }) if attempts < 10 => attempts += 1,
+                other => return other.map(Some),
+            }
+        }
     }
 }
 

@@ -1,0 +1,368 @@
+//! Jobs: a `wasi:cli` command component, or a wasip1 core module with `_start`, run to
+//! completion with arguments, environment, stdin and limits.
+
+use crate::Runtime;
+use crate::engine::EPOCH_TICK;
+use crate::host::{Cap, Grants, Host, wasi_builder};
+use crate::lanes::Meter;
+use crate::load::{Code, LoadError};
+use bytes::Bytes;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::{InstancePre, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::I32Exit;
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p2::pipe::MemoryInputPipe;
+
+/// A command ready to run: compiled, linked and pre-instantiated.
+#[derive(Clone)]
+pub struct Command {
+    kind: Kind,
+    /// Guest code runs only while epochs tick (see `engine::Ticker`).
+    _ticker: Arc<crate::engine::Ticker>,
+    /// `sha256:<hex>` of the file.
+    pub digest: String,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Component(CommandPre<Host>),
+    Module(InstancePre<P1Host>),
+}
+
+/// Store state of a wasip1 module: its WASI context and the same limits a component gets.
+pub(crate) struct P1Host {
+    wasi: WasiP1Ctx,
+    limits: Cap,
+    cpu_used: Duration,
+    cpu_exceeded: bool,
+}
+
+impl P1Host {
+    pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
+        &mut self.wasi
+    }
+}
+
+/// Store state that limits are charged to.
+trait Charged: Send + 'static {
+    /// Adds `used` CPU; false once past `limit`.
+    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool;
+    fn cap(&mut self) -> &mut Cap;
+    fn cpu_exceeded(&self) -> bool;
+    fn memory_denied(&self) -> bool;
+}
+
+impl Charged for Host {
+    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool {
+        self.cpu_used += used;
+        self.cpu_exceeded = limit.is_some_and(|l| self.cpu_used > l);
+        !self.cpu_exceeded
+    }
+    fn cap(&mut self) -> &mut Cap {
+        &mut self.limits
+    }
+    fn cpu_exceeded(&self) -> bool {
+        self.cpu_exceeded
+    }
+    fn memory_denied(&self) -> bool {
+        self.limits.memory_denied
+    }
+}
+
+impl Charged for P1Host {
+    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool {
+        self.cpu_used += used;
+        self.cpu_exceeded = limit.is_some_and(|l| self.cpu_used > l);
+        !self.cpu_exceeded
+    }
+    fn cap(&mut self) -> &mut Cap {
+        &mut self.limits
+    }
+    fn cpu_exceeded(&self) -> bool {
+        self.cpu_exceeded
+    }
+    fn memory_denied(&self) -> bool {
+        self.limits.memory_denied
+    }
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The command exited (0 is success).
+    Code(i32),
+    /// It trapped or failed in the host; the message says how.
+    Failed(String),
+    /// It used more CPU than its limit.
+    CpuExceeded(Duration),
+    /// It ran longer than its timeout.
+    TimedOut(Duration),
+    /// It failed after memory growth past its limit was refused.
+    OutOfMemory {
+        /// The exit code, when it exited (rather than trapped).
+        code: Option<i32>,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+}
+
+impl Exit {
+    /// The exit code, when the command exited.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            Exit::Code(c) => Some(*c),
+            Exit::OutOfMemory { code, .. } => *code,
+            _ => None,
+        }
+    }
+
+    /// True for exit code 0.
+    pub fn succeeded(&self) -> bool {
+        *self == Exit::Code(0)
+    }
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exited with code {c}"),
+            Exit::Failed(m) => f.write_str(m),
+            Exit::CpuExceeded(l) => {
+                write!(f, "exceeded its CPU limit ({l:?}); raise spec.limits.cpu")
+            }
+            Exit::TimedOut(t) => write!(
+                f,
+                "did not finish within its timeout ({t:?}); raise spec.timeout"
+            ),
+            Exit::OutOfMemory { code, limit } => {
+                let limit = match limit % (1 << 20) {
+                    0 => format!("{}Mi", limit >> 20),
+                    _ => format!("{}Ki", limit >> 10),
+                };
+                write!(
+                    f,
+                    "ran out of memory: growing past its limit of {limit} was refused"
+                )?;
+                if let Some(code) = code {
+                    write!(f, ", then it exited with code {code}")?;
+                }
+                f.write_str("; raise spec.limits.memory")
+            }
+        }
+    }
+}
+
+/// One attempt's inputs and limits.
+pub struct Invocation {
+    /// `argv`, the program name first.
+    pub args: Vec<String>,
+    /// Bytes on stdin.
+    pub stdin: Bytes,
+    /// Bytes per linear memory.
+    pub memory: u64,
+    /// Guest CPU time, when limited.
+    pub cpu: Option<Duration>,
+    /// Wall-clock time.
+    pub timeout: Duration,
+}
+
+impl Runtime {
+    /// Compiles (or loads from the cache) the command at `path`, whose content digest is
+    /// `digest`, and checks that it can run as a command. Blocks: call it off the async
+    /// workers.
+    ///
+    /// # Errors
+    /// See [`LoadError`].
+    pub fn load_command(&self, digest: &str, path: &Path) -> Result<(Command, bool), LoadError> {
+        let (code, from_cache) = self.code(digest, path)?;
+        let kind = match code {
+            Code::Component(component) => {
+                let pre = self
+                    .linker
+                    .instantiate_pre(&component)
+                    .map_err(LoadError::Link)?;
+                let exports: Vec<String> = component
+                    .component_type()
+                    .exports(&self.engine)
+                    .map(|(name, _)| name.to_string())
+                    .collect();
+                Kind::Component(CommandPre::new(pre).map_err(|_| {
+                    LoadError::NotCommand {
+                        hint: if exports
+                            .iter()
+                            .any(|e| e.starts_with("wasi:http/incoming-handler"))
+                        {
+                            "; this is a wasi:http component, which runs as an App, not a Job"
+                        } else {
+                            ""
+                        },
+                        exports: if exports.is_empty() {
+                            "none".into()
+                        } else {
+                            exports.join(", ")
+                        },
+                    }
+                })?)
+            }
+            Code::Module(module) => {
+                if !matches!(
+                    module.get_export("_start"),
+                    Some(wasmtime::ExternType::Func(_))
+                ) {
+                    return Err(LoadError::NotCommand {
+                        exports: module
+                            .exports()
+                            .map(|e| e.name().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        hint: "; a wasip1 module must be a command with _start (not a reactor)",
+                    });
+                }
+                Kind::Module(
+                    self.p1_linker
+                        .instantiate_pre(&module)
+                        .map_err(LoadError::Link)?,
+                )
+            }
+        };
+        Ok((
+            Command {
+                kind,
+                _ticker: self.ticker.clone(),
+                digest: digest.to_string(),
+            },
+            from_cache,
+        ))
+    }
+
+    /// Runs one attempt of `job` to its end on the busy lane (the lowest priority: serving
+    /// requests comes first), its output going to `log`.
+    ///
+    /// # Guarantees
+    /// Never panics; the instance is dropped when the command exits, traps or runs out of
+    /// time, and dropping the returned future stops it.
+    pub async fn run_command(
+        &self,
+        command: &Command,
+        job: &shoal_api::Job,
+        log: Arc<shoal_store::AppLog>,
+        inv: Invocation,
+    ) -> Exit {
+        let grants = Arc::new(Grants::of_job(job, log));
+        let mut wasi = wasi_builder(&grants);
+        wasi.args(&inv.args).stdin(MemoryInputPipe::new(inv.stdin));
+        let started = Instant::now();
+        let limits = (inv.cpu, inv.memory);
+        // Batch work starts on the busy lane: requests always come first.
+        let meter = Arc::new(Meter::new(true));
+        let guest: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match &command.kind {
+            Kind::Component(pre) => {
+                let host = Host::with_wasi(wasi, grants.clone(), inv.memory);
+                let mut store = metered_store(pre.engine(), host, inv.cpu, &meter);
+                let pre = pre.clone();
+                Box::pin(async move {
+                    let run = async {
+                        let command = pre.instantiate_async(&mut store).await?;
+                        let result = command.wasi_cli_run().call_run(&mut store).await?;
+                        Ok(i32::from(result.is_err()))
+                    };
+                    let result = run.await;
+                    exit_of(result, store.data(), limits)
+                })
+            }
+            Kind::Module(pre) => {
+                let host = P1Host {
+                    wasi: wasi.build_p1(),
+                    limits: Cap::new(inv.memory),
+                    cpu_used: Duration::ZERO,
+                    cpu_exceeded: false,
+                };
+                let mut store = metered_store(pre.module().engine(), host, inv.cpu, &meter);
+                let pre = pre.clone();
+                Box::pin(async move {
+                    let run = async {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        start.call_async(&mut store, ()).await?;
+                        Ok(0)
+                    };
+                    let result = run.await;
+                    exit_of(result, store.data(), limits)
+                })
+            }
+        };
+        let exit = match tokio::time::timeout(inv.timeout, self.lane.run(guest, meter)).await {
+            Err(_) => Exit::TimedOut(inv.timeout),
+            Ok(Ok(exit)) => exit,
+            Ok(Err(e)) => Exit::Failed(format!("the busy lane lost the job: {e}")),
+        };
+        tracing::debug!(
+            "{}: attempt {exit} after {:.1?}",
+            grants.app,
+            started.elapsed()
+        );
+        exit
+    }
+}
+
+/// A store for one attempt: `host`, its memory cap, and the CPU meter charging `cpu` at every
+/// epoch tick (yielding each time, so that jobs share the lane's threads).
+fn metered_store<T: Charged>(
+    engine: &wasmtime::Engine,
+    host: T,
+    cpu: Option<Duration>,
+    meter: &Arc<Meter>,
+) -> Store<T> {
+    let mut store = Store::new(engine, host);
+    store.limiter(|h| h.cap());
+    store.set_epoch_deadline(1);
+    let meter = meter.clone();
+    store.epoch_deadline_callback(move |mut ctx| {
+        if !ctx.data_mut().charge(meter.charge(EPOCH_TICK), cpu) {
+            return Err(Trap::Interrupt.into());
+        }
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
+    store
+}
+
+/// How an attempt that returned `result` ended, given what its host saw.
+fn exit_of(
+    result: wasmtime::Result<i32>,
+    host: &impl Charged,
+    (cpu, memory): (Option<Duration>, u64),
+) -> Exit {
+    let code = match result {
+        Ok(code) => Some(code),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => Some(exit.0),
+            None if host.cpu_exceeded() => {
+                return Exit::CpuExceeded(cpu.unwrap_or_default());
+            }
+            None if host.memory_denied() => None,
+            None => {
+                return Exit::Failed(match e.downcast_ref::<Trap>() {
+                    Some(Trap::StackOverflow) => "overflowed its stack".to_string(),
+                    Some(trap) => format!(
+                        "trapped: {}",
+                        trap.to_string().trim_start_matches("wasm trap: ")
+                    ),
+                    None => format!("failed: {}", e.root_cause()),
+                });
+            }
+        },
+    };
+    match code {
+        Some(code) if code == 0 || !host.memory_denied() => Exit::Code(code),
+        code => Exit::OutOfMemory {
+            code,
+            limit: memory,
+        },
+    }
+}
