@@ -5,6 +5,7 @@ mod apps;
 mod bad_input;
 mod capabilities;
 mod hostile;
+mod jobs;
 mod limits;
 mod logs;
 mod reuse;

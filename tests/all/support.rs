@@ -222,6 +222,13 @@ impl Node {
         in_flight
     }
 
+    /// Kills the node with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    pub fn kill(mut self) {
+        let mut child = self.child.take().unwrap();
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+
     /// Stops the node with SIGINT, as Ctrl-C would, and waits for it to exit cleanly.
     pub fn stop(mut self) -> String {
         let mut child = self.child.take().unwrap();
@@ -262,6 +269,16 @@ pub fn http_client() -> reqwest::blocking::Client {
 pub fn app_yaml(name: &str, component: &str, path: &str, extra_spec: &str) -> String {
     format!(
         "apiVersion: shoal/v1alpha1\nkind: App\nmetadata:\n  name: {name}\nspec:\n  component: {component}\n  routes:\n    - path: {path}\n{extra_spec}"
+    )
+}
+
+/// A Job running the job fixture (`tests/fixtures/src/job.c`) with `args`; `extra_spec` lines
+/// are indented by two spaces.
+pub fn job_yaml(name: &str, component: &str, args: &[&str], extra_spec: &str) -> String {
+    format!(
+        "apiVersion: shoal/v1alpha1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n  component: {}\n  args: {}\n{extra_spec}",
+        repo_path(component),
+        serde_json::to_string(args).unwrap()
     )
 }
 
