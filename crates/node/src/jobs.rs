@@ -723,3 +723,318 @@ impl Runner for NodeRunner {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NODE: &str = "n1";
+
+    fn t(s: &str) -> DateTime<Utc> {
+        format!("2026-01-01T{s}Z").parse().unwrap()
+    }
+
+    fn job(spec: &str) -> Job {
+        let yaml = format!(
+            "apiVersion: shoal/v1alpha1\nkind: Job\nmetadata: {{name: j}}\nspec:\n  component: sha256:{}\n{spec}",
+            "0".repeat(64)
+        );
+        let mut job: Job = serde_yaml::from_str(&yaml).unwrap();
+        job.metadata.generation = 1;
+        job.metadata.creation_timestamp = Some(t("10:00:00"));
+        job.status.observed_generation = 1;
+        job
+    }
+
+    fn run(number: u64, phase: JobPhase, attempts: u32) -> JobRun {
+        let mut r = JobRun::new(number, 1, t("10:00:00"), None);
+        r.phase = phase;
+        r.attempts = attempts;
+        r.node = Some(NODE.into());
+        r
+    }
+
+    fn none() -> HashSet<u64> {
+        HashSet::new()
+    }
+
+    #[test]
+    fn a_new_one_off_job_gets_one_run_whose_attempt_starts() {
+        let j = job("");
+        let a = reconcile(&j, &none(), NODE, t("10:00:01"));
+        let status = a.status.unwrap();
+        assert_eq!(a.start, [1]);
+        assert_eq!(status.last_run, 1);
+        let r = &status.runs[0];
+        assert_eq!(
+            (r.phase, r.attempts, r.node.as_deref()),
+            (JobPhase::Running, 1, Some(NODE))
+        );
+        assert_eq!(r.start_time, Some(t("10:00:01")));
+        // Idempotent: with the attempt running, nothing more happens.
+        let mut j = j;
+        j.status = status;
+        let again = reconcile(&j, &HashSet::from([1]), NODE, t("10:00:02"));
+        assert_eq!(again, Action::default());
+    }
+
+    #[test]
+    fn an_interrupted_attempt_is_retried_after_its_backoff_or_fails_the_run() {
+        let mut j = job("  retries: 1\n  backoff: 10s\n");
+        j.status.last_run = 1;
+        j.status.runs = vec![run(1, JobPhase::Running, 1)];
+        let a = reconcile(&j, &none(), NODE, t("10:01:00"));
+        let r = &a.status.as_ref().unwrap().runs[0];
+        assert_eq!(r.phase, JobPhase::Pending);
+        assert_eq!(r.retry_after, Some(t("10:01:10")));
+        assert_eq!(a.requeue_after, Some(Duration::from_secs(10)));
+        assert!(a.start.is_empty());
+        assert_eq!(a.notes[0].reason, "Interrupted");
+
+        // At the retry time the second attempt starts.
+        j.status = a.status.unwrap();
+        let a = reconcile(&j, &none(), NODE, t("10:01:10"));
+        assert_eq!(a.start, [1]);
+        j.status = a.status.unwrap();
+        assert_eq!(j.status.runs[0].attempts, 2);
+
+        // Interrupted again, with no attempt left: the run fails and says why.
+        let a = reconcile(&j, &none(), NODE, t("10:02:00"));
+        let r = &a.status.unwrap().runs[0];
+        assert_eq!(r.phase, JobPhase::Failed);
+        assert_eq!(
+            r.message.as_deref(),
+            Some(
+                "attempt 2 of run 1 was interrupted (the node stopped while it ran); all 2 attempts failed"
+            )
+        );
+    }
+
+    #[test]
+    fn another_nodes_attempt_is_not_this_nodes_to_judge() {
+        let mut j = job("");
+        j.status.last_run = 1;
+        let mut r = run(1, JobPhase::Running, 1);
+        r.node = Some("n2".into());
+        j.status.runs = vec![r];
+        assert_eq!(
+            reconcile(&j, &none(), NODE, t("10:01:00")),
+            Action::default()
+        );
+    }
+
+    #[test]
+    fn a_new_generation_supersedes_the_active_run_of_a_one_off_job() {
+        let mut j = job("");
+        j.status.last_run = 1;
+        j.status.runs = vec![run(1, JobPhase::Running, 1)];
+        j.metadata.generation = 2;
+        let a = reconcile(&j, &HashSet::from([1]), NODE, t("10:01:00"));
+        assert_eq!(a.stop, [1]);
+        assert_eq!(a.start, [2]);
+        let status = a.status.unwrap();
+        assert_eq!(
+            status.runs[0].message.as_deref(),
+            Some("superseded by generation 2")
+        );
+        assert_eq!((status.runs[1].number, status.runs[1].generation), (2, 2));
+    }
+
+    #[test]
+    fn a_schedule_creates_one_run_for_the_latest_due_time_and_sleeps_until_the_next() {
+        let j = job("  schedule: \"*/5 * * * *\"\n");
+        let a = reconcile(&j, &none(), NODE, t("10:03:00"));
+        assert_eq!(a.status, None);
+        assert_eq!(a.requeue_after, Some(Duration::from_secs(120)));
+        // Down from 10:00 to 10:17: one run, for 10:15, not three.
+        let a = reconcile(&j, &none(), NODE, t("10:17:00"));
+        let status = a.status.unwrap();
+        assert_eq!(status.runs.len(), 1);
+        assert_eq!(status.runs[0].scheduled_time, Some(t("10:15:00")));
+        assert_eq!(status.last_schedule_time, Some(t("10:15:00")));
+        assert_eq!(a.requeue_after, Some(Duration::from_secs(180)));
+    }
+
+    #[test]
+    fn concurrency_policies_decide_what_an_overlapping_schedule_time_does() {
+        let active = |policy: &str| {
+            let mut j = job(&format!(
+                "  schedule: \"*/5 * * * *\"\n  concurrencyPolicy: {policy}\n"
+            ));
+            j.status.last_run = 1;
+            j.status.last_schedule_time = Some(t("10:00:00"));
+            j.status.runs = vec![run(1, JobPhase::Running, 1)];
+            reconcile(&j, &HashSet::from([1]), NODE, t("10:05:00"))
+        };
+        let forbid = active("Forbid");
+        assert!(forbid.start.is_empty() && forbid.stop.is_empty());
+        assert_eq!(forbid.notes[0].reason, "Skipped");
+        assert_eq!(
+            forbid.status.unwrap().last_schedule_time,
+            Some(t("10:05:00"))
+        );
+        let allow = active("Allow");
+        assert_eq!((allow.start, allow.stop), (vec![2], vec![]));
+        let replace = active("Replace");
+        assert_eq!((replace.start, replace.stop), (vec![2], vec![1]));
+        let status = replace.status.unwrap();
+        assert_eq!(status.runs[0].message.as_deref(), Some("replaced by run 2"));
+    }
+
+    #[test]
+    fn history_keeps_the_newest_finished_runs_and_every_active_one() {
+        let mut j = job("  schedule: \"@yearly\"\n  historyLimit: 2\n");
+        j.status.last_run = 5;
+        j.status.last_schedule_time = Some(t("10:00:00"));
+        j.status.runs = vec![
+            run(1, JobPhase::Succeeded, 1),
+            run(2, JobPhase::Running, 1),
+            run(3, JobPhase::Failed, 1),
+            run(4, JobPhase::Succeeded, 1),
+            run(5, JobPhase::Succeeded, 1),
+        ];
+        let a = reconcile(&j, &HashSet::from([2]), NODE, t("10:00:01"));
+        assert_eq!(a.pruned, [1, 3]);
+        let kept: Vec<u64> = a.status.unwrap().runs.iter().map(|r| r.number).collect();
+        assert_eq!(kept, [2, 4, 5]);
+    }
+
+    #[test]
+    fn an_attempt_ends_in_success_a_retry_a_failure_or_a_final_error() {
+        let ended = |spec: &str, attempts: u32, result: Result<Exit, String>| {
+            let mut j = job(spec);
+            j.status.runs = vec![run(1, JobPhase::Running, attempts)];
+            let notes = finish(&mut j, 1, &result, t("10:00:05"));
+            (j.status.runs.remove(0), notes)
+        };
+        let (r, notes) = ended("", 1, Ok(Exit::Code(0)));
+        assert_eq!((r.phase, r.exit_code), (JobPhase::Succeeded, Some(0)));
+        assert_eq!(notes[0].reason, "Succeeded");
+        let (r, _) = ended("  retries: 1\n  backoff: 2s\n", 1, Ok(Exit::Code(4)));
+        assert_eq!((r.phase, r.exit_code), (JobPhase::Pending, Some(4)));
+        assert_eq!(r.retry_after, Some(t("10:00:07")));
+        let (r, _) = ended(
+            "  retries: 1\n",
+            2,
+            Ok(Exit::TimedOut(Duration::from_secs(1))),
+        );
+        assert_eq!((r.phase, r.exit_code), (JobPhase::Failed, None));
+        assert_eq!(r.finish_time, Some(t("10:00:05")));
+        let (r, notes) = ended("  retries: 5\n", 1, Err("is not a wasi:cli command".into()));
+        assert_eq!((r.phase, r.attempts), (JobPhase::Failed, 1));
+        assert_eq!(notes[0].reason, "Failed");
+        // A run stopped meanwhile keeps that verdict.
+        let mut j = job("");
+        j.status.runs = vec![run(1, JobPhase::Failed, 1)];
+        assert!(finish(&mut j, 1, &Ok(Exit::Code(0)), t("10:00:05")).is_empty());
+        assert_eq!(j.status.runs[0].phase, JobPhase::Failed);
+    }
+
+    /// Exits as scripted, attempt by attempt, after `takes` of (tokio) time.
+    struct Scripted {
+        exits: std::sync::Mutex<Vec<Exit>>,
+        takes: Duration,
+    }
+
+    impl Runner for Scripted {
+        fn run(&self, _job: Job, _run: JobRun) -> BoxFuture<'static, Result<Exit, String>> {
+            let exit = self.exits.lock().unwrap().remove(0);
+            let takes = self.takes;
+            Box::pin(async move {
+                tokio::time::sleep(takes).await;
+                Ok(exit)
+            })
+        }
+    }
+
+    async fn controller(
+        exits: Vec<Exit>,
+        takes: Duration,
+    ) -> (Objects, CancellationToken, tempfile::TempDir, Clock) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = shoal_store::Embedded::open(&dir.path().join("store.redb")).unwrap();
+        let objects = Objects::new(Arc::new(store));
+        let clock = Clock::following_tokio(t("10:00:00"));
+        let runner = Arc::new(Scripted {
+            exits: std::sync::Mutex::new(exits),
+            takes,
+        });
+        let c = JobController::new(objects.clone(), runner, None, NODE.into(), clock);
+        let shutdown = CancellationToken::new();
+        tokio::spawn(c.run(shutdown.clone()));
+        (objects, shutdown, dir, clock)
+    }
+
+    async fn put(objects: &Objects, mut j: Job) {
+        j.metadata.creation_timestamp = Some(t("10:00:00"));
+        objects
+            .put(
+                &job_key("default", "j"),
+                j,
+                shoal_store::Precondition::Absent,
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Polls the stored Job (in tokio time, which a paused clock advances when idle).
+    async fn until(objects: &Objects, done: impl Fn(&Job) -> bool) -> Job {
+        loop {
+            if let Some(j) = objects.get::<Job>(&job_key("default", "j")).await.unwrap()
+                && done(&j)
+            {
+                return j;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_controller_waits_out_each_backoff_before_the_next_attempt() {
+        let exits = vec![Exit::Code(1), Exit::Code(1), Exit::Code(0)];
+        let (objects, shutdown, _dir, _clock) = controller(exits, Duration::from_secs(1)).await;
+        put(&objects, job("  retries: 2\n  backoff: 1m\n")).await;
+        let j = until(&objects, |j| {
+            j.status
+                .latest()
+                .is_some_and(|r| r.phase == JobPhase::Succeeded)
+        })
+        .await;
+        let r = j.status.latest().unwrap();
+        assert_eq!(r.attempts, 3);
+        // 1 s per attempt, then 1 min and 2 min of backoff between them.
+        let took = r.finish_time.unwrap() - r.start_time.unwrap();
+        assert!(
+            took >= chrono::Duration::seconds(183) && took < chrono::Duration::seconds(190),
+            "{took}"
+        );
+        shutdown.cancel();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_controller_runs_a_schedule_and_skips_times_that_would_overlap() {
+        // Runs last 90 s; one is due every minute.
+        let exits = vec![Exit::Code(0); 10];
+        let (objects, shutdown, _dir, clock) = controller(exits, Duration::from_secs(90)).await;
+        put(&objects, job("  schedule: \"* * * * *\"\n")).await;
+        let j = until(&objects, |j| j.status.last_run >= 3).await;
+        let times: Vec<DateTime<Utc>> = j
+            .status
+            .runs
+            .iter()
+            .filter_map(|r| r.scheduled_time)
+            .collect();
+        // 10:01 runs until 10:02:30, so 10:02 is skipped; 10:03 runs, 10:04 skipped, 10:05.
+        assert_eq!(times[..3], [t("10:01:00"), t("10:03:00"), t("10:05:00")]);
+        assert!(clock.now() >= t("10:05:00"));
+        let skipped = objects
+            .events_for(&j.object_ref())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.reason == "Skipped")
+            .count();
+        assert_eq!(skipped, 2);
+        shutdown.cancel();
+    }
+}
