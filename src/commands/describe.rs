@@ -74,6 +74,24 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
         (Some(c), g) if g > 0 => field(&mut out, "Serving", format!("generation {g}, {c}")),
         _ => field(&mut out, "Serving", "nothing yet"),
     }
+    let idle_after = match shoal_api::Scale::idle_after(spec.scale.as_ref()) {
+        Some(d) => format!("goes idle after {d:?} without requests"),
+        None => "never goes idle (toZero: false)".into(),
+    };
+    match &s.scale {
+        Some(scale) => field(
+            &mut out,
+            "Scale",
+            format!(
+                "{} since {} ago; {} activations, idle {} times; {idle_after}",
+                scale.state,
+                age(Some(scale.since), now),
+                scale.activations,
+                scale.scaled_to_zero
+            ),
+        ),
+        None => field(&mut out, "Scale", idle_after),
+    }
     let rows: Vec<Vec<String>> = s
         .conditions
         .iter()

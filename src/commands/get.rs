@@ -90,9 +90,15 @@ pub fn app_table(apps: &[App], now: chrono::DateTime<chrono::Utc>) -> String {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join(",");
+            let status = match &a.status.scale {
+                Some(scale) if scale.state == shoal_api::Activity::Idle => {
+                    format!("{} (Idle)", a.status.phase)
+                }
+                _ => a.status.phase.to_string(),
+            };
             vec![
                 a.metadata.name.clone(),
-                a.status.phase.to_string(),
+                status,
                 revision,
                 routes,
                 age(a.metadata.creation_timestamp, now),

@@ -10,5 +10,6 @@ mod limits;
 mod logs;
 mod reuse;
 mod rollout;
+mod scale;
 mod support;
 mod tidy;

@@ -65,6 +65,41 @@ pub struct AppSpec {
     /// A request a new revision must answer with 2xx before it gets traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
+    /// When an app without requests releases its memory (scale to zero).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<Scale>,
+}
+
+/// Scale to zero: an app idle for `idleAfter` keeps only what it needs to come back fast.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scale {
+    /// Time without a request after which the app goes idle; default 5m, at least 1s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_after: Option<DurationSpec>,
+    /// False keeps the app active however long it is idle; default true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_zero: Option<bool>,
+}
+
+impl Scale {
+    /// Default time without a request before an app goes idle.
+    pub const DEFAULT_IDLE_AFTER: Duration = Duration::from_secs(300);
+
+    /// How long `spec` lets an app sit without requests before it goes idle; `None`: never.
+    pub fn idle_after(spec: Option<&Scale>) -> Option<Duration> {
+        match spec {
+            Some(Scale {
+                to_zero: Some(false),
+                ..
+            }) => None,
+            Some(Scale {
+                idle_after: Some(d),
+                ..
+            }) => Some(d.get()),
+            _ => Some(Self::DEFAULT_IDLE_AFTER),
+        }
+    }
 }
 
 /// How a node checks a new revision before it serves (see [`AppSpec::health_check`]).
@@ -240,9 +275,44 @@ pub struct AppStatus {
     /// Digest of the component that currently serves traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_component: Option<String>,
+    /// Whether the serving generation is loaded (Active) or released while idle (Idle).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<ScaleStatus>,
     /// Detailed conditions, Kubernetes style.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// Scale-to-zero state of an App on its node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleStatus {
+    /// Active or Idle.
+    pub state: Activity,
+    /// When it entered that state.
+    pub since: DateTime<Utc>,
+    /// Times it went idle since it was deployed on the node.
+    #[serde(default)]
+    pub scaled_to_zero: u64,
+    /// Times a request brought it back from idle since it was deployed on the node.
+    #[serde(default)]
+    pub activations: u64,
+}
+
+/// Whether an app holds its compiled code in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activity {
+    /// Loaded: requests instantiate at once.
+    Active,
+    /// Released after `idleAfter` without requests; the next request reloads it from the
+    /// compile cache.
+    Idle,
+}
+
+impl std::fmt::Display for Activity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self, f)
+    }
 }
 
 /// A named boolean fact about an object, with the reason it last changed.

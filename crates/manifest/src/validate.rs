@@ -159,6 +159,14 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             ),
         );
     }
+    if let Some(idle) = spec.scale.as_ref().and_then(|s| s.idle_after.as_ref())
+        && idle.get() < std::time::Duration::from_secs(1)
+    {
+        return fail(
+            "spec.scale.idleAfter",
+            format!("'{idle}' is too short; use at least 1s (or toZero: false to stay active)"),
+        );
+    }
     if let Some(reuse) = &spec.reuse
         && !(2..=shoal_api::Reuse::MAX_REQUESTS).contains(&reuse.max_requests)
     {

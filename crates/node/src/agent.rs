@@ -2,13 +2,17 @@
 
 use crate::watch::{Change, Key, watch};
 use crate::{RouteTable, Routes};
-use shoal_api::{App, EventType, ObjectRef, Phase, short_digest};
-use shoal_runtime::{HttpApp, HttpComponent, Runtime};
+use shoal_api::{Activity, App, EventType, ObjectRef, Phase, ScaleStatus, short_digest};
+use shoal_runtime::{ActivityState, HttpApp, HttpComponent, Origin, Runtime};
 use shoal_store::{BlobStore, Objects, Precondition, StoreError, app_key};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
+
+/// How often the agent looks for apps that went idle (and reports those that came back).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// Node-level settings of the agent.
 #[derive(Debug, Clone)]
@@ -47,6 +51,8 @@ enum Msg {
         generation: u64,
         result: Result<LoadedComponent, String>,
     },
+    /// Time to look for apps that went idle or came back.
+    Sweep,
     /// A new generation's health check ended.
     Checked {
         key: Key,
@@ -67,6 +73,8 @@ struct Deployed {
     generation: u64,
     app: Arc<HttpApp>,
     routes: Vec<shoal_api::Route>,
+    /// The app's activity as last written to its status.
+    reported: ActivityState,
 }
 
 #[derive(Default)]
@@ -77,7 +85,8 @@ struct State {
     /// Generations ready to serve once their health check passes.
     checking: HashSet<(Key, u64)>,
     failed: HashMap<(Key, u64), String>,
-    components: HashMap<String, HttpComponent>,
+    /// Compiled components ready to deploy, by (app, generation).
+    loaded: HashMap<(Key, u64), HttpComponent>,
 }
 
 fn key_of(app: &App) -> Key {
@@ -142,10 +151,13 @@ impl Agent {
         ));
         let compile_slots = Arc::new(Semaphore::new(self.cfg.compile_concurrency.max(1)));
         let mut state = State::default();
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let msg = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 msg = rx.recv() => match msg { Some(m) => m, None => break },
+                _ = sweep.tick() => Msg::Sweep,
             };
             let touched: Vec<Key> = match msg {
                 Msg::Resync(apps) => {
@@ -163,6 +175,10 @@ impl Agent {
                         self.publish_routes(&state);
                     }
                     state.desired.keys().cloned().collect()
+                }
+                Msg::Sweep => {
+                    self.sweep(&mut state).await;
+                    vec![]
                 }
                 Msg::Put(app) => {
                     let key = key_of(&app);
@@ -186,8 +202,8 @@ impl Agent {
                     match result {
                         Ok(loaded) => {
                             state
-                                .components
-                                .insert(loaded.component.digest.clone(), loaded.component);
+                                .loaded
+                                .insert((key.clone(), generation), loaded.component);
                             if let Some(app) = state
                                 .desired
                                 .get(&key)
@@ -255,10 +271,13 @@ impl Agent {
             for key in touched {
                 self.reconcile(&mut state, &key, &tx, &compile_slots).await;
             }
-            // Compiled code no app refers to any more is released.
-            let used: HashSet<&String> =
-                state.desired.values().map(|a| &a.spec.component).collect();
-            state.components.retain(|digest, _| used.contains(digest));
+            // Compiled code is held by the apps that serve it; what no deploy took is released.
+            let desired = &state.desired;
+            state.loaded.retain(|(key, generation), _| {
+                desired
+                    .get(key)
+                    .is_some_and(|a| a.metadata.generation == *generation)
+            });
             // Failures matter only while they describe an App's latest generation.
             let desired = &state.desired;
             state.failed.retain(|(key, generation), _| {
@@ -282,13 +301,17 @@ impl Agent {
             return;
         };
         let generation = app.metadata.generation;
-        if state
+        if let Some(d) = state
             .deployed
             .get(key)
-            .is_some_and(|d| d.generation == generation)
+            .filter(|d| d.generation == generation)
         {
             let digest = app.spec.component.clone();
+            let activity = scale_status(d.reported, chrono::Utc::now());
             self.write_status(key, generation, |s| {
+                if s.scale.as_ref().map(|x| x.state) != Some(activity.state) {
+                    s.scale = Some(activity.clone());
+                }
                 s.phase = Phase::Ready;
                 s.message = None;
                 s.serving_generation = generation;
@@ -321,12 +344,6 @@ impl Agent {
         if state.checking.contains(&(key.clone(), generation)) {
             return;
         }
-        if let Some(component) = state.components.get(&app.spec.component).cloned() {
-            state.components.insert(component.digest.clone(), component);
-            self.deploy(state, &app, "compiled code already loaded", tx)
-                .await;
-            return Box::pin(self.reconcile(state, key, tx, slots)).await;
-        }
         if !state.loading.insert((key.clone(), generation)) {
             return;
         }
@@ -358,10 +375,12 @@ impl Agent {
             .await
             .unwrap_or_else(|e| Err(format!("loading the component panicked: {e}")))
             .map(|loaded| LoadedComponent {
-                how: if loaded.from_cache {
-                    format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
-                } else {
-                    format!("compiled in {:.1?}", loaded.elapsed)
+                how: match loaded.origin {
+                    Origin::Shared => "compiled code already loaded".to_string(),
+                    Origin::Cache => {
+                        format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
+                    }
+                    Origin::Compiled => format!("compiled in {:.1?}", loaded.elapsed),
                 },
                 component: loaded.component,
             });
@@ -377,10 +396,10 @@ impl Agent {
 
     async fn deploy(&self, state: &mut State, app: &App, how: &str, tx: &mpsc::Sender<Msg>) {
         let key = key_of(app);
-        let Some(component) = state.components.get(&app.spec.component).cloned() else {
+        let generation = app.metadata.generation;
+        let Some(component) = state.loaded.remove(&(key.clone(), generation)) else {
             return;
         };
-        let generation = app.metadata.generation;
         let prepared = match self.materialize_files(app).await {
             Ok(mounts) => HttpApp::new(app, component, &self.runtime, mounts),
             Err(e) => Err(e),
@@ -434,12 +453,14 @@ impl Agent {
         how: &str,
     ) {
         let digest = http.digest().to_string();
+        let reported = http.activity();
         state.deployed.insert(
             key.clone(),
             Deployed {
                 generation,
                 app: http,
                 routes,
+                reported,
             },
         );
         self.publish_routes(state);
@@ -450,6 +471,47 @@ impl Agent {
         tracing::info!("{}: {message}", app_ref(key));
         self.event(key, EventType::Normal, "Serving", &message)
             .await;
+    }
+
+    /// Releases the apps idle for their `spec.scale.idleAfter`, and reports those that went
+    /// idle or came back (a request activates an idle app by itself, on the ingress).
+    async fn sweep(&self, state: &mut State) {
+        let mut changed = Vec::new();
+        for (key, d) in &mut state.deployed {
+            d.app.scale_to_zero_if_idle();
+            let now = d.app.activity();
+            if now != d.reported {
+                changed.push((key.clone(), d.reported, now));
+                d.reported = now;
+            }
+        }
+        for (key, before, now) in changed {
+            let Some(generation) = state.desired.get(&key).map(|a| a.metadata.generation) else {
+                continue;
+            };
+            let (reason, message) = if now.active {
+                let n = now.activations - before.activations;
+                (
+                    "Activated",
+                    format!(
+                        "a request loaded the component again{}",
+                        match n {
+                            1 => String::new(),
+                            n => format!(" ({n} times since the last report)"),
+                        }
+                    ),
+                )
+            } else {
+                (
+                    "ScaledToZero",
+                    "idle: released the component; the next request loads it again".to_string(),
+                )
+            };
+            self.event(&key, EventType::Normal, reason, &message).await;
+            let scale = scale_status(now, chrono::Utc::now());
+            self.write_status(&key, generation, |s| s.scale = Some(scale.clone()))
+                .await;
+        }
     }
 
     /// Unpacks the app's file trees (once per digest) and returns `(host dir, mount)` pairs.
@@ -542,6 +604,20 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// The status of an app whose activity is `a`, as of `since`.
+fn scale_status(a: ActivityState, since: chrono::DateTime<chrono::Utc>) -> ScaleStatus {
+    ScaleStatus {
+        state: if a.active {
+            Activity::Active
+        } else {
+            Activity::Idle
+        },
+        since,
+        scaled_to_zero: a.releases,
+        activations: a.activations,
     }
 }
 

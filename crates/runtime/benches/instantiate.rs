@@ -47,18 +47,20 @@ enum Op {
 
 fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let runtime = Runtime::new(RuntimeConfig {
-        max_instances: 16,
-        cache_dir: dir.path().join("compiled"),
-        keyvalue_path: dir.path().join("keyvalue.redb"),
-        logs: shoal_store::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir"),
-        busy_threads: 1,
-        pooling,
-        keep_resident: shoal_api::Quantity::parse(RuntimeConfig::DEFAULT_KEEP_RESIDENT)
-            .expect("the default parses")
-            .bytes(),
-    })
-    .expect("runtime");
+    let runtime = std::sync::Arc::new(
+        Runtime::new(RuntimeConfig {
+            max_instances: 16,
+            cache_dir: dir.path().join("compiled"),
+            keyvalue_path: dir.path().join("keyvalue.redb"),
+            logs: shoal_store::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir"),
+            busy_threads: 1,
+            pooling,
+            keep_resident: shoal_api::Quantity::parse(RuntimeConfig::DEFAULT_KEEP_RESIDENT)
+                .expect("the default parses")
+                .bytes(),
+        })
+        .expect("runtime"),
+    );
     let loaded = runtime
         .load_http("sha256:bench", component)
         .expect("the hello component loads");

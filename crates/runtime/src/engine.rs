@@ -70,6 +70,8 @@ pub struct Runtime {
     pub(crate) logs: shoal_store::LogDir,
     pub(crate) ticker: Arc<Ticker>,
     pub(crate) lane: Arc<BusyLane>,
+    /// The HTTP components loaded now, shared by digest.
+    pub(crate) loaded: crate::load::LoadedSet,
     /// Bounds the idle instances that apps opting into reuse keep, node-wide.
     pub(crate) reuse_budget: Arc<crate::reuse::Budget>,
 }
@@ -173,6 +175,7 @@ impl Runtime {
             logs: cfg.logs,
             ticker: Arc::new(Ticker { stop: ticker_stop }),
             lane: Arc::new(BusyLane::start(cfg.busy_threads)?),
+            loaded: crate::load::LoadedSet::default(),
             // Half the slots at most, so that fresh instances always find one.
             reuse_budget: crate::reuse::Budget::start(n as usize / 2)?,
         })

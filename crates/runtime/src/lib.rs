@@ -11,6 +11,8 @@
 //!   (a component, or a wasip1 core module) to completion on the busy lane.
 //! - `reuse` keeps idle instances of apps that opt into reuse, and finds out whether a
 //!   component can answer twice at all.
+//! - `scale` releases an idle app's component (scale to zero) and loads it again on the next
+//!   request.
 //! - `lanes` keeps long-computing requests off the ingress threads: they finish on
 //!   lowest-priority threads that the kernel preempts for every short request.
 //!
@@ -23,10 +25,12 @@ mod host;
 mod lanes;
 mod load;
 mod reuse;
+mod scale;
 mod serve;
 
 pub use bodies::{RequestBody, ResponseBody};
 pub use command::{Command, Exit, Invocation};
 pub use engine::{Runtime, RuntimeConfig};
-pub use load::{HttpComponent, LoadError, Loaded};
+pub use load::{HttpComponent, LoadError, Loaded, Origin};
+pub use scale::ActivityState;
 pub use serve::{Body, HttpApp, text_response};

@@ -2,7 +2,9 @@
 
 use crate::Runtime;
 use crate::host::Host;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use wasmtime::Module;
 use wasmtime::component::Component;
@@ -52,24 +54,57 @@ pub enum LoadError {
     Io(#[from] std::io::Error),
 }
 
-/// A component ready to serve: compiled, linked, checked and pre-instantiated.
+/// A component ready to serve: compiled, linked, checked and pre-instantiated. A cheap handle:
+/// clones share one compiled component, which is released when the last handle goes (see
+/// [`HttpApp`](crate::HttpApp) scaling to zero).
 #[derive(Clone)]
 pub struct HttpComponent {
+    pub(crate) inner: Arc<Prepared>,
+}
+
+pub(crate) struct Prepared {
     pub(crate) pre: ProxyPre<Host>,
     /// Guest code of this component can run only while epochs tick.
-    _ticker: std::sync::Arc<crate::engine::Ticker>,
+    _ticker: Arc<crate::engine::Ticker>,
     /// `sha256:<hex>` of the component bytes.
-    pub digest: String,
+    pub(crate) digest: String,
+    /// The component file it was loaded from (to load it again after scaling to zero).
+    pub(crate) source: std::path::PathBuf,
+}
+
+impl HttpComponent {
+    /// `sha256:<hex>` of the component bytes.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+}
+
+/// How [`Runtime::load_http`] obtained the compiled code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Another app on this node has it loaded: shared, nothing was read.
+    Shared,
+    /// Read from the on-disk compile cache.
+    Cache,
+    /// Compiled now (and cached).
+    Compiled,
 }
 
 /// The result of [`Runtime::load_http`], with how the compiled code was obtained.
 pub struct Loaded {
     /// The component.
     pub component: HttpComponent,
-    /// True when compiled code came from the on-disk cache (nothing was compiled).
-    pub from_cache: bool,
+    /// Where the compiled code came from.
+    pub origin: Origin,
     /// Time spent compiling or loading.
     pub elapsed: Duration,
+}
+
+/// The components loaded on a node, by digest, held weakly: apps with the same component share
+/// it, and it is released when no app holds it.
+#[derive(Default)]
+pub(crate) struct LoadedSet {
+    by_digest: Mutex<HashMap<String, Weak<Prepared>>>,
 }
 
 impl Runtime {
@@ -84,6 +119,13 @@ impl Runtime {
     /// See [`LoadError`]; each says what the user should change.
     pub fn load_http(&self, digest: &str, path: &Path) -> Result<Loaded, LoadError> {
         let start = Instant::now();
+        if let Some(inner) = self.loaded.get(digest) {
+            return Ok(Loaded {
+                component: HttpComponent { inner },
+                origin: Origin::Shared,
+                elapsed: start.elapsed(),
+            });
+        }
         let (code, from_cache) = self.code(digest, path)?;
         let Code::Component(component) = code else {
             return Err(LoadError::CoreModule);
@@ -109,13 +151,19 @@ impl Runtime {
                 exports.join(", ")
             },
         })?;
+        let inner = self.loaded.insert(Prepared {
+            pre,
+            _ticker: self.ticker.clone(),
+            digest: digest.to_string(),
+            source: path.to_path_buf(),
+        });
         Ok(Loaded {
-            component: HttpComponent {
-                pre,
-                _ticker: self.ticker.clone(),
-                digest: digest.to_string(),
+            component: HttpComponent { inner },
+            origin: if from_cache {
+                Origin::Cache
+            } else {
+                Origin::Compiled
             },
-            from_cache,
             elapsed: start.elapsed(),
         })
     }
@@ -192,6 +240,31 @@ impl Runtime {
             Err(e) => tracing::warn!("cannot serialize compiled code: {e:#}"),
         }
         Ok(code)
+    }
+}
+
+impl LoadedSet {
+    fn get(&self, digest: &str) -> Option<Arc<Prepared>> {
+        self.lock().get(digest).and_then(Weak::upgrade)
+    }
+
+    /// Registers `prepared`, unless another thread loaded the same digest meanwhile (then that
+    /// one is shared and `prepared` dropped).
+    fn insert(&self, prepared: Prepared) -> Arc<Prepared> {
+        let mut map = self.lock();
+        map.retain(|_, w| w.strong_count() > 0);
+        if let Some(existing) = map.get(&prepared.digest).and_then(Weak::upgrade) {
+            return existing;
+        }
+        let inner = Arc::new(prepared);
+        map.insert(inner.digest.clone(), Arc::downgrade(&inner));
+        inner
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<Prepared>>> {
+        self.by_digest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -135,6 +135,11 @@ impl Pool {
     /// The component cannot be reused: drop every idle instance and keep none from now on.
     pub(crate) fn refuse(&self) {
         self.trust.store(Trust::Refused as u8, Ordering::Relaxed);
+        self.clear();
+    }
+
+    /// Drops every idle instance (the app went idle).
+    pub(crate) fn clear(&self) {
         let drained = std::mem::take(&mut *self.lock());
         self.budget.used.fetch_sub(drained.len(), Ordering::Relaxed);
     }

@@ -4,7 +4,9 @@ use crate::HttpComponent;
 use crate::engine::EPOCH_TICK;
 use crate::host::{Grants, Host};
 use crate::lanes::{BusyLane, Meter};
+use crate::load::Prepared;
 use crate::reuse;
+use crate::scale::{Activity, ActivityState};
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
@@ -44,7 +46,8 @@ pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Bo
 pub struct HttpApp {
     /// `app/NAME`, for messages and logs.
     name: String,
-    component: HttpComponent,
+    /// The component while active; released after `spec.scale.idleAfter` without requests.
+    activity: Activity,
     grants: Arc<Grants>,
     limits: shoal_api::ResolvedLimits,
     in_flight: Arc<Semaphore>,
@@ -105,7 +108,7 @@ impl HttpApp {
     pub fn new(
         app: &shoal_api::App,
         component: HttpComponent,
-        runtime: &crate::Runtime,
+        runtime: &Arc<crate::Runtime>,
         mounts: Vec<(std::path::PathBuf, String)>,
     ) -> Result<Self, String> {
         let limits = app.spec.limits.resolve();
@@ -120,7 +123,11 @@ impl HttpApp {
         });
         Ok(Self {
             name: app.object_ref().to_string(),
-            component,
+            activity: Activity::new(
+                component.inner,
+                runtime.clone(),
+                shoal_api::Scale::idle_after(app.spec.scale.as_ref()),
+            ),
             grants,
             limits,
             in_flight,
@@ -137,7 +144,28 @@ impl HttpApp {
 
     /// The digest of the component this app serves.
     pub fn digest(&self) -> &str {
-        &self.component.digest
+        self.activity.digest()
+    }
+
+    /// Whether the app holds its component now, and how often it went idle and came back.
+    pub fn activity(&self) -> ActivityState {
+        self.activity.state()
+    }
+
+    /// Releases the app's component (and any reused instances) if it has had no request for
+    /// its `spec.scale.idleAfter` and none is in flight; true if it did. The next request
+    /// loads it again from the compile cache.
+    pub fn scale_to_zero_if_idle(&self) -> bool {
+        let quiet = self.in_flight.available_permits() == self.limits.concurrency as usize;
+        if !self.activity.release_if_idle(quiet) {
+            return false;
+        }
+        if let Some(pool) = &self.reuse {
+            pool.clear();
+        }
+        self.grants
+            .event("idle: released the component; the next request loads it again");
+        true
     }
 
     /// Handles one request: in a fresh instance, or in an idle one when the spec opts into
@@ -167,17 +195,28 @@ impl HttpApp {
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
             return resp;
         };
+        let component = match self.activity.component().await {
+            Ok(c) => c,
+            Err(message) => {
+                self.grants
+                    .event(&format!("cannot become active: {message}"));
+                return text_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{} cannot become active: {message}", self.name),
+                );
+            }
+        };
         let Some(pool) = &self.reuse else {
-            return self.finish(self.serve(None, req, permit).await);
+            return self.finish(self.serve(&component, None, req, permit).await);
         };
         // Only a request that can be sent again unchanged and harmlessly may test whether reuse
         // works: no body, and a safe method (a replay repeats the guest's side effects).
         let replayable = req.body().is_end_stream() && req.method().is_safe();
         let Some(warm) = pool.take(replayable) else {
-            return self.finish(self.serve(None, req, permit).await);
+            return self.finish(self.serve(&component, None, req, permit).await);
         };
         if pool.trust() != reuse::Trust::Unproven {
-            return self.finish(self.serve(Some(warm), req, permit).await);
+            return self.finish(self.serve(&component, Some(warm), req, permit).await);
         }
 
         // Not yet known whether this component can answer twice: keep what it takes to replay
@@ -193,7 +232,7 @@ impl HttpApp {
             *r.headers_mut() = req.headers().clone();
             r
         };
-        let reused = self.serve(Some(warm), req, permit).await;
+        let reused = self.serve(&component, Some(warm), req, permit).await;
         if !reused.is_reuse_suspect() {
             pool.prove();
             return self.finish(reused);
@@ -201,7 +240,7 @@ impl HttpApp {
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             return self.finish(reused);
         };
-        let fresh = self.serve(None, replay, permit).await;
+        let fresh = self.serve(&component, None, replay, permit).await;
         if fresh.is_reuse_suspect() {
             // A fresh instance fails too: the request is at fault, not reuse.
             return self.finish(fresh);
@@ -218,6 +257,7 @@ impl HttpApp {
     /// Serves `req` on `warm`, or on a fresh instance, holding `permit` until the guest is done.
     async fn serve<B>(
         &self,
+        component: &Arc<Prepared>,
         warm: Option<reuse::Warm>,
         req: hyper::Request<B>,
         permit: OwnedSemaphorePermit,
@@ -231,7 +271,7 @@ impl HttpApp {
 
         let (mut store, proxy, served) = match warm {
             Some(w) => (w.store, Some(w.proxy), w.served),
-            None => (self.new_store(), None, 0),
+            None => (self.new_store(component), None, 0),
         };
         store.data_mut().cpu_used = Duration::ZERO;
         store.data_mut().cpu_exceeded = false;
@@ -275,7 +315,7 @@ impl HttpApp {
             }
         };
 
-        let pre = self.component.pre.clone();
+        let pre = component.pre.clone();
         let lane = self.lane.clone();
         let last_was_busy = self.last_was_busy.clone();
         let pool = self.reuse.clone();
@@ -343,9 +383,9 @@ impl HttpApp {
     }
 
     /// A store for one fresh instance: the app's grants and its memory limit.
-    fn new_store(&self) -> Store<Host> {
+    fn new_store(&self, component: &Prepared) -> Store<Host> {
         let mut store = Store::new(
-            self.component.pre.engine(),
+            component.pre.engine(),
             Host::new(self.grants.clone(), self.limits.memory),
         );
         store.limiter(|h| &mut h.limits);
@@ -359,11 +399,12 @@ impl HttpApp {
     /// # Errors
     /// The component failed to instantiate (a trap in start-up code, or out of memory).
     pub async fn instantiate_once(&self) -> Result<(), String> {
-        let mut store = self.new_store();
+        let component = self.activity.component().await?;
+        let mut store = self.new_store(&component);
         let ticks = self.limits.cpu.as_nanos() / EPOCH_TICK.as_nanos();
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
         store.epoch_deadline_trap();
-        let instance = self.component.pre.instantiate_async(&mut store).await;
+        let instance = component.pre.instantiate_async(&mut store).await;
         instance
             .map(drop)
             .map_err(|e| format!("{} cannot be instantiated: {e:#}", self.name))
