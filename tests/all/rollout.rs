@@ -183,3 +183,38 @@ fn rollouts_under_continuous_load_lose_no_request() {
     }
     assert_eq!(node.get("/hello").1, "Hello from C! You asked for /hello\n");
 }
+
+#[test]
+fn a_node_killed_at_any_moment_of_rollouts_converges_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = Node::start_in(dir.path(), &[]);
+    let check = "  healthCheck: {path: /hello/health}\n";
+    // Kill -9 at a different moment of each rollout: right after the apply returned, while it
+    // compiles or checks, and once it serves.
+    for round in 0..4u32 {
+        let component = if round % 2 == 0 { V2 } else { V1 };
+        let extra = format!("{check}  env: {{ROUND: \"{round}\"}}\n");
+        node.apply(&app_yaml("hello", &repo_path(component), "/hello", &extra));
+        if round == 3 {
+            node.ok(&["rollout", "status", "app", "hello"]);
+        }
+        for _ in 0..round * 20 {
+            std::thread::yield_now();
+        }
+        node.kill();
+        node = Node::start_in(dir.path(), &[]);
+        // No apply was lost: the latest spec is the App's, and it serves.
+        node.ok(&["rollout", "status", "app", "hello"]);
+        let history = node.ok(&["rollout", "history", "app", "hello"]);
+        let numbers: Vec<u64> = revisions(&history).iter().map(|r| r.0).collect();
+        let expected: Vec<u64> = (1..=u64::from(round) + 1).collect();
+        assert_eq!(numbers, expected, "round {round}: {history}");
+        assert_eq!(revisions(&history).last(), Some(&(expected.len() as u64, true)));
+        let greeting = if component == V2 { "Hello again from C" } else { "Hello from C" };
+        assert_eq!(
+            node.get("/hello").1,
+            format!("{greeting}! You asked for /hello\n"),
+            "round {round}"
+        );
+    }
+}
