@@ -4,8 +4,8 @@ usage: activation.py API TOKEN INGRESS SHOAL_PID CYCLES NAME=PATH...
 
 Each request is a fresh connection (GET, body read), timed from connect to the last byte.
 For each app: 200 warm requests; then CYCLES times: wait (polling the API) until the app's
-status says Idle, and time one request. Also reads Shoal's RSS with every app active and
-with every app idle. Prints Markdown table rows.
+status says Idle, and time one request. Also reads Shoal's RSS with every app loaded, after
+requests, and once every app went idle. Prints Markdown table rows.
 """
 
 import http.client
@@ -60,8 +60,10 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(len(xs) * p))]
 
 
+loaded_rss = rss_mib()
 for _, path in apps:
-    get(path)
+    for _ in range(50):
+        get(path)
 active_rss = rss_mib()
 for name, _ in apps:
     wait_idle(name)
@@ -80,4 +82,7 @@ for name, path in apps:
     print(f"| {name}: warm (app active) | {statistics.median(warm):.2f} | {pct(warm, 0.99):.2f} |")
     print(f"| {name}: activation (first request to the idle app) | {statistics.median(cold):.2f} | {pct(cold, 0.99):.2f} |")
 print()
-print(f"Shoal RSS with both apps active: {active_rss:.0f} MiB; with both idle: {idle_rss:.0f} MiB")
+print(
+    f"Shoal RSS: {loaded_rss:.0f} MiB with both apps loaded and never requested, "
+    f"{active_rss:.0f} MiB after 50 requests to each, {idle_rss:.0f} MiB once both went idle"
+)
