@@ -209,8 +209,15 @@ fn a_node_killed_at_any_moment_of_rollouts_converges_after_restart() {
         let numbers: Vec<u64> = revisions(&history).iter().map(|r| r.0).collect();
         let expected: Vec<u64> = (1..=u64::from(round) + 1).collect();
         assert_eq!(numbers, expected, "round {round}: {history}");
-        assert_eq!(revisions(&history).last(), Some(&(expected.len() as u64, true)));
-        let greeting = if component == V2 { "Hello again from C" } else { "Hello from C" };
+        assert_eq!(
+            revisions(&history).last(),
+            Some(&(expected.len() as u64, true))
+        );
+        let greeting = if component == V2 {
+            "Hello again from C"
+        } else {
+            "Hello from C"
+        };
         assert_eq!(
             node.get("/hello").1,
             format!("{greeting}! You asked for /hello\n"),

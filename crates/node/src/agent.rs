@@ -121,16 +121,12 @@ impl Agent {
         let (apps, _) = self.objects.list::<App>("apps/").await?;
         for app in apps.iter().filter(|a| a.status.phase == Phase::Ready) {
             let generation = app.metadata.generation;
-            let message = format!(
-                "node/{} is starting and loading the component",
-                self.cfg.node_name
-            );
-            self.write_status(&key_of(app), generation, |s| {
-                s.phase = Phase::Pending;
-                s.message = Some(message.clone());
-                s.set_condition("Ready", false, "NodeStarting", &message, chrono::Utc::now());
-            })
-            .await;
+            let patch = Patch::NodeStarting {
+                node: self.cfg.node_name.clone(),
+            };
+            let now = chrono::Utc::now();
+            self.write_status(&key_of(app), generation, |s| patch.apply(s, now))
+                .await;
         }
         Ok(())
     }
@@ -269,7 +265,8 @@ impl Agent {
                 }
             };
             for key in touched {
-                self.reconcile(&mut state, &key, &tx, &compile_slots).await;
+                self.reconcile_app(&mut state, &key, &tx, &compile_slots)
+                    .await;
             }
             // Compiled code is held by the apps that serve it; what no deploy took is released.
             let desired = &state.desired;
@@ -290,7 +287,7 @@ impl Agent {
     }
 
     /// Brings one App towards its spec; idempotent.
-    async fn reconcile(
+    async fn reconcile_app(
         &self,
         state: &mut State,
         key: &Key,
@@ -301,51 +298,23 @@ impl Agent {
             return;
         };
         let generation = app.metadata.generation;
-        if let Some(d) = state
-            .deployed
-            .get(key)
-            .filter(|d| d.generation == generation)
-        {
-            let digest = app.spec.component.clone();
-            let activity = scale_status(d.reported, chrono::Utc::now());
-            self.write_status(key, generation, |s| {
-                if s.scale.as_ref().map(|x| x.state) != Some(activity.state) {
-                    s.scale = Some(activity.clone());
-                }
-                s.phase = Phase::Ready;
-                s.message = None;
-                s.serving_generation = generation;
-                s.serving_component = Some(digest.clone());
-                s.set_condition(
-                    "Ready",
-                    true,
-                    "Serving",
-                    &format!("generation {generation} serves {}", short_digest(&digest)),
-                    chrono::Utc::now(),
-                );
-            })
-            .await;
-            return;
-        }
-        if let Some(message) = state.failed.get(&(key.clone(), generation)).cloned() {
-            let serving = state.deployed.get(key).map(|d| d.generation);
-            let full = match serving {
-                Some(g) => format!("{message}; generation {g} keeps serving"),
-                None => message,
-            };
-            self.write_status(key, generation, |s| {
-                s.phase = Phase::Failed;
-                s.message = Some(full.clone());
-                s.set_condition("Ready", false, "ComponentFailed", &full, chrono::Utc::now());
-            })
-            .await;
-            return;
-        }
-        if state.checking.contains(&(key.clone(), generation)) {
-            return;
-        }
-        if !state.loading.insert((key.clone(), generation)) {
-            return;
+        let latest = (key.clone(), generation);
+        let known = Known {
+            serving: state.deployed.get(key).map(|d| (d.generation, d.reported)),
+            failed: state.failed.get(&latest).cloned(),
+            in_progress: state.checking.contains(&latest) || state.loading.contains(&latest),
+        };
+        match reconcile(&app, &known) {
+            Step::Report(patch) => {
+                let now = chrono::Utc::now();
+                self.write_status(key, generation, |s| patch.apply(s, now))
+                    .await;
+                return;
+            }
+            Step::Wait => return,
+            Step::Load => {
+                state.loading.insert(latest);
+            }
         }
         let digest = app.spec.component.clone();
         let Some(path) = self.blobs.path(&digest) else {
@@ -607,6 +576,106 @@ impl Agent {
     }
 }
 
+/// What the node knows of one App beyond the object itself.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Known {
+    /// The generation this node serves, with the app's activity as last reported.
+    pub serving: Option<(u64, ActivityState)>,
+    /// Why the latest generation cannot serve, once that is known.
+    pub failed: Option<String>,
+    /// The latest generation is being loaded or health-checked; its end reconciles again.
+    pub in_progress: bool,
+}
+
+/// The next step for an App on this node.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Step {
+    /// Store what the status should say.
+    Report(Patch),
+    /// Compile or load the latest generation (then check and install it).
+    Load,
+    /// Nothing until the work under way ends.
+    Wait,
+}
+
+/// A change to an App's status.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Patch {
+    /// `generation` serves `digest`.
+    Serving {
+        generation: u64,
+        digest: String,
+        activity: ActivityState,
+    },
+    /// The latest generation cannot serve; `message` says why (and what serves instead).
+    Failed { message: String },
+    /// The node has just started and serves nothing yet.
+    NodeStarting { node: String },
+}
+
+impl Patch {
+    /// Applies the patch; idempotent (a condition keeps its transition time, the scale state
+    /// its `since`, while they do not change).
+    pub(crate) fn apply(&self, s: &mut shoal_api::AppStatus, now: chrono::DateTime<chrono::Utc>) {
+        match self {
+            Patch::Serving {
+                generation,
+                digest,
+                activity,
+            } => {
+                let scale = scale_status(*activity, now);
+                if s.scale.as_ref().map(|x| x.state) != Some(scale.state) {
+                    s.scale = Some(scale);
+                }
+                s.phase = Phase::Ready;
+                s.message = None;
+                s.serving_generation = *generation;
+                s.serving_component = Some(digest.clone());
+                let message = format!("generation {generation} serves {}", short_digest(digest));
+                s.set_condition("Ready", true, "Serving", &message, now);
+            }
+            Patch::Failed { message } => {
+                s.phase = Phase::Failed;
+                s.message = Some(message.clone());
+                s.set_condition("Ready", false, "ComponentFailed", message, now);
+            }
+            Patch::NodeStarting { node } => {
+                let message = format!("node/{node} is starting and loading the component");
+                s.phase = Phase::Pending;
+                s.message = Some(message.clone());
+                s.set_condition("Ready", false, "NodeStarting", &message, now);
+            }
+        }
+    }
+}
+
+/// Decides the next step for `app` given what the node knows of it; level-triggered and
+/// idempotent: it looks only at the latest spec and the node's state, never at what woke it.
+pub(crate) fn reconcile(app: &App, known: &Known) -> Step {
+    let generation = app.metadata.generation;
+    match &known.serving {
+        Some((serving, activity)) if *serving == generation => {
+            return Step::Report(Patch::Serving {
+                generation,
+                digest: app.spec.component.clone(),
+                activity: *activity,
+            });
+        }
+        _ => {}
+    }
+    if let Some(message) = &known.failed {
+        let message = match known.serving {
+            Some((g, _)) => format!("{message}; generation {g} keeps serving"),
+            None => message.clone(),
+        };
+        return Step::Report(Patch::Failed { message });
+    }
+    if known.in_progress {
+        return Step::Wait;
+    }
+    Step::Load
+}
+
 /// The status of an app whose activity is `a`, as of `since`.
 fn scale_status(a: ActivityState, since: chrono::DateTime<chrono::Utc>) -> ScaleStatus {
     ScaleStatus {
@@ -626,5 +695,150 @@ fn app_ref(key: &Key) -> ObjectRef {
         kind: "app".into(),
         namespace: key.0.clone(),
         name: key.1.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_api::AppStatus;
+
+    fn app(generation: u64) -> App {
+        let yaml = format!(
+            "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: a}}\nspec:\n  component: sha256:{}\n  routes: [{{path: /}}]\n",
+            "0".repeat(64)
+        );
+        let mut app: App = serde_yaml::from_str(&yaml).unwrap();
+        app.metadata.generation = generation;
+        app
+    }
+
+    const ACTIVE: ActivityState = ActivityState {
+        active: true,
+        activations: 0,
+        releases: 0,
+    };
+
+    #[test]
+    fn reconcile_decides_from_the_latest_generation_and_what_the_node_knows() {
+        let a = app(2);
+        let known = |serving: Option<u64>, failed: Option<&str>, in_progress: bool| Known {
+            serving: serving.map(|g| (g, ACTIVE)),
+            failed: failed.map(str::to_string),
+            in_progress,
+        };
+        let serving = Step::Report(Patch::Serving {
+            generation: 2,
+            digest: a.spec.component.clone(),
+            activity: ACTIVE,
+        });
+        for (k, expected) in [
+            (known(None, None, false), Step::Load),
+            (known(Some(1), None, false), Step::Load),
+            (known(Some(1), None, true), Step::Wait),
+            (known(Some(2), None, false), serving.clone()),
+            // Serving wins over a stale failure of the same generation.
+            (known(Some(2), Some("x"), false), serving),
+            (
+                known(Some(1), Some("no handler"), false),
+                Step::Report(Patch::Failed {
+                    message: "no handler; generation 1 keeps serving".into(),
+                }),
+            ),
+            (
+                known(None, Some("no handler"), true),
+                Step::Report(Patch::Failed {
+                    message: "no handler".into(),
+                }),
+            ),
+        ] {
+            assert_eq!(reconcile(&a, &k), expected, "{k:?}");
+        }
+    }
+
+    #[test]
+    fn patches_are_idempotent() {
+        let t0 = chrono::Utc::now();
+        let t1 = t0 + chrono::Duration::seconds(5);
+        let patch = Patch::Serving {
+            generation: 3,
+            digest: "sha256:abc".into(),
+            activity: ACTIVE,
+        };
+        let mut s = AppStatus::default();
+        patch.apply(&mut s, t0);
+        let once = s.clone();
+        patch.apply(&mut s, t1);
+        assert_eq!(s, once, "a second apply changes nothing, not even times");
+        assert_eq!(s.phase, Phase::Ready);
+        assert_eq!(s.scale.as_ref().unwrap().since, t0);
+        Patch::Failed {
+            message: "bad".into(),
+        }
+        .apply(&mut s, t1);
+        assert_eq!(s.conditions[0].last_transition_time, t1);
+        assert_eq!(s.serving_generation, 3, "what serves is still reported");
+    }
+
+    /// A real node agent on a store and runtime in a temp dir, with tokio's clock paused.
+    #[tokio::test(start_paused = true)]
+    async fn an_app_without_requests_goes_idle_after_its_idle_after_and_not_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = shoal_store::Embedded::open(&dir.path().join("store.redb")).unwrap();
+        let objects = Objects::new(Arc::new(store));
+        let blobs = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let hello = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../examples/hello-c/hello.wasm"
+        );
+        let digest = blobs.put(&std::fs::read(hello).unwrap()).unwrap();
+        let runtime = Runtime::new(shoal_runtime::RuntimeConfig {
+            max_instances: 4,
+            cache_dir: dir.path().join("compiled"),
+            keyvalue_path: dir.path().join("keyvalue.redb"),
+            logs: shoal_store::LogDir::open(dir.path().join("logs"), 1 << 20).unwrap(),
+            busy_threads: 1,
+            pooling: false,
+            keep_resident: 0,
+        })
+        .unwrap();
+        let agent = Agent::new(
+            objects.clone(),
+            blobs,
+            Arc::new(runtime),
+            Arc::default(),
+            AgentConfig {
+                node_name: "test".into(),
+                compile_concurrency: 1,
+                files_dir: dir.path().join("files"),
+            },
+        );
+        let shutdown = CancellationToken::new();
+        tokio::spawn(agent.run(shutdown.clone()));
+
+        let mut a = app(1);
+        a.spec.component = digest;
+        a.spec.scale = Some(serde_yaml::from_str("{idleAfter: 1m}").unwrap());
+        let key = app_key("default", "a");
+        objects.put(&key, a, Precondition::Absent).await.unwrap();
+        let scale = || async {
+            let a: App = objects.get(&key).await.unwrap().unwrap();
+            a.status.scale.map(|s| s.state)
+        };
+        while scale().await.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let served_at = tokio::time::Instant::now();
+        assert_eq!(scale().await, Some(Activity::Active));
+        while scale().await == Some(Activity::Active) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(scale().await, Some(Activity::Idle));
+        let idle_after = served_at.elapsed();
+        assert!(
+            idle_after >= Duration::from_secs(59) && idle_after < Duration::from_secs(70),
+            "went idle after {idle_after:?}"
+        );
+        shutdown.cancel();
     }
 }

@@ -10,7 +10,9 @@ use crate::load::Prepared;
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// tokio's clock (the system's, unless a test pauses it), so that idleness can be tested.
+use tokio::time::Instant;
 
 /// Whether an app holds its component, and the counts of its transitions.
 pub(crate) struct Activity {
