@@ -140,9 +140,13 @@ fn a_component_that_is_not_an_http_handler_fails_with_the_reason() {
             cols.get(1..4) == Some(&[kind, reason, "app/cli"][..])
         })
     };
-    let (failed, serving) = (row("Warning", "Failed"), row("Normal", "Serving"));
+    let (failed, compiled, serving) = (
+        row("Warning", "Failed"),
+        row("Normal", "Compiled"),
+        row("Normal", "Serving"),
+    );
     assert!(
-        matches!((failed, serving), (Some(f), Some(s)) if f < s),
+        matches!((failed, compiled, serving), (Some(f), Some(c), Some(s)) if f < c && c < s),
         "{events}"
     );
     let json: serde_json::Value =
@@ -215,4 +219,26 @@ fn the_server_refuses_an_oversized_upload_before_reading_it() {
         text.contains("upload is larger than this server's limit of 1 MiB"),
         "{text}"
     );
+}
+
+#[test]
+fn a_component_that_does_not_compile_fails_with_a_compile_failed_event() {
+    let node = Node::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    // A component header, then bytes no compiler accepts.
+    let broken = dir.path().join("broken.wasm");
+    let mut bytes = b"\0asm\x0d\x00\x01\x00".to_vec();
+    bytes.extend(std::iter::repeat_n(0xffu8, 64));
+    std::fs::write(&broken, bytes).unwrap();
+    node.apply(&app_yaml(
+        "broken",
+        &broken.display().to_string(),
+        "/broken",
+        "",
+    ));
+    let err = node.fails(&["wait", "app", "broken", "--timeout", "120s"], None);
+    assert!(err.contains("failed to compile"), "{err}");
+    let events = node.ok(&["describe", "app", "broken"]);
+    assert!(events.contains("CompileFailed"), "{events}");
+    assert_eq!(node.get("/broken").0, 404);
 }

@@ -3,7 +3,7 @@
 use crate::watch::{Change, Key, watch};
 use crate::{RouteTable, Routes};
 use shoal_api::{Activity, App, EventType, ObjectRef, Phase, ScaleStatus, short_digest};
-use shoal_runtime::{ActivityState, HttpApp, HttpComponent, Origin, Runtime};
+use shoal_runtime::{ActivityState, HttpApp, HttpComponent, LoadError, Origin, Runtime};
 use shoal_store::{BlobStore, Objects, Precondition, StoreError, app_key};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -49,7 +49,8 @@ enum Msg {
     Loaded {
         key: Key,
         generation: u64,
-        result: Result<LoadedComponent, String>,
+        /// The component, or the event reason and message of why it cannot be loaded.
+        result: Result<LoadedComponent, (&'static str, String)>,
     },
     /// Time to look for apps that went idle or came back.
     Sweep,
@@ -67,6 +68,8 @@ enum Msg {
 struct LoadedComponent {
     component: HttpComponent,
     how: String,
+    /// It was compiled now (not loaded from the cache or shared).
+    compiled: bool,
 }
 
 struct Deployed {
@@ -197,6 +200,15 @@ impl Agent {
                     state.loading.remove(&(key.clone(), generation));
                     match result {
                         Ok(loaded) => {
+                            if loaded.compiled {
+                                let message = format!(
+                                    "{} {}",
+                                    short_digest(loaded.component.digest()),
+                                    loaded.how
+                                );
+                                self.event(&key, EventType::Normal, "Compiled", &message)
+                                    .await;
+                            }
                             state
                                 .loaded
                                 .insert((key.clone(), generation), loaded.component);
@@ -209,7 +221,7 @@ impl Agent {
                                 self.deploy(&mut state, &app, &loaded.how, &tx).await;
                             }
                         }
-                        Err(message) => {
+                        Err((reason, message)) => {
                             state
                                 .failed
                                 .insert((key.clone(), generation), message.clone());
@@ -222,8 +234,7 @@ impl Agent {
                                     "{}: generation {generation} failed: {message}",
                                     app_ref(&key)
                                 );
-                                self.event(&key, EventType::Warning, "Failed", &message)
-                                    .await;
+                                self.event(&key, EventType::Warning, reason, &message).await;
                             }
                         }
                     }
@@ -322,7 +333,10 @@ impl Agent {
                 .send(Msg::Loaded {
                     key: key.clone(),
                     generation,
-                    result: Err(format!("component {digest} is not a valid digest")),
+                    result: Err((
+                        "Failed",
+                        format!("component {digest} is not a valid digest"),
+                    )),
                 })
                 .await;
             return;
@@ -337,13 +351,18 @@ impl Agent {
         tokio::spawn(async move {
             let _slot = slots.acquire_owned().await;
             let result = tokio::task::spawn_blocking(move || {
-                runtime
-                    .load_http(&digest, &path)
-                    .map_err(|e| format!("component {} {e}", short_digest(&digest)))
+                runtime.load_http(&digest, &path).map_err(|e| {
+                    let reason = match e {
+                        LoadError::Compile(_) => "CompileFailed",
+                        _ => "Failed",
+                    };
+                    (reason, format!("component {} {e}", short_digest(&digest)))
+                })
             })
             .await
-            .unwrap_or_else(|e| Err(format!("loading the component panicked: {e}")))
+            .unwrap_or_else(|e| Err(("Failed", format!("loading the component panicked: {e}"))))
             .map(|loaded| LoadedComponent {
+                compiled: loaded.origin == Origin::Compiled,
                 how: match loaded.origin {
                     Origin::Shared => "compiled code already loaded".to_string(),
                     Origin::Cache => {
