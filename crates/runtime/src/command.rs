@@ -48,44 +48,31 @@ impl P1Host {
 
 /// Store state that limits are charged to.
 trait Charged: Send + 'static {
+    /// The memory cap, the CPU used so far and whether it went over its limit.
+    fn account(&mut self) -> (&mut Cap, &mut Duration, &mut bool);
+
     /// Adds `used` CPU; false once past `limit`.
-    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool;
-    fn cap(&mut self) -> &mut Cap;
-    fn cpu_exceeded(&self) -> bool;
-    fn memory_denied(&self) -> bool;
+    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool {
+        let (_, cpu_used, exceeded) = self.account();
+        *cpu_used += used;
+        *exceeded = limit.is_some_and(|l| *cpu_used > l);
+        !*exceeded
+    }
+
+    fn cap(&mut self) -> &mut Cap {
+        self.account().0
+    }
 }
 
 impl Charged for Host {
-    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool {
-        self.cpu_used += used;
-        self.cpu_exceeded = limit.is_some_and(|l| self.cpu_used > l);
-        !self.cpu_exceeded
-    }
-    fn cap(&mut self) -> &mut Cap {
-        &mut self.limits
-    }
-    fn cpu_exceeded(&self) -> bool {
-        self.cpu_exceeded
-    }
-    fn memory_denied(&self) -> bool {
-        self.limits.memory_denied
+    fn account(&mut self) -> (&mut Cap, &mut Duration, &mut bool) {
+        (&mut self.limits, &mut self.cpu_used, &mut self.cpu_exceeded)
     }
 }
 
 impl Charged for P1Host {
-    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool {
-        self.cpu_used += used;
-        self.cpu_exceeded = limit.is_some_and(|l| self.cpu_used > l);
-        !self.cpu_exceeded
-    }
-    fn cap(&mut self) -> &mut Cap {
-        &mut self.limits
-    }
-    fn cpu_exceeded(&self) -> bool {
-        self.cpu_exceeded
-    }
-    fn memory_denied(&self) -> bool {
-        self.limits.memory_denied
+    fn account(&mut self) -> (&mut Cap, &mut Duration, &mut bool) {
+        (&mut self.limits, &mut self.cpu_used, &mut self.cpu_exceeded)
     }
 }
 
@@ -270,7 +257,7 @@ impl Runtime {
                         Ok(i32::from(result.is_err()))
                     };
                     let result = run.await;
-                    exit_of(result, store.data(), limits)
+                    exit_of(result, store.data_mut(), limits)
                 })
             }
             Kind::Module(pre) => {
@@ -290,7 +277,7 @@ impl Runtime {
                         Ok(0)
                     };
                     let result = run.await;
-                    exit_of(result, store.data(), limits)
+                    exit_of(result, store.data_mut(), limits)
                 })
             }
         };
@@ -335,17 +322,19 @@ fn metered_store<T: Charged>(
 /// How an attempt that returned `result` ended, given what its host saw.
 fn exit_of(
     result: wasmtime::Result<i32>,
-    host: &impl Charged,
+    host: &mut impl Charged,
     (cpu, memory): (Option<Duration>, u64),
 ) -> Exit {
+    let (cap, _, cpu_exceeded) = host.account();
+    let (memory_denied, cpu_exceeded) = (cap.memory_denied, *cpu_exceeded);
     let code = match result {
         Ok(code) => Some(code),
         Err(e) => match e.downcast_ref::<I32Exit>() {
             Some(exit) => Some(exit.0),
-            None if host.cpu_exceeded() => {
+            None if cpu_exceeded => {
                 return Exit::CpuExceeded(cpu.unwrap_or_default());
             }
-            None if host.memory_denied() => None,
+            None if memory_denied => None,
             None => {
                 return Exit::Failed(match e.downcast_ref::<Trap>() {
                     Some(Trap::StackOverflow) => "overflowed its stack".to_string(),
@@ -359,7 +348,7 @@ fn exit_of(
         },
     };
     match code {
-        Some(code) if code == 0 || !host.memory_denied() => Exit::Code(code),
+        Some(code) if code == 0 || !memory_denied => Exit::Code(code),
         code => Exit::OutOfMemory {
             code,
             limit: memory,

@@ -14,11 +14,7 @@ use shoal_store::{Precondition, app_key};
 use std::sync::Arc;
 
 fn app_ref(ns: &str, name: &str) -> ObjectRef {
-    ObjectRef {
-        kind: "app".into(),
-        namespace: ns.into(),
-        name: name.into(),
-    }
+    ObjectRef::new("app", ns, name)
 }
 
 pub(crate) async fn list(
@@ -33,12 +29,22 @@ pub(crate) async fn get(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<App>, ApiError> {
+    find(&state, &app_ref(&ns, &name), &app_key(&ns, &name))
+        .await
+        .map(Json)
+}
+
+/// The object `what` stored at `key`, or 404 naming it.
+pub(crate) async fn find<T: shoal_store::Versioned>(
+    state: &ApiState,
+    what: &ObjectRef,
+    key: &str,
+) -> Result<T, ApiError> {
     state
         .objects
-        .get::<App>(&app_key(&ns, &name))
+        .get::<T>(key)
         .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::NotFound(format!("{} not found", app_ref(&ns, &name))))
+        .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))
 }
 
 /// What an apply is for, when it is more than an edit.
@@ -342,11 +348,6 @@ pub(crate) async fn revisions(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<Vec<shoal_api::Revision>>, ApiError> {
-    let Some(app) = state.objects.get::<App>(&app_key(&ns, &name)).await? else {
-        return Err(ApiError::NotFound(format!(
-            "{} not found",
-            app_ref(&ns, &name)
-        )));
-    };
+    let app: App = find(&state, &app_ref(&ns, &name), &app_key(&ns, &name)).await?;
     Ok(Json(revisions::list(&state.objects, &app).await?))
 }

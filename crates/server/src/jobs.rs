@@ -1,6 +1,6 @@
 //! Job endpoints: list, get, apply, delete, and the logs of a run.
 
-use crate::apps::{Accept, check_component, check_identity, decode_object};
+use crate::apps::{Accept, check_component, check_identity, decode_object, find};
 use crate::logs::{LogQuery, log_dir};
 use crate::{ApiError, ApiState};
 use axum::Json;
@@ -13,11 +13,7 @@ use shoal_store::{Precondition, job_key};
 use std::sync::Arc;
 
 fn job_ref(ns: &str, name: &str) -> ObjectRef {
-    ObjectRef {
-        kind: "job".into(),
-        namespace: ns.into(),
-        name: name.into(),
-    }
+    ObjectRef::new("job", ns, name)
 }
 
 pub(crate) async fn list(
@@ -32,15 +28,9 @@ pub(crate) async fn get(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<Job>, ApiError> {
-    find(&state, &ns, &name).await.map(Json)
-}
-
-async fn find(state: &ApiState, ns: &str, name: &str) -> Result<Job, ApiError> {
-    state
-        .objects
-        .get::<Job>(&job_key(ns, name))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("{} not found", job_ref(ns, name))))
+    find(&state, &job_ref(&ns, &name), &job_key(&ns, &name))
+        .await
+        .map(Json)
 }
 
 /// Creates, updates or leaves a Job unchanged. A changed spec is a new generation: a one-off
@@ -158,7 +148,7 @@ pub(crate) async fn logs(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
     let logs = log_dir(&state)?;
-    let job = find(&state, &ns, &name).await?;
+    let job: Job = find(&state, &job_ref(&ns, &name), &job_key(&ns, &name)).await?;
     let what = job.object_ref();
     let run = match q.run {
         Some(n) if job.status.runs.iter().any(|r| r.number == n) => n,

@@ -29,17 +29,11 @@ pub(crate) async fn logs(
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let what = format!("app/{name}");
     let logs = log_dir(&state)?;
-    if state
-        .objects
-        .get::<shoal_api::App>(&shoal_store::app_key(&ns, &name))
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::NotFound(format!("{what} not found")));
-    }
-    serve(logs, what, ns, name, q).await
+    let what = shoal_api::ObjectRef::new("app", &ns, &name);
+    let _: shoal_api::App =
+        crate::apps::find(&state, &what, &shoal_store::app_key(&ns, &name)).await?;
+    serve(logs, what.to_string(), ns, name, q).await
 }
 
 /// The node's log directory, when this server runs beside the node.
