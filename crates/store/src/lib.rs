@@ -2,18 +2,23 @@
 //!
 //! The [`Store`] trait is shaped after etcd, the store a cluster uses: a flat key space, a global
 //! revision that increases on every write, compare-and-swap on a key's modification revision, and
-//! watches that resume from a revision. [`Embedded`] implements it on a redb file for `shoal up`.
+//! watches that resume from a revision. [`Embedded`] implements it on a redb file for `shoal up`;
+//! [`Etcd`] on etcd for a cluster (`shoal server --store etcd://…`).
 //! [`Objects`] is the typed layer on top: JSON objects whose `metadata.resourceVersion` is the
 //! key's modification revision.
 
 mod blobs;
+#[cfg(test)]
+mod conformance;
 mod embedded;
+mod etcd;
 pub mod logs;
 mod objects;
 pub mod trees;
 
 pub use blobs::{BlobStore, parse_digest};
 pub use embedded::Embedded;
+pub use etcd::Etcd;
 pub use logs::{AppLog, LogDir};
 pub use objects::{
     Objects, Versioned, app_key, event_key, job_key, revision_key, revisions_prefix,

@@ -1,0 +1,73 @@
+//! The behaviour every [`Store`] backend must have, run against each of them.
+
+use crate::{Precondition, Store, StoreError, WatchEvent};
+
+pub(crate) async fn cas_and_revisions(s: &dyn Store) {
+    let r1 = s
+        .put("apps/default/a", b"1".to_vec(), Precondition::Absent)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.put("apps/default/a", b"x".to_vec(), Precondition::Absent)
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let r2 = s
+        .put(
+            "apps/default/a",
+            b"2".to_vec(),
+            Precondition::ModRevision(r1),
+        )
+        .await
+        .unwrap();
+    assert!(r2 > r1);
+    assert!(matches!(
+        s.put(
+            "apps/default/a",
+            b"3".to_vec(),
+            Precondition::ModRevision(r1)
+        )
+        .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    s.put("apps/other/b", b"b".to_vec(), Precondition::None)
+        .await
+        .unwrap();
+    let (items, rev) = s.list("apps/default/").await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].value, b"2");
+    assert_eq!(rev, r2 + 1);
+    assert_eq!(
+        s.delete("apps/default/zzz", Precondition::None)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        s.delete("apps/default/a", Precondition::None)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(s.get("apps/default/a").await.unwrap(), None);
+}
+
+pub(crate) async fn watch_resumes_from_revision(s: &dyn Store) {
+    let r1 = s
+        .put("apps/a", b"1".to_vec(), Precondition::None)
+        .await
+        .unwrap();
+    s.put("jobs/x", b"j".to_vec(), Precondition::None)
+        .await
+        .unwrap();
+    let mut w = s.watch("apps/", r1 - 1).await.unwrap();
+    s.delete("apps/a", Precondition::None).await.unwrap();
+    match w.next().await.unwrap().unwrap() {
+        WatchEvent::Put(kv) => assert_eq!((kv.key.as_str(), kv.mod_revision), ("apps/a", r1)),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        w.next().await.unwrap().unwrap(),
+        WatchEvent::Delete { .. }
+    ));
+}

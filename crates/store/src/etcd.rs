@@ -1,0 +1,422 @@
+//! The cluster store: [`Store`] on etcd v3, spoken through etcd's HTTP/JSON gateway (`/v3/…`).
+//!
+//! Keys and values are etcd's own; revisions are etcd's global revision, so a
+//! `resourceVersion` is an etcd `mod_revision` and compare-and-swap is an etcd transaction on it.
+//! A watch follows one streamed `/v3/watch` response; when etcd has compacted the history it
+//! asked for, the watch ends with [`StoreError::Compacted`] and the caller re-lists.
+
+use crate::{KeyValue, Precondition, Store, StoreError, Watch, WatchEvent};
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long one request to etcd may take before the store counts as unavailable.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A [`Store`] on one or more etcd endpoints (tried in turn).
+///
+/// # Guarantees
+/// A write is acknowledged only after etcd committed it (a quorum has it). Reads are
+/// linearizable (etcd's default). Watches deliver every change after the revision asked for,
+/// in order, or [`StoreError::Compacted`].
+#[derive(Clone)]
+pub struct Etcd {
+    endpoints: Vec<String>,
+    http: reqwest::Client,
+    /// For watches: no overall timeout, they stream for as long as they live.
+    streaming: reqwest::Client,
+}
+
+impl Etcd {
+    /// A store on `spec`: `etcd://HOST:PORT[,HOST:PORT…]`.
+    ///
+    /// # Errors
+    /// `spec` is not an etcd URL.
+    pub fn new(spec: &str) -> Result<Self, StoreError> {
+        let hosts = spec.strip_prefix("etcd://").ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "'{spec}' is not an etcd store; use etcd://HOST:PORT[,HOST:PORT…]"
+            ))
+        })?;
+        let endpoints: Vec<String> = hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| format!("http://{}", h.trim_end_matches('/')))
+            .collect();
+        if endpoints.is_empty() {
+            return Err(StoreError::Unavailable(format!(
+                "'{spec}' names no etcd endpoint; use etcd://HOST:PORT"
+            )));
+        }
+        let build = |timeout: Option<Duration>| {
+            let b = reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(2));
+            match timeout {
+                Some(t) => b.timeout(t),
+                None => b,
+            }
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        };
+        Ok(Self {
+            endpoints,
+            http: build(Some(REQUEST_TIMEOUT))?,
+            streaming: build(None)?,
+        })
+    }
+
+    /// Checks that etcd answers.
+    ///
+    /// # Errors
+    /// No endpoint answered.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.call("/v3/kv/range", json!({"key": b64("\0"), "limit": 1}))
+            .await
+            .map(drop)
+    }
+
+    /// POSTs `body` to `path` on the first endpoint that answers.
+    async fn call(&self, path: &str, body: Value) -> Result<Value, StoreError> {
+        let mut last = String::new();
+        for endpoint in &self.endpoints {
+            let resp = match self
+                .http
+                .post(format!("{endpoint}{path}"))
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("{endpoint}: {}", root_cause(&e));
+                    continue;
+                }
+            };
+            let status = resp.status();
+            let value: Value = resp
+                .json()
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("{endpoint}: bad answer: {e}")))?;
+            if status.is_success() {
+                return Ok(value);
+            }
+            let message = value
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            last = format!("{endpoint}: {status}: {message}");
+        }
+        Err(StoreError::Unavailable(format!("etcd: {last}")))
+    }
+
+    async fn txn(
+        &self,
+        key: &str,
+        pre: Precondition,
+        op: Value,
+    ) -> Result<(bool, Value), StoreError> {
+        let compare = match pre {
+            Precondition::None => vec![],
+            Precondition::Absent => vec![json!({
+                "key": b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"
+            })],
+            Precondition::ModRevision(r) => vec![json!({
+                "key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": r.to_string()
+            })],
+        };
+        let resp = self
+            .call(
+                "/v3/kv/txn",
+                json!({"compare": compare, "success": [op], "failure": []}),
+            )
+            .await?;
+        let ok = resp
+            .get("succeeded")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok((ok, resp))
+    }
+}
+
+fn b64(s: &str) -> String {
+    B64.encode(s.as_bytes())
+}
+
+/// The end of etcd's range for every key starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return B64.encode(end);
+        }
+    }
+    // Every byte 0xff (or empty): to the end of the key space.
+    B64.encode([0u8])
+}
+
+/// etcd's JSON numbers are 64-bit integers written as strings.
+fn num(v: Option<&Value>) -> u64 {
+    match v {
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn revision(resp: &Value) -> u64 {
+    num(resp.get("header").and_then(|h| h.get("revision")))
+}
+
+#[derive(Deserialize)]
+struct RawKv {
+    key: String,
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    mod_revision: Value,
+}
+
+fn decode_kv(raw: &Value) -> Result<KeyValue, StoreError> {
+    let kv: RawKv = serde_json::from_value(raw.clone())
+        .map_err(|e| StoreError::Unavailable(format!("etcd: bad key-value: {e}")))?;
+    let bytes = |s: &str| {
+        B64.decode(s)
+            .map_err(|e| StoreError::Unavailable(format!("etcd: bad base64: {e}")))
+    };
+    Ok(KeyValue {
+        key: String::from_utf8_lossy(&bytes(&kv.key)?).into_owned(),
+        value: bytes(&kv.value)?,
+        mod_revision: num(Some(&kv.mod_revision)),
+    })
+}
+
+fn kvs(resp: &Value) -> Result<Vec<KeyValue>, StoreError> {
+    resp.get("kvs")
+        .and_then(Value::as_array)
+        .map_or(Ok(Vec::new()), |a| a.iter().map(decode_kv).collect())
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[async_trait]
+impl Store for Etcd {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let resp = self.call("/v3/kv/range", json!({"key": b64(key)})).await?;
+        Ok(kvs(&resp)?.into_iter().next())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, u64), StoreError> {
+        let resp = self
+            .call(
+                "/v3/kv/range",
+                json!({"key": b64(prefix), "range_end": prefix_end(prefix)}),
+            )
+            .await?;
+        Ok((kvs(&resp)?, revision(&resp)))
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>, pre: Precondition) -> Result<u64, StoreError> {
+        let op = json!({"request_put": {"key": b64(key), "value": B64.encode(&value)}});
+        match self.txn(key, pre, op).await? {
+            (true, resp) => Ok(revision(&resp)),
+            (false, _) => Err(StoreError::Conflict {
+                key: key.to_string(),
+            }),
+        }
+    }
+
+    async fn delete(&self, key: &str, pre: Precondition) -> Result<Option<u64>, StoreError> {
+        let op = json!({"request_delete_range": {"key": b64(key)}});
+        match self.txn(key, pre, op).await? {
+            (true, resp) => {
+                let deleted = resp
+                    .get("responses")
+                    .and_then(|r| r.get(0))
+                    .and_then(|r| r.get("response_delete_range"))
+                    .map_or(0, |d| num(d.get("deleted")));
+                Ok((deleted > 0).then(|| revision(&resp)))
+            }
+            (false, _) => Err(StoreError::Conflict {
+                key: key.to_string(),
+            }),
+        }
+    }
+
+    async fn watch(&self, prefix: &str, after: u64) -> Result<Watch, StoreError> {
+        let body = json!({"create_request": {
+            "key": b64(prefix),
+            "range_end": prefix_end(prefix),
+            "start_revision": (after + 1).to_string(),
+        }});
+        let mut last = String::new();
+        let mut resp = None;
+        for endpoint in &self.endpoints {
+            match self
+                .streaming
+                .post(format!("{endpoint}/v3/watch"))
+                .json(&body)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => {
+                    resp = Some(r);
+                    break;
+                }
+                Ok(r) => last = format!("{endpoint}: {}", r.status()),
+                Err(e) => last = format!("{endpoint}: {}", root_cause(&e)),
+            }
+        }
+        let mut resp =
+            resp.ok_or_else(|| StoreError::Unavailable(format!("etcd watch: {last}")))?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::new();
+            loop {
+                let chunk = match resp.chunk().await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => {
+                        let _ = tx
+                            .send(Err(StoreError::Unavailable("etcd watch ended".into())))
+                            .await;
+                        return;
+                    }
+                    Err(e) => {
+                        let _ = tx
+                            .send(Err(StoreError::Unavailable(format!(
+                                "etcd watch broke: {}",
+                                root_cause(&e)
+                            ))))
+                            .await;
+                        return;
+                    }
+                };
+                buf.extend_from_slice(&chunk);
+                // The gateway streams one JSON object per message, newline-separated.
+                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=nl).collect();
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    for item in watch_items(&line, after) {
+                        let fatal = item.is_err();
+                        if tx.send(item).await.is_err() || fatal {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Watch::new(rx))
+    }
+}
+
+/// The events (or the error) in one streamed watch message.
+fn watch_items(line: &[u8], after: u64) -> Vec<Result<WatchEvent, StoreError>> {
+    let msg: Value = match serde_json::from_slice(line) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![Err(StoreError::Unavailable(format!(
+                "etcd watch: bad message: {e}"
+            )))];
+        }
+    };
+    let Some(result) = msg.get("result") else {
+        let message = msg
+            .get("error")
+            .map_or_else(|| msg.to_string(), ToString::to_string);
+        return vec![Err(StoreError::Unavailable(format!(
+            "etcd watch: {message}"
+        )))];
+    };
+    if num(result.get("compact_revision")) > 0 {
+        return vec![Err(StoreError::Compacted { requested: after })];
+    }
+    if result.get("canceled").and_then(Value::as_bool) == Some(true) {
+        return vec![Err(StoreError::Unavailable(
+            "etcd canceled the watch".into(),
+        ))];
+    }
+    let Some(events) = result.get("events").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .map(|e| {
+            let kv = decode_kv(e.get("kv").unwrap_or(&Value::Null))?;
+            Ok(match e.get("type").and_then(Value::as_str) {
+                Some("DELETE") => WatchEvent::Delete {
+                    key: kv.key,
+                    revision: kv.mod_revision,
+                },
+                _ => WatchEvent::Put(kv),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_testkit::Etcd as EtcdProcess;
+
+    #[tokio::test]
+    async fn conforms() {
+        let etcd = EtcdProcess::start();
+        let s = Etcd::new(&etcd.url()).unwrap();
+        crate::conformance::cas_and_revisions(&s).await;
+        crate::conformance::watch_resumes_from_revision(&s).await;
+    }
+
+    #[tokio::test]
+    async fn a_watch_behind_compaction_says_so_and_an_outage_is_an_error_not_a_hang() {
+        let mut etcd = EtcdProcess::start();
+        let s = Etcd::new(&etcd.url()).unwrap();
+        let first = s
+            .put("a/1", b"1".to_vec(), Precondition::None)
+            .await
+            .unwrap();
+        let last = s
+            .put("a/2", b"2".to_vec(), Precondition::None)
+            .await
+            .unwrap();
+        s.call("/v3/kv/compaction", json!({"revision": last.to_string()}))
+            .await
+            .unwrap();
+        let mut w = s.watch("a/", first - 1).await.unwrap();
+        assert!(matches!(
+            w.next().await,
+            Some(Err(StoreError::Compacted { .. }))
+        ));
+
+        let mut live = s.watch("a/", last).await.unwrap();
+        etcd.kill();
+        assert!(matches!(
+            live.next().await,
+            Some(Err(StoreError::Unavailable(_)))
+        ));
+        assert!(matches!(
+            s.get("a/1").await,
+            Err(StoreError::Unavailable(_))
+        ));
+        etcd.restart();
+        assert_eq!(s.get("a/2").await.unwrap().unwrap().value, b"2");
+    }
+
+    #[test]
+    fn prefix_ends() {
+        assert_eq!(B64.decode(prefix_end("apps/")).unwrap(), b"apps0");
+        assert_eq!(B64.decode(prefix_end("a\u{7f}")).unwrap(), b"a\x80");
+    }
+}

@@ -1,0 +1,135 @@
+//! Test support shared by the crates' tests and the end-to-end tests: a real etcd server.
+//!
+//! etcd cannot serve its HTTP gateway on port 0 (the gateway dials the configured address), so
+//! [`Etcd::start`] picks free loopback ports, starts `etcd` on them and retries with new ones if
+//! another process took a port meanwhile. `scripts/test` installs etcd (Debian's etcd-server).
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A single-member etcd cluster in a temporary directory; killed on drop.
+pub struct Etcd {
+    child: Option<Child>,
+    /// `HOST:PORT` of its client endpoint.
+    pub addr: String,
+    peer: String,
+    data: std::path::PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it serves.
+    ///
+    /// # Panics
+    /// etcd is not installed, or does not start in 5 attempts.
+    pub fn start() -> Etcd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        for _ in 0..5 {
+            let mut etcd = Etcd {
+                child: None,
+                addr: format!("127.0.0.1:{}", free_port()),
+                peer: format!("127.0.0.1:{}", free_port()),
+                data: data.clone(),
+                _dir: None,
+            };
+            if etcd.spawn() {
+                etcd._dir = Some(dir);
+                return etcd;
+            }
+            drop(etcd);
+            let _ = std::fs::remove_dir_all(&data);
+        }
+        panic!("etcd did not start in 5 attempts");
+    }
+
+    /// Starts the process on this instance's ports and data; true once it serves.
+    fn spawn(&mut self) -> bool {
+        let (client, peer) = (
+            format!("http://{}", self.addr),
+            format!("http://{}", self.peer),
+        );
+        let mut child = match Command::new("etcd")
+            .arg("--data-dir")
+            .arg(&self.data)
+            .args(["--name", "test"])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &format!("test={peer}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => panic!(
+                "cannot run etcd ({e}); install it with `apt-get install etcd-server` (scripts/test does)"
+            ),
+        };
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("ready to serve client requests") {
+                    let _ = tx.send(true);
+                }
+                if line.contains("address already in use") {
+                    let _ = tx.send(false);
+                }
+            }
+            let _ = tx.send(false);
+        });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        matches!(
+            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            Ok(true)
+        )
+    }
+
+    /// `etcd://HOST:PORT`, as `shoal server --store` takes it.
+    pub fn url(&self) -> String {
+        format!("etcd://{}", self.addr)
+    }
+
+    /// Kills etcd (SIGKILL); [`Etcd::restart`] brings it back with its data.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts etcd again on the same ports and data.
+    ///
+    /// # Panics
+    /// It does not come back.
+    pub fn restart(&mut self) {
+        self.kill();
+        assert!(self.spawn(), "etcd did not restart on {}", self.addr);
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
