@@ -1,5 +1,9 @@
 //! A typed client for Shoal's HTTP API, used by the CLI and the end-to-end tests.
 
+mod remote_store;
+
+pub use remote_store::RemoteStore;
+
 use serde::de::DeserializeOwned;
 use shoal_api::{App, ApplyResponse, Event, Job, Revision};
 

@@ -14,6 +14,9 @@ pub enum ApiError {
     /// 401: no or wrong token.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: the token may not do this.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such object or blob.
     #[error("{0}")]
     NotFound(String),
@@ -45,6 +48,7 @@ impl IntoResponse for ApiError {
         let status = match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

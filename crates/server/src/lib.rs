@@ -29,9 +29,11 @@ mod jobs;
 mod logs;
 mod revisions;
 mod routes;
+mod store_api;
 
 pub use error::ApiError;
 pub use shoal_store::BlobStore;
+pub use store_api::WireKv;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -47,8 +49,12 @@ pub struct ApiState {
     pub objects: Objects,
     /// Uploaded components, by digest.
     pub blobs: BlobStore,
-    /// The bearer token every request (but `/healthz`) must carry.
+    /// The bearer token of clients (users, the CLI): every request but `/healthz` carries it
+    /// or the node token.
     pub token: String,
+    /// The bearer token of nodes, which may only read objects, write their status, events and
+    /// Node objects (`/v1/store`), and download blobs.
+    pub node_token: Option<String>,
     /// Largest accepted upload, in bytes.
     pub max_upload: u64,
     /// Per-app logs, when this server runs beside the node that writes them.
@@ -67,11 +73,18 @@ impl ApiState {
             objects,
             blobs,
             token,
+            node_token: None,
             max_upload,
             logs: None,
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Accepts `token` from nodes (see [`ApiState::node_token`]).
+    pub fn with_node_token(mut self, token: String) -> Self {
+        self.node_token = Some(token);
+        self
     }
 
     /// Serves app logs from `logs`.
@@ -107,6 +120,14 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/v1/namespaces/{ns}/jobs/{name}/logs", get(jobs::logs))
         .route("/v1/namespaces/{ns}/events", get(apps::events))
+        .route(
+            "/v1/store/kv",
+            get(store_api::get)
+                .put(store_api::put)
+                .delete(store_api::delete),
+        )
+        .route("/v1/store/list", get(store_api::list))
+        .route("/v1/store/watch", get(store_api::watch))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authenticate,
@@ -145,20 +166,51 @@ pub fn upload_too_large(limit: u64) -> String {
     )
 }
 
-async fn authenticate(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
+/// Who a request comes from, by its bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A user or the CLI: everything.
+    Client,
+    /// A node: the store API (reads, and its own writes), blob downloads, info.
+    Node,
+}
+
+async fn authenticate(
+    State(state): State<Arc<ApiState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let presented = req
         .headers()
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(req).await,
-        Some(_) => ApiError::Unauthorized("the bearer token is not valid for this server".into()).into_response(),
-        None => ApiError::Unauthorized(
-            "missing bearer token; pass --token or SHOAL_TOKEN (shoal up writes one to DATA_DIR/token)".into(),
-        )
-        .into_response(),
+    let matches = |t: &str, expected: &str| constant_time_eq(t.as_bytes(), expected.as_bytes());
+    let role = match presented {
+        Some(t) if matches(t, &state.token) => Role::Client,
+        Some(t) if state.node_token.as_deref().is_some_and(|n| matches(t, n)) => Role::Node,
+        Some(_) => {
+            return ApiError::Unauthorized("the bearer token is not valid for this server".into())
+                .into_response();
+        }
+        None => {
+            return ApiError::Unauthorized(
+                "missing bearer token; pass --token or SHOAL_TOKEN (shoal up and shoal server write one to DATA_DIR/token)".into(),
+            )
+            .into_response();
+        }
+    };
+    if role == Role::Node {
+        let path = req.uri().path();
+        let allowed = path.starts_with("/v1/store/")
+            || path == "/v1/info"
+            || (path.starts_with("/v1/blobs/") && req.method() == http::Method::GET);
+        if !allowed {
+            return ApiError::Forbidden(format!("a node token cannot use {path}")).into_response();
+        }
     }
+    req.extensions_mut().insert(role);
+    next.run(req).await
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a token matched.

@@ -1,8 +1,11 @@
-//! The behaviour every [`Store`] backend must have, run against each of them.
+//! The behaviour every [`Store`] backend must have, run against each of them (the feature
+//! `conformance` lets other crates run it against theirs). Each function panics on a
+//! deviation; give each a fresh, empty store.
 
 use crate::{Precondition, Store, StoreError, WatchEvent};
 
-pub(crate) async fn cas_and_revisions(s: &dyn Store) {
+/// Compare-and-swap, revisions, listing and deletes.
+pub async fn cas_and_revisions(s: &dyn Store) {
     let r1 = s
         .put("apps/default/a", b"1".to_vec(), Precondition::Absent)
         .await
@@ -52,7 +55,8 @@ pub(crate) async fn cas_and_revisions(s: &dyn Store) {
     assert_eq!(s.get("apps/default/a").await.unwrap(), None);
 }
 
-pub(crate) async fn watch_resumes_from_revision(s: &dyn Store) {
+/// A watch resumes after a revision, in order, with deletes.
+pub async fn watch_resumes_from_revision(s: &dyn Store) {
     let r1 = s
         .put("apps/a", b"1".to_vec(), Precondition::None)
         .await

@@ -8,8 +8,8 @@
 //! key's modification revision.
 
 mod blobs;
-#[cfg(test)]
-mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod embedded;
 mod etcd;
 pub mod logs;

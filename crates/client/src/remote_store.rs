@@ -1,0 +1,339 @@
+//! [`RemoteStore`]: the [`Store`] a node uses, through a server's `/v1/store` API.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use shoal_store::{KeyValue, Precondition, Store, StoreError, Watch, WatchEvent};
+use std::time::Duration;
+
+/// A [`Store`] reached through one or more Shoal servers (tried in turn), with a node token.
+///
+/// # Guarantees
+/// The same semantics as the store behind the servers (compare-and-swap, ordered watches,
+/// `Compacted`); a server that cannot be reached is [`StoreError::Unavailable`], and a watch
+/// whose connection breaks ends with that error, so the caller re-lists.
+#[derive(Clone)]
+pub struct RemoteStore {
+    servers: Vec<String>,
+    token: String,
+    http: reqwest::Client,
+    streaming: reqwest::Client,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireKv {
+    key: String,
+    value: String,
+    mod_revision: u64,
+}
+
+impl WireKv {
+    fn decode(self) -> Result<KeyValue, StoreError> {
+        Ok(KeyValue {
+            value: B64
+                .decode(&self.value)
+                .map_err(|e| StoreError::Unavailable(format!("bad value of {}: {e}", self.key)))?,
+            key: self.key,
+            mod_revision: self.mod_revision,
+        })
+    }
+}
+
+fn pre(p: Precondition) -> String {
+    match p {
+        Precondition::None => "none".into(),
+        Precondition::Absent => "absent".into(),
+        Precondition::ModRevision(n) => n.to_string(),
+    }
+}
+
+impl RemoteStore {
+    /// A store behind `servers` (base URLs), authenticated with the node `token`.
+    pub fn new(servers: &[String], token: &str) -> Self {
+        let build = |timeout: Option<Duration>| {
+            let b = reqwest::Client::builder()
+                .no_proxy()
+                .connect_timeout(Duration::from_secs(2));
+            match timeout {
+                Some(t) => b.timeout(t),
+                None => b,
+            }
+            .build()
+            .expect("a TLS-less HTTP client builds")
+        };
+        Self {
+            servers: servers
+                .iter()
+                .map(|s| s.trim_end_matches('/').to_string())
+                .collect(),
+            token: token.to_string(),
+            http: build(Some(Duration::from_secs(10))),
+            streaming: build(None),
+        }
+    }
+
+    /// Sends the request `make` builds to each server in turn until one answers; maps the
+    /// API's errors to the store's.
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        make: impl Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+        key: &str,
+    ) -> Result<reqwest::Response, StoreError> {
+        let mut last = String::from("no server configured");
+        for server in &self.servers {
+            let resp = match make(client, server).bearer_auth(&self.token).send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = format!("{server}: {e}");
+                    continue;
+                }
+            };
+            return match resp.status().as_u16() {
+                200..=299 | 404 => Ok(resp),
+                409 => Err(StoreError::Conflict { key: key.into() }),
+                status => {
+                    let text = resp.text().await.unwrap_or_default();
+                    Err(StoreError::Unavailable(format!(
+                        "{server}: {status}: {text}"
+                    )))
+                }
+            };
+        }
+        Err(StoreError::Unavailable(last))
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        resp: reqwest::Response,
+    ) -> Result<T, StoreError> {
+        resp.json()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("bad answer from the server: {e}")))
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RemoteStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let resp = self
+            .send(
+                &self.http,
+                |c, s| c.get(format!("{s}/v1/store/kv")).query(&[("key", key)]),
+                key,
+            )
+            .await?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        Self::json::<WireKv>(resp).await?.decode().map(Some)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<(Vec<KeyValue>, u64), StoreError> {
+        #[derive(Deserialize)]
+        struct Listing {
+            items: Vec<WireKv>,
+            revision: u64,
+        }
+        let resp = self
+            .send(
+                &self.http,
+                |c, s| {
+                    c.get(format!("{s}/v1/store/list"))
+                        .query(&[("prefix", prefix)])
+                },
+                prefix,
+            )
+            .await?;
+        let listing: Listing = Self::json(resp).await?;
+        let items = listing
+            .items
+            .into_iter()
+            .map(WireKv::decode)
+            .collect::<Result<_, _>>()?;
+        Ok((items, listing.revision))
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>, p: Precondition) -> Result<u64, StoreError> {
+        #[derive(Deserialize)]
+        struct Written {
+            revision: u64,
+        }
+        let resp = self
+            .send(
+                &self.http,
+                |c, s| {
+                    c.put(format!("{s}/v1/store/kv"))
+                        .query(&[("key", key.to_string()), ("pre", pre(p))])
+                        .body(value.clone())
+                },
+                key,
+            )
+            .await?;
+        Ok(Self::json::<Written>(resp).await?.revision)
+    }
+
+    async fn delete(&self, key: &str, p: Precondition) -> Result<Option<u64>, StoreError> {
+        #[derive(Deserialize)]
+        struct Deleted {
+            revision: Option<u64>,
+        }
+        let resp = self
+            .send(
+                &self.http,
+                |c, s| {
+                    c.delete(format!("{s}/v1/store/kv"))
+                        .query(&[("key", key.to_string()), ("pre", pre(p))])
+                },
+                key,
+            )
+            .await?;
+        Ok(Self::json::<Deleted>(resp).await?.revision)
+    }
+
+    async fn watch(&self, prefix: &str, after: u64) -> Result<Watch, StoreError> {
+        let mut resp = self
+            .send(
+                &self.streaming,
+                |c, s| {
+                    c.get(format!("{s}/v1/store/watch"))
+                        .query(&[("prefix", prefix.to_string()), ("after", after.to_string())])
+                },
+                prefix,
+            )
+            .await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            let mut buf: Vec<u8> = Vec::new();
+            loop {
+                let chunk = match resp.chunk().await {
+                    Ok(Some(c)) => c,
+                    Ok(None) | Err(_) => {
+                        let _ = tx
+                            .send(Err(StoreError::Unavailable(
+                                "the server's watch ended".into(),
+                            )))
+                            .await;
+                        return;
+                    }
+                };
+                buf.extend_from_slice(&chunk);
+                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=nl).collect();
+                    let item = decode_event(&line);
+                    let fatal = item.is_err();
+                    if tx.send(item).await.is_err() || fatal {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Watch::new(rx))
+    }
+}
+
+/// One line of the server's watch stream.
+fn decode_event(line: &[u8]) -> Result<WatchEvent, StoreError> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    enum Line {
+        Put(WireKv),
+        Delete { key: String, revision: u64 },
+        Compacted(u64),
+        Error(String),
+    }
+    match serde_json::from_slice::<Line>(line) {
+        Ok(Line::Put(kv)) => kv.decode().map(WatchEvent::Put),
+        Ok(Line::Delete { key, revision }) => Ok(WatchEvent::Delete { key, revision }),
+        Ok(Line::Compacted(requested)) => Err(StoreError::Compacted { requested }),
+        Ok(Line::Error(e)) => Err(StoreError::Unavailable(e)),
+        Err(e) => Err(StoreError::Unavailable(format!("bad watch line: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_store::{Embedded, Objects};
+    use std::sync::Arc;
+
+    /// A real API server on an embedded store, port 0; returns its URL.
+    async fn server(dir: &std::path::Path) -> String {
+        let store = Embedded::open(&dir.join("state.redb")).unwrap();
+        let blobs = shoal_store::BlobStore::open(dir.join("blobs")).unwrap();
+        let state = shoal_server::ApiState::new(
+            Objects::new(Arc::new(store)),
+            blobs,
+            "client".into(),
+            1 << 20,
+        )
+        .with_node_token("node".into());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(shoal_server::run(
+            listener,
+            Arc::new(state),
+            std::future::pending(),
+        ));
+        url
+    }
+
+    #[tokio::test]
+    async fn conforms_through_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = server(dir.path()).await;
+        let s = RemoteStore::new(&[url], "client");
+        shoal_store::conformance::cas_and_revisions(&s).await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = server(dir.path()).await;
+        let s = RemoteStore::new(&["http://127.0.0.1:1".into(), url], "client");
+        shoal_store::conformance::watch_resumes_from_revision(&s).await;
+    }
+
+    #[tokio::test]
+    async fn a_node_token_writes_status_events_and_nodes_but_never_a_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = server(dir.path()).await;
+        let client = RemoteStore::new(std::slice::from_ref(&url), "client");
+        let node = RemoteStore::new(&[url], "node");
+        let app =
+            br#"{"spec":{"component":"a"},"metadata":{"name":"a"},"status":{"phase":"Pending"}}"#;
+        let rev = client
+            .put("apps/default/a", app.to_vec(), Precondition::Absent)
+            .await
+            .unwrap();
+        let ready = br#"{"spec":{"component":"a"},"metadata":{"name":"a","resourceVersion":9},"status":{"phase":"Ready"}}"#;
+        node.put(
+            "apps/default/a",
+            ready.to_vec(),
+            Precondition::ModRevision(rev),
+        )
+        .await
+        .unwrap();
+        let respec =
+            br#"{"spec":{"component":"evil"},"metadata":{"name":"a"},"status":{"phase":"Ready"}}"#;
+        let err = node
+            .put("apps/default/a", respec.to_vec(), Precondition::None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("403"), "{err}");
+        assert!(
+            node.delete("apps/default/a", Precondition::None)
+                .await
+                .is_err()
+        );
+        assert!(
+            node.put("routes/x", b"y".to_vec(), Precondition::None)
+                .await
+                .is_err()
+        );
+        assert!(node.get("routes/x").await.is_err());
+        node.put("events/default/e", b"{}".to_vec(), Precondition::None)
+            .await
+            .unwrap();
+        node.put("nodes/n1", b"{}".to_vec(), Precondition::None)
+            .await
+            .unwrap();
+        assert_eq!(node.list("apps/").await.unwrap().0.len(), 1);
+    }
+}

@@ -1,0 +1,195 @@
+//! `/v1/store/…`: the store, as nodes see it through the server (nodes never reach etcd).
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET | `/v1/store/kv?key=K` | one key: `{key, value (base64), modRevision}` or 404 |
+//! | GET | `/v1/store/list?prefix=P` | `{items: [...], revision}` |
+//! | PUT | `/v1/store/kv?key=K&pre=none\|absent\|N` | write the body; `{revision}`, 409 if `pre` fails |
+//! | DELETE | `/v1/store/kv?key=K&pre=…` | `{revision}` (null if there was no key) |
+//! | GET | `/v1/store/watch?prefix=P&after=N` | newline-delimited JSON events, streamed |
+//!
+//! A node token may read objects and write only what a node writes: the `status` of Apps and
+//! Jobs (spec and metadata must stay as stored), events, and Node objects. The client token
+//! may do anything.
+
+use crate::{ApiError, ApiState, Role};
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Extension, Query, State};
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shoal_store::{KeyValue, Precondition, StoreError, WatchEvent};
+use std::sync::Arc;
+
+/// A key-value as JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WireKv {
+    /// The key.
+    pub key: String,
+    /// The value, base64.
+    pub value: String,
+    /// Revision of its last change.
+    pub mod_revision: u64,
+}
+
+impl From<KeyValue> for WireKv {
+    fn from(kv: KeyValue) -> Self {
+        Self {
+            key: kv.key,
+            value: B64.encode(kv.value),
+            mod_revision: kv.mod_revision,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct KeyQuery {
+    key: String,
+    #[serde(default)]
+    pre: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PrefixQuery {
+    prefix: String,
+    #[serde(default)]
+    after: u64,
+}
+
+/// Prefixes a node may read.
+const NODE_READS: &[&str] = &["apps/", "jobs/", "events/", "nodes/"];
+
+fn readable(role: Role, key: &str) -> Result<(), ApiError> {
+    match role {
+        Role::Client => Ok(()),
+        Role::Node if NODE_READS.iter().any(|p| key.starts_with(p)) => Ok(()),
+        Role::Node => Err(ApiError::Forbidden(format!(
+            "a node token cannot read {key}"
+        ))),
+    }
+}
+
+fn precondition(pre: Option<&str>) -> Result<Precondition, ApiError> {
+    match pre {
+        None | Some("none") => Ok(Precondition::None),
+        Some("absent") => Ok(Precondition::Absent),
+        Some(n) => n.parse().map(Precondition::ModRevision).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "pre: '{n}' is not none, absent or a revision number"
+            ))
+        }),
+    }
+}
+
+pub(crate) async fn get(
+    State(state): State<Arc<ApiState>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<KeyQuery>,
+) -> Result<Json<WireKv>, ApiError> {
+    readable(role, &q.key)?;
+    match state.objects.store().get(&q.key).await? {
+        Some(kv) => Ok(Json(kv.into())),
+        None => Err(ApiError::NotFound(format!("{} not found", q.key))),
+    }
+}
+
+pub(crate) async fn list(
+    State(state): State<Arc<ApiState>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<PrefixQuery>,
+) -> Result<Json<Value>, ApiError> {
+    readable(role, &q.prefix)?;
+    let (items, revision) = state.objects.store().list(&q.prefix).await?;
+    let items: Vec<WireKv> = items.into_iter().map(Into::into).collect();
+    Ok(Json(json!({"items": items, "revision": revision})))
+}
+
+pub(crate) async fn put(
+    State(state): State<Arc<ApiState>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<KeyQuery>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let pre = precondition(q.pre.as_deref())?;
+    if role == Role::Node {
+        node_may_write(&state, &q.key, Some(&body)).await?;
+    }
+    let revision = state
+        .objects
+        .store()
+        .put(&q.key, body.to_vec(), pre)
+        .await?;
+    Ok(Json(json!({"revision": revision})))
+}
+
+pub(crate) async fn delete(
+    State(state): State<Arc<ApiState>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<KeyQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let pre = precondition(q.pre.as_deref())?;
+    if role == Role::Node {
+        node_may_write(&state, &q.key, None).await?;
+    }
+    let revision = state.objects.store().delete(&q.key, pre).await?;
+    Ok(Json(json!({"revision": revision})))
+}
+
+/// What a node may change: events and Node objects freely; an App's or Job's `status` only.
+async fn node_may_write(state: &ApiState, key: &str, value: Option<&[u8]>) -> Result<(), ApiError> {
+    if key.starts_with("events/") || key.starts_with("nodes/") {
+        return Ok(());
+    }
+    let forbidden = || ApiError::Forbidden(format!("a node may change only the status of {key}"));
+    if !(key.starts_with("apps/") || key.starts_with("jobs/")) {
+        return Err(forbidden());
+    }
+    let value = value.ok_or_else(forbidden)?;
+    let Some(current) = state.objects.store().get(key).await? else {
+        return Err(forbidden());
+    };
+    let strip = |bytes: &[u8]| -> Result<Value, ApiError> {
+        let mut v: Value = serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("{key}: not a JSON object: {e}")))?;
+        if let Some(obj) = v.as_object_mut() {
+            obj.remove("status");
+            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.remove("resourceVersion");
+            }
+        }
+        Ok(v)
+    };
+    if strip(value)? == strip(&current.value)? {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
+pub(crate) async fn watch(
+    State(state): State<Arc<ApiState>>,
+    Extension(role): Extension<Role>,
+    Query(q): Query<PrefixQuery>,
+) -> Result<Response, ApiError> {
+    readable(role, &q.prefix)?;
+    let watch = state.objects.store().watch(&q.prefix, q.after).await?;
+    let lines = futures::stream::unfold(Some(watch), |watch| async move {
+        let mut watch = watch?;
+        let (line, more) = match watch.next().await? {
+            Ok(WatchEvent::Put(kv)) => (json!({"put": WireKv::from(kv)}), true),
+            Ok(WatchEvent::Delete { key, revision }) => {
+                (json!({"delete": {"key": key, "revision": revision}}), true)
+            }
+            Err(StoreError::Compacted { requested }) => (json!({"compacted": requested}), false),
+            Err(e) => (json!({"error": e.to_string()}), false),
+        };
+        let mut text = line.to_string();
+        text.push('\n');
+        Some((Ok::<_, std::io::Error>(text), more.then_some(watch)))
+    });
+    Ok(Response::new(Body::from_stream(lines)))
+}
