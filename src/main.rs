@@ -23,6 +23,10 @@ struct Cli {
 enum Command {
     /// Run a complete single node: control plane, node agent and HTTP ingress.
     Up(Box<commands::up::Args>),
+    /// Run a cluster's control plane (the API) on etcd.
+    Server(commands::server::Args),
+    /// Run a cluster's worker: node agent and HTTP ingress, through the servers.
+    Node(Box<commands::node::Args>),
     /// Create or update objects from YAML manifests.
     Apply(commands::apply::Args),
     /// List objects or show one.
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
         let g = cli.global;
         match cli.command {
             Command::Up(args) => commands::up::run(g, *args).await,
+            Command::Server(args) => commands::server::run(g, args).await,
+            Command::Node(args) => commands::node::run(g, *args).await,
             Command::Apply(args) => commands::apply::run(g, args).await,
             Command::Get(args) => commands::get::run(g, args).await,
             Command::Describe(args) => commands::describe::run(g, args).await,

@@ -5,7 +5,9 @@ pub mod delete;
 pub mod describe;
 pub mod get;
 pub mod logs;
+pub mod node;
 pub mod rollout;
+pub mod server;
 pub mod up;
 pub mod wait;
 

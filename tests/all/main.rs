@@ -4,6 +4,7 @@
 mod apps;
 mod bad_input;
 mod capabilities;
+mod cluster;
 mod hostile;
 mod jobs;
 mod limits;

@@ -70,19 +70,27 @@ impl Node {
 
     /// Starts a node on `data_dir` (which may hold state from an earlier node).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Node {
+        let mut args = vec![
+            "up",
+            "--api",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--max-instances",
+            "64",
+        ];
+        args.extend_from_slice(extra);
+        Node::spawn(&args, data_dir, &[], &["API:", "ingress:"])
+    }
+
+    /// Starts `shoal ARGS --data-dir DATA_DIR` with `env`, and waits until it printed a line
+    /// starting with each of `ready` (`API:` and `ingress:` fill in `api` and `http`).
+    pub fn spawn(args: &[&str], data_dir: &Path, env: &[(&str, &str)], ready: &[&str]) -> Node {
         let mut child = Command::new(SHOAL)
-            .args([
-                "up",
-                "--api",
-                "127.0.0.1:0",
-                "--http",
-                "127.0.0.1:0",
-                "--max-instances",
-                "64",
-                "--data-dir",
-            ])
+            .args(args)
+            .arg("--data-dir")
             .arg(data_dir)
-            .args(extra)
+            .envs(env.iter().copied())
             .env("SHOAL_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
@@ -93,19 +101,24 @@ impl Node {
         stderr.clone().follow(child.stderr.take().unwrap());
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let (mut api, mut http) = (String::new(), String::new());
+        let mut seen = Vec::new();
         let mut line = String::new();
-        while http.is_empty() {
+        while !ready.iter().all(|r| seen.contains(r)) {
             line.clear();
             if stdout.read_line(&mut line).unwrap() == 0 {
                 panic!(
-                    "shoal up exited before printing its addresses; stderr:\n{}",
+                    "shoal {args:?} exited before it was ready; stderr:\n{}",
                     stderr.text()
                 );
             }
-            if let Some(a) = line.trim().strip_prefix("API:") {
+            let trimmed = line.trim();
+            if let Some(r) = ready.iter().find(|r| trimmed.starts_with(**r)) {
+                seen.push(*r);
+            }
+            if let Some(a) = trimmed.strip_prefix("API:") {
                 api = a.trim().to_string();
             }
-            if let Some(h) = line.trim().strip_prefix("ingress:") {
+            if let Some(h) = trimmed.strip_prefix("ingress:") {
                 http = h.trim().to_string();
             }
         }
@@ -222,7 +235,7 @@ impl Node {
         in_flight
     }
 
-    /// Kills the node with SIGKILL, as a crash or the OOM killer would, and reaps it.
+    /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
     pub fn kill(mut self) {
         let mut child = self.child.take().unwrap();
         child.kill().unwrap();

@@ -145,6 +145,18 @@ impl Client {
             })
     }
 
+    /// The bytes of blob `digest`.
+    pub async fn download_blob(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
+        let resp = self
+            .send(self.request(reqwest::Method::GET, &format!("/v1/blobs/{digest}")))
+            .await?;
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Unreachable {
+            server: self.base.clone(),
+            reason: root_cause(&e),
+        })?;
+        Ok(bytes.to_vec())
+    }
+
     /// Whether the server already has the blob `digest`.
     pub async fn has_blob(&self, digest: &str) -> Result<bool, ClientError> {
         match self

@@ -1,10 +1,10 @@
 //! The node agent: App objects in, running components and App status out.
 
 use crate::watch::{Change, Key, watch};
-use crate::{RouteTable, Routes};
+use crate::{Blobs, RouteTable, Routes};
 use shoal_api::{Activity, App, EventType, ObjectRef, Phase, ScaleStatus, short_digest};
 use shoal_runtime::{ActivityState, HttpApp, HttpComponent, LoadError, Origin, Runtime};
-use shoal_store::{BlobStore, Objects, Precondition, StoreError, app_key};
+use shoal_store::{Objects, Precondition, StoreError, app_key};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +35,7 @@ pub struct AgentConfig {
 /// Compilation runs on blocking threads, at most `compile_concurrency` at once.
 pub struct Agent {
     objects: Objects,
-    blobs: BlobStore,
+    blobs: Blobs,
     runtime: Arc<Runtime>,
     routes: Routes,
     cfg: AgentConfig,
@@ -100,7 +100,7 @@ impl Agent {
     /// An agent serving into `routes`.
     pub fn new(
         objects: Objects,
-        blobs: BlobStore,
+        blobs: Blobs,
         runtime: Arc<Runtime>,
         routes: Routes,
         cfg: AgentConfig,
@@ -328,27 +328,33 @@ impl Agent {
             }
         }
         let digest = app.spec.component.clone();
-        let Some(path) = self.blobs.path(&digest) else {
-            let _ = tx
-                .send(Msg::Loaded {
-                    key: key.clone(),
-                    generation,
-                    result: Err((
-                        "Failed",
-                        format!("component {digest} is not a valid digest"),
-                    )),
-                })
-                .await;
-            return;
-        };
-        let (runtime, tx, slots, key) =
-            (self.runtime.clone(), tx.clone(), slots.clone(), key.clone());
+        let (runtime, tx, slots, key, blobs) = (
+            self.runtime.clone(),
+            tx.clone(),
+            slots.clone(),
+            key.clone(),
+            self.blobs.clone(),
+        );
         tracing::info!(
             "{}: loading generation {generation} ({})",
             app_ref(&key),
             short_digest(&digest)
         );
         tokio::spawn(async move {
+            let path = match blobs.path(&digest).await {
+                Ok(p) => p,
+                Err(message) => {
+                    let result = Err(("Failed", format!("component: {message}")));
+                    let _ = tx
+                        .send(Msg::Loaded {
+                            key,
+                            generation,
+                            result,
+                        })
+                        .await;
+                    return;
+                }
+            };
             let _slot = slots.acquire_owned().await;
             let result = tokio::task::spawn_blocking(move || {
                 runtime.load_http(&digest, &path).map_err(|e| {
@@ -517,7 +523,8 @@ impl Agent {
                 let blob = self
                     .blobs
                     .path(&f.source)
-                    .ok_or_else(|| format!("{at}.source: no such blob"))?;
+                    .await
+                    .map_err(|m| format!("{at}.source: {m}"))?;
                 let target = dest.clone();
                 tokio::task::spawn_blocking(move || {
                     let archive = std::fs::File::open(&blob)
@@ -805,7 +812,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = shoal_store::Embedded::open(&dir.path().join("store.redb")).unwrap();
         let objects = Objects::new(Arc::new(store));
-        let blobs = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let blobs = shoal_store::BlobStore::open(dir.path().join("blobs")).unwrap();
         let hello = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../examples/hello-c/hello.wasm"
@@ -823,7 +830,7 @@ mod tests {
         .unwrap();
         let agent = Agent::new(
             objects.clone(),
-            blobs,
+            Blobs::local(blobs),
             Arc::new(runtime),
             Arc::default(),
             AgentConfig {

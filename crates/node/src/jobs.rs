@@ -648,17 +648,13 @@ async fn sleep_until(at: Option<Instant>) {
 /// runs it in the node's runtime, its output in the run's log.
 pub struct NodeRunner {
     runtime: Arc<shoal_runtime::Runtime>,
-    blobs: shoal_store::BlobStore,
+    blobs: crate::Blobs,
     logs: LogDir,
 }
 
 impl NodeRunner {
     /// Runs commands from `blobs` in `runtime`, logging into `logs`.
-    pub fn new(
-        runtime: Arc<shoal_runtime::Runtime>,
-        blobs: shoal_store::BlobStore,
-        logs: LogDir,
-    ) -> Self {
+    pub fn new(runtime: Arc<shoal_runtime::Runtime>, blobs: crate::Blobs, logs: LogDir) -> Self {
         Self {
             runtime,
             blobs,
@@ -676,7 +672,8 @@ impl Runner for NodeRunner {
             let digest = job.spec.component.clone();
             let path = blobs
                 .path(&digest)
-                .ok_or_else(|| format!("component {digest} is not a valid digest"))?;
+                .await
+                .map_err(|m| format!("component: {m}"))?;
             let loader = runtime.clone();
             let command = tokio::task::spawn_blocking(move || loader.load_command(&digest, &path))
                 .await

@@ -10,6 +10,7 @@
 //!   each with its own `SO_REUSEPORT` socket, routing by host and longest path prefix.
 
 mod agent;
+mod blobs;
 mod health;
 pub mod ingress;
 pub mod jobs;
@@ -18,6 +19,7 @@ mod routes;
 mod watch;
 
 pub use agent::{Agent, AgentConfig};
+pub use blobs::{BlobSource, Blobs};
 pub use jobs::{Clock, JobController, NodeRunner};
 pub use limits::IngressLimits;
 pub use routes::{RouteTable, Routes};

@@ -111,7 +111,9 @@ impl Etcd {
                 .unwrap_or("unknown error");
             last = format!("{endpoint}: {status}: {message}");
         }
-        Err(StoreError::Unavailable(format!("etcd: {last}")))
+        Err(StoreError::Unavailable(format!(
+            "cannot reach etcd ({last}); retry once etcd is back"
+        )))
     }
 
     async fn txn(

@@ -1,0 +1,96 @@
+//! `shoal server`: the control plane of a cluster — the API, on etcd, with the uploaded
+//! blobs on local disk. Several may run on one etcd; nodes (`shoal node`) reach the cluster
+//! through them.
+
+use crate::settings::Global;
+use anyhow::Context;
+use shoal_api::Quantity;
+use shoal_server::{ApiState, BlobStore};
+use shoal_store::{Etcd, Objects, Precondition, Store};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Arguments of `shoal server`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where the cluster's state lives: `etcd://HOST:PORT[,HOST:PORT…]`.
+    #[arg(long)]
+    pub store: String,
+    /// Address of the API (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:7070")]
+    pub api: SocketAddr,
+    /// Largest component upload the API accepts.
+    #[arg(long, default_value = "100Mi", value_parser = Quantity::parse)]
+    pub max_upload: Quantity,
+}
+
+/// Keys of the cluster's bearer tokens in the store: every server accepts the same ones.
+const CLIENT_TOKEN_KEY: &str = "cluster/tokens/client";
+const NODE_TOKEN_KEY: &str = "cluster/tokens/node";
+
+/// Runs `shoal server` until Ctrl-C or SIGTERM.
+pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
+    let data_dir = g.data_dir();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let etcd = Etcd::new(&args.store).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+    let mut backoff = Duration::from_millis(200);
+    while let Err(e) = etcd.ping().await {
+        tracing::warn!("waiting for {}: {e}", args.store);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+    // The first server of a cluster makes its tokens; every later one reads them. Each
+    // writes them to its data dir, for the CLI and for nodes started beside it.
+    let token = cluster_secret(&etcd, CLIENT_TOKEN_KEY).await?;
+    let node_token = cluster_secret(&etcd, NODE_TOKEN_KEY).await?;
+    super::up::ensure_secret(&data_dir.join("token"), Some(&token))?;
+    super::up::ensure_secret(&data_dir.join("node-token"), Some(&node_token))?;
+
+    let objects = Objects::new(Arc::new(etcd));
+    let blobs = BlobStore::open(data_dir.join("blobs")).context("cannot open the blob store")?;
+    let listener = tokio::net::TcpListener::bind(args.api)
+        .await
+        .with_context(|| format!("cannot listen on --api {}", args.api))?;
+    let addr = listener.local_addr()?;
+    let state = Arc::new(
+        ApiState::new(objects, blobs, token, args.max_upload.bytes()).with_node_token(node_token),
+    );
+    let shutdown = CancellationToken::new();
+    let api = tokio::spawn(shoal_server::run(
+        listener,
+        state,
+        shutdown.clone().cancelled_owned(),
+    ));
+    println!("shoal server is up");
+    println!("  API:      http://{addr}");
+    println!("  store:    {}", args.store);
+    println!("  data:     {}", data_dir.display());
+    std::io::stdout().flush()?;
+    super::up::wait_for_signal().await;
+    shutdown.cancel();
+    api.await??;
+    Ok(())
+}
+
+/// The secret at `key`, created (random) by whichever server gets there first.
+async fn cluster_secret(store: &Etcd, key: &str) -> anyhow::Result<String> {
+    loop {
+        if let Some(kv) = store.get(key).await? {
+            return Ok(String::from_utf8_lossy(&kv.value).into_owned());
+        }
+        let fresh = hex::encode(rand::random::<[u8; 32]>());
+        match store
+            .put(key, fresh.clone().into_bytes(), Precondition::Absent)
+            .await
+        {
+            Ok(_) => return Ok(fresh),
+            // Another server made it meanwhile: read theirs.
+            Err(shoal_store::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

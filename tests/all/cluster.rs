@@ -1,0 +1,152 @@
+//! A cluster of real processes: etcd, `shoal server`s on it, and `shoal node`s that reach the
+//! cluster only through the servers.
+
+use crate::support::{Node, app_yaml, job_yaml, repo_path};
+use shoal_testkit::Etcd;
+
+/// `shoal server` on `etcd`, in its own data dir.
+fn server(etcd: &Etcd, dir: &tempfile::TempDir) -> Node {
+    Node::spawn(
+        &["server", "--store", &etcd.url(), "--api", "127.0.0.1:0"],
+        dir.path(),
+        &[],
+        &["API:"],
+    )
+}
+
+/// `shoal node NAME` through `servers`.
+fn node(servers: &[&Node], name: &str, token: &str, dir: &tempfile::TempDir) -> Node {
+    let list: Vec<&str> = servers.iter().map(|s| s.api.as_str()).collect();
+    Node::spawn(
+        &[
+            "node",
+            "--name",
+            name,
+            "--http",
+            "127.0.0.1:0",
+            "--max-instances",
+            "64",
+        ],
+        dir.path(),
+        &[
+            ("SHOAL_SERVER", &list.join(",")),
+            ("SHOAL_NODE_TOKEN", token),
+        ],
+        &["ingress:"],
+    )
+}
+
+fn node_token(server: &Node) -> String {
+    std::fs::read_to_string(server.data_dir.join("node-token"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn servers_share_state_on_etcd_and_a_node_serves_apps_and_runs_jobs_through_them() {
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let one = server(&etcd, &dirs[0]);
+    let two = server(&etcd, &dirs[1]);
+    // Both servers accept the cluster's one token.
+    assert_eq!(node_token(&one), node_token(&two));
+    let worker = node(&[&one, &two], "n1", &node_token(&one), &dirs[2]);
+
+    one.apply(&app_yaml(
+        "hello",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/hello",
+        "",
+    ));
+    two.ok(&["wait", "app", "hello", "--timeout", "120s"]);
+    assert_eq!(
+        worker.get("/hello"),
+        (200, "Hello from C! You asked for /hello\n".into())
+    );
+    two.apply(&job_yaml(
+        "once",
+        "tests/fixtures/job-module.wasm",
+        &["hello"],
+        "",
+    ));
+    one.ok(&[
+        "wait",
+        "job",
+        "once",
+        "--for",
+        "complete",
+        "--timeout",
+        "120s",
+    ]);
+    assert!(two.ok(&["get", "jobs"]).contains("Succeeded"));
+
+    // One server goes away: the node carries on through the other, and sees new specs.
+    one.kill();
+    two.apply(&app_yaml(
+        "hello",
+        &repo_path("tests/fixtures/hello-v2.wasm"),
+        "/hello",
+        "",
+    ));
+    two.ok(&["rollout", "status", "app", "hello"]);
+    assert_eq!(
+        worker.get("/hello").1,
+        "Hello again from C! You asked for /hello\n"
+    );
+}
+
+#[test]
+fn with_etcd_down_apps_keep_serving_writes_fail_clearly_and_all_resumes_when_it_returns() {
+    let mut etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let srv = server(&etcd, &dirs[0]);
+    let worker = node(&[&srv], "n1", &node_token(&srv), &dirs[1]);
+    srv.apply(&app_yaml(
+        "hello",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/hello",
+        "",
+    ));
+    srv.ok(&["wait", "app", "hello", "--timeout", "120s"]);
+
+    etcd.kill();
+    assert_eq!(worker.get("/hello").0, 200, "serving does not need etcd");
+    let v2 = app_yaml(
+        "hello",
+        &repo_path("tests/fixtures/hello-v2.wasm"),
+        "/hello",
+        "",
+    );
+    let err = srv.fails(&["apply", "-f", "-"], Some(&v2));
+    assert!(err.contains("store unavailable"), "{err}");
+    assert_eq!(worker.get("/hello").0, 200);
+
+    etcd.restart();
+    srv.apply(&v2);
+    srv.ok(&["rollout", "status", "app", "hello", "--timeout", "120s"]);
+    assert_eq!(
+        worker.get("/hello").1,
+        "Hello again from C! You asked for /hello\n"
+    );
+}
+
+#[test]
+fn a_node_token_cannot_change_specs_or_use_the_client_api() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let srv = server(&etcd, &dir);
+    let token = node_token(&srv);
+    let out = srv
+        .cli()
+        .env("SHOAL_TOKEN", &token)
+        .args(["get", "apps"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a node token cannot use /v1/namespaces/default/apps"),
+        "{err}"
+    );
+}
