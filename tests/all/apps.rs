@@ -149,7 +149,7 @@ fn the_api_requires_the_token() {
     let body: serde_json::Value = resp.json().unwrap();
     assert_eq!(
         body["error"],
-        "missing bearer token; pass --token or SHOAL_TOKEN (shoal up writes one to DATA_DIR/token)"
+        "missing bearer token; pass --token or SHOAL_TOKEN (shoal up and shoal server write one to DATA_DIR/token)"
     );
     let resp = http
         .get(format!("{}/v1/namespaces/default/apps", node.api))
