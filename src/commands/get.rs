@@ -3,12 +3,12 @@
 use super::GetKind;
 use crate::output::{Format, age, event_row, print_serialized, table};
 use crate::settings::Global;
-use shoal_api::{App, Event, Job};
+use shoal_api::{App, Event, Job, Node};
 
 /// Arguments of `shoal get`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Kind to list: `apps` (or `app`), `jobs` (or `job`), `events`.
+    /// Kind to list: `apps` (or `app`), `jobs` (or `job`), `nodes` (or `node`), `events`.
     pub kind: GetKind,
     /// Show only this object.
     pub name: Option<String>,
@@ -27,7 +27,26 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             );
         }
         let events = client.list_events(&g.namespace).await?;
-        return print_list(&events, args.output, "events", &g.namespace, event_table);
+        return print_list(
+            &events,
+            args.output,
+            "events",
+            &format!("in namespace {}", g.namespace),
+            event_table,
+        );
+    }
+    if args.kind == GetKind::Node {
+        let nodes = match &args.name {
+            Some(name) => {
+                let node = client.get_node(name).await?;
+                if args.output != Format::Table {
+                    return print_serialized(&node, args.output);
+                }
+                vec![node]
+            }
+            None => client.list_nodes().await?,
+        };
+        return print_list(&nodes, args.output, "nodes", "in the cluster", node_table);
     }
     if args.kind == GetKind::Job {
         let jobs = match &args.name {
@@ -40,7 +59,13 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             }
             None => client.list_jobs(&g.namespace).await?,
         };
-        return print_list(&jobs, args.output, "jobs", &g.namespace, job_table);
+        return print_list(
+            &jobs,
+            args.output,
+            "jobs",
+            &format!("in namespace {}", g.namespace),
+            job_table,
+        );
     }
     let apps = match &args.name {
         Some(name) => {
@@ -52,7 +77,13 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         }
         None => client.list_apps(&g.namespace).await?,
     };
-    print_list(&apps, args.output, "apps", &g.namespace, app_table)
+    print_list(
+        &apps,
+        args.output,
+        "apps",
+        &format!("in namespace {}", g.namespace),
+        app_table,
+    )
 }
 
 /// Prints `items` serialized, or as the table `render` draws (a note on stderr when empty).
@@ -60,14 +91,14 @@ fn print_list<T: serde::Serialize>(
     items: &[T],
     output: Format,
     noun: &str,
-    namespace: &str,
+    scope: &str,
     render: fn(&[T], chrono::DateTime<chrono::Utc>) -> String,
 ) -> anyhow::Result<()> {
     if output != Format::Table {
         return print_serialized(&items, output);
     }
     if items.is_empty() {
-        eprintln!("No {noun} found in namespace {namespace}.");
+        eprintln!("No {noun} found {scope}.");
         return Ok(());
     }
     print!("{}", render(items, chrono::Utc::now()));
@@ -138,6 +169,43 @@ pub fn job_table(jobs: &[Job], now: chrono::DateTime<chrono::Utc>) -> String {
         &[
             "NAME", "STATUS", "RUN", "EXIT", "ATTEMPTS", "DURATION", "SCHEDULE", "AGE",
         ],
+        &rows,
+    )
+}
+
+/// NAME, STATUS, APPS, MEMORY (reserved/capacity), AGE, LABELS.
+pub fn node_table(nodes: &[Node], now: chrono::DateTime<chrono::Utc>) -> String {
+    let mib = |b: u64| format!("{}Mi", b >> 20);
+    let rows: Vec<Vec<String>> = nodes
+        .iter()
+        .map(|n| {
+            let labels = n
+                .metadata
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            vec![
+                n.metadata.name.clone(),
+                n.status.phase.to_string(),
+                n.status.apps.to_string(),
+                format!(
+                    "{}/{}",
+                    mib(n.status.memory_reserved),
+                    mib(n.spec.capacity_memory)
+                ),
+                age(n.metadata.creation_timestamp, now),
+                if labels.is_empty() {
+                    "<none>".into()
+                } else {
+                    labels
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["NAME", "STATUS", "APPS", "MEMORY", "AGE", "LABELS"],
         &rows,
     )
 }

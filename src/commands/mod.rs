@@ -49,6 +49,9 @@ pub enum GetKind {
     /// Jobs.
     #[value(alias = "jobs")]
     Job,
+    /// The cluster's nodes.
+    #[value(alias = "nodes")]
+    Node,
     /// Events about the namespace's objects, oldest first.
     #[value(alias = "events")]
     Event,

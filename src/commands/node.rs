@@ -5,7 +5,7 @@
 use crate::settings::Global;
 use anyhow::Context;
 use arc_swap::ArcSwap;
-use shoal_api::{DurationSpec, Quantity};
+use shoal_api::{DurationSpec, NodeSpec, Quantity};
 use shoal_node::{
     Agent, AgentConfig, BlobSource, Blobs, Clock, IngressLimits, JobController, NodeRunner,
     RouteTable, ingress,
@@ -52,6 +52,32 @@ pub struct NodeArgs {
     /// Disk each app's log (and each job run's) may use; older lines rotate away.
     #[arg(long, default_value = "8Mi", value_parser = Quantity::parse)]
     pub log_budget: Quantity,
+    /// Labels of this node, for placement (`k=v,k2=v2`).
+    #[arg(long, value_delimiter = ',', value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    /// Memory this node offers to apps; default: the machine's memory.
+    #[arg(long, value_parser = Quantity::parse)]
+    pub capacity_memory: Option<Quantity>,
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    let (k, v) = text
+        .split_once('=')
+        .ok_or_else(|| format!("'{text}' is not key=value"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// The machine's memory, in bytes (from /proc/meminfo; 0 if unknown).
+fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 /// A running node: its tasks, and where its ingress listens.
@@ -121,12 +147,14 @@ pub async fn start(
             files_dir: data_dir.join("files"),
         },
     );
+    let serving = agent.serving();
     if mark_unloaded {
         agent
             .mark_unloaded()
             .await
             .context("cannot read the store")?;
     }
+    let objects_for_heartbeat = objects.clone();
     let jobs = JobController::new(
         objects,
         Arc::new(NodeRunner::new(runtime, blobs, logs.clone())),
@@ -142,12 +170,29 @@ pub async fn start(
         body_idle_timeout: args.client_timeout.get(),
         ..IngressLimits::default()
     };
+    let spec = NodeSpec {
+        address: format!("http://{http}"),
+        capacity_memory: args
+            .capacity_memory
+            .as_ref()
+            .map_or_else(machine_memory, Quantity::bytes),
+        max_instances: args.max_instances,
+    };
+    let heartbeat = shoal_node::register::heartbeat(
+        objects_for_heartbeat,
+        name.to_string(),
+        args.labels.iter().cloned().collect(),
+        spec,
+        serving,
+        shutdown.clone(),
+    );
     Ok(Running {
         http,
         logs,
         tasks: vec![
             tokio::spawn(agent.run(shutdown.clone())),
             tokio::spawn(jobs.run(shutdown.clone())),
+            tokio::spawn(heartbeat),
         ],
         ingress: tokio::spawn(ingress::serve(
             http_listener,

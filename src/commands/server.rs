@@ -50,20 +50,32 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     super::up::ensure_secret(&data_dir.join("token"), Some(&token))?;
     super::up::ensure_secret(&data_dir.join("node-token"), Some(&node_token))?;
 
-    let objects = Objects::new(Arc::new(etcd));
+    let objects = Objects::new(Arc::new(etcd.clone()));
+    let state_objects = objects.clone();
     let blobs = BlobStore::open(data_dir.join("blobs")).context("cannot open the blob store")?;
     let listener = tokio::net::TcpListener::bind(args.api)
         .await
         .with_context(|| format!("cannot listen on --api {}", args.api))?;
     let addr = listener.local_addr()?;
     let state = Arc::new(
-        ApiState::new(objects, blobs, token, args.max_upload.bytes()).with_node_token(node_token),
+        ApiState::new(state_objects, blobs, token, args.max_upload.bytes())
+            .with_node_token(node_token),
     );
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(
         listener,
         state,
         shutdown.clone().cancelled_owned(),
+    ));
+    // One server at a time runs the cluster's controllers.
+    let id = format!("{}-{addr}", hostname());
+    let source = format!("server/{id}");
+    let controllers = objects.clone();
+    let leader = tokio::spawn(shoal_server::leader::campaign(
+        etcd,
+        id,
+        shutdown.clone(),
+        move |leading| shoal_server::liveness::run(controllers.clone(), source.clone(), leading),
     ));
     println!("shoal server is up");
     println!("  API:      http://{addr}");
@@ -73,7 +85,15 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     super::up::wait_for_signal().await;
     shutdown.cancel();
     api.await??;
+    leader.await?;
     Ok(())
+}
+
+/// This machine's name, to tell servers apart in events and logs.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "server".into())
 }
 
 /// The secret at `key`, created (random) by whichever server gets there first.

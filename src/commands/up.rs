@@ -59,6 +59,12 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     )
     .await?;
     let http_addr = node.http;
+    // A single node is its own leader: it judges its own liveness, as a cluster's leader would.
+    let liveness = tokio::spawn(shoal_server::liveness::run(
+        objects.clone(),
+        "server/local".into(),
+        shutdown.clone(),
+    ));
     let state = Arc::new(
         ApiState::new(objects, blobs, token.clone(), args.max_upload.bytes())
             .with_logs(node.logs.clone()),
@@ -88,6 +94,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight requests");
     shutdown.cancel();
     api.await??;
+    liveness.await?;
     node.join().await
 }
 

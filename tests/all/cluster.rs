@@ -150,3 +150,65 @@ fn a_node_token_cannot_change_specs_or_use_the_client_api() {
         "{err}"
     );
 }
+
+fn nodes(server: &Node) -> Vec<shoal_api::Node> {
+    serde_json::from_str(&server.ok(&["get", "nodes", "-o", "json"])).unwrap()
+}
+
+fn wait_phase(server: &Node, name: &str, phase: shoal_api::NodePhase) {
+    while !nodes(server)
+        .iter()
+        .any(|n| n.metadata.name == name && n.status.phase == phase)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_dead_node_turns_not_ready_and_a_new_leader_judges_when_the_leader_dies() {
+    use shoal_api::NodePhase::{NotReady, Ready};
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers = [server(&etcd, &dirs[0]), server(&etcd, &dirs[1])];
+    let token = node_token(&servers[0]);
+    let n1 = node(&[&servers[0], &servers[1]], "n1", &token, &dirs[2]);
+    let n2 = node(&[&servers[1], &servers[0]], "n2", &token, &dirs[3]);
+    wait_phase(&servers[0], "n1", Ready);
+    wait_phase(&servers[0], "n2", Ready);
+    let table = servers[1].ok(&["get", "nodes"]);
+    assert!(table.starts_with("NAME   STATUS"), "{table}");
+    assert_eq!(
+        table.lines().filter(|l| l.contains(" Ready ")).count(),
+        2,
+        "{table}"
+    );
+
+    n2.kill();
+    wait_phase(&servers[1], "n2", NotReady);
+    let events = servers[0].ok(&["get", "events"]);
+    let judged = events
+        .lines()
+        .find(|l| l.contains("NodeNotReady"))
+        .unwrap_or_else(|| panic!("{events}"));
+    assert!(judged.contains("no heartbeat for"), "{judged}");
+
+    // The leader is the server whose address the event names; without it, the other leads.
+    let describe: Vec<shoal_api::Event> =
+        serde_json::from_str(&servers[0].ok(&["get", "events", "-o", "json"])).unwrap();
+    let source = describe
+        .iter()
+        .find(|e| e.reason == "NodeNotReady")
+        .map(|e| e.source.clone())
+        .unwrap();
+    let leader = servers
+        .iter()
+        .position(|s| source.ends_with(s.api.trim_start_matches("http://")))
+        .unwrap_or_else(|| panic!("{source} is none of the servers"));
+    let [a, b] = servers;
+    let (dead, alive) = if leader == 0 { (a, b) } else { (b, a) };
+    dead.kill();
+    drop(n1);
+    wait_phase(&alive, "n1", NotReady);
+    let _n2 = node(&[&alive], "n2", &token, &dirs[4]);
+    wait_phase(&alive, "n2", Ready);
+}

@@ -5,7 +5,7 @@ mod remote_store;
 pub use remote_store::RemoteStore;
 
 use serde::de::DeserializeOwned;
-use shoal_api::{App, ApplyResponse, Event, Job, Revision};
+use shoal_api::{App, ApplyResponse, Event, Job, Node, Revision};
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +260,18 @@ impl Client {
             &format!("/v1/namespaces/{namespace}/jobs"),
         ))
         .await
+    }
+
+    /// Every Node of the cluster.
+    pub async fn list_nodes(&self) -> Result<Vec<Node>, ClientError> {
+        self.json(self.request(reqwest::Method::GET, "/v1/nodes"))
+            .await
+    }
+
+    /// One Node.
+    pub async fn get_node(&self, name: &str) -> Result<Node, ClientError> {
+        self.json(self.request(reqwest::Method::GET, &format!("/v1/nodes/{name}")))
+            .await
     }
 
     /// Deletes a Job (stopping its running attempts).

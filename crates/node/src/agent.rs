@@ -34,6 +34,8 @@ pub struct AgentConfig {
 /// and passed the handler check; until then (or if it fails) the previous one keeps serving.
 /// Compilation runs on blocking threads, at most `compile_concurrency` at once.
 pub struct Agent {
+    /// Apps this node serves now (for its heartbeat).
+    serving: Arc<std::sync::atomic::AtomicU32>,
     objects: Objects,
     blobs: Blobs,
     runtime: Arc<Runtime>,
@@ -106,12 +108,18 @@ impl Agent {
         cfg: AgentConfig,
     ) -> Self {
         Self {
+            serving: Arc::default(),
             objects,
             blobs,
             runtime,
             routes,
             cfg,
         }
+    }
+
+    /// The number of apps this node serves, kept current while the agent runs.
+    pub fn serving(&self) -> Arc<std::sync::atomic::AtomicU32> {
+        self.serving.clone()
     }
 
     /// Marks every App this node will serve as not Ready yet: a starting node has loaded
@@ -541,6 +549,9 @@ impl Agent {
     }
 
     fn publish_routes(&self, state: &State) {
+        let count = u32::try_from(state.deployed.len()).unwrap_or(u32::MAX);
+        self.serving
+            .store(count, std::sync::atomic::Ordering::Relaxed);
         let entries = state
             .deployed
             .values()

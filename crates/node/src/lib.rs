@@ -15,6 +15,7 @@ mod health;
 pub mod ingress;
 pub mod jobs;
 mod limits;
+pub mod register;
 mod routes;
 mod watch;
 

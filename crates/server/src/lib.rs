@@ -16,6 +16,8 @@
 //! | GET, PUT, DELETE | `/v1/namespaces/{ns}/jobs/{name}` | read, apply, delete a Job |
 //! | GET | `/v1/namespaces/{ns}/jobs/{name}/logs?run=N&tail=N&since=10m&follow=true` | a run's output |
 //! | GET | `/v1/namespaces/{ns}/events?kind=app&name=N` | events about an object |
+//! | GET | `/v1/nodes`, `/v1/nodes/{name}` | the cluster's nodes |
+//! | GET, PUT, DELETE | `/v1/store/…` | the store as nodes use it (see `store_api`) |
 //!
 //! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
 //! server validates everything again — the CLI is a convenience, not a gatekeeper.
@@ -26,7 +28,10 @@ mod apps;
 mod blobs;
 mod error;
 mod jobs;
+pub mod leader;
+pub mod liveness;
 mod logs;
+mod nodes;
 mod revisions;
 mod routes;
 mod store_api;
@@ -120,6 +125,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/v1/namespaces/{ns}/jobs/{name}/logs", get(jobs::logs))
         .route("/v1/namespaces/{ns}/events", get(apps::events))
+        .route("/v1/nodes", get(nodes::list))
+        .route("/v1/nodes/{name}", get(nodes::get))
         .route(
             "/v1/store/kv",
             get(store_api::get)

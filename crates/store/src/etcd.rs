@@ -80,6 +80,61 @@ impl Etcd {
             .map(drop)
     }
 
+    /// Grants a lease of `ttl` seconds; keys written with it vanish when it expires.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn grant_lease(&self, ttl: u64) -> Result<i64, StoreError> {
+        let resp = self
+            .call("/v3/lease/grant", json!({"TTL": ttl.to_string()}))
+            .await?;
+        i64::try_from(num(resp.get("ID")))
+            .ok()
+            .filter(|id| *id != 0)
+            .ok_or_else(|| StoreError::Unavailable(format!("etcd granted no lease: {resp}")))
+    }
+
+    /// Renews `lease`; false if it already expired.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn keep_alive(&self, lease: i64) -> Result<bool, StoreError> {
+        let resp = self
+            .call("/v3/lease/keepalive", json!({"ID": lease.to_string()}))
+            .await?;
+        Ok(num(resp.get("result").and_then(|r| r.get("TTL"))) > 0)
+    }
+
+    /// Gives `lease` up, deleting its keys at once.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn revoke(&self, lease: i64) -> Result<(), StoreError> {
+        self.call("/v3/lease/revoke", json!({"ID": lease.to_string()}))
+            .await
+            .map(drop)
+    }
+
+    /// Creates `key` = `value` bound to `lease`, if `key` does not exist; the revision of the
+    /// write, or `None` if the key exists.
+    ///
+    /// # Errors
+    /// etcd is unreachable.
+    pub async fn create_with_lease(
+        &self,
+        key: &str,
+        value: &[u8],
+        lease: i64,
+    ) -> Result<Option<u64>, StoreError> {
+        let op = json!({"request_put": {
+            "key": b64(key), "value": B64.encode(value), "lease": lease.to_string()
+        }});
+        match self.txn(key, Precondition::Absent, op).await? {
+            (true, resp) => Ok(Some(revision(&resp))),
+            (false, _) => Ok(None),
+        }
+    }
+
     /// POSTs `body` to `path` on the first endpoint that answers.
     async fn call(&self, path: &str, body: Value) -> Result<Value, StoreError> {
         let mut last = String::new();

@@ -21,7 +21,7 @@ pub use embedded::Embedded;
 pub use etcd::Etcd;
 pub use logs::{AppLog, LogDir};
 pub use objects::{
-    Objects, Versioned, app_key, event_key, job_key, revision_key, revisions_prefix,
+    Objects, Versioned, app_key, event_key, job_key, node_key, revision_key, revisions_prefix,
 };
 
 use async_trait::async_trait;

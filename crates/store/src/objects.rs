@@ -15,6 +15,11 @@ pub fn job_key(namespace: &str, name: &str) -> String {
     format!("jobs/{namespace}/{name}")
 }
 
+/// The key of a Node.
+pub fn node_key(name: &str) -> String {
+    format!("nodes/{name}")
+}
+
 /// The key of an Event.
 pub fn event_key(namespace: &str, name: &str) -> String {
     format!("events/{namespace}/{name}")
@@ -43,6 +48,12 @@ impl Versioned for App {
 }
 
 impl Versioned for Job {
+    fn set_resource_version(&mut self, rv: u64) {
+        self.metadata.resource_version = rv;
+    }
+}
+
+impl Versioned for shoal_api::Node {
     fn set_resource_version(&mut self, rv: u64) {
         self.metadata.resource_version = rv;
     }
