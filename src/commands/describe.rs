@@ -74,6 +74,17 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
         (Some(c), g) if g > 0 => field(&mut out, "Serving", format!("generation {g}, {c}")),
         _ => field(&mut out, "Serving", "nothing yet"),
     }
+    if let Some(p) = &s.placement {
+        let nodes = if p.nodes.is_empty() {
+            "none".to_string()
+        } else {
+            p.nodes.join(", ")
+        };
+        match &p.message {
+            Some(m) => field(&mut out, "Placement", format!("{nodes} ({m})")),
+            None => field(&mut out, "Placement", nodes),
+        }
+    }
     let idle_after = match shoal_api::Scale::idle_after(spec.scale.as_ref()) {
         Some(d) => format!("goes idle after {d:?} without requests"),
         None => "never goes idle (toZero: false)".into(),

@@ -102,15 +102,16 @@ impl Running {
 }
 
 /// Starts the node's parts on `objects` and `blobs`, its local state in `data_dir`.
-/// `mark_unloaded` resets Apps left Ready by a previous run of a single node (see
-/// [`Agent::mark_unloaded`]); it must finish before the API answers.
+/// A single node (`cluster` false) serves every app and runs every job, and first resets Apps
+/// left Ready by its previous run (see [`Agent::mark_unloaded`]; before its API answers). A
+/// cluster's node serves the apps placed on it and runs the jobs assigned to it.
 pub async fn start(
     name: &str,
     objects: Objects,
     blobs: Blobs,
     data_dir: &Path,
     args: &NodeArgs,
-    mark_unloaded: bool,
+    cluster: bool,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Running> {
     let workers = args
@@ -145,23 +146,37 @@ pub async fn start(
             // one compile per core speeds up big deployments without stalling live apps.
             compile_concurrency: workers,
             files_dir: data_dir.join("files"),
+            placed_only: cluster,
         },
     );
     let serving = agent.serving();
-    if mark_unloaded {
+    if !cluster {
         agent
             .mark_unloaded()
             .await
             .context("cannot read the store")?;
     }
     let objects_for_heartbeat = objects.clone();
-    let jobs = JobController::new(
+    // In a cluster every ingress serves every app: those placed elsewhere are forwarded.
+    let forwarder = cluster.then(shoal_node::forward::Forwarder::default);
+    let forwarding = forwarder.clone().map(|f| {
+        tokio::spawn(shoal_node::forward::run(
+            objects.clone(),
+            name.to_string(),
+            f,
+            shutdown.clone(),
+        ))
+    });
+    let mut jobs = JobController::new(
         objects,
         Arc::new(NodeRunner::new(runtime, blobs, logs.clone())),
         Some(logs.clone()),
         name.to_string(),
         Clock::system(),
     );
+    if cluster {
+        jobs = jobs.assigned_only();
+    }
     let limits = IngressLimits {
         max_request_body: args.max_request_body.bytes(),
         max_response_body: args.max_response_body.bytes(),
@@ -193,10 +208,14 @@ pub async fn start(
             tokio::spawn(agent.run(shutdown.clone())),
             tokio::spawn(jobs.run(shutdown.clone())),
             tokio::spawn(heartbeat),
-        ],
+        ]
+        .into_iter()
+        .chain(forwarding)
+        .collect(),
         ingress: tokio::spawn(ingress::serve(
             http_listener,
             routes,
+            forwarder,
             workers,
             limits,
             shutdown.clone(),
@@ -259,9 +278,8 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     );
     let blobs = Blobs::fetching_from(local, Arc::new(source));
     let shutdown = CancellationToken::new();
-    // The status of an App is shared by the cluster: a node starting does not reset it.
     let node = start(
-        &args.name, objects, blobs, &data_dir, &args.node, false, &shutdown,
+        &args.name, objects, blobs, &data_dir, &args.node, true, &shutdown,
     )
     .await?;
     println!("shoal node {} is up", args.name);

@@ -75,7 +75,15 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         etcd,
         id,
         shutdown.clone(),
-        move |leading| shoal_server::liveness::run(controllers.clone(), source.clone(), leading),
+        move |leading| {
+            let (objects, source) = (controllers.clone(), source.clone());
+            async move {
+                tokio::join!(
+                    shoal_server::liveness::run(objects.clone(), source.clone(), leading.clone()),
+                    shoal_server::placement::run(objects, source, leading),
+                );
+            }
+        },
     ));
     println!("shoal server is up");
     println!("  API:      http://{addr}");

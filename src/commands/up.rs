@@ -54,7 +54,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         Blobs::local(blobs.clone()),
         &data_dir,
         &args.node,
-        true,
+        false,
         &shutdown,
     )
     .await?;

@@ -212,3 +212,89 @@ fn a_dead_node_turns_not_ready_and_a_new_leader_judges_when_the_leader_dies() {
     let _n2 = node(&[&alive], "n2", &token, &dirs[4]);
     wait_phase(&alive, "n2", Ready);
 }
+
+fn app(server: &Node, name: &str) -> shoal_api::App {
+    serde_json::from_str(&server.ok(&["get", "app", name, "-o", "json"])).unwrap()
+}
+
+#[test]
+fn every_ingress_serves_every_app_and_a_dead_nodes_apps_move_to_the_living() {
+    use shoal_api::NodePhase::Ready;
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let srv = server(&etcd, &dirs[0]);
+    let token = node_token(&srv);
+    let mut workers: Vec<(&str, Option<Node>)> = vec![
+        ("n1", Some(node(&[&srv], "n1", &token, &dirs[1]))),
+        ("n2", Some(node(&[&srv], "n2", &token, &dirs[2]))),
+    ];
+    wait_phase(&srv, "n1", Ready);
+    wait_phase(&srv, "n2", Ready);
+
+    srv.apply(&app_yaml(
+        "hello",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/hello",
+        "",
+    ));
+    srv.ok(&["wait", "app", "hello", "--timeout", "120s"]);
+    let placed = app(&srv, "hello").status.placement.unwrap().nodes;
+    assert_eq!(placed.len(), 1, "one replica by default: {placed:?}");
+    // Both ingresses answer: the holder itself, the other by forwarding.
+    for (_, w) in &workers {
+        assert_eq!(
+            w.as_ref().unwrap().get("/hello/x"),
+            (200, "Hello from C! You asked for /hello/x\n".into())
+        );
+    }
+
+    // Apps that cannot be placed as asked say so.
+    let hello = repo_path("examples/hello-c/hello.wasm");
+    srv.apply(&app_yaml(
+        "many",
+        &hello,
+        "/many",
+        "  placement: {replicas: 5}\n",
+    ));
+    srv.apply(&app_yaml(
+        "gpu",
+        &hello,
+        "/gpu",
+        "  placement: {nodeSelector: {gpu: \"yes\"}}\n",
+    ));
+    let message = |name: &str| loop {
+        if let Some(m) = app(&srv, name).status.placement.and_then(|p| p.message) {
+            return m;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(message("many"), "placed on 2 of 5 nodes: no more fit");
+    let gpu = message("gpu");
+    assert!(
+        gpu.starts_with("Unschedulable: no Ready node has the labels gpu=yes"),
+        "{gpu}"
+    );
+    let described = srv.ok(&["describe", "app", "gpu"]);
+    assert!(
+        described.contains("Placement:    none (Unschedulable"),
+        "{described}"
+    );
+
+    // The holder dies: the app moves, and the survivor serves it again.
+    let holder = workers.iter().position(|(n, _)| placed[0] == *n).unwrap();
+    workers[holder].1.take().unwrap().kill();
+    let (survivor, alive) = &workers[1 - holder];
+    let alive = alive.as_ref().unwrap();
+    loop {
+        let (status, body) = alive.get("/hello/again");
+        if status == 200 {
+            assert_eq!(body, "Hello from C! You asked for /hello/again\n");
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        app(&srv, "hello").status.placement.unwrap().nodes,
+        [survivor.to_string()]
+    );
+}

@@ -68,6 +68,60 @@ pub struct AppSpec {
     /// When an app without requests releases its memory (scale to zero).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<Scale>,
+    /// Which nodes of a cluster hold the app (a single node holds every app).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// Where in a cluster an app runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Placement {
+    /// Nodes that hold the app: a number (default 1), or `all` for every node that fits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<Replicas>,
+    /// Only nodes with all these labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Spread the replicas across the values of this node label (e.g. `zone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread_by: Option<String>,
+}
+
+/// How many nodes hold an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replicas {
+    /// This many.
+    Count(u32),
+    /// Every node that fits.
+    All,
+}
+
+impl Serialize for Replicas {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Replicas::Count(n) => s.serialize_u32(*n),
+            Replicas::All => s.serialize_str("all"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Replicas {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Count(u32),
+            Word(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Count(n) => Ok(Replicas::Count(n)),
+            Raw::Word(w) if w == "all" => Ok(Replicas::All),
+            Raw::Word(w) => Err(serde::de::Error::custom(format!(
+                "'{w}' is not a number of nodes or all"
+            ))),
+        }
+    }
 }
 
 /// Scale to zero: an app idle for `idleAfter` keeps only what it needs to come back fast.
@@ -275,12 +329,27 @@ pub struct AppStatus {
     /// Digest of the component that currently serves traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_component: Option<String>,
+    /// The nodes of a cluster chosen to hold the app (written by the leading server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementStatus>,
     /// Whether the serving generation is loaded (Active) or released while idle (Idle).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<ScaleStatus>,
     /// Detailed conditions, Kubernetes style.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// Where the leading server placed an app.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlacementStatus {
+    /// The nodes that hold it.
+    #[serde(default)]
+    pub nodes: Vec<String>,
+    /// Why it holds fewer nodes than asked (or none: Unschedulable), when it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Scale-to-zero state of an App on its node.

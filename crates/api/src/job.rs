@@ -201,6 +201,9 @@ pub struct JobStatus {
     /// The schedule time of the last scheduled run considered (started or skipped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_schedule_time: Option<DateTime<Utc>>,
+    /// In a cluster: the node that runs the job (chosen by the leading server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Why the job cannot run at all (e.g. its component is not a command), when it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -167,6 +167,22 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             format!("'{idle}' is too short; use at least 1s (or toZero: false to stay active)"),
         );
     }
+    if let Some(p) = &spec.placement {
+        if p.replicas == Some(shoal_api::Replicas::Count(0)) {
+            return fail(
+                "spec.placement.replicas",
+                "must be at least 1 (delete the app to run it nowhere), or all",
+            );
+        }
+        for k in p.node_selector.keys().chain(p.spread_by.iter()) {
+            if k.is_empty() || k.contains(['=', ',']) {
+                return fail(
+                    "spec.placement",
+                    format!("'{k}' is not a label key (no '=' or ',', not empty)"),
+                );
+            }
+        }
+    }
     if let Some(reuse) = &spec.reuse
         && !(2..=shoal_api::Reuse::MAX_REQUESTS).contains(&reuse.max_requests)
     {

@@ -24,6 +24,9 @@ pub struct AgentConfig {
     pub compile_concurrency: usize,
     /// Where shipped file trees are unpacked, one directory per digest.
     pub files_dir: std::path::PathBuf,
+    /// Serve only the apps the cluster placed on this node (`status.placement`); false: every
+    /// app (a single node).
+    pub placed_only: bool,
 }
 
 /// Watches Apps and keeps this node's route table and the Apps' status in line with them.
@@ -117,6 +120,15 @@ impl Agent {
         }
     }
 
+    fn is_placed_here(&self, app: &App) -> bool {
+        !self.cfg.placed_only
+            || app
+                .status
+                .placement
+                .as_ref()
+                .is_some_and(|p| p.nodes.contains(&self.cfg.node_name))
+    }
+
     /// The number of apps this node serves, kept current while the agent runs.
     pub fn serving(&self) -> Arc<std::sync::atomic::AtomicU32> {
         self.serving.clone()
@@ -165,6 +177,16 @@ impl Agent {
                 _ = shutdown.cancelled() => break,
                 msg = rx.recv() => match msg { Some(m) => m, None => break },
                 _ = sweep.tick() => Msg::Sweep,
+            };
+            // An app placed elsewhere is, for this node, an app that does not exist.
+            let msg = match msg {
+                Msg::Resync(apps) => Msg::Resync(
+                    apps.into_iter()
+                        .filter(|a| self.is_placed_here(a))
+                        .collect(),
+                ),
+                Msg::Put(app) if !self.is_placed_here(&app) => Msg::Delete(key_of(&app)),
+                other => other,
             };
             let touched: Vec<Key> = match msg {
                 Msg::Resync(apps) => {
@@ -848,6 +870,7 @@ mod tests {
                 node_name: "test".into(),
                 compile_concurrency: 1,
                 files_dir: dir.path().join("files"),
+                placed_only: false,
             },
         );
         let shutdown = CancellationToken::new();

@@ -1,6 +1,7 @@
 //! The HTTP ingress: one current-thread runtime per worker thread, each accepting on its own
 //! `SO_REUSEPORT` socket, every request routed through the live [`Routes`].
 
+use crate::forward::Forwarder;
 use crate::{IngressLimits, Routes};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -46,6 +47,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 pub async fn serve(
     listener: std::net::TcpListener,
     routes: Routes,
+    forwarder: Option<Forwarder>,
     workers: usize,
     limits: IngressLimits,
     shutdown: CancellationToken,
@@ -63,8 +65,12 @@ pub async fn serve(
     }
     let mut threads = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let (routes, shutdown, connections) =
-            (routes.clone(), shutdown.clone(), connections.clone());
+        let (routes, forwarder, shutdown, connections) = (
+            routes.clone(),
+            forwarder.clone(),
+            shutdown.clone(),
+            connections.clone(),
+        );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -75,7 +81,8 @@ pub async fn serve(
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
-                            accept_loop(listener, routes, limits, connections, shutdown).await
+                            accept_loop(listener, routes, forwarder, limits, connections, shutdown)
+                                .await
                         }
                         Err(e) => {
                             tracing::error!("ingress worker {i} cannot use its listener: {e}")
@@ -95,6 +102,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     routes: Routes,
+    forwarder: Option<Forwarder>,
     limits: IngressLimits,
     connections: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -130,10 +138,10 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let routes = routes.clone();
+        let (routes, forwarder) = (routes.clone(), forwarder.clone());
         let service = service_fn(move |req| {
-            let routes = routes.clone();
-            async move { Ok::<_, Infallible>(dispatch(&routes, &limits, req).await) }
+            let (routes, forwarder) = (routes.clone(), forwarder.clone());
+            async move { Ok::<_, Infallible>(dispatch(&routes, forwarder.as_ref(), &limits, req).await) }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -155,6 +163,7 @@ async fn accept_loop(
 
 async fn dispatch(
     routes: &Routes,
+    forwarder: Option<&Forwarder>,
     limits: &IngressLimits,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> http::Response<shoal_runtime::Body> {
@@ -193,15 +202,26 @@ async fn dispatch(
                 .map(str::to_string)
         });
     let table = routes.load();
-    let Some(app) = table.lookup(host.as_deref(), req.uri().path()).cloned() else {
-        return text_response(
-            StatusCode::NOT_FOUND,
-            format!("no app is routed at {}", req.uri().path()),
-        );
-    };
+    let local = table.lookup(host.as_deref(), req.uri().path()).cloned();
     drop(table);
     let req =
         req.map(|body| RequestBody::new(body, limits.max_request_body, limits.body_idle_timeout));
+    let Some(app) = local else {
+        // Held by other nodes of the cluster: forward it, unless it was forwarded already.
+        let remote = forwarder
+            .filter(|_| !req.headers().contains_key(crate::forward::FORWARDED))
+            .and_then(|f| {
+                f.lookup(host.as_deref(), req.uri().path())
+                    .map(|app| (f, app))
+            });
+        return match remote {
+            Some((f, app)) => f.forward(&app, req).await,
+            None => text_response(
+                StatusCode::NOT_FOUND,
+                format!("no app is routed at {}", req.uri().path()),
+            ),
+        };
+    };
     let response = app.handle(req).await;
     let (limit, name) = (limits.max_response_body, app.name().to_string());
     response.map(|body| ResponseBody::new(body, limit, name).boxed_unsync())

@@ -84,9 +84,11 @@ pub fn reconcile(job: &Job, running: &HashSet<u64>, node: &str, now: DateTime<Ut
     let generation = job.metadata.generation;
     status.observed_generation = generation;
 
-    // Interrupted attempts: retried by policy, or the run fails saying so.
+    // Interrupted attempts: retried by policy, or the run fails saying so. A run is this
+    // node's to judge if it ran here, or if the job was moved here from its node.
+    let moved_here = job.status.node.as_deref() == Some(node);
     for run in status.runs.iter_mut() {
-        let ours = run.node.as_deref().is_none_or(|n| n == node);
+        let ours = moved_here || run.node.as_deref().is_none_or(|n| n == node);
         if run.phase == JobPhase::Running && ours && !running.contains(&run.number) {
             let what = format!(
                 "attempt {} of run {} was interrupted (the node stopped while it ran)",
@@ -354,6 +356,8 @@ enum Msg {
 /// Level-triggered: every change, attempt end and timer leads to [`reconcile`] on the Job as
 /// stored, inside a compare-and-swap, and the controller acts only on what it stored.
 pub struct JobController {
+    /// Run only the jobs the cluster assigned to this node (`status.node`); false: every job.
+    assigned_only: bool,
     objects: Objects,
     runner: Arc<dyn Runner>,
     logs: Option<LogDir>,
@@ -380,12 +384,23 @@ impl JobController {
         clock: Clock,
     ) -> Self {
         Self {
+            assigned_only: false,
             objects,
             runner,
             logs,
             node,
             clock,
         }
+    }
+
+    /// Runs only the jobs assigned to this node (in a cluster).
+    pub fn assigned_only(mut self) -> Self {
+        self.assigned_only = true;
+        self
+    }
+
+    fn is_mine(&self, job: &Job) -> bool {
+        !self.assigned_only || job.status.node.as_deref() == Some(self.node.as_str())
     }
 
     /// Runs until `shutdown` is cancelled; attempts in progress are stopped then (and found
@@ -430,8 +445,20 @@ impl JobController {
     /// Takes in a change from the watch; returns the Jobs to reconcile.
     fn on_change(&self, state: &mut State, change: Change<Job>) -> Vec<Key> {
         match change {
+            Change::Put(job) if !self.is_mine(&job) => {
+                // Assigned elsewhere: stop what runs here; its new node takes over.
+                let key = key_of(&job);
+                state.jobs.remove(&key);
+                state.wake.remove(&key);
+                state.tasks.retain(|(k, _), _| *k != key);
+                vec![]
+            }
             Change::Resync(jobs) => {
-                state.jobs = jobs.into_iter().map(|j| (key_of(&j), j)).collect();
+                state.jobs = jobs
+                    .into_iter()
+                    .filter(|j| self.is_mine(j))
+                    .map(|j| (key_of(&j), j))
+                    .collect();
                 let jobs = &state.jobs;
                 state.tasks.retain(|(k, _), _| jobs.contains_key(k));
                 state.wake.retain(|k, _| jobs.contains_key(k));
@@ -508,6 +535,10 @@ impl JobController {
         let stored = self
             .objects
             .update::<Job>(&job_key(&key.0, &key.1), |job| {
+                if !self.is_mine(job) {
+                    action = Action::default();
+                    return false;
+                }
                 action = reconcile(job, &running, &self.node, now);
                 match action.status.take() {
                     Some(status) => {

@@ -11,6 +11,7 @@
 
 mod agent;
 mod blobs;
+pub mod forward;
 mod health;
 pub mod ingress;
 pub mod jobs;

@@ -33,4 +33,4 @@ pub use command::{Command, Exit, Invocation};
 pub use engine::{Runtime, RuntimeConfig};
 pub use load::{HttpComponent, LoadError, Loaded, Origin};
 pub use scale::ActivityState;
-pub use serve::{Body, HttpApp, text_response};
+pub use serve::{Body, HttpApp, relayed_body, text_response};

@@ -28,6 +28,13 @@ const BUSY_AFTER: Duration = Duration::from_millis(10);
 /// The response body type of the ingress: whatever a guest streams, or a short host message.
 pub type Body = wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+/// A body streamed from another node (the ingress forwarding a request), as the ingress's
+/// response body.
+pub fn relayed_body(body: hyper::body::Incoming) -> Body {
+    body.map_err(wasmtime_wasi_http::Error::Hyper)
+        .boxed_unsync()
+}
+
 /// A plain-text response from the host (not the guest), e.g. 404 or 503.
 pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Body> {
     let mut text = text.into();

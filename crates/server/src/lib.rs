@@ -32,6 +32,7 @@ pub mod leader;
 pub mod liveness;
 mod logs;
 mod nodes;
+pub mod placement;
 mod revisions;
 mod routes;
 mod store_api;

@@ -1,0 +1,201 @@
+//! Every node's ingress serves every app: a request for an app placed on other nodes is
+//! forwarded to one of them (round robin over the Ready ones), over pooled keep-alive
+//! connections, with its method, host, path, headers and body unchanged.
+//!
+//! A forwarded request carries [`FORWARDED`]; a node never forwards such a request again, so
+//! two nodes with different views of the placement cannot bounce it between them.
+
+use crate::RouteTable;
+use crate::watch::{Change, Key, watch};
+use arc_swap::ArcSwap;
+use http::StatusCode;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use shoal_api::{App, Node, NodePhase};
+use shoal_runtime::{Body, RequestBody, relayed_body, text_response};
+use shoal_store::Objects;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// The header a node adds to a request it forwards.
+pub const FORWARDED: &str = "shoal-forwarded";
+
+/// An app held by other nodes: where to send its requests.
+pub struct RemoteApp {
+    name: String,
+    /// Ingress URLs of the Ready nodes that hold it (empty: none is ready).
+    nodes: Vec<String>,
+    next: AtomicUsize,
+}
+
+/// The apps of the cluster that this node does not hold, and a pooled client to reach them.
+#[derive(Clone)]
+pub struct Forwarder {
+    table: Arc<ArcSwap<RouteTable<Arc<RemoteApp>>>>,
+    client: Client<HttpConnector, RequestBody<hyper::body::Incoming>>,
+}
+
+impl Default for Forwarder {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        Self {
+            table: Arc::default(),
+            client: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(std::time::Duration::from_secs(30))
+                .build(connector),
+        }
+    }
+}
+
+impl Forwarder {
+    /// The remote app for a request, if the cluster has one at this host and path.
+    pub fn lookup(&self, host: Option<&str>, path: &str) -> Option<Arc<RemoteApp>> {
+        self.table.load().lookup(host, path).cloned()
+    }
+
+    /// Sends `req` to a node that holds `app` and relays its answer; 503 when none is ready,
+    /// 502 when the node cannot be reached.
+    pub async fn forward(
+        &self,
+        app: &RemoteApp,
+        mut req: hyper::Request<RequestBody<hyper::body::Incoming>>,
+    ) -> http::Response<Body> {
+        if app.nodes.is_empty() {
+            let mut resp = text_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{} has no ready node; retry shortly", app.name),
+            );
+            resp.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("1"),
+            );
+            return resp;
+        }
+        let node = &app.nodes[app.next.fetch_add(1, Ordering::Relaxed) % app.nodes.len()];
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let uri: http::Uri = match format!("{node}{path}").parse() {
+            Ok(u) => u,
+            Err(e) => {
+                return text_response(StatusCode::BAD_GATEWAY, format!("bad node address: {e}"));
+            }
+        };
+        // Keep the client's Host: routing on the other node depends on it.
+        if !req.headers().contains_key(http::header::HOST)
+            && let Some(authority) = req.uri().authority()
+            && let Ok(v) = http::HeaderValue::from_str(authority.as_str())
+        {
+            req.headers_mut().insert(http::header::HOST, v);
+        }
+        *req.uri_mut() = uri;
+        *req.version_mut() = http::Version::HTTP_11;
+        req.headers_mut()
+            .insert(FORWARDED, http::HeaderValue::from_static("1"));
+        match self.client.request(req).await {
+            Ok(resp) => resp.map(relayed_body),
+            Err(e) => text_response(
+                StatusCode::BAD_GATEWAY,
+                format!("{}: the node at {node} did not answer: {e}", app.name),
+            ),
+        }
+    }
+}
+
+enum Msg {
+    Apps(Change<App>),
+    Nodes(Change<Node>),
+}
+
+/// Keeps the forwarder's table in line with the apps placed elsewhere and the Ready nodes,
+/// until `shutdown`.
+pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: CancellationToken) {
+    let (tx, mut rx) = mpsc::channel(256);
+    let apps = tokio::spawn(watch(
+        objects.clone(),
+        "apps/",
+        tx.clone(),
+        Msg::Apps,
+        shutdown.clone(),
+    ));
+    let nodes_watch = tokio::spawn(watch(objects, "nodes/", tx, Msg::Nodes, shutdown.clone()));
+    let mut apps_by_key: HashMap<Key, App> = HashMap::new();
+    let mut nodes: HashMap<String, Node> = HashMap::new();
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            msg = rx.recv() => match msg { Some(m) => m, None => break },
+        };
+        let changed = match msg {
+            Msg::Apps(Change::Resync(all)) => {
+                apps_by_key = all
+                    .into_iter()
+                    .map(|a| ((a.metadata.namespace.clone(), a.metadata.name.clone()), a))
+                    .collect();
+                true
+            }
+            Msg::Apps(Change::Put(app)) => {
+                let key = (app.metadata.namespace.clone(), app.metadata.name.clone());
+                let moved = apps_by_key.get(&key).is_none_or(|old| {
+                    old.spec.routes != app.spec.routes
+                        || old.status.placement != app.status.placement
+                });
+                apps_by_key.insert(key, app);
+                moved
+            }
+            Msg::Apps(Change::Delete(key)) => apps_by_key.remove(&key).is_some(),
+            Msg::Nodes(Change::Resync(all)) => {
+                nodes = all
+                    .into_iter()
+                    .map(|n| (n.metadata.name.clone(), n))
+                    .collect();
+                true
+            }
+            Msg::Nodes(Change::Put(node)) => {
+                let name = node.metadata.name.clone();
+                // Heartbeats change nodes all the time; only readiness and address matter here.
+                let moved = nodes.get(&name).is_none_or(|old| {
+                    old.status.phase != node.status.phase || old.spec.address != node.spec.address
+                });
+                nodes.insert(name, node);
+                moved
+            }
+            Msg::Nodes(Change::Delete((_, name))) => nodes.remove(&name).is_some(),
+        };
+        if changed {
+            let entries = apps_by_key.values().filter_map(|app| {
+                let placed = &app.status.placement.as_ref()?.nodes;
+                if placed.contains(&me) {
+                    return None;
+                }
+                let remote = Arc::new(RemoteApp {
+                    name: app.object_ref().to_string(),
+                    nodes: placed
+                        .iter()
+                        .filter_map(|n| nodes.get(n))
+                        .filter(|n| n.status.phase == NodePhase::Ready)
+                        .map(|n| n.spec.address.clone())
+                        .collect(),
+                    next: AtomicUsize::new(0),
+                });
+                Some(
+                    app.spec
+                        .routes
+                        .iter()
+                        .map(move |r| (r.clone(), remote.clone())),
+                )
+            });
+            forwarder
+                .table
+                .store(Arc::new(RouteTable::new(entries.flatten())));
+        }
+    }
+    apps.abort();
+    nodes_watch.abort();
+}
