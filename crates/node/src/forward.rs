@@ -109,8 +109,53 @@ impl Forwarder {
 }
 
 enum Msg {
-    Apps(Change<App>),
-    Nodes(Change<Node>),
+    Apps(Box<Change<App>>),
+    Nodes(Box<Change<Node>>),
+}
+
+/// Takes in an app change; true if it can change where requests go.
+fn on_app(apps: &mut HashMap<Key, App>, change: Change<App>) -> bool {
+    match change {
+        Change::Resync(all) => {
+            *apps = all
+                .into_iter()
+                .map(|a| ((a.metadata.namespace.clone(), a.metadata.name.clone()), a))
+                .collect();
+            true
+        }
+        Change::Put(app) => {
+            let key = (app.metadata.namespace.clone(), app.metadata.name.clone());
+            let moved = apps.get(&key).is_none_or(|old| {
+                old.spec.routes != app.spec.routes || old.status.placement != app.status.placement
+            });
+            apps.insert(key, app);
+            moved
+        }
+        Change::Delete(key) => apps.remove(&key).is_some(),
+    }
+}
+
+/// Takes in a node change; true if it can change where requests go (heartbeats change nodes
+/// all the time; only readiness and address matter here).
+fn on_node(nodes: &mut HashMap<String, Node>, change: Change<Node>) -> bool {
+    match change {
+        Change::Resync(all) => {
+            *nodes = all
+                .into_iter()
+                .map(|n| (n.metadata.name.clone(), n))
+                .collect();
+            true
+        }
+        Change::Put(node) => {
+            let name = node.metadata.name.clone();
+            let moved = nodes.get(&name).is_none_or(|old| {
+                old.status.phase != node.status.phase || old.spec.address != node.spec.address
+            });
+            nodes.insert(name, node);
+            moved
+        }
+        Change::Delete((_, name)) => nodes.remove(&name).is_some(),
+    }
 }
 
 /// Keeps the forwarder's table in line with the apps placed elsewhere and the Ready nodes,
@@ -121,10 +166,16 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
         objects.clone(),
         "apps/",
         tx.clone(),
-        Msg::Apps,
+        |c| Msg::Apps(Box::new(c)),
         shutdown.clone(),
     ));
-    let nodes_watch = tokio::spawn(watch(objects, "nodes/", tx, Msg::Nodes, shutdown.clone()));
+    let nodes_watch = tokio::spawn(watch(
+        objects,
+        "nodes/",
+        tx,
+        |c| Msg::Nodes(Box::new(c)),
+        shutdown.clone(),
+    ));
     let mut apps_by_key: HashMap<Key, App> = HashMap::new();
     let mut nodes: HashMap<String, Node> = HashMap::new();
     loop {
@@ -133,40 +184,8 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
             msg = rx.recv() => match msg { Some(m) => m, None => break },
         };
         let changed = match msg {
-            Msg::Apps(Change::Resync(all)) => {
-                apps_by_key = all
-                    .into_iter()
-                    .map(|a| ((a.metadata.namespace.clone(), a.metadata.name.clone()), a))
-                    .collect();
-                true
-            }
-            Msg::Apps(Change::Put(app)) => {
-                let key = (app.metadata.namespace.clone(), app.metadata.name.clone());
-                let moved = apps_by_key.get(&key).is_none_or(|old| {
-                    old.spec.routes != app.spec.routes
-                        || old.status.placement != app.status.placement
-                });
-                apps_by_key.insert(key, app);
-                moved
-            }
-            Msg::Apps(Change::Delete(key)) => apps_by_key.remove(&key).is_some(),
-            Msg::Nodes(Change::Resync(all)) => {
-                nodes = all
-                    .into_iter()
-                    .map(|n| (n.metadata.name.clone(), n))
-                    .collect();
-                true
-            }
-            Msg::Nodes(Change::Put(node)) => {
-                let name = node.metadata.name.clone();
-                // Heartbeats change nodes all the time; only readiness and address matter here.
-                let moved = nodes.get(&name).is_none_or(|old| {
-                    old.status.phase != node.status.phase || old.spec.address != node.spec.address
-                });
-                nodes.insert(name, node);
-                moved
-            }
-            Msg::Nodes(Change::Delete((_, name))) => nodes.remove(&name).is_some(),
+            Msg::Apps(change) => on_app(&mut apps_by_key, *change),
+            Msg::Nodes(change) => on_node(&mut nodes, *change),
         };
         if changed {
             let entries = apps_by_key.values().filter_map(|app| {
