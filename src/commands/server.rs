@@ -70,13 +70,12 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     // One server at a time runs the cluster's controllers.
     let id = format!("{}-{addr}", hostname());
     let source = format!("server/{id}");
-    let controllers = objects.clone();
     let leader = tokio::spawn(shoal_server::leader::campaign(
         etcd,
         id,
         shutdown.clone(),
-        move |leading| {
-            let (objects, source) = (controllers.clone(), source.clone());
+        move |fenced, leading| {
+            let (objects, source) = (Objects::new(Arc::new(fenced)), source.clone());
             async move {
                 tokio::join!(
                     shoal_server::liveness::run(objects.clone(), source.clone(), leading.clone()),

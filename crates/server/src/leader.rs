@@ -2,8 +2,9 @@
 //!
 //! The leader holds `cluster/leader`, written with an etcd lease of [`TTL`] that it renews
 //! every [`RENEW`]. When it dies or loses etcd, the lease expires and another server's create
-//! succeeds. A leader that cannot renew stops its controllers before its lease can have
-//! expired, so two leaders never act at once for longer than a renewal's round trip.
+//! succeeds. A leader that cannot renew stops its controllers, and every write its controllers
+//! make is fenced by its leadership key's revision: once another server holds the key, a
+//! deposed leader's writes fail instead of overwriting its successor's.
 
 use shoal_store::Etcd;
 use std::time::Duration;
@@ -16,11 +17,12 @@ pub const TTL: u64 = 2;
 /// How often the leader renews (and followers try to take over).
 pub const RENEW: Duration = Duration::from_millis(500);
 
-/// Campaigns until `shutdown`: whenever this server (`id`) leads, runs `lead` with a token
+/// Campaigns until `shutdown`: whenever this server (`id`) leads, runs `lead` with a store
+/// fenced by its leadership (every write fails once another server leads) and a token
 /// cancelled when it stops leading.
 pub async fn campaign<F, Fut>(etcd: Etcd, id: String, shutdown: CancellationToken, lead: F)
 where
-    F: Fn(CancellationToken) -> Fut,
+    F: Fn(Etcd, CancellationToken) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     while !shutdown.is_cancelled() {
@@ -32,21 +34,21 @@ where
                 continue;
             }
         };
-        match etcd
+        let revision = match etcd
             .create_with_lease(LEADER_KEY, id.as_bytes(), lease)
             .await
         {
-            Ok(Some(_)) => {}
+            Ok(Some(revision)) => revision,
             Ok(None) | Err(_) => {
                 // Someone leads (or etcd is away): let this lease lapse, and look again.
                 let _ = etcd.revoke(lease).await;
                 pause(&shutdown).await;
                 continue;
             }
-        }
+        };
         tracing::info!("server {id} leads the cluster");
         let leading = shutdown.child_token();
-        let controllers = tokio::spawn(lead(leading.clone()));
+        let controllers = tokio::spawn(lead(etcd.fenced(LEADER_KEY, revision), leading.clone()));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,

@@ -24,6 +24,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// in order, or [`StoreError::Compacted`].
 #[derive(Clone)]
 pub struct Etcd {
+    /// Every write also requires this key to still have this modification revision (see
+    /// [`Etcd::fenced`]).
+    fence: Option<(String, u64)>,
     endpoints: Vec<String>,
     http: reqwest::Client,
     /// For watches: no overall timeout, they stream for as long as they live.
@@ -64,6 +67,7 @@ impl Etcd {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
         };
         Ok(Self {
+            fence: None,
             endpoints,
             http: build(Some(REQUEST_TIMEOUT))?,
             streaming: build(None)?,
@@ -78,6 +82,17 @@ impl Etcd {
         self.call("/v3/kv/range", json!({"key": b64("\0"), "limit": 1}))
             .await
             .map(drop)
+    }
+
+    /// This store, with every write (put or delete) fenced by `key` still having modification
+    /// revision `revision`: once `key` changed, writes fail with [`StoreError::Conflict`].
+    /// A leader writes through a store fenced by its leadership key, so that once deposed it
+    /// cannot overwrite what its successor wrote.
+    pub fn fenced(&self, key: &str, revision: u64) -> Self {
+        Self {
+            fence: Some((key.to_string(), revision)),
+            ..self.clone()
+        }
     }
 
     /// Grants a lease of `ttl` seconds; keys written with it vanish when it expires.
@@ -177,7 +192,7 @@ impl Etcd {
         pre: Precondition,
         op: Value,
     ) -> Result<(bool, Value), StoreError> {
-        let compare = match pre {
+        let mut compare = match pre {
             Precondition::None => vec![],
             Precondition::Absent => vec![json!({
                 "key": b64(key), "target": "CREATE", "result": "EQUAL", "create_revision": "0"
@@ -186,6 +201,11 @@ impl Etcd {
                 "key": b64(key), "target": "MOD", "result": "EQUAL", "mod_revision": r.to_string()
             })],
         };
+        if let Some((fence, revision)) = &self.fence {
+            compare.push(json!({
+                "key": b64(fence), "target": "MOD", "result": "EQUAL", "mod_revision": revision.to_string()
+            }));
+        }
         let resp = self
             .call(
                 "/v3/kv/txn",
@@ -469,6 +489,40 @@ mod tests {
         ));
         etcd.restart();
         assert_eq!(s.get("a/2").await.unwrap().unwrap().value, b"2");
+    }
+
+    #[tokio::test]
+    async fn a_fenced_store_cannot_write_once_its_fence_moved() {
+        let etcd = EtcdProcess::start();
+        let s = Etcd::new(&etcd.url()).unwrap();
+        let lease = s.grant_lease(5).await.unwrap();
+        let held = s
+            .create_with_lease("leader", b"me", lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            s.create_with_lease("leader", b"you", lease).await.unwrap(),
+            None
+        );
+        let leader = s.fenced("leader", held);
+        leader
+            .put("x", b"1".to_vec(), Precondition::None)
+            .await
+            .unwrap();
+        // Deposed: the key changes hands.
+        s.revoke(lease).await.unwrap();
+        let other = s.grant_lease(5).await.unwrap();
+        s.create_with_lease("leader", b"you", other)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            leader.put("x", b"2".to_vec(), Precondition::None).await,
+            Err(StoreError::Conflict { .. })
+        ));
+        assert!(leader.delete("x", Precondition::None).await.is_err());
+        assert_eq!(s.get("x").await.unwrap().unwrap().value, b"1");
     }
 
     #[test]
