@@ -57,9 +57,13 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on --api {}", args.api))?;
     let addr = listener.local_addr()?;
+    let id = format!("{}-{addr}", hostname());
+    let peers =
+        shoal_server::peers::Peers::new(objects.clone(), format!("http://{addr}"), token.clone());
     let state = Arc::new(
         ApiState::new(state_objects, blobs, token, args.max_upload.bytes())
-            .with_node_token(node_token),
+            .with_node_token(node_token)
+            .with_peers(peers),
     );
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(
@@ -67,8 +71,13 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         state,
         shutdown.clone().cancelled_owned(),
     ));
+    let registration = tokio::spawn(shoal_server::peers::register(
+        etcd.clone(),
+        id.clone(),
+        format!("http://{addr}"),
+        shutdown.clone(),
+    ));
     // One server at a time runs the cluster's controllers.
-    let id = format!("{}-{addr}", hostname());
     let source = format!("server/{id}");
     let leader = tokio::spawn(shoal_server::leader::campaign(
         etcd,
@@ -93,6 +102,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     shutdown.cancel();
     api.await??;
     leader.await?;
+    registration.await?;
     Ok(())
 }
 

@@ -81,7 +81,8 @@ fn servers_share_state_on_etcd_and_a_node_serves_apps_and_runs_jobs_through_them
     ]);
     assert!(two.ok(&["get", "jobs"]).contains("Succeeded"));
 
-    // One server goes away: the node carries on through the other, and sees new specs.
+    // One server goes away: the node carries on through the other, and sees new specs; a new
+    // node finds every blob on the server that is left.
     one.kill();
     two.apply(&app_yaml(
         "hello",
@@ -94,6 +95,38 @@ fn servers_share_state_on_etcd_and_a_node_serves_apps_and_runs_jobs_through_them
         worker.get("/hello").1,
         "Hello again from C! You asked for /hello\n"
     );
+    let extra = tempfile::tempdir().unwrap();
+    let second = node(&[&two], "n2", &node_token(&two), &extra);
+    two.apply(&app_yaml(
+        "everywhere",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/everywhere",
+        "  placement: {replicas: all}\n",
+    ));
+    loop {
+        let placed = serde_json::from_str::<shoal_api::App>(&two.ok(&[
+            "get",
+            "app",
+            "everywhere",
+            "-o",
+            "json",
+        ]))
+        .unwrap()
+        .status
+        .placement
+        .map(|p| p.nodes.len());
+        if placed == Some(2) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(worker);
+    loop {
+        if second.get("/everywhere").0 == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]

@@ -38,10 +38,17 @@ pub(crate) async fn upload(
         .to_bytes();
     let blobs = state.blobs.clone();
     let size = bytes.len();
-    let digest = tokio::task::spawn_blocking(move || blobs.put(&bytes))
+    let stored = bytes.clone();
+    let digest = tokio::task::spawn_blocking(move || blobs.put(&stored))
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
         .map_err(|e| ApiError::Unavailable(format!("cannot store upload: {e}")))?;
+    // Every live server has it before the upload is acknowledged.
+    if let Some(peers) = &state.peers
+        && !headers.contains_key(crate::peers::REPLICA)
+    {
+        peers.replicate(&digest, bytes).await;
+    }
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "digest": digest, "size": size })),
@@ -65,5 +72,23 @@ pub(crate) async fn download(
 ) -> Result<Vec<u8>, ApiError> {
     let not_found = || ApiError::NotFound(format!("blob {digest} not found"));
     let path = state.blobs.path(&digest).ok_or_else(not_found)?;
-    tokio::fs::read(path).await.map_err(|_| not_found())
+    if let Ok(bytes) = tokio::fs::read(&path).await {
+        return Ok(bytes);
+    }
+    // Uploaded to another server (before this one joined, or while it was away): fetch it,
+    // and keep it only if it is what its digest says.
+    let peers = state.peers.as_ref().ok_or_else(not_found)?;
+    let bytes = peers.fetch(&digest).await.ok_or_else(not_found)?;
+    let blobs = state.blobs.clone();
+    let copy = bytes.clone();
+    let stored = tokio::task::spawn_blocking(move || blobs.put(&copy))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot store blob: {e}")))?;
+    if stored != digest {
+        return Err(ApiError::Unavailable(format!(
+            "a peer sent blob {digest} with digest {stored}"
+        )));
+    }
+    Ok(bytes.to_vec())
 }

@@ -32,6 +32,7 @@ pub mod leader;
 pub mod liveness;
 mod logs;
 mod nodes;
+pub mod peers;
 pub mod placement;
 mod revisions;
 mod routes;
@@ -63,6 +64,8 @@ pub struct ApiState {
     pub node_token: Option<String>,
     /// Largest accepted upload, in bytes.
     pub max_upload: u64,
+    /// The other servers of a cluster, which get a copy of every upload.
+    pub peers: Option<peers::Peers>,
     /// Per-app logs, when this server runs beside the node that writes them.
     pub logs: Option<shoal_store::LogDir>,
     /// Serialises this server's applies and deletes (route claims are also safe across
@@ -81,6 +84,7 @@ impl ApiState {
             token,
             node_token: None,
             max_upload,
+            peers: None,
             logs: None,
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
@@ -90,6 +94,12 @@ impl ApiState {
     /// Accepts `token` from nodes (see [`ApiState::node_token`]).
     pub fn with_node_token(mut self, token: String) -> Self {
         self.node_token = Some(token);
+        self
+    }
+
+    /// Copies uploads to (and fetches missing blobs from) `peers`.
+    pub fn with_peers(mut self, peers: peers::Peers) -> Self {
+        self.peers = Some(peers);
         self
     }
 

@@ -1,0 +1,131 @@
+//! The other servers of a cluster: each registers itself under `servers/`, and uploaded blobs
+//! are copied to every live peer before the upload is acknowledged, so that a blob outlives
+//! the server that took it. A server asked for a blob it lacks fetches it from a peer.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use shoal_store::{Etcd, Objects};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The header on a copy sent to a peer (which does not copy it further).
+pub const REPLICA: &str = "shoal-replica";
+
+/// A server as it registers itself.
+#[derive(Debug, Serialize, Deserialize)]
+struct Registration {
+    /// Its API, as peers reach it.
+    address: String,
+}
+
+/// This server's view of its peers.
+pub struct Peers {
+    objects: Objects,
+    me: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Peers {
+    /// Peers found in `objects`; `me` is this server's API address, `token` the cluster's.
+    pub fn new(objects: Objects, me: String, token: String) -> Self {
+        Self {
+            objects,
+            me,
+            token,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("an HTTP client without TLS builds"),
+        }
+    }
+
+    async fn others(&self) -> Vec<String> {
+        match self.objects.store().list("servers/").await {
+            Ok((kvs, _)) => kvs
+                .iter()
+                .filter_map(|kv| serde_json::from_slice::<Registration>(&kv.value).ok())
+                .map(|r| r.address)
+                .filter(|a| *a != self.me)
+                .collect(),
+            Err(e) => {
+                tracing::warn!("cannot list peer servers: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Copies `bytes` (blob `digest`) to every live peer; failures are logged, not fatal.
+    pub(crate) async fn replicate(&self, digest: &str, bytes: Bytes) {
+        let copies = self.others().await.into_iter().map(|peer| {
+            let req = self
+                .http
+                .post(format!("{peer}/v1/blobs"))
+                .bearer_auth(&self.token)
+                .header(REPLICA, "1")
+                .body(bytes.clone());
+            async move {
+                match req.send().await {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => {
+                        tracing::warn!("blob {digest}: peer {peer} refused a copy: {}", r.status())
+                    }
+                    Err(e) => tracing::warn!("blob {digest}: cannot copy to peer {peer}: {e}"),
+                }
+            }
+        });
+        futures::future::join_all(copies).await;
+    }
+
+    /// Blob `digest` from the first peer that has it.
+    pub(crate) async fn fetch(&self, digest: &str) -> Option<Bytes> {
+        for peer in self.others().await {
+            let resp = self
+                .http
+                .get(format!("{peer}/v1/blobs/{digest}"))
+                .bearer_auth(&self.token)
+                .send()
+                .await;
+            if let Ok(r) = resp
+                && r.status().is_success()
+                && let Ok(bytes) = r.bytes().await
+            {
+                return Some(bytes);
+            }
+        }
+        None
+    }
+}
+
+/// Keeps `servers/ID` → this server's address alive on an etcd lease until `shutdown`.
+pub async fn register(etcd: Etcd, id: String, address: String, shutdown: CancellationToken) {
+    let key = format!("servers/{id}");
+    let value = serde_json::to_vec(&Registration { address }).expect("serializes");
+    while !shutdown.is_cancelled() {
+        let registered = async {
+            let lease = etcd.grant_lease(crate::leader::TTL).await?;
+            etcd.create_with_lease(&key, &value, lease).await?;
+            Ok::<_, shoal_store::StoreError>(lease)
+        }
+        .await;
+        if let Ok(lease) = registered {
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        let _ = etcd.revoke(lease).await;
+                        return;
+                    }
+                    _ = tokio::time::sleep(crate::leader::RENEW) => {}
+                }
+                if !matches!(etcd.keep_alive(lease).await, Ok(true)) {
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(crate::leader::RENEW) => {}
+        }
+    }
+}
