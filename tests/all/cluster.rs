@@ -331,3 +331,61 @@ fn every_ingress_serves_every_app_and_a_dead_nodes_apps_move_to_the_living() {
         [survivor.to_string()]
     );
 }
+
+#[test]
+fn a_node_cut_off_and_back_stops_serving_an_app_that_moved_away() {
+    use shoal_api::NodePhase::{NotReady, Ready};
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let srv = server(&etcd, &dirs[0]);
+    let token = node_token(&srv);
+    let workers = [
+        node(&[&srv], "n1", &token, &dirs[1]),
+        node(&[&srv], "n2", &token, &dirs[2]),
+    ];
+    wait_phase(&srv, "n1", Ready);
+    wait_phase(&srv, "n2", Ready);
+    srv.apply(&app_yaml(
+        "single",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/single",
+        "",
+    ));
+    srv.ok(&["wait", "app", "single", "--timeout", "120s"]);
+    let holder = app(&srv, "single").status.placement.unwrap().nodes[0].clone();
+    let (cut, other) = if holder == "n1" { (0, 1) } else { (1, 0) };
+
+    // Cut the holder off (frozen: no heartbeats, no watch), until the app moves away.
+    workers[cut].signal("STOP");
+    wait_phase(&srv, &holder, NotReady);
+    let moved_to = loop {
+        let nodes = app(&srv, "single").status.placement.unwrap().nodes;
+        if !nodes.contains(&holder) && !nodes.is_empty() {
+            break nodes[0].clone();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_ne!(moved_to, holder);
+    loop {
+        if workers[other].get("/single").0 == 200 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Back: it catches up with the placement and no longer serves the app itself (it
+    // forwards to the new holder), so the one replica runs on one node again.
+    workers[cut].signal("CONT");
+    wait_phase(&srv, &holder, Ready);
+    loop {
+        let back = nodes(&srv)
+            .into_iter()
+            .find(|n| n.metadata.name == holder)
+            .unwrap();
+        if back.status.apps == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(workers[cut].get("/single").0, 200, "served by forwarding");
+}

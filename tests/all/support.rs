@@ -235,6 +235,16 @@ impl Node {
         in_flight
     }
 
+    /// Sends `signal` (e.g. `STOP`, `CONT`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
     /// Kills the process with SIGKILL, as a crash or the OOM killer would, and reaps it.
     pub fn kill(mut self) {
         let mut child = self.child.take().unwrap();
