@@ -371,43 +371,38 @@ impl Agent {
             short_digest(&digest)
         );
         tokio::spawn(async move {
-            let path = match blobs.path(&digest).await {
-                Ok(p) => p,
-                Err(message) => {
-                    let result = Err(("Failed", format!("component: {message}")));
-                    let _ = tx
-                        .send(Msg::Loaded {
-                            key,
-                            generation,
-                            result,
-                        })
-                        .await;
-                    return;
-                }
-            };
-            let _slot = slots.acquire_owned().await;
-            let result = tokio::task::spawn_blocking(move || {
-                runtime.load_http(&digest, &path).map_err(|e| {
-                    let reason = match e {
-                        LoadError::Compile(_) => "CompileFailed",
-                        _ => "Failed",
-                    };
-                    (reason, format!("component {} {e}", short_digest(&digest)))
+            let load = async {
+                let path = blobs
+                    .path(&digest)
+                    .await
+                    .map_err(|m| ("Failed", format!("component: {m}")))?;
+                let _slot = slots.acquire_owned().await;
+                let loaded = tokio::task::spawn_blocking(move || {
+                    runtime.load_http(&digest, &path).map_err(|e| {
+                        let reason = match e {
+                            LoadError::Compile(_) => "CompileFailed",
+                            _ => "Failed",
+                        };
+                        (reason, format!("component {} {e}", short_digest(&digest)))
+                    })
                 })
-            })
-            .await
-            .unwrap_or_else(|e| Err(("Failed", format!("loading the component panicked: {e}"))))
-            .map(|loaded| LoadedComponent {
-                compiled: loaded.origin == Origin::Compiled,
-                how: match loaded.origin {
-                    Origin::Shared => "compiled code already loaded".to_string(),
-                    Origin::Cache => {
-                        format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
-                    }
-                    Origin::Compiled => format!("compiled in {:.1?}", loaded.elapsed),
-                },
-                component: loaded.component,
-            });
+                .await
+                .unwrap_or_else(|e| {
+                    Err(("Failed", format!("loading the component panicked: {e}")))
+                })?;
+                Ok(LoadedComponent {
+                    compiled: loaded.origin == Origin::Compiled,
+                    how: match loaded.origin {
+                        Origin::Shared => "compiled code already loaded".to_string(),
+                        Origin::Cache => {
+                            format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
+                        }
+                        Origin::Compiled => format!("compiled in {:.1?}", loaded.elapsed),
+                    },
+                    component: loaded.component,
+                })
+            };
+            let result = load.await;
             let _ = tx
                 .send(Msg::Loaded {
                     key,
