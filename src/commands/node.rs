@@ -6,6 +6,7 @@ use crate::settings::Global;
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use shoal_api::{DurationSpec, NodeSpec, Quantity};
+use shoal_node::register::LeaseKeeper;
 use shoal_node::{
     Agent, AgentConfig, BlobSource, Blobs, Clock, IngressLimits, JobController, NodeRunner,
     RouteTable, ingress,
@@ -102,18 +103,20 @@ impl Running {
 }
 
 /// Starts the node's parts on `objects` and `blobs`, its local state in `data_dir`.
-/// A single node (`cluster` false) serves every app and runs every job, and first resets Apps
+/// A single node (`cluster` None) serves every app and runs every job, and first resets Apps
 /// left Ready by its previous run (see [`Agent::mark_unloaded`]; before its API answers). A
-/// cluster's node serves the apps placed on it and runs the jobs assigned to it.
+/// cluster's node serves the apps placed on it, runs the jobs assigned to it, and keeps its
+/// liveness lease with `cluster`.
 pub async fn start(
     name: &str,
     objects: Objects,
     blobs: Blobs,
     data_dir: &Path,
     args: &NodeArgs,
-    cluster: bool,
+    cluster: Option<Arc<dyn LeaseKeeper>>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Running> {
+    let (lease, cluster) = (cluster.clone(), cluster.is_some());
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -199,6 +202,7 @@ pub async fn start(
         args.labels.iter().cloned().collect(),
         spec,
         serving,
+        lease,
         shutdown.clone(),
     );
     Ok(Running {
@@ -236,8 +240,22 @@ pub struct Args {
     pub node: NodeArgs,
 }
 
-/// Fetches blobs from the cluster's servers, trying each in turn.
+/// The cluster's servers, tried in turn: where a node fetches blobs and keeps its lease.
 struct Servers(Vec<shoal_client::Client>);
+
+#[async_trait::async_trait]
+impl LeaseKeeper for Servers {
+    async fn keep(&self, name: &str) -> Result<(), String> {
+        let mut errors = Vec::new();
+        for server in &self.0 {
+            match server.keep_node_lease(name).await {
+                Ok(()) => return Ok(()),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(errors.join("; "))
+    }
+}
 
 #[async_trait::async_trait]
 impl BlobSource for Servers {
@@ -278,8 +296,20 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     );
     let blobs = Blobs::fetching_from(local, Arc::new(source));
     let shutdown = CancellationToken::new();
+    let lease = Arc::new(Servers(
+        servers
+            .iter()
+            .map(|s| shoal_client::Client::new(s, Some(args.node_token.clone())))
+            .collect(),
+    ));
     let node = start(
-        &args.name, objects, blobs, &data_dir, &args.node, true, &shutdown,
+        &args.name,
+        objects,
+        blobs,
+        &data_dir,
+        &args.node,
+        Some(lease),
+        &shutdown,
     )
     .await?;
     println!("shoal node {} is up", args.name);

@@ -63,7 +63,8 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let state = Arc::new(
         ApiState::new(state_objects, blobs, token, args.max_upload.bytes())
             .with_node_token(node_token)
-            .with_peers(peers),
+            .with_peers(peers)
+            .with_leases(etcd.clone()),
     );
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(
@@ -87,7 +88,12 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             let (objects, source) = (Objects::new(Arc::new(fenced)), source.clone());
             async move {
                 tokio::join!(
-                    shoal_server::liveness::run(objects.clone(), source.clone(), leading.clone()),
+                    shoal_server::liveness::run(
+                        objects.clone(),
+                        shoal_server::liveness::Proof::Lease,
+                        source.clone(),
+                        leading.clone()
+                    ),
                     shoal_server::placement::run(objects, source, leading),
                 );
             }

@@ -54,7 +54,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         Blobs::local(blobs.clone()),
         &data_dir,
         &args.node,
-        false,
+        None,
         &shutdown,
     )
     .await?;
@@ -62,6 +62,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     // A single node is its own leader: it judges its own liveness, as a cluster's leader would.
     let liveness = tokio::spawn(shoal_server::liveness::run(
         objects.clone(),
+        shoal_server::liveness::Proof::Heartbeats,
         "server/local".into(),
         shutdown.clone(),
     ));

@@ -274,6 +274,13 @@ impl Client {
             .await
     }
 
+    /// Renews the liveness lease of node `name` (with the node token).
+    pub async fn keep_node_lease(&self, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(reqwest::Method::PUT, &format!("/v1/nodes/{name}/lease")))
+            .await?;
+        Ok(())
+    }
+
     /// Deletes a Job (stopping its running attempts).
     pub async fn delete_job(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
         self.send(self.request(

@@ -11,6 +11,16 @@ use tokio_util::sync::CancellationToken;
 /// How often a node reports; the leading server calls it NotReady after 2 s without a report.
 pub const HEARTBEAT: Duration = Duration::from_millis(500);
 
+/// With a lease, how many beats between two writes of the Node object (its load, for people).
+const STATUS_EVERY: u32 = 10;
+
+/// Keeps a node's liveness lease alive (in a cluster: through the servers, on etcd).
+#[async_trait::async_trait]
+pub trait LeaseKeeper: Send + Sync + 'static {
+    /// Renews (or re-creates) the lease of node `name`.
+    async fn keep(&self, name: &str) -> Result<(), String>;
+}
+
 /// Registers node `name` and sends its heartbeats until `shutdown`.
 ///
 /// # Guarantees
@@ -23,18 +33,37 @@ pub async fn heartbeat(
     labels: BTreeMap<String, String>,
     spec: NodeSpec,
     serving: Arc<AtomicU32>,
+    lease: Option<Arc<dyn LeaseKeeper>>,
     shutdown: CancellationToken,
 ) {
     let key = node_key(&name);
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
+    let (mut beats, mut reported) = (0u32, None);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
         let apps = serving.load(Ordering::Relaxed);
+        beats = beats.wrapping_add(1);
+        if let Some(lease) = &lease {
+            let kept = lease.keep(&name).await;
+            // The lease is the heartbeat; the Node object is written when the load changed,
+            // and now and then for its `lastHeartbeat`.
+            if kept.is_ok() && reported == Some(apps) && beats % STATUS_EVERY != 0 {
+                failing = false;
+                continue;
+            }
+            if let Err(e) = kept {
+                if !failing {
+                    tracing::warn!("node/{name}: cannot renew its lease (still serving): {e}");
+                }
+                failing = true;
+                continue;
+            }
+        }
         let now = chrono::Utc::now();
         let beat = |n: &mut Node| {
             n.spec = spec.clone();
@@ -69,6 +98,9 @@ pub async fn heartbeat(
             }
             Err(e) => Err(e),
         };
+        if result.is_ok() {
+            reported = Some(apps);
+        }
         match result {
             Ok(()) if failing => {
                 tracing::info!("node/{name}: heartbeats get through again");

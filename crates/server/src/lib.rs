@@ -17,6 +17,7 @@
 //! | GET | `/v1/namespaces/{ns}/jobs/{name}/logs?run=N&tail=N&since=10m&follow=true` | a run's output |
 //! | GET | `/v1/namespaces/{ns}/events?kind=app&name=N` | events about an object |
 //! | GET | `/v1/nodes`, `/v1/nodes/{name}` | the cluster's nodes |
+//! | PUT | `/v1/nodes/{name}/lease` | a node keeps its liveness lease (etcd, TTL 2 s) alive |
 //! | GET, PUT, DELETE | `/v1/store/…` | the store as nodes use it (see `store_api`) |
 //!
 //! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
@@ -64,6 +65,8 @@ pub struct ApiState {
     pub node_token: Option<String>,
     /// Largest accepted upload, in bytes.
     pub max_upload: u64,
+    /// etcd, in a cluster: nodes keep their liveness leases there (see `nodes`).
+    pub leases: Option<shoal_store::Etcd>,
     /// The other servers of a cluster, which get a copy of every upload.
     pub peers: Option<peers::Peers>,
     /// Per-app logs, when this server runs beside the node that writes them.
@@ -85,6 +88,7 @@ impl ApiState {
             node_token: None,
             max_upload,
             peers: None,
+            leases: None,
             logs: None,
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
@@ -94,6 +98,12 @@ impl ApiState {
     /// Accepts `token` from nodes (see [`ApiState::node_token`]).
     pub fn with_node_token(mut self, token: String) -> Self {
         self.node_token = Some(token);
+        self
+    }
+
+    /// Keeps nodes' liveness leases on `etcd`.
+    pub fn with_leases(mut self, etcd: shoal_store::Etcd) -> Self {
+        self.leases = Some(etcd);
         self
     }
 
@@ -138,6 +148,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/namespaces/{ns}/events", get(apps::events))
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/nodes/{name}", get(nodes::get))
+        .route(
+            "/v1/nodes/{name}/lease",
+            axum::routing::put(nodes::keep_lease),
+        )
         .route(
             "/v1/store/kv",
             get(store_api::get)
@@ -222,6 +236,7 @@ async fn authenticate(
         let path = req.uri().path();
         let allowed = path.starts_with("/v1/store/")
             || path == "/v1/info"
+            || (path.starts_with("/v1/nodes/") && path.ends_with("/lease"))
             || (path.starts_with("/v1/blobs/") && req.method() == http::Method::GET);
         if !allowed {
             return ApiError::Forbidden(format!("a node token cannot use {path}")).into_response();

@@ -1,8 +1,7 @@
-//! The node liveness controller (run by the leading server): a node whose heartbeats stop
-//! for [`GRACE`] is NotReady; one whose heartbeats arrive is Ready.
-//!
-//! Heartbeats are timed by this server's clock — when it saw the node's heartbeat counter
-//! move — never by the node's, so clock skew between machines does not matter.
+//! The node liveness controller (run by the leading server). In a cluster a node keeps an etcd
+//! lease alive through any server; when it lapses ([`LEASE_TTL`]) etcd deletes it and the node
+//! is NotReady. A single node (`shoal up`) has no etcd: there a node whose heartbeat counter
+//! stops for [`GRACE`] is NotReady, timed by this server's clock (never the node's).
 
 use shoal_api::{EventType, Node, NodePhase};
 use shoal_store::{Objects, node_key};
@@ -16,6 +15,28 @@ use tokio_util::sync::CancellationToken;
 pub const GRACE: Duration = Duration::from_millis(2000);
 /// How often the controller looks.
 pub const CHECK: Duration = Duration::from_millis(250);
+/// TTL, in seconds, of a node's liveness lease in a cluster (kept alive every 500 ms).
+pub const LEASE_TTL: u64 = 2;
+
+/// How a node proves it is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proof {
+    /// A cluster: its etcd lease (`leases/nodes/NAME`) exists; etcd deletes it when the node
+    /// stops renewing it for [`LEASE_TTL`].
+    Lease,
+    /// A single node: its heartbeat counter moves.
+    Heartbeats,
+}
+
+/// The phase of `node` in a cluster, given whether its lease exists.
+pub fn judge_lease(node: &Node, has_lease: bool) -> NodePhase {
+    match (has_lease, node.status.phase) {
+        (true, _) => NodePhase::Ready,
+        // Never leased yet: still starting.
+        (false, NodePhase::Pending) => NodePhase::Pending,
+        (false, _) => NodePhase::NotReady,
+    }
+}
 
 /// What the controller last saw of a node: its heartbeat counter, and when it last moved.
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +69,7 @@ pub fn judge(node: &Node, before: Option<Seen>, now: Instant) -> (NodePhase, See
 }
 
 /// Runs until `shutdown` (when this server stops leading).
-pub async fn run(objects: Objects, source: String, shutdown: CancellationToken) {
+pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: CancellationToken) {
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut tick = tokio::time::interval(CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -64,21 +85,39 @@ pub async fn run(objects: Objects, source: String, shutdown: CancellationToken) 
                 continue;
             }
         };
+        let leased: Vec<String> = match proof {
+            Proof::Heartbeats => Vec::new(),
+            Proof::Lease => match objects.store().list("leases/nodes/").await {
+                Ok((kvs, _)) => kvs
+                    .into_iter()
+                    .filter_map(|kv| kv.key.strip_prefix("leases/nodes/").map(str::to_string))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!("node liveness: cannot list leases: {e}");
+                    continue;
+                }
+            },
+        };
         let now = Instant::now();
         seen.retain(|name, _| nodes.iter().any(|n| n.metadata.name == *name));
         for node in nodes {
             let name = node.metadata.name.clone();
-            let (phase, now_seen) = judge(&node, seen.get(&name).copied(), now);
-            seen.insert(name.clone(), now_seen);
+            let (phase, message) = match proof {
+                Proof::Lease => (
+                    judge_lease(&node, leased.contains(&name)),
+                    format!("its lease expired: no heartbeat reached a server for {LEASE_TTL}s"),
+                ),
+                Proof::Heartbeats => {
+                    let (phase, now_seen) = judge(&node, seen.get(&name).copied(), now);
+                    seen.insert(name.clone(), now_seen);
+                    let silent = now.duration_since(now_seen.at).as_secs_f64();
+                    (phase, format!("no heartbeat for {silent:.1}s"))
+                }
+            };
             if phase == node.status.phase {
                 continue;
             }
-            let message = (phase == NodePhase::NotReady).then(|| {
-                format!(
-                    "no heartbeat for {:.1}s",
-                    now.duration_since(now_seen.at).as_secs_f64()
-                )
-            });
+            let message = (phase == NodePhase::NotReady).then_some(message);
             let written = objects
                 .update::<Node>(&node_key(&name), |n| {
                     n.status.phase = phase;
@@ -122,6 +161,26 @@ mod tests {
         n.status.heartbeats = heartbeats;
         n.status.phase = phase;
         n
+    }
+
+    #[test]
+    fn a_node_is_ready_while_it_holds_its_lease() {
+        assert_eq!(
+            judge_lease(&node(0, NodePhase::Pending), false),
+            NodePhase::Pending
+        );
+        assert_eq!(
+            judge_lease(&node(0, NodePhase::Pending), true),
+            NodePhase::Ready
+        );
+        assert_eq!(
+            judge_lease(&node(0, NodePhase::Ready), false),
+            NodePhase::NotReady
+        );
+        assert_eq!(
+            judge_lease(&node(0, NodePhase::NotReady), true),
+            NodePhase::Ready
+        );
     }
 
     #[tokio::test(start_paused = true)]
