@@ -397,3 +397,48 @@ fn a_node_cut_off_and_back_stops_serving_an_app_that_moved_away() {
     }
     assert_eq!(workers[cut].get("/single").0, 200, "served by forwarding");
 }
+
+#[test]
+fn a_two_replica_app_loses_no_request_when_a_holder_dies() {
+    use shoal_api::NodePhase::{NotReady, Ready};
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let srv = server(&etcd, &dirs[0]);
+    let token = node_token(&srv);
+    let mut holders = vec![
+        Some(node(&[&srv], "h1", &token, &dirs[1])),
+        Some(node(&[&srv], "h2", &token, &dirs[2])),
+    ];
+    for name in ["h1", "h2"] {
+        wait_phase(&srv, name, Ready);
+    }
+    srv.apply(&app_yaml(
+        "pair",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/pair",
+        "  placement: {replicas: 2}\n",
+    ));
+    srv.ok(&["wait", "app", "pair", "--timeout", "120s"]);
+    // The front node joins after placement: it holds nothing and forwards everything.
+    let front = node(&[&srv], "front", &token, &dirs[3]);
+    wait_phase(&srv, "front", Ready);
+    while front.get("/pair").0 != 200 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    holders[0].take().unwrap().kill();
+    // Every request through the front node is answered, before and after the leader notices.
+    let client = crate::support::http_client();
+    let mut answered = 0;
+    while !nodes(&srv)
+        .iter()
+        .any(|n| n.metadata.name == "h1" && n.status.phase == NotReady)
+    {
+        for _ in 0..20 {
+            let resp = client.get(format!("{}/pair", front.http)).send().unwrap();
+            assert_eq!(resp.status().as_u16(), 200, "{}", resp.text().unwrap());
+            answered += 1;
+        }
+    }
+    assert!(answered > 0);
+    drop(holders);
+}

@@ -9,6 +9,8 @@ use crate::RouteTable;
 use crate::watch::{Change, Key, watch};
 use arc_swap::ArcSwap;
 use http::StatusCode;
+use http_body::Body as _;
+use http_body_util::{Either, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -24,6 +26,9 @@ use tokio_util::sync::CancellationToken;
 /// The header a node adds to a request it forwards.
 pub const FORWARDED: &str = "shoal-forwarded";
 
+/// A forwarded request's body: the client's, or none (a replay of a bodiless request).
+type Outgoing = Either<RequestBody<hyper::body::Incoming>, Empty<bytes::Bytes>>;
+
 /// An app held by other nodes: where to send its requests.
 pub struct RemoteApp {
     name: String,
@@ -36,7 +41,7 @@ pub struct RemoteApp {
 #[derive(Clone)]
 pub struct Forwarder {
     table: Arc<ArcSwap<RouteTable<Arc<RemoteApp>>>>,
-    client: Client<HttpConnector, RequestBody<hyper::body::Incoming>>,
+    client: Client<HttpConnector, Outgoing>,
 }
 
 impl Default for Forwarder {
@@ -76,17 +81,6 @@ impl Forwarder {
             );
             return resp;
         }
-        let node = &app.nodes[app.next.fetch_add(1, Ordering::Relaxed) % app.nodes.len()];
-        let path = req
-            .uri()
-            .path_and_query()
-            .map_or("/", http::uri::PathAndQuery::as_str);
-        let uri: http::Uri = match format!("{node}{path}").parse() {
-            Ok(u) => u,
-            Err(e) => {
-                return text_response(StatusCode::BAD_GATEWAY, format!("bad node address: {e}"));
-            }
-        };
         // Keep the client's Host: routing on the other node depends on it.
         if !req.headers().contains_key(http::header::HOST)
             && let Some(authority) = req.uri().authority()
@@ -94,17 +88,52 @@ impl Forwarder {
         {
             req.headers_mut().insert(http::header::HOST, v);
         }
-        *req.uri_mut() = uri;
-        *req.version_mut() = http::Version::HTTP_11;
         req.headers_mut()
             .insert(FORWARDED, http::HeaderValue::from_static("1"));
-        match self.client.request(req).await {
-            Ok(resp) => resp.map(relayed_body),
-            Err(e) => text_response(
-                StatusCode::BAD_GATEWAY,
-                format!("{}: the node at {node} did not answer: {e}", app.name),
-            ),
+        *req.version_mut() = http::Version::HTTP_11;
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str)
+            .to_string();
+        // A request that can be sent again unchanged and harmlessly (no body, a safe method) is
+        // sent to the next holder when one cannot be reached; others get one try.
+        let replayable = req.body().is_end_stream() && req.method().is_safe();
+        let (method, headers) = (req.method().clone(), req.headers().clone());
+        let tries = if replayable { app.nodes.len() } else { 1 };
+        let first = app.next.fetch_add(1, Ordering::Relaxed);
+        let mut req = Some(req.map(Either::Left));
+        let mut last_error = String::new();
+        for i in 0..tries {
+            let node = &app.nodes[(first + i) % app.nodes.len()];
+            let uri: http::Uri = match format!("{node}{path}").parse() {
+                Ok(u) => u,
+                Err(e) => {
+                    return text_response(
+                        StatusCode::BAD_GATEWAY,
+                        format!("bad node address: {e}"),
+                    );
+                }
+            };
+            let mut attempt = match req.take() {
+                Some(r) => r,
+                None => {
+                    let mut r = hyper::Request::new(Either::Right(Empty::new()));
+                    *r.method_mut() = method.clone();
+                    *r.headers_mut() = headers.clone();
+                    r
+                }
+            };
+            *attempt.uri_mut() = uri;
+            match self.client.request(attempt).await {
+                Ok(resp) => return resp.map(relayed_body),
+                Err(e) => last_error = format!("the node at {node} did not answer: {e}"),
+            }
         }
+        text_response(
+            StatusCode::BAD_GATEWAY,
+            format!("{}: {last_error}", app.name),
+        )
     }
 }
 
