@@ -1,11 +1,12 @@
 """Failover: a node holding an app is killed (SIGKILL) under load; how long until the
 cluster notices, places the app elsewhere and serves it again, and how many requests failed.
 
-usage: failover.py SHOAL_BINARY [runs]
+usage: failover.py SHOAL_BINARY [runs] [replicas]
 
 Starts etcd (free loopback ports), one `shoal server` and three `shoal node`s, applies the C
-hello app (one replica), loads it through the two nodes that do not hold it (keep-alive, two
-client threads), kills the holder, and times from the kill:
+hello app (`replicas` of it, default 1), loads it through the nodes that do not hold it (or,
+with every node a holder, through all but the one killed; keep-alive, one client thread per
+node), kills a holder, and times from the kill:
   detected   the holder's status turns NotReady,
   placed     the app's placement names another node,
   serving    the first 200 after which no request fails.
@@ -25,6 +26,7 @@ import urllib.request
 
 shoal = sys.argv[1]
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+replicas = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -83,12 +85,17 @@ def one_run(tmp):
         while sum(n["status"]["phase"] == "Ready" for n in get("/v1/nodes")) < 3:
             time.sleep(0.05)
         env = {"SHOAL_SERVER": api, "SHOAL_TOKEN": token}
-        subprocess.run([shoal, "apply", "-f", f"{root}/examples/hello-c/app.yaml"], env={**os.environ, **env},
+        manifest = open(f"{root}/examples/hello-c/app.yaml").read().replace(
+            "./hello.wasm", f"{root}/examples/hello-c/hello.wasm")
+        manifest += f"  placement: {{replicas: {replicas}}}\n"
+        subprocess.run([shoal, "apply", "-f", "-"], input=manifest.encode(), env={**os.environ, **env},
                        check=True, stdout=subprocess.DEVNULL)
         subprocess.run([shoal, "wait", "app", "hello"], env={**os.environ, **env}, check=True,
                        stdout=subprocess.DEVNULL)
-        holder = get("/v1/namespaces/default/apps/hello")["status"]["placement"]["nodes"][0]
-        others = [url for name, (_, url) in nodes.items() if name != holder]
+        placed = get("/v1/namespaces/default/apps/hello")["status"]["placement"]["nodes"]
+        holder = placed[0]
+        others = [url for name, (_, url) in nodes.items() if name not in placed] or \
+                 [url for name, (_, url) in nodes.items() if name != holder]
 
         log, stop = [], threading.Event()
 
@@ -141,6 +148,7 @@ results = []
 for i in range(runs):
     with tempfile.TemporaryDirectory() as tmp:
         results.append(one_run(tmp))
+print(f"replicas: {replicas}")
 print("| run | detected (s) | placed elsewhere (s) | serving again (s) | failed requests | requests after the kill |")
 print("|---|---|---|---|---|---|")
 for i, (d, p, s, f, n) in enumerate(results, 1):

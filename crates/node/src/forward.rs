@@ -37,7 +37,7 @@ pub struct RemoteApp {
     next: AtomicUsize,
 }
 
-/// The apps of the cluster that this node does not hold, and a pooled client to reach them.
+/// The apps of the cluster as held by other nodes, and a pooled client to reach them.
 #[derive(Clone)]
 pub struct Forwarder {
     table: Arc<ArcSwap<RouteTable<Arc<RemoteApp>>>>,
@@ -218,14 +218,15 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
         };
         if changed {
             let entries = apps_by_key.values().filter_map(|app| {
+                // Apps placed here too: until this node serves one itself (a new holder
+                // still loading it), its requests go to the other holders; once it does, the
+                // ingress finds it in the local table first.
                 let placed = &app.status.placement.as_ref()?.nodes;
-                if placed.contains(&me) {
-                    return None;
-                }
                 let remote = Arc::new(RemoteApp {
                     name: app.object_ref().to_string(),
                     nodes: placed
                         .iter()
+                        .filter(|n| **n != me)
                         .filter_map(|n| nodes.get(n))
                         .filter(|n| n.status.phase == NodePhase::Ready)
                         .map(|n| n.spec.address.clone())
