@@ -81,6 +81,15 @@ fn machine_memory() -> u64 {
         .map_or(0, |kib| kib * 1024)
 }
 
+/// What a node of a cluster holds: how it keeps its lease, and the node token (which the
+/// servers present to read its logs).
+pub struct Membership {
+    /// Renews the node's liveness lease.
+    pub lease: Arc<dyn LeaseKeeper>,
+    /// The cluster's node token.
+    pub token: String,
+}
+
 /// A running node: its tasks, and where its ingress listens.
 pub struct Running {
     /// The ingress address.
@@ -105,18 +114,20 @@ impl Running {
 /// Starts the node's parts on `objects` and `blobs`, its local state in `data_dir`.
 /// A single node (`cluster` None) serves every app and runs every job, and first resets Apps
 /// left Ready by its previous run (see [`Agent::mark_unloaded`]; before its API answers). A
-/// cluster's node serves the apps placed on it, runs the jobs assigned to it, and keeps its
-/// liveness lease with `cluster`.
+/// cluster's node serves the apps placed on it, runs the jobs assigned to it, keeps its
+/// liveness lease, forwards requests for apps held elsewhere, and shows the servers its logs.
 pub async fn start(
     name: &str,
     objects: Objects,
     blobs: Blobs,
     data_dir: &Path,
     args: &NodeArgs,
-    cluster: Option<Arc<dyn LeaseKeeper>>,
+    cluster: Option<Membership>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Running> {
-    let (lease, cluster) = (cluster.clone(), cluster.is_some());
+    let lease = cluster.as_ref().map(|m| m.lease.clone());
+    let token = cluster.as_ref().map(|m| m.token.clone());
+    let cluster = token.is_some();
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -161,12 +172,18 @@ pub async fn start(
     }
     let objects_for_heartbeat = objects.clone();
     // In a cluster every ingress serves every app: those placed elsewhere are forwarded.
-    let forwarder = cluster.then(shoal_node::forward::Forwarder::default);
-    let forwarding = forwarder.clone().map(|f| {
+    let ingress_cluster = token.map(|token| {
+        Arc::new(shoal_node::forward::ClusterIngress {
+            forwarder: shoal_node::forward::Forwarder::default(),
+            token,
+            logs: logs.clone(),
+        })
+    });
+    let forwarding = ingress_cluster.as_ref().map(|c| {
         tokio::spawn(shoal_node::forward::run(
             objects.clone(),
             name.to_string(),
-            f,
+            c.forwarder.clone(),
             shutdown.clone(),
         ))
     });
@@ -219,7 +236,7 @@ pub async fn start(
         ingress: tokio::spawn(ingress::serve(
             http_listener,
             routes,
-            forwarder,
+            ingress_cluster,
             workers,
             limits,
             shutdown.clone(),
@@ -308,7 +325,10 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         blobs,
         &data_dir,
         &args.node,
-        Some(lease),
+        Some(Membership {
+            lease,
+            token: args.node_token.clone(),
+        }),
         &shutdown,
     )
     .await?;

@@ -26,6 +26,59 @@ use tokio_util::sync::CancellationToken;
 /// The header a node adds to a request it forwards.
 pub const FORWARDED: &str = "shoal-forwarded";
 
+/// Paths under this prefix are the node's own (its logs, for the servers), never an app's.
+pub const RESERVED: &str = "/.shoal/";
+
+/// What a cluster node's ingress does beyond serving its own apps: forward requests for apps
+/// held elsewhere, and give the servers the logs it keeps (`GET /.shoal/logs?scope=&name=
+/// &since=RFC3339&tail=N`, with the node token).
+pub struct ClusterIngress {
+    /// Requests for apps held elsewhere.
+    pub forwarder: Forwarder,
+    /// The node token the servers present.
+    pub token: String,
+    /// The logs of this node's apps and job runs.
+    pub logs: shoal_store::LogDir,
+}
+
+impl ClusterIngress {
+    /// Answers a request under [`RESERVED`].
+    pub fn serve_logs<B>(&self, req: &hyper::Request<B>) -> http::Response<Body> {
+        let presented = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(self.token.as_str()) {
+            return text_response(StatusCode::UNAUTHORIZED, "the node token is required");
+        }
+        if req.uri().path() != "/.shoal/logs" {
+            return text_response(StatusCode::NOT_FOUND, "no such node endpoint");
+        }
+        let query: HashMap<String, String> = req
+            .uri()
+            .query()
+            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+            .unwrap_or_default();
+        let (Some(scope), Some(name)) = (query.get("scope"), query.get("name")) else {
+            return text_response(StatusCode::BAD_REQUEST, "give scope and name");
+        };
+        let since = query
+            .get("since")
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&chrono::Utc));
+        let tail = query.get("tail").and_then(|t| t.parse().ok());
+        match self.logs.read(scope, name, since, tail) {
+            // One line per log line (an empty log is one empty line).
+            Ok(lines) => text_response(StatusCode::OK, lines.join("\n")),
+            Err(e) => text_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot read logs: {e}"),
+            ),
+        }
+    }
+}
+
 /// A forwarded request's body: the client's, or none (a replay of a bodiless request).
 type Outgoing = Either<RequestBody<hyper::body::Incoming>, Empty<bytes::Bytes>>;
 

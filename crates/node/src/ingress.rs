@@ -1,7 +1,7 @@
 //! The HTTP ingress: one current-thread runtime per worker thread, each accepting on its own
 //! `SO_REUSEPORT` socket, every request routed through the live [`Routes`].
 
-use crate::forward::Forwarder;
+use crate::forward::ClusterIngress;
 use crate::{IngressLimits, Routes};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -47,7 +47,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 pub async fn serve(
     listener: std::net::TcpListener,
     routes: Routes,
-    forwarder: Option<Forwarder>,
+    cluster: Option<Arc<ClusterIngress>>,
     workers: usize,
     limits: IngressLimits,
     shutdown: CancellationToken,
@@ -65,9 +65,9 @@ pub async fn serve(
     }
     let mut threads = Vec::new();
     for (i, listener) in listeners.into_iter().enumerate() {
-        let (routes, forwarder, shutdown, connections) = (
+        let (routes, cluster, shutdown, connections) = (
             routes.clone(),
-            forwarder.clone(),
+            cluster.clone(),
             shutdown.clone(),
             connections.clone(),
         );
@@ -81,7 +81,7 @@ pub async fn serve(
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
-                            accept_loop(listener, routes, forwarder, limits, connections, shutdown)
+                            accept_loop(listener, routes, cluster, limits, connections, shutdown)
                                 .await
                         }
                         Err(e) => {
@@ -102,7 +102,7 @@ pub async fn serve(
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     routes: Routes,
-    forwarder: Option<Forwarder>,
+    cluster: Option<Arc<ClusterIngress>>,
     limits: IngressLimits,
     connections: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -138,10 +138,10 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (routes, forwarder) = (routes.clone(), forwarder.clone());
+        let (routes, cluster) = (routes.clone(), cluster.clone());
         let service = service_fn(move |req| {
-            let (routes, forwarder) = (routes.clone(), forwarder.clone());
-            async move { Ok::<_, Infallible>(dispatch(&routes, forwarder.as_ref(), &limits, req).await) }
+            let (routes, cluster) = (routes.clone(), cluster.clone());
+            async move { Ok::<_, Infallible>(dispatch(&routes, cluster.as_deref(), &limits, req).await) }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -163,10 +163,15 @@ async fn accept_loop(
 
 async fn dispatch(
     routes: &Routes,
-    forwarder: Option<&Forwarder>,
+    cluster: Option<&ClusterIngress>,
     limits: &IngressLimits,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> http::Response<shoal_runtime::Body> {
+    if let Some(cluster) = cluster
+        && req.uri().path().starts_with(crate::forward::RESERVED)
+    {
+        return cluster.serve_logs(&req);
+    }
     let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > limits.max_uri {
         return text_response(
@@ -208,7 +213,8 @@ async fn dispatch(
         req.map(|body| RequestBody::new(body, limits.max_request_body, limits.body_idle_timeout));
     let Some(app) = local else {
         // Held by other nodes of the cluster: forward it, unless it was forwarded already.
-        let remote = forwarder
+        let remote = cluster
+            .map(|c| &c.forwarder)
             .filter(|_| !req.headers().contains_key(crate::forward::FORWARDED))
             .and_then(|f| {
                 f.lookup(host.as_deref(), req.uri().path())

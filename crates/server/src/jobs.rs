@@ -1,7 +1,7 @@
 //! Job endpoints: list, get, apply, delete, and the logs of a run.
 
 use crate::apps::{Accept, check_component, check_identity, decode_object, find};
-use crate::logs::{LogQuery, log_dir};
+use crate::logs::LogQuery;
 use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::body::Bytes;
@@ -147,7 +147,6 @@ pub(crate) async fn logs(
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let logs = log_dir(&state)?;
     let job: Job = find(&state, &job_ref(&ns, &name), &job_key(&ns, &name)).await?;
     let what = job.object_ref();
     let run = match q.run {
@@ -177,6 +176,9 @@ pub(crate) async fn logs(
             }
         },
     };
+    let holders: Vec<String> = job.status.node.iter().cloned().collect();
+    let source = crate::logs::source(&state, &what.to_string(), &holders).await?;
     let scope = shoal_store::logs::job_scope(&ns, &name);
-    crate::logs::serve(logs, format!("{what} run {run}"), scope, run.to_string(), q).await
+    let what = format!("{what} run {run}");
+    crate::logs::serve(&state, source, what, scope, run.to_string(), q).await
 }

@@ -29,26 +29,116 @@ pub(crate) async fn logs(
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let logs = log_dir(&state)?;
     let what = shoal_api::ObjectRef::new("app", &ns, &name);
-    let _: shoal_api::App =
+    let app: shoal_api::App =
         crate::apps::find(&state, &what, &shoal_store::app_key(&ns, &name)).await?;
-    serve(logs, what.to_string(), ns, name, q).await
+    let holders = app.status.placement.map(|p| p.nodes).unwrap_or_default();
+    let source = source(&state, &what.to_string(), &holders).await?;
+    serve(&state, source, what.to_string(), ns, name, q).await
 }
 
-/// The node's log directory, when this server runs beside the node.
-pub(crate) fn log_dir(state: &ApiState) -> Result<shoal_store::LogDir, ApiError> {
-    state.logs.clone().ok_or_else(|| {
-        ApiError::NotFound("this server keeps no logs; ask the node that runs the object".into())
-    })
+/// Where the logs are: this server's disk (`shoal up`), or the nodes that hold the object.
+pub(crate) enum Source {
+    /// The log directory of the node beside this server.
+    Local(shoal_store::LogDir),
+    /// The ingress URLs of the nodes that hold the object (each keeps its own part).
+    Nodes(Vec<String>),
+}
+
+/// The logs of `what`, held by the cluster nodes `holders` (ignored beside a single node).
+pub(crate) async fn source(
+    state: &ApiState,
+    what: &str,
+    holders: &[String],
+) -> Result<Source, ApiError> {
+    if let Some(logs) = &state.logs {
+        return Ok(Source::Local(logs.clone()));
+    }
+    if state.node_token.is_none() {
+        return Err(ApiError::NotFound("this server keeps no logs".into()));
+    }
+    let (nodes, _) = state.objects.list::<shoal_api::Node>("nodes/").await?;
+    let addresses: Vec<String> = nodes
+        .into_iter()
+        .filter(|n| holders.contains(&n.metadata.name))
+        .map(|n| n.spec.address)
+        .collect();
+    if addresses.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "{what} runs on no node now, so no node has its log"
+        )));
+    }
+    Ok(Source::Nodes(addresses))
+}
+
+/// Reads one log from its source.
+struct Reader {
+    source: Source,
+    scope: String,
+    name: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Reader {
+    /// Lines at or after `since`, then the last `tail`; from several nodes, merged in time order.
+    async fn read(
+        &self,
+        since: Option<chrono::DateTime<Utc>>,
+        tail: Option<usize>,
+    ) -> std::io::Result<Vec<String>> {
+        let nodes = match &self.source {
+            Source::Local(logs) => return logs.read(&self.scope, &self.name, since, tail),
+            Source::Nodes(nodes) => nodes,
+        };
+        let mut query = vec![("scope", self.scope.clone()), ("name", self.name.clone())];
+        if let Some(t) = since {
+            query.push((
+                "since",
+                t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            ));
+        }
+        if let Some(n) = tail {
+            query.push(("tail", n.to_string()));
+        }
+        let mut lines = Vec::new();
+        let mut reached = false;
+        for node in nodes {
+            let resp = self
+                .http
+                .get(format!("{node}/.shoal/logs"))
+                .query(&query)
+                .bearer_auth(&self.token)
+                .send()
+                .await;
+            if let Ok(r) = resp
+                && r.status().is_success()
+                && let Ok(text) = r.text().await
+            {
+                reached = true;
+                lines.extend(text.lines().filter(|l| !l.is_empty()).map(str::to_string));
+            }
+        }
+        if !reached {
+            return Err(std::io::Error::other("no node that holds it answered"));
+        }
+        // Lines start with RFC 3339 timestamps of one format: text order is time order.
+        lines.sort();
+        if let Some(n) = tail {
+            let skip = lines.len().saturating_sub(n);
+            lines.drain(..skip);
+        }
+        Ok(lines)
+    }
 }
 
 /// The lines of log `scope/name` (see [`shoal_store::LogDir`]) that `q` selects, followed
 /// when it asks to.
 pub(crate) async fn serve(
-    logs: shoal_store::LogDir,
+    state: &ApiState,
+    source: Source,
     what: String,
-    ns: String,
+    scope: String,
     name: String,
     q: LogQuery,
 ) -> Result<Response, ApiError> {
@@ -60,11 +150,20 @@ pub(crate) async fn serve(
             Some(Utc::now() - chrono::Duration::from_std(d.get()).unwrap_or_default())
         }
     };
-    let read = {
-        let (logs, ns, name) = (logs.clone(), ns.clone(), name.clone());
-        move |since, tail| logs.read(&ns, &name, since, tail)
-    };
-    let first = read(since, q.tail)
+    let reader = Arc::new(Reader {
+        source,
+        scope,
+        name,
+        token: state.node_token.clone().unwrap_or_default(),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?,
+    });
+    let first = reader
+        .read(since, q.tail)
+        .await
         .map_err(|e| ApiError::Unavailable(format!("cannot read the log of {what}: {e}")))?;
     let mut text = first.join("\n");
     if !text.is_empty() {
@@ -78,14 +177,14 @@ pub(crate) async fn serve(
     let stream = futures::stream::unfold(
         (Some(text), last, first.last().cloned()),
         move |(pending, last, last_line)| {
-            let read = read.clone();
+            let reader = reader.clone();
             async move {
                 if let Some(text) = pending {
                     return Some((Ok::<_, std::io::Error>(text), (None, last, last_line)));
                 }
                 loop {
                     tokio::time::sleep(FOLLOW_POLL).await;
-                    let Ok(lines) = read(last, None) else {
+                    let Ok(lines) = reader.read(last, None).await else {
                         continue;
                     };
                     // Lines with the same timestamp as the last one sent may repeat it: skip through it.
