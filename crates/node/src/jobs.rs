@@ -852,6 +852,20 @@ mod tests {
     }
 
     #[test]
+    fn a_job_moved_here_from_a_dead_node_retries_the_attempt_it_was_running() {
+        let mut j = job("  retries: 1\n  backoff: 1s\n");
+        j.status.last_run = 1;
+        let mut r = run(1, JobPhase::Running, 1);
+        r.node = Some("n2".into());
+        j.status.runs = vec![r];
+        j.status.node = Some(NODE.into());
+        let a = reconcile(&j, &none(), NODE, t("10:01:00"));
+        let r = &a.status.unwrap().runs[0];
+        assert_eq!((r.phase, r.retry_after), (JobPhase::Pending, Some(t("10:01:01"))));
+        assert_eq!(a.notes[0].reason, "Interrupted");
+    }
+
+    #[test]
     fn a_new_generation_supersedes_the_active_run_of_a_one_off_job() {
         let mut j = job("");
         j.status.last_run = 1;
