@@ -861,7 +861,10 @@ mod tests {
         j.status.node = Some(NODE.into());
         let a = reconcile(&j, &none(), NODE, t("10:01:00"));
         let r = &a.status.unwrap().runs[0];
-        assert_eq!((r.phase, r.retry_after), (JobPhase::Pending, Some(t("10:01:01"))));
+        assert_eq!(
+            (r.phase, r.retry_after),
+            (JobPhase::Pending, Some(t("10:01:01")))
+        );
         assert_eq!(a.notes[0].reason, "Interrupted");
     }
 
