@@ -25,6 +25,10 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
 }
 
 /// What the server stored for one object of a manifest.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per applied object, printed and dropped; boxing buys nothing"
+)]
 pub enum Applied {
     /// An App.
     App(ApplyResponse<App>),

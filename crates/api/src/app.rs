@@ -329,6 +329,9 @@ pub struct AppStatus {
     /// Digest of the component that currently serves traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_component: Option<String>,
+    /// What each node that holds the app last reported (one entry on a single node).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nodes: BTreeMap<String, NodeAppStatus>,
     /// The nodes of a cluster chosen to hold the app (written by the leading server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementStatus>,
@@ -338,6 +341,21 @@ pub struct AppStatus {
     /// Detailed conditions, Kubernetes style.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// One node's report about an app it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAppStatus {
+    /// The generation the report is about.
+    pub generation: u64,
+    /// Ready (serves it), Failed (cannot) or Pending (loading, or the node is starting).
+    pub phase: Phase,
+    /// CamelCase reason, as in the Ready condition.
+    pub reason: String,
+    /// Why it is not Ready, when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Where the leading server placed an app.

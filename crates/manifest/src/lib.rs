@@ -13,6 +13,10 @@ use shoal_api::{API_VERSION, App, Job};
 
 /// Any object a manifest can hold.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a manifest holds a handful of objects, parsed once; boxing buys nothing"
+)]
 pub enum Object {
     /// `kind: App`.
     App(App),

@@ -2,7 +2,9 @@
 
 use crate::watch::{Change, Key, watch};
 use crate::{Blobs, RouteTable, Routes};
-use shoal_api::{Activity, App, EventType, ObjectRef, Phase, ScaleStatus, short_digest};
+use shoal_api::{
+    Activity, App, EventType, NodeAppStatus, ObjectRef, Phase, ScaleStatus, short_digest,
+};
 use shoal_runtime::{ActivityState, HttpApp, HttpComponent, LoadError, Origin, Runtime};
 use shoal_store::{Objects, Precondition, StoreError, app_key};
 use std::collections::{HashMap, HashSet};
@@ -148,8 +150,11 @@ impl Agent {
                 node: self.cfg.node_name.clone(),
             };
             let now = chrono::Utc::now();
-            self.write_status(&key_of(app), generation, |s| patch.apply(s, now))
-                .await;
+            let node = &self.cfg.node_name;
+            self.write_status(&key_of(app), generation, |s| {
+                patch.apply(s, node, generation, now)
+            })
+            .await;
         }
         Ok(())
     }
@@ -348,7 +353,8 @@ impl Agent {
         match reconcile(&app, &known) {
             Step::Report(patch) => {
                 let now = chrono::Utc::now();
-                self.write_status(key, generation, |s| patch.apply(s, now))
+                let node = &self.cfg.node_name;
+                self.write_status(key, generation, |s| patch.apply(s, node, generation, now))
                     .await;
                 return;
             }
@@ -670,10 +676,16 @@ pub(crate) enum Patch {
 impl Patch {
     /// Applies the patch; idempotent (a condition keeps its transition time, the scale state
     /// its `since`, while they do not change).
-    pub(crate) fn apply(&self, s: &mut shoal_api::AppStatus, now: chrono::DateTime<chrono::Utc>) {
-        match self {
+    pub(crate) fn apply(
+        &self,
+        s: &mut shoal_api::AppStatus,
+        node: &str,
+        generation: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
+        let (phase, reason, message) = match self {
             Patch::Serving {
-                generation,
+                generation: serving,
                 digest,
                 activity,
             } => {
@@ -681,26 +693,82 @@ impl Patch {
                 if s.scale.as_ref().map(|x| x.state) != Some(scale.state) {
                     s.scale = Some(scale);
                 }
-                s.phase = Phase::Ready;
-                s.message = None;
-                s.serving_generation = *generation;
+                s.serving_generation = *serving;
                 s.serving_component = Some(digest.clone());
-                let message = format!("generation {generation} serves {}", short_digest(digest));
-                s.set_condition("Ready", true, "Serving", &message, now);
+                let message = format!("generation {serving} serves {}", short_digest(digest));
+                (Phase::Ready, "Serving", message)
             }
-            Patch::Failed { message } => {
-                s.phase = Phase::Failed;
-                s.message = Some(message.clone());
-                s.set_condition("Ready", false, "ComponentFailed", message, now);
-            }
-            Patch::NodeStarting { node } => {
-                let message = format!("node/{node} is starting and loading the component");
-                s.phase = Phase::Pending;
-                s.message = Some(message.clone());
-                s.set_condition("Ready", false, "NodeStarting", &message, now);
-            }
-        }
+            Patch::Failed { message } => (Phase::Failed, "ComponentFailed", message.clone()),
+            Patch::NodeStarting { node } => (
+                Phase::Pending,
+                "NodeStarting",
+                format!("node/{node} is starting and loading the component"),
+            ),
+        };
+        s.nodes.insert(
+            node.to_string(),
+            NodeAppStatus {
+                generation,
+                phase,
+                reason: reason.to_string(),
+                message: (phase != Phase::Ready).then(|| message.clone()),
+            },
+        );
+        summarize(s, generation, &message, now);
     }
+}
+
+/// The app's phase from its holders' reports about `generation`: Failed if one cannot serve
+/// it, Ready once every holder serves it, Pending until then. `message` is this node's.
+fn summarize(
+    s: &mut shoal_api::AppStatus,
+    generation: u64,
+    message: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let holders: Vec<String> = match &s.placement {
+        Some(p) if !p.nodes.is_empty() => p.nodes.clone(),
+        _ => s.nodes.keys().cloned().collect(),
+    };
+    let several = holders.len() > 1;
+    let reports: Vec<(&String, &NodeAppStatus)> = holders
+        .iter()
+        .filter_map(|n| s.nodes.get(n).map(|r| (n, r)))
+        .filter(|(_, r)| r.generation == generation)
+        .collect();
+    let said = |n: &str, text: &str| {
+        if several {
+            format!("node/{n}: {text}")
+        } else {
+            text.to_string()
+        }
+    };
+    let (phase, ready, reason, text) =
+        if let Some((n, r)) = reports.iter().find(|(_, r)| r.phase != Phase::Ready) {
+            let text = said(n, r.message.as_deref().unwrap_or(""));
+            (r.phase, false, r.reason.clone(), text)
+        } else if reports.len() == holders.len() {
+            (
+                Phase::Ready,
+                true,
+                "Serving".to_string(),
+                message.to_string(),
+            )
+        } else {
+            let waiting: Vec<String> = holders
+                .iter()
+                .filter(|h| !reports.iter().any(|(n, _)| n == h))
+                .map(|h| format!("node/{h}"))
+                .collect();
+            let text = format!(
+                "waiting for {} to serve generation {generation}",
+                waiting.join(", ")
+            );
+            (Phase::Pending, false, "Loading".to_string(), text)
+        };
+    s.phase = phase;
+    s.message = (!ready).then(|| text.clone());
+    s.set_condition("Ready", ready, &reason, &text, now);
 }
 
 /// Decides the next step for `app` given what the node knows of it; level-triggered and
@@ -820,18 +888,50 @@ mod tests {
             activity: ACTIVE,
         };
         let mut s = AppStatus::default();
-        patch.apply(&mut s, t0);
+        patch.apply(&mut s, "n1", 3, t0);
         let once = s.clone();
-        patch.apply(&mut s, t1);
+        patch.apply(&mut s, "n1", 3, t1);
         assert_eq!(s, once, "a second apply changes nothing, not even times");
         assert_eq!(s.phase, Phase::Ready);
         assert_eq!(s.scale.as_ref().unwrap().since, t0);
         Patch::Failed {
             message: "bad".into(),
         }
-        .apply(&mut s, t1);
+        .apply(&mut s, "n1", 3, t1);
         assert_eq!(s.conditions[0].last_transition_time, t1);
         assert_eq!(s.serving_generation, 3, "what serves is still reported");
+    }
+
+    #[test]
+    fn an_app_is_ready_once_every_holder_serves_its_generation() {
+        let now = chrono::Utc::now();
+        let serving = |g| Patch::Serving {
+            generation: g,
+            digest: "sha256:abc".into(),
+            activity: ACTIVE,
+        };
+        let mut s = AppStatus {
+            placement: Some(shoal_api::PlacementStatus {
+                nodes: vec!["n1".into(), "n2".into()],
+                message: None,
+            }),
+            ..AppStatus::default()
+        };
+        serving(1).apply(&mut s, "n1", 1, now);
+        assert_eq!(s.phase, Phase::Pending);
+        assert_eq!(
+            s.message.as_deref(),
+            Some("waiting for node/n2 to serve generation 1")
+        );
+        serving(1).apply(&mut s, "n2", 1, now);
+        assert_eq!((s.phase, s.message.as_deref()), (Phase::Ready, None));
+        // Generation 2: n2 fails it; n1's report about generation 1 does not count for 2.
+        Patch::Failed {
+            message: "no handler".into(),
+        }
+        .apply(&mut s, "n2", 2, now);
+        assert_eq!(s.phase, Phase::Failed);
+        assert_eq!(s.message.as_deref(), Some("node/n2: no handler"));
     }
 
     /// A real node agent on a store and runtime in a temp dir, with tokio's clock paused.

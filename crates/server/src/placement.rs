@@ -215,6 +215,8 @@ async fn place_all(objects: &Objects, source: &str) -> Result<(), shoal_store::S
         let written = objects
             .update::<App>(&key, |a| {
                 a.status.placement = Some(status.clone());
+                // Reports of nodes that no longer hold it no longer count.
+                a.status.nodes.retain(|n, _| status.nodes.contains(n));
                 true
             })
             .await;
