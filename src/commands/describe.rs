@@ -74,6 +74,16 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
         (Some(c), g) if g > 0 => field(&mut out, "Serving", format!("generation {g}, {c}")),
         _ => field(&mut out, "Serving", "nothing yet"),
     }
+    if s.placement.is_some() && !s.nodes.is_empty() {
+        let reports = s.nodes.iter().map(|(n, r)| {
+            let mut text = format!("{n} {} (generation {})", r.phase, r.generation);
+            if let Some(m) = &r.message {
+                text.push_str(&format!(": {m}"));
+            }
+            text
+        });
+        field(&mut out, "Nodes", join(reports));
+    }
     if let Some(p) = &s.placement {
         let nodes = if p.nodes.is_empty() {
             "none".to_string()
