@@ -59,7 +59,7 @@ fn servers_share_state_on_etcd_and_a_node_serves_apps_and_runs_jobs_through_them
         "/hello",
         "",
     ));
-    two.ok(&["wait", "app", "hello", "--timeout", "120s"]);
+    two.wait_ready("hello");
     assert_eq!(
         worker.get("/hello"),
         (200, "Hello from C! You asked for /hello\n".into())
@@ -135,13 +135,7 @@ fn with_etcd_down_apps_keep_serving_writes_fail_clearly_and_all_resumes_when_it_
     let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
     let srv = server(&etcd, &dirs[0]);
     let worker = node(&[&srv], "n1", &node_token(&srv), &dirs[1]);
-    srv.apply(&app_yaml(
-        "hello",
-        &repo_path("examples/hello-c/hello.wasm"),
-        "/hello",
-        "",
-    ));
-    srv.ok(&["wait", "app", "hello", "--timeout", "120s"]);
+    srv.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
 
     etcd.kill();
     assert_eq!(worker.get("/hello").0, 200, "serving does not need etcd");
@@ -272,13 +266,7 @@ fn every_ingress_serves_every_app_and_a_dead_nodes_apps_move_to_the_living() {
     wait_phase(&srv, "n1", Ready);
     wait_phase(&srv, "n2", Ready);
 
-    srv.apply(&app_yaml(
-        "hello",
-        &repo_path("examples/hello-c/hello.wasm"),
-        "/hello",
-        "",
-    ));
-    srv.ok(&["wait", "app", "hello", "--timeout", "120s"]);
+    srv.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
     let placed = app(&srv, "hello").status.placement.unwrap().nodes;
     assert_eq!(placed.len(), 1, "one replica by default: {placed:?}");
     // Both ingresses answer: the holder itself, the other by forwarding.
@@ -353,13 +341,7 @@ fn a_node_cut_off_and_back_stops_serving_an_app_that_moved_away() {
     ];
     wait_phase(&srv, "n1", Ready);
     wait_phase(&srv, "n2", Ready);
-    srv.apply(&app_yaml(
-        "single",
-        &repo_path("examples/hello-c/hello.wasm"),
-        "/single",
-        "",
-    ));
-    srv.ok(&["wait", "app", "single", "--timeout", "120s"]);
+    srv.deploy("single", "examples/hello-c/hello.wasm", "/single", "");
     let holder = app(&srv, "single").status.placement.unwrap().nodes[0].clone();
     let (cut, other) = if holder == "n1" { (0, 1) } else { (1, 0) };
 
@@ -412,13 +394,12 @@ fn a_two_replica_app_loses_no_request_when_a_holder_dies() {
     for name in ["h1", "h2"] {
         wait_phase(&srv, name, Ready);
     }
-    srv.apply(&app_yaml(
+    srv.deploy(
         "pair",
-        &repo_path("examples/hello-c/hello.wasm"),
+        "examples/hello-c/hello.wasm",
         "/pair",
         "  placement: {replicas: 2}\n",
-    ));
-    srv.ok(&["wait", "app", "pair", "--timeout", "120s"]);
+    );
     // The front node joins after placement: it holds nothing and forwards everything.
     let front = node(&[&srv], "front", &token, &dirs[3]);
     wait_phase(&srv, "front", Ready);

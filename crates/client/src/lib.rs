@@ -6,6 +6,7 @@ pub use remote_store::RemoteStore;
 
 use serde::de::DeserializeOwned;
 use shoal_api::{App, ApplyResponse, Event, Job, Node, Revision};
+use shoal_store::http::root_cause;
 
 /// Why an API call failed.
 #[derive(Debug, thiserror::Error)]
@@ -344,13 +345,4 @@ impl Client {
             .query(&[("kind", kind), ("name", name)]);
         self.json(req).await
     }
-}
-
-/// The innermost error message, which says what actually went wrong (e.g. connection refused).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }

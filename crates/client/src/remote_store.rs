@@ -51,17 +51,8 @@ fn pre(p: Precondition) -> String {
 impl RemoteStore {
     /// A store behind `servers` (base URLs), authenticated with the node `token`.
     pub fn new(servers: &[String], token: &str) -> Self {
-        let build = |timeout: Option<Duration>| {
-            let b = reqwest::Client::builder()
-                .no_proxy()
-                .connect_timeout(Duration::from_secs(2));
-            match timeout {
-                Some(t) => b.timeout(t),
-                None => b,
-            }
-            .build()
-            .expect("a TLS-less HTTP client builds")
-        };
+        let build =
+            |timeout| shoal_store::http::client(timeout).expect("a TLS-less HTTP client builds");
         Self {
             servers: servers
                 .iter()
@@ -192,7 +183,7 @@ impl Store for RemoteStore {
     }
 
     async fn watch(&self, prefix: &str, after: u64) -> Result<Watch, StoreError> {
-        let mut resp = self
+        let resp = self
             .send(
                 &self.streaming,
                 |c, s| {
@@ -202,33 +193,11 @@ impl Store for RemoteStore {
                 prefix,
             )
             .await?;
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(async move {
-            let mut buf: Vec<u8> = Vec::new();
-            loop {
-                let chunk = match resp.chunk().await {
-                    Ok(Some(c)) => c,
-                    Ok(None) | Err(_) => {
-                        let _ = tx
-                            .send(Err(StoreError::Unavailable(
-                                "the server's watch ended".into(),
-                            )))
-                            .await;
-                        return;
-                    }
-                };
-                buf.extend_from_slice(&chunk);
-                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=nl).collect();
-                    let item = decode_event(&line);
-                    let fatal = item.is_err();
-                    if tx.send(item).await.is_err() || fatal {
-                        return;
-                    }
-                }
-            }
-        });
-        Ok(Watch::new(rx))
+        Ok(shoal_store::http::line_watch(
+            resp,
+            "the server's",
+            |line| vec![decode_event(line)],
+        ))
     }
 }
 

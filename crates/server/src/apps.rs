@@ -136,10 +136,21 @@ pub(crate) async fn apply(
         }
         _ => None,
     };
+    Ok(applied(&state, &what, event, result, stored).await)
+}
+
+/// The answer to an apply: records its event (if any), then 201 for a creation, 200 otherwise.
+pub(crate) async fn applied<T>(
+    state: &ApiState,
+    what: &ObjectRef,
+    event: Option<(&str, String)>,
+    result: ApplyResult,
+    stored: T,
+) -> (StatusCode, Json<ApplyResponse<T>>) {
     if let Some((reason, message)) = event
         && let Err(e) = state
             .objects
-            .record_event(&what, EventType::Normal, reason, &message, "server")
+            .record_event(what, EventType::Normal, reason, &message, "server")
             .await
     {
         tracing::warn!("{what}: cannot record event {reason}: {e}");
@@ -149,13 +160,13 @@ pub(crate) async fn apply(
     } else {
         StatusCode::OK
     };
-    Ok((
+    (
         status,
         Json(ApplyResponse {
             result,
             object: stored,
         }),
-    ))
+    )
 }
 
 /// Creates or updates the stored App from `app` given what is stored now (`existing`),

@@ -1,6 +1,6 @@
 //! Job endpoints: list, get, apply, delete, and the logs of a run.
 
-use crate::apps::{Accept, check_component, check_identity, decode_object, find};
+use crate::apps::{Accept, applied, check_component, check_identity, decode_object, find};
 use crate::logs::LogQuery;
 use crate::{ApiError, ApiState};
 use axum::Json;
@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use shoal_api::{ApplyResponse, ApplyResult, EventType, Job, JobStatus, ObjectRef};
+use shoal_api::{ApplyResponse, ApplyResult, Job, JobStatus, ObjectRef};
 use shoal_store::{Precondition, job_key};
 use std::sync::Arc;
 
@@ -96,26 +96,7 @@ pub(crate) async fn apply(
         )),
         ApplyResult::Unchanged => None,
     };
-    if let Some((reason, message)) = event
-        && let Err(e) = state
-            .objects
-            .record_event(&what, EventType::Normal, reason, &message, "server")
-            .await
-    {
-        tracing::warn!("{what}: cannot record event {reason}: {e}");
-    }
-    let status = if result == ApplyResult::Created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(ApplyResponse {
-            result,
-            object: stored,
-        }),
-    ))
+    Ok(applied(&state, &what, event, result, stored).await)
 }
 
 /// Deletes a Job; the node stops its running attempts when it sees it gone.

@@ -5,6 +5,7 @@
 //! A watch follows one streamed `/v3/watch` response; when etcd has compacted the history it
 //! asked for, the watch ends with [`StoreError::Compacted`] and the caller re-lists.
 
+use crate::http::root_cause;
 use crate::{KeyValue, Precondition, Store, StoreError, Watch, WatchEvent};
 use async_trait::async_trait;
 use base64::Engine as _;
@@ -55,22 +56,11 @@ impl Etcd {
                 "'{spec}' names no etcd endpoint; use etcd://HOST:PORT"
             )));
         }
-        let build = |timeout: Option<Duration>| {
-            let b = reqwest::Client::builder()
-                .no_proxy()
-                .connect_timeout(Duration::from_secs(2));
-            match timeout {
-                Some(t) => b.timeout(t),
-                None => b,
-            }
-            .build()
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
-        };
         Ok(Self {
             fence: None,
             endpoints,
-            http: build(Some(REQUEST_TIMEOUT))?,
-            streaming: build(None)?,
+            http: crate::http::client(Some(REQUEST_TIMEOUT))?,
+            streaming: crate::http::client(None)?,
         })
     }
 
@@ -279,14 +269,6 @@ fn kvs(resp: &Value) -> Result<Vec<KeyValue>, StoreError> {
         .map_or(Ok(Vec::new()), |a| a.iter().map(decode_kv).collect())
 }
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
 #[async_trait]
 impl Store for Etcd {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
@@ -355,47 +337,11 @@ impl Store for Etcd {
                 Err(e) => last = format!("{endpoint}: {}", root_cause(&e)),
             }
         }
-        let mut resp =
-            resp.ok_or_else(|| StoreError::Unavailable(format!("etcd watch: {last}")))?;
-        let (tx, rx) = tokio::sync::mpsc::channel(256);
-        tokio::spawn(async move {
-            let mut buf: Vec<u8> = Vec::new();
-            loop {
-                let chunk = match resp.chunk().await {
-                    Ok(Some(c)) => c,
-                    Ok(None) => {
-                        let _ = tx
-                            .send(Err(StoreError::Unavailable("etcd watch ended".into())))
-                            .await;
-                        return;
-                    }
-                    Err(e) => {
-                        let _ = tx
-                            .send(Err(StoreError::Unavailable(format!(
-                                "etcd watch broke: {}",
-                                root_cause(&e)
-                            ))))
-                            .await;
-                        return;
-                    }
-                };
-                buf.extend_from_slice(&chunk);
-                // The gateway streams one JSON object per message, newline-separated.
-                while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = buf.drain(..=nl).collect();
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    for item in watch_items(&line, after) {
-                        let fatal = item.is_err();
-                        if tx.send(item).await.is_err() || fatal {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Ok(Watch::new(rx))
+        let resp = resp.ok_or_else(|| StoreError::Unavailable(format!("etcd watch: {last}")))?;
+        // The gateway streams one JSON object per message, newline-separated.
+        Ok(crate::http::line_watch(resp, "etcd", move |line| {
+            watch_items(line, after)
+        }))
     }
 }
 

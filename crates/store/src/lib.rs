@@ -12,6 +12,7 @@ mod blobs;
 pub mod conformance;
 mod embedded;
 mod etcd;
+pub mod http;
 pub mod logs;
 mod objects;
 pub mod trees;
