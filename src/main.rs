@@ -5,6 +5,7 @@
 mod commands;
 mod output;
 mod settings;
+mod signals;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

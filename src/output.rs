@@ -69,7 +69,7 @@ pub fn event_row(e: &shoal_api::Event, middle: String, now: DateTime<Utc>) -> Ve
     vec![
         age(Some(e.timestamp), now),
         format!("{:?}", e.type_),
-        e.reason.clone(),
+        e.reason.to_string(),
         middle,
         e.message.clone(),
     ]

@@ -1,6 +1,8 @@
 //! Where the CLI finds its server, token, namespace and data directory.
 
-use std::path::PathBuf;
+use anyhow::Context;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Options every command accepts.
 #[derive(clap::Args, Clone)]
@@ -43,4 +45,33 @@ impl Global {
         });
         shoal_client::Client::new(&self.server, token)
     }
+}
+
+/// Reads the secret (a token) at `path`, or writes `given` (or a new random one) there (mode
+/// 0600) and returns it.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn ensure_secret(path: &Path, given: Option<&str>) -> anyhow::Result<String> {
+    if given.is_none()
+        && let Ok(t) = std::fs::read_to_string(path)
+    {
+        let t = t.trim().to_string();
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    let token = given.map_or_else(|| hex::encode(rand::random::<[u8; 32]>()), str::to_string);
+    let mut file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+    }
+    .with_context(|| format!("cannot write the API token to {}", path.display()))?;
+    writeln!(file, "{token}")?;
+    Ok(token)
 }

@@ -2,7 +2,7 @@
 
 use crate::settings::Global;
 use anyhow::{Context, bail};
-use shoal_api::{App, ApplyResponse, ApplyResult, Job};
+use shoal_api::{App, ApplyResponse, ApplyResult, ComponentRef, Digest, Job, WasmKind};
 use shoal_client::Client;
 use shoal_manifest::Object;
 use std::path::{Path, PathBuf};
@@ -157,19 +157,19 @@ pub async fn apply_paths(
         match object {
             Object::App(mut app) => {
                 if let Some(digest) = component {
-                    app.spec.component = digest;
+                    app.spec.component = digest.into();
                 }
                 for (i, tree) in local.trees {
                     let digest = upload(client, tree, &mut limit)
                         .await
                         .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
-                    app.spec.files[i].source = digest;
+                    app.spec.files[i].source = digest.into();
                 }
                 applied.push(Applied::App(client.apply_app(&app).await?));
             }
             Object::Job(mut job) => {
                 if let Some(digest) = component {
-                    job.spec.component = digest;
+                    job.spec.component = digest.into();
                 }
                 applied.push(Applied::Job(client.apply_job(&job).await?));
             }
@@ -183,9 +183,8 @@ async fn upload(
     client: &Client,
     bytes: Vec<u8>,
     limit: &mut Option<u64>,
-) -> anyhow::Result<String> {
-    use sha2_digest::digest_of;
-    let digest = digest_of(&bytes);
+) -> anyhow::Result<Digest> {
+    let digest = Digest::of(&bytes);
     if client.has_blob(&digest).await? {
         return Ok(digest);
     }
@@ -210,11 +209,11 @@ struct LocalParts {
 fn resolve_component(base: &Path, app: &shoal_api::App) -> anyhow::Result<LocalParts> {
     let mut trees = Vec::new();
     for (i, f) in app.spec.files.iter().enumerate() {
-        if f.source.starts_with("sha256:") {
+        let ComponentRef::Path(source) = &f.source else {
             continue;
-        }
-        let dir = base.join(&f.source);
-        let packed = shoal_store::trees::pack_dir(&dir).map_err(|e| {
+        };
+        let dir = base.join(source);
+        let packed = shoal_blobs::trees::pack_dir(&dir).map_err(|e| {
             anyhow::anyhow!("app/{}: spec.files[{i}].source: {e}", app.metadata.name)
         })?;
         trees.push((i, packed));
@@ -239,16 +238,17 @@ enum Needs {
     Command,
 }
 
-/// A local component path, read and checked; `None` for a digest or URL the server resolves.
+/// A local component path, read and checked; `None` for a digest or an image the server
+/// resolves.
 fn read_component(
     base: &Path,
     object: &str,
-    c: &str,
+    c: &ComponentRef,
     needs: Needs,
 ) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
-    if c.starts_with("sha256:") || c.contains("://") {
+    let ComponentRef::Path(c) = c else {
         return Ok(None);
-    }
+    };
     let what = format!("{object}: spec.component");
     let path = base.join(c);
     let bytes = match std::fs::read(&path) {
@@ -261,23 +261,13 @@ fn read_component(
         }
         Err(e) => bail!("{what}: cannot read {}: {e}", path.display()),
     };
-    if !bytes.starts_with(b"\0asm") || bytes.len() < 8 {
-        bail!(
+    match WasmKind::of(&bytes) {
+        None => bail!(
             "{what}: {c} is not a WebAssembly file (it does not start with the \\0asm magic bytes)"
-        );
-    }
-    if bytes[6..8] == [0, 0] && needs == Needs::HttpComponent {
-        bail!(
+        ),
+        Some(WasmKind::Module) if needs == Needs::HttpComponent => bail!(
             "{what}: {c} is a core WebAssembly module, not a component; an App needs a wasi:http component"
-        );
-    }
-    Ok(Some((path, bytes)))
-}
-
-mod sha2_digest {
-    /// `sha256:<hex>` of `bytes`, as the server computes it.
-    pub fn digest_of(bytes: &[u8]) -> String {
-        use sha2::{Digest, Sha256};
-        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+        ),
+        Some(_) => Ok(Some((path, bytes))),
     }
 }

@@ -129,7 +129,7 @@ pub fn history_table(
         .map(|r| {
             vec![
                 r.revision.to_string(),
-                shoal_api::short_digest(&r.spec.component).to_string(),
+                shoal_api::short_digest(&r.spec.component.to_string()).to_string(),
                 age(r.metadata.creation_timestamp, now),
                 if r.revision == serving { "serving" } else { "" }.to_string(),
             ]

@@ -2,7 +2,7 @@
 //! blobs on local disk. Several may run on one etcd; nodes (`shoal node`) reach the cluster
 //! through them.
 
-use crate::settings::Global;
+use crate::settings::{Global, ensure_secret};
 use anyhow::Context;
 use shoal_api::Quantity;
 use shoal_server::{ApiState, BlobStore};
@@ -27,10 +27,6 @@ pub struct Args {
     pub max_upload: Quantity,
 }
 
-/// Keys of the cluster's bearer tokens in the store: every server accepts the same ones.
-const CLIENT_TOKEN_KEY: &str = "cluster/tokens/client";
-const NODE_TOKEN_KEY: &str = "cluster/tokens/node";
-
 /// Runs `shoal server` until Ctrl-C or SIGTERM.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let data_dir = g.data_dir();
@@ -45,10 +41,11 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     }
     // The first server of a cluster makes its tokens; every later one reads them. Each
     // writes them to its data dir, for the CLI and for nodes started beside it.
-    let token = cluster_secret(&etcd, CLIENT_TOKEN_KEY).await?;
-    let node_token = cluster_secret(&etcd, NODE_TOKEN_KEY).await?;
-    super::up::ensure_secret(&data_dir.join("token"), Some(&token))?;
-    super::up::ensure_secret(&data_dir.join("node-token"), Some(&node_token))?;
+    // Every server of a cluster accepts the same two tokens, kept in etcd.
+    let token = cluster_secret(&etcd, shoal_store::raw::CLIENT_TOKEN).await?;
+    let node_token = cluster_secret(&etcd, shoal_store::raw::NODE_TOKEN).await?;
+    ensure_secret(&data_dir.join("token"), Some(&token))?;
+    ensure_secret(&data_dir.join("node-token"), Some(&node_token))?;
 
     let objects = Objects::new(Arc::new(etcd.clone()));
     let state_objects = objects.clone();
@@ -104,7 +101,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     println!("  store:    {}", args.store);
     println!("  data:     {}", data_dir.display());
     std::io::stdout().flush()?;
-    super::up::wait_for_signal().await;
+    crate::signals::wait_for_signal().await;
     shutdown.cancel();
     api.await??;
     leader.await?;

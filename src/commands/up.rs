@@ -1,14 +1,13 @@
 //! `shoal up`: control plane, node agent and HTTP ingress in one process, on an embedded store.
 
-use crate::settings::Global;
+use crate::settings::{Global, ensure_secret};
 use anyhow::Context;
 use shoal_api::Quantity;
-use shoal_node::Blobs;
+use shoal_node::Topology;
 use shoal_server::{ApiState, BlobStore};
 use shoal_store::{Embedded, Objects};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -48,17 +47,15 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let api_addr = api_listener.local_addr()?;
 
     let shutdown = CancellationToken::new();
-    let node = super::node::start(
-        "local",
-        objects.clone(),
-        Blobs::local(blobs.clone()),
-        &data_dir,
-        &args.node,
-        None,
-        &shutdown,
-    )
-    .await?;
-    let http_addr = node.http;
+    let topology = Topology::Single {
+        objects: objects.clone(),
+        blobs: blobs.clone(),
+    };
+    let node = args
+        .node
+        .start("local", &data_dir, topology, &shutdown)
+        .await?;
+    let http_addr = node.http();
     // A single node is its own leader: it judges its own liveness, as a cluster's leader would.
     let liveness = tokio::spawn(shoal_server::liveness::run(
         objects.clone(),
@@ -68,7 +65,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     ));
     let state = Arc::new(
         ApiState::new(objects, blobs, token.clone(), args.max_upload.bytes())
-            .with_logs(node.logs.clone()),
+            .with_logs(node.logs().clone()),
     );
     let api = tokio::spawn(shoal_server::run(
         api_listener,
@@ -91,12 +88,12 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         std::io::stdout().flush()?;
     }
 
-    wait_for_signal().await;
+    crate::signals::wait_for_signal().await;
     tracing::info!("shutting down: finishing in-flight requests");
     shutdown.cancel();
     api.await??;
     liveness.await?;
-    node.join().await
+    Ok(node.join().await?)
 }
 
 async fn apply_and_wait(
@@ -140,46 +137,4 @@ async fn apply_and_wait(
         }
     }
     Ok(lines)
-}
-
-/// Reads the secret (a token) at `path`, or writes `given` (or a new random one) there (mode
-/// 0600) and returns it.
-pub fn ensure_secret(path: &Path, given: Option<&str>) -> anyhow::Result<String> {
-    if given.is_none()
-        && let Ok(t) = std::fs::read_to_string(path)
-    {
-        let t = t.trim().to_string();
-        if !t.is_empty() {
-            return Ok(t);
-        }
-    }
-    let token = given.map_or_else(|| hex::encode(rand::random::<[u8; 32]>()), str::to_string);
-    let mut file = {
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-    }
-    .with_context(|| format!("cannot write the API token to {}", path.display()))?;
-    writeln!(file, "{token}")?;
-    Ok(token)
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
 }

@@ -87,6 +87,49 @@ fn a_route_served_by_another_app_is_refused() {
 }
 
 #[test]
+fn a_route_spelled_with_a_trailing_slash_is_the_same_route() {
+    // `/api` and `/api/` match the same requests on the node: one route, one owner.
+    let node = Node::start(&[]);
+    let hello = repo_path("examples/hello-c/hello.wasm");
+    let misbehave = repo_path("tests/fixtures/misbehave.wasm");
+    node.apply(&app_yaml("first", &hello, "/api", ""));
+    let err = node.fails(
+        &["apply", "-f", "-"],
+        Some(&app_yaml("second", &misbehave, "/api/", "")),
+    );
+    assert_eq!(
+        err,
+        "error: app/second: spec.routes[0]: route /api/ is already served by app/first; choose another path or host\n"
+    );
+    let out = node.ok(&["get", "apps"]);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    node.wait_ready("first");
+    assert_eq!(
+        node.get("/api/"),
+        (200, "Hello from C! You asked for /api/\n".into())
+    );
+    // The owner may respell its own route; then the other spelling is free for nobody else.
+    node.apply(&app_yaml("first", &hello, "/api/", ""));
+    let err = node.fails(
+        &["apply", "-f", "-"],
+        Some(&app_yaml("second", &misbehave, "/api", "")),
+    );
+    assert!(
+        err.contains("route /api is already served by app/first"),
+        "{err}"
+    );
+    // And one app cannot list both spellings.
+    let both = format!(
+        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: third}}\nspec:\n  component: {hello}\n  routes: [{{path: /x}}, {{path: /x/}}]\n"
+    );
+    let err = node.fails(&["apply", "-f", "-"], Some(&both));
+    assert!(
+        err.contains("spec.routes[1]: route /x/ is listed twice"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_component_that_is_not_an_http_handler_fails_with_the_reason() {
     let node = Node::start(&[]);
     let cmd = repo_path("tests/fixtures/command-component.wasm");

@@ -1,7 +1,6 @@
 //! The App kind: a `wasi:http` component served on routes.
 
-use crate::{DurationSpec, ObjectMeta, ObjectRef, Quantity};
-use chrono::{DateTime, Utc};
+use crate::{AppStatus, ComponentRef, DurationSpec, ObjectMeta, ObjectRef, Quantity, Route};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -38,8 +37,9 @@ impl App {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AppSpec {
-    /// A path relative to the manifest (the CLI uploads it), or `sha256:<hex>` of an uploaded blob.
-    pub component: String,
+    /// A path relative to the manifest (the CLI uploads it), `sha256:<hex>` of an uploaded
+    /// blob, or an `oci://` image.
+    pub component: ComponentRef,
     /// Where the app is reachable; at least one.
     pub routes: Vec<Route>,
     /// Environment variables visible to the component.
@@ -184,7 +184,7 @@ impl Reuse {
 pub struct FileMount {
     /// A directory relative to the manifest (the CLI packs and uploads it), or `sha256:<hex>` of
     /// an uploaded tree.
-    pub source: String,
+    pub source: ComponentRef,
     /// Where the component sees it, an absolute path such as `/static`.
     pub mount: String,
 }
@@ -193,7 +193,7 @@ pub struct FileMount {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Capabilities {
-    /// Outbound HTTP destinations, `scheme://host[:port]` (see [`crate::OutboundRule`]).
+    /// Outbound HTTP destinations, `scheme://host[:port]` (see [`crate::capabilities::outbound`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbound: Vec<String>,
     /// Key-value buckets the app may open; each is private to this app.
@@ -204,26 +204,6 @@ pub struct Capabilities {
 impl Capabilities {
     fn is_empty(&self) -> bool {
         *self == Capabilities::default()
-    }
-}
-
-/// One route: an optional host and a path prefix matched on `/` boundaries.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Route {
-    /// Path prefix, starting with `/`; `/` matches everything.
-    pub path: String,
-    /// Exact host (without port) this route applies to; any host when omitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-}
-
-impl std::fmt::Display for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.host {
-            Some(host) => write!(f, "{host}{}", self.path),
-            None => f.write_str(&self.path),
-        }
     }
 }
 
@@ -290,165 +270,6 @@ pub struct ResolvedLimits {
     pub timeout: Duration,
     /// In-flight requests per node.
     pub concurrency: u32,
-}
-
-/// Coarse lifecycle of an App.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Phase {
-    /// Accepted; not yet compiled and checked.
-    #[default]
-    Pending,
-    /// The component compiled, exports a supported handler, and serves its routes.
-    Ready,
-    /// The latest spec cannot run; `message` says why.
-    Failed,
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
-    }
-}
-
-/// What the system observed about an App.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AppStatus {
-    /// Pending, Ready or Failed.
-    #[serde(default)]
-    pub phase: Phase,
-    /// Why the app is not Ready, when it is not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// The `metadata.generation` this status describes.
-    #[serde(default)]
-    pub observed_generation: u64,
-    /// The generation whose component currently serves traffic (0: none).
-    #[serde(default)]
-    pub serving_generation: u64,
-    /// Digest of the component that currently serves traffic.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serving_component: Option<String>,
-    /// What each node that holds the app last reported (one entry on a single node).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub nodes: BTreeMap<String, NodeAppStatus>,
-    /// The nodes of a cluster chosen to hold the app (written by the leading server).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub placement: Option<PlacementStatus>,
-    /// Whether the serving generation is loaded (Active) or released while idle (Idle).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scale: Option<ScaleStatus>,
-    /// Detailed conditions, Kubernetes style.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub conditions: Vec<Condition>,
-}
-
-/// One node's report about an app it holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeAppStatus {
-    /// The generation the report is about.
-    pub generation: u64,
-    /// Ready (serves it), Failed (cannot) or Pending (loading, or the node is starting).
-    pub phase: Phase,
-    /// CamelCase reason, as in the Ready condition.
-    pub reason: String,
-    /// Why it is not Ready, when it is not.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// Where the leading server placed an app.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlacementStatus {
-    /// The nodes that hold it.
-    #[serde(default)]
-    pub nodes: Vec<String>,
-    /// Why it holds fewer nodes than asked (or none: Unschedulable), when it does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-/// Scale-to-zero state of an App on its node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScaleStatus {
-    /// Active or Idle.
-    pub state: Activity,
-    /// When it entered that state.
-    pub since: DateTime<Utc>,
-    /// Times it went idle since it was deployed on the node.
-    #[serde(default)]
-    pub scaled_to_zero: u64,
-    /// Times a request brought it back from idle since it was deployed on the node.
-    #[serde(default)]
-    pub activations: u64,
-}
-
-/// Whether an app holds its compiled code in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Activity {
-    /// Loaded: requests instantiate at once.
-    Active,
-    /// Released after `idleAfter` without requests; the next request reloads it from the
-    /// compile cache.
-    Idle,
-}
-
-impl std::fmt::Display for Activity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
-    }
-}
-
-/// A named boolean fact about an object, with the reason it last changed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Condition {
-    /// e.g. `Ready`.
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `True`, `False` or `Unknown`.
-    pub status: String,
-    /// CamelCase machine-readable reason.
-    pub reason: String,
-    /// Human-readable explanation.
-    #[serde(default)]
-    pub message: String,
-    /// When `status` last changed.
-    pub last_transition_time: DateTime<Utc>,
-}
-
-impl AppStatus {
-    /// Sets condition `type_`, keeping its transition time when the status did not change.
-    pub fn set_condition(
-        &mut self,
-        type_: &str,
-        status: bool,
-        reason: &str,
-        message: &str,
-        now: DateTime<Utc>,
-    ) {
-        let status = if status { "True" } else { "False" }.to_string();
-        match self.conditions.iter_mut().find(|c| c.type_ == type_) {
-            Some(c) => {
-                if c.status != status {
-                    c.last_transition_time = now;
-                }
-                c.status = status;
-                c.reason = reason.into();
-                c.message = message.into();
-            }
-            None => self.conditions.push(Condition {
-                type_: type_.into(),
-                status,
-                reason: reason.into(),
-                message: message.into(),
-                last_transition_time: now,
-            }),
-        }
-    }
 }
 
 /// What an apply did, as kubectl words it.

@@ -1,6 +1,6 @@
 //! The Job kind: a `wasi:cli` command run to completion, once or on a cron schedule.
 
-use crate::{DurationSpec, ObjectMeta, ObjectRef, Quantity};
+use crate::{ComponentRef, DurationSpec, ObjectMeta, ObjectRef, Quantity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -39,8 +39,9 @@ impl Job {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobSpec {
-    /// A path relative to the manifest (the CLI uploads it), or `sha256:<hex>` of an uploaded blob.
-    pub component: String,
+    /// A path relative to the manifest (the CLI uploads it), `sha256:<hex>` of an uploaded
+    /// blob, or an `oci://` image.
+    pub component: ComponentRef,
     /// Arguments after the program name (`argv[1..]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,

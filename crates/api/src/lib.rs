@@ -1,31 +1,38 @@
 //! Shoal's object model: the types behind `apiVersion: shoal/v1alpha1`.
 //!
 //! Every object has `metadata`, a user-written `spec` and a system-written `status`. This crate
-//! is plain data plus parsing of the small value types (quantities, durations, names): it does no
-//! IO and knows nothing about stores, HTTP or wasmtime.
+//! is plain data plus parsing of the small value types (quantities, durations, names, routes,
+//! component references) and the pure checks of each capability's part of a spec
+//! ([`capabilities`]): it does no IO and knows nothing about stores, HTTP or wasmtime.
 
 mod app;
+mod app_status;
+pub mod capabilities;
+mod error;
 mod event;
 mod job;
 mod meta;
 mod node;
-mod outbound;
 mod quantity;
+mod reference;
 mod revision;
+mod route;
 
 pub use app::*;
+pub use app_status::*;
+pub use capabilities::WorkloadSpec;
+pub use capabilities::outbound::{
+    Destination, HostPattern, OutboundRule, default_port, is_internal,
+};
+pub use error::{FieldError, fail};
 pub use event::*;
 pub use job::*;
 pub use meta::*;
 pub use node::*;
-pub use outbound::*;
 pub use quantity::*;
+pub use reference::{ComponentRef, Digest, OciRef, ReferenceError, WasmKind, short_digest};
 pub use revision::*;
-
-/// A component digest cut for people: `sha256:` and the first 12 hex digits.
-pub fn short_digest(digest: &str) -> &str {
-    digest.get(..19).unwrap_or(digest)
-}
+pub use route::{Route, host_ip, normalise_host, normalise_path};
 
 /// The only API version this build understands.
 pub const API_VERSION: &str = "shoal/v1alpha1";

@@ -10,7 +10,11 @@
 //! # Caveats
 //! Calls are synchronous and run on the request's thread; a write costs one fsync.
 
+use crate::capability::{Capability, GrantError, OpenError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use shoal_api::capabilities::keyvalue as spec;
+use shoal_api::{ObjectRef, WorkloadSpec};
+use shoal_runtime::{Grant, Host};
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
@@ -54,6 +58,52 @@ impl Default for KvLimits {
     }
 }
 
+/// The key-value capability: the node's key-value file, and each app's buckets in it.
+pub struct KeyValue {
+    store: Arc<KvStore>,
+}
+
+impl KeyValue {
+    /// The capability on the key-value file at `path` (created if missing).
+    ///
+    /// # Errors
+    /// The file cannot be opened or is locked by another process.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let store = KvStore::open(path, KvLimits::default()).map_err(|e| OpenError::KeyValue {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self { store })
+    }
+}
+
+#[async_trait::async_trait]
+impl Capability for KeyValue {
+    fn name(&self) -> &'static str {
+        spec::NAME
+    }
+
+    fn link(&self, linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+        add_to_linker(linker, |host: &mut Host| {
+            let (grant, table) = host.granted_with_table::<AppKeyValue>();
+            KvView { grant, table }
+        })
+    }
+
+    async fn grant(
+        &self,
+        owner: &ObjectRef,
+        spec: WorkloadSpec<'_>,
+    ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
+        let buckets = spec::buckets(spec);
+        if buckets.is_empty() {
+            return Ok(None);
+        }
+        let grant = AppKeyValue::new(self.store.clone(), &owner.namespace, &owner.name, buckets);
+        Ok(Some(crate::capability::shared(grant)))
+    }
+}
+
 /// The node's key-value file, shared by every app.
 pub struct KvStore {
     db: Database,
@@ -65,7 +115,7 @@ impl KvStore {
     ///
     /// # Errors
     /// The file cannot be opened or is locked by another process.
-    pub fn open(path: &Path, limits: KvLimits) -> anyhow::Result<Arc<Self>> {
+    pub fn open(path: &Path, limits: KvLimits) -> Result<Arc<Self>, redb::Error> {
         let db = Database::create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(DATA)?;

@@ -1,15 +1,124 @@
-//! What a guest may do beyond computing, each capability denied unless its App grants it.
+//! What a guest may do beyond computing: every capability, each denied unless its spec
+//! grants it, and the one list of them that the node hands to the runtime.
 //!
-//! Every capability has the same lifecycle: built once per deployed app from its spec (an
-//! `Arc` shared by all of that app's instances), then borrowed by each instance's host state
-//! for the length of one request.
+//! A capability has one lifecycle, the same for Apps and Jobs:
+//! 1. its part of the spec is validated, purely, by its spec module in
+//!    `shoal_api::capabilities` (the server and the CLI run those checks);
+//! 2. [`Capability::link`] adds its host interfaces to the engine's linker, once per engine;
+//! 3. [`Capability::grant`] builds what one deployment is granted, once per deployment (a job:
+//!    once per attempt), as a [`shoal_runtime::Grant`];
+//! 4. that grant shapes every new instance ([`shoal_runtime::Grant::prepare`]): WASI context
+//!    entries, outgoing HTTP, or per-instance state its host functions find with
+//!    [`shoal_runtime::Host::granted`].
 //!
+//! Adding a capability is one spec module in `shoal-api`, one module here and one entry in
+//! [`Capabilities::open`] (and in `shoal_api::capabilities::SPECS`; a test keeps the two lists
+//! in step).
+//!
+//! - [`env`]: environment variables (`spec.env`).
+//! - [`logs`]: guest stdout/stderr into the workload's bounded log.
+//! - [`files`]: read-only directory trees (`spec.files`), unpacked once per digest.
+//! - [`config`]: `wasi:config/store` (`spec.config`).
 //! - [`outbound`]: `wasi:http/outgoing-handler` behind an allow-list, checked against the real
 //!   destination (resolved and pinned addresses), refusing internal addresses.
 //! - [`keyvalue`]: `wasi:keyvalue` (store, atomics, batch) on a durable node-local file, each
 //!   app's buckets private to it, with size limits.
-//! - [`logs`]: guest stdout/stderr into the app's bounded log on disk.
 
+mod capability;
+pub mod config;
+pub mod env;
+pub mod files;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
+
+pub use capability::{Capability, GrantError, OpenError};
+
+use shoal_api::{ObjectRef, WorkloadSpec};
+use shoal_runtime::{Grants, Host};
+use std::path::PathBuf;
+use wasmtime::component::Linker;
+
+/// What the node's capabilities keep: files and the blobs to fetch trees from.
+pub struct Resources {
+    /// The node's key-value file (every app's buckets).
+    pub keyvalue: PathBuf,
+    /// Where components and trees come from.
+    pub blobs: shoal_blobs::Blobs,
+    /// Where trees are unpacked, one directory per digest.
+    pub files: PathBuf,
+}
+
+/// Every capability of a node, in one list.
+pub struct Capabilities {
+    all: Vec<Box<dyn Capability>>,
+}
+
+impl Capabilities {
+    /// The node's capabilities, with their node-wide resources opened.
+    ///
+    /// # Errors
+    /// A resource cannot be opened.
+    pub fn open(resources: Resources) -> Result<Self, OpenError> {
+        let all: Vec<Box<dyn Capability>> = vec![
+            Box::new(env::Env),
+            Box::new(outbound::Outbound::new()?),
+            Box::new(keyvalue::KeyValue::open(&resources.keyvalue)?),
+            Box::new(files::Files::new(resources.blobs, resources.files)),
+            Box::new(config::Config),
+            Box::new(logs::Logs),
+        ];
+        Ok(Self { all })
+    }
+
+    /// Adds every capability's host interfaces to `linker`.
+    ///
+    /// # Errors
+    /// An interface is already defined.
+    pub fn link(&self, linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+        self.all.iter().try_for_each(|c| c.link(linker))
+    }
+
+    /// Everything `spec` of `owner` is granted.
+    ///
+    /// # Errors
+    /// The first grant that cannot be built.
+    pub async fn grant(
+        &self,
+        owner: &ObjectRef,
+        spec: WorkloadSpec<'_>,
+    ) -> Result<Grants, GrantError> {
+        let mut grants = Vec::new();
+        for capability in &self.all {
+            grants.extend(capability.grant(owner, spec).await?);
+        }
+        Ok(Grants::new(grants))
+    }
+
+    /// The capabilities' names, in order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.all.iter().map(|c| c.name()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_capability_has_its_spec_module_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = shoal_blobs::BlobStore::open(dir.path().join("blobs")).unwrap();
+        let caps = Capabilities::open(Resources {
+            keyvalue: dir.path().join("kv.redb"),
+            blobs: shoal_blobs::Blobs::local(blobs),
+            files: dir.path().join("files"),
+        })
+        .unwrap();
+        let specs: Vec<&str> = shoal_api::capabilities::SPECS
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(caps.names(), specs);
+    }
+}

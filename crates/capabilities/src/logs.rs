@@ -1,13 +1,47 @@
-//! Guest stdout and stderr, line by line into the app's bounded log.
+//! Guest stdout and stderr, line by line into the workload's bounded log.
 
+use crate::capability::{Capability, GrantError};
 use bytes::Bytes;
-use shoal_store::AppLog;
-use shoal_store::logs::MAX_LINE;
+use shoal_api::capabilities::logs;
+use shoal_api::{ObjectRef, WorkloadSpec};
+use shoal_logs::{AppLog, MAX_LINE};
+use shoal_runtime::{Grant, InstanceBuilder};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
+/// The logs capability: every workload's stdout and stderr go to its log (nothing to ask).
+pub struct Logs;
+
+/// Output into the log of whichever workload an instance belongs to.
+struct Output;
+
+#[async_trait::async_trait]
+impl Capability for Logs {
+    fn name(&self) -> &'static str {
+        logs::NAME
+    }
+
+    async fn grant(
+        &self,
+        _owner: &ObjectRef,
+        _spec: WorkloadSpec<'_>,
+    ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
+        Ok(Some(Arc::new(Output)))
+    }
+}
+
+impl Grant for Output {
+    fn prepare(&self, instance: &mut InstanceBuilder<'_>) {
+        let log = instance.log().clone();
+        instance
+            .wasi()
+            .stdout(LogStream::new(log.clone(), "stdout"))
+            .stderr(LogStream::new(log, "stderr"));
+    }
+}
 
 /// A guest output stream that appends complete lines to an app's log.
 ///

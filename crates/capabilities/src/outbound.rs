@@ -8,9 +8,15 @@
 //!   entry names that address exactly, whatever name led there.
 //! - Redirects are not followed here: each hop is a new request from the guest, checked anew.
 
+use crate::capability::{Capability, GrantError, OpenError};
 use http::Uri;
 use http_body_util::BodyExt;
-use shoal_api::{Destination, OutboundRule, default_port, is_internal, normalise_host};
+use shoal_api::capabilities::outbound;
+use shoal_api::{
+    Destination, ObjectRef, OutboundRule, WorkloadSpec, default_port, host_ip, is_internal,
+    normalise_host,
+};
+use shoal_runtime::{Grant, InstanceBuilder, OutgoingHttp, Sent, Workload};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,22 +51,19 @@ pub enum Denial {
     },
 }
 
-/// One app's outbound allow-list, built once per deployment.
-pub struct OutboundPolicy {
-    rules: Vec<OutboundRule>,
+/// The outbound HTTP capability: the node's TLS client settings, and each deployment's
+/// allow-list. Every deployment gets a grant, so that a guest without one hears a refusal
+/// and the app's log says why.
+pub struct Outbound {
     tls: Arc<rustls::ClientConfig>,
 }
 
-impl OutboundPolicy {
-    /// The policy for `entries` (already validated by the manifest layer).
+impl Outbound {
+    /// The capability, with the TLS roots every HTTPS request is checked against.
     ///
     /// # Errors
-    /// An entry does not parse.
-    pub fn new(entries: &[String]) -> Result<Self, String> {
-        let rules = entries
-            .iter()
-            .map(|e| OutboundRule::parse(e))
-            .collect::<Result<_, _>>()?;
+    /// The TLS configuration cannot be built.
+    pub fn new() -> Result<Self, OpenError> {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
@@ -68,13 +71,69 @@ impl OutboundPolicy {
             rustls::crypto::ring::default_provider(),
         ))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| OpenError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        Ok(Self {
-            rules,
-            tls: Arc::new(tls),
-        })
+        Ok(Self { tls: Arc::new(tls) })
+    }
+}
+
+#[async_trait::async_trait]
+impl Capability for Outbound {
+    fn name(&self) -> &'static str {
+        outbound::NAME
+    }
+
+    async fn grant(
+        &self,
+        _owner: &ObjectRef,
+        spec: WorkloadSpec<'_>,
+    ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
+        let rules = outbound::rules(spec).map_err(|e| GrantError {
+            field: e.path,
+            message: e.message,
+        })?;
+        let policy = OutboundPolicy::new(rules, self.tls.clone());
+        Ok(Some(Arc::new(Allow(Arc::new(Sender(Arc::new(policy)))))))
+    }
+}
+
+/// The grant: every instance sends its outgoing HTTP through the deployment's policy.
+struct Allow(Arc<Sender>);
+
+impl Grant for Allow {
+    fn prepare(&self, instance: &mut InstanceBuilder<'_>) {
+        instance.send_outgoing_http_with(self.0.clone());
+    }
+}
+
+/// Sends through a policy, recording each refusal in the workload's log.
+struct Sender(Arc<OutboundPolicy>);
+
+impl OutgoingHttp for Sender {
+    fn send(
+        &self,
+        workload: Arc<Workload>,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+    ) -> Box<dyn Future<Output = Result<Sent, Error>> + Send> {
+        let uri = request.uri().to_string();
+        let denied =
+            move |d: &Denial| workload.event(&format!("outbound HTTP to {uri} denied: {d}"));
+        Box::new(self.0.clone().send(request, options, denied))
+    }
+}
+
+/// One deployment's outbound allow-list (empty: nothing is allowed).
+pub struct OutboundPolicy {
+    rules: Vec<OutboundRule>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl OutboundPolicy {
+    /// The policy allowing `rules`, checking HTTPS servers against `tls`.
+    pub fn new(rules: Vec<OutboundRule>, tls: Arc<rustls::ClientConfig>) -> Self {
+        Self { rules, tls }
     }
 
     /// Checks `uri` and resolves it to the addresses that may be dialled.
@@ -101,9 +160,9 @@ impl OutboundPolicy {
             let shown = format!("{}://{}:{}", dest.scheme, dest.host, dest.port);
             return Err(VetError::Denied(Denial::NotAllowed(shown)));
         }
-        let addrs: Vec<SocketAddr> = match dest.host.parse::<IpAddr>() {
-            Ok(ip) => vec![SocketAddr::new(ip, dest.port)],
-            Err(_) => match tokio::time::timeout(
+        let addrs: Vec<SocketAddr> = match host_ip(&dest.host) {
+            Some(ip) => vec![SocketAddr::new(ip, dest.port)],
+            None => match tokio::time::timeout(
                 DNS_TIMEOUT,
                 tokio::net::lookup_host((dest.host.as_str(), dest.port)),
             )
@@ -164,9 +223,9 @@ impl OutboundPolicy {
             .unwrap_or(FIRST_BYTE_TIMEOUT);
         let tcp = connect(&addrs, connect_timeout).await?;
         let io: Box<dyn Io> = if dest.scheme == "https" {
-            let name = match dest.host.parse::<IpAddr>() {
-                Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
-                Err(_) => rustls::pki_types::ServerName::try_from(dest.host.clone())
+            let name = match host_ip(&dest.host) {
+                Some(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
+                None => rustls::pki_types::ServerName::try_from(dest.host.clone())
                     .map_err(|_| Error::HttpRequestUriInvalid)?,
             };
             let tls = tokio_rustls::TlsConnector::from(self.tls.clone());
@@ -250,7 +309,11 @@ mod tests {
     use super::*;
 
     fn policy(entries: &[&str]) -> OutboundPolicy {
-        OutboundPolicy::new(&entries.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        let rules = entries
+            .iter()
+            .map(|e| OutboundRule::parse(e).unwrap())
+            .collect();
+        OutboundPolicy::new(rules, Outbound::new().unwrap().tls)
     }
 
     async fn vet(p: &OutboundPolicy, url: &str) -> Result<Vec<SocketAddr>, String> {

@@ -5,7 +5,7 @@ mod remote_store;
 pub use remote_store::RemoteStore;
 
 use serde::de::DeserializeOwned;
-use shoal_api::{App, ApplyResponse, Event, Job, Node, Revision};
+use shoal_api::{App, ApplyResponse, Digest, Event, Job, Node, Revision};
 use shoal_store::http::root_cause;
 
 /// Why an API call failed.
@@ -133,13 +133,13 @@ impl Client {
     }
 
     /// Uploads component bytes; returns their `sha256:` digest.
-    pub async fn upload_blob(&self, bytes: Vec<u8>) -> Result<String, ClientError> {
+    pub async fn upload_blob(&self, bytes: Vec<u8>) -> Result<Digest, ClientError> {
         let v: serde_json::Value = self
             .json(self.request(reqwest::Method::POST, "/v1/blobs").body(bytes))
             .await?;
         v.get("digest")
             .and_then(|d| d.as_str())
-            .map(str::to_string)
+            .and_then(|d| Digest::parse(d).ok())
             .ok_or_else(|| ClientError::Protocol {
                 server: self.base.clone(),
                 reason: "upload answer has no digest".into(),
@@ -147,7 +147,7 @@ impl Client {
     }
 
     /// The bytes of blob `digest`.
-    pub async fn download_blob(&self, digest: &str) -> Result<Vec<u8>, ClientError> {
+    pub async fn download_blob(&self, digest: &Digest) -> Result<Vec<u8>, ClientError> {
         let resp = self
             .send(self.request(reqwest::Method::GET, &format!("/v1/blobs/{digest}")))
             .await?;
@@ -159,7 +159,7 @@ impl Client {
     }
 
     /// Whether the server already has the blob `digest`.
-    pub async fn has_blob(&self, digest: &str) -> Result<bool, ClientError> {
+    pub async fn has_blob(&self, digest: &Digest) -> Result<bool, ClientError> {
         match self
             .send(self.request(reqwest::Method::HEAD, &format!("/v1/blobs/{digest}")))
             .await

@@ -229,7 +229,7 @@ mod tests {
     /// A real API server on an embedded store, port 0; returns its URL.
     async fn server(dir: &std::path::Path) -> String {
         let store = Embedded::open(&dir.join("state.redb")).unwrap();
-        let blobs = shoal_store::BlobStore::open(dir.join("blobs")).unwrap();
+        let blobs = shoal_blobs::BlobStore::open(dir.join("blobs")).unwrap();
         let state = shoal_server::ApiState::new(
             Objects::new(Arc::new(store)),
             blobs,

@@ -6,7 +6,8 @@
 
 mod validate;
 
-pub use validate::{FieldError, validate_app, validate_job};
+pub use shoal_api::FieldError;
+pub use validate::{validate_app, validate_job};
 
 use serde::de::DeserializeOwned;
 use shoal_api::{API_VERSION, App, Job};

@@ -1,29 +1,12 @@
 //! Semantic checks that the type system cannot express, shared by the CLI and the server.
 
 use shoal_api::{
-    App, DEFAULT_NAMESPACE, DurationSpec, Job, JobSpec, ObjectMeta, Quantity, Schedule,
-    validate_dns_label,
+    App, DEFAULT_NAMESPACE, DurationSpec, FieldError, Job, JobSpec, ObjectMeta, Quantity, Schedule,
+    WorkloadSpec, fail, validate_dns_label,
 };
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
-/// One invalid field: its dotted path and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct FieldError {
-    /// e.g. `spec.routes[1].path`.
-    pub path: String,
-    /// What is wrong and what to do.
-    pub message: String,
-}
-
-fn fail(path: impl Into<String>, message: impl Into<String>) -> Result<(), FieldError> {
-    Err(FieldError {
-        path: path.into(),
-        message: message.into(),
-    })
-}
-
-/// Checks an App beyond its shape: names, routes, limits, env.
+/// Checks an App beyond its shape: names, routes, limits, and each capability's part.
 ///
 /// # Errors
 /// The first invalid field.
@@ -33,7 +16,6 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
     }
     validate_meta(&app.metadata)?;
     let spec = &app.spec;
-    validate_component(&spec.component)?;
     if spec.routes.is_empty() {
         return fail(
             "spec.routes",
@@ -70,74 +52,12 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
                 );
             }
         }
-        if !seen.insert(route.clone()) {
+        // `/a` and `/a/` are one route: compare what the node matches.
+        if !seen.insert(route.normalised()) {
             return fail(at, format!("route {route} is listed twice"));
         }
     }
-    validate_env(&spec.env)?;
-    for (i, entry) in spec.capabilities.outbound.iter().enumerate() {
-        if let Err(m) = shoal_api::OutboundRule::parse(entry) {
-            return fail(format!("spec.capabilities.outbound[{i}]"), m);
-        }
-    }
-    let mut buckets = HashSet::new();
-    for (i, bucket) in spec.capabilities.keyvalue.iter().enumerate() {
-        let valid = !bucket.is_empty()
-            && bucket.len() <= 63
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !valid {
-            return fail(
-                format!("spec.capabilities.keyvalue[{i}]"),
-                format!(
-                    "'{bucket}' is not a bucket name; use 1-63 lowercase letters, digits, '-' or '_'"
-                ),
-            );
-        }
-        if !buckets.insert(bucket) {
-            return fail(
-                format!("spec.capabilities.keyvalue[{i}]"),
-                format!("bucket '{bucket}' is listed twice"),
-            );
-        }
-    }
-    let mut mounts = HashSet::new();
-    if spec.files.len() > 16 {
-        return fail("spec.files", "at most 16 mounts");
-    }
-    for (i, f) in spec.files.iter().enumerate() {
-        let at = format!("spec.files[{i}]");
-        if f.source.trim().is_empty() {
-            return fail(
-                format!("{at}.source"),
-                "must name a directory relative to the manifest",
-            );
-        }
-        let m = &f.mount;
-        let clean = m.starts_with('/')
-            && m.len() > 1
-            && !m.ends_with('/')
-            && m[1..]
-                .split('/')
-                .all(|seg| !seg.is_empty() && seg != "." && seg != "..");
-        if !clean {
-            return fail(
-                format!("{at}.mount"),
-                format!(
-                    "'{m}' must be an absolute path like /static, without '.', '..' or empty segments"
-                ),
-            );
-        }
-        if !mounts.insert(m.as_str()) {
-            return fail(format!("{at}.mount"), format!("'{m}' is mounted twice"));
-        }
-    }
-    for key in spec.config.keys() {
-        if key.is_empty() {
-            return fail("spec.config", "keys must not be empty");
-        }
-    }
+    shoal_api::capabilities::validate(WorkloadSpec::App(spec))?;
     let limits = &spec.limits;
     validate_memory_cpu(limits.memory.as_ref(), limits.cpu.as_ref())?;
     if let Some(t) = &limits.timeout
@@ -198,7 +118,8 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Checks a Job beyond its shape: names, env, limits, retries, schedule.
+/// Checks a Job beyond its shape: names, limits, retries, schedule, and each capability's
+/// part.
 ///
 /// # Errors
 /// The first invalid field.
@@ -208,8 +129,7 @@ pub fn validate_job(job: &Job) -> Result<(), FieldError> {
     }
     validate_meta(&job.metadata)?;
     let spec = &job.spec;
-    validate_component(&spec.component)?;
-    validate_env(&spec.env)?;
+    shoal_api::capabilities::validate(WorkloadSpec::Job(spec))?;
     for (i, arg) in spec.args.iter().enumerate() {
         if arg.contains('\0') {
             return fail(format!("spec.args[{i}]"), "must not contain NUL");
@@ -267,29 +187,6 @@ fn validate_meta(meta: &ObjectMeta) -> Result<(), FieldError> {
     validate_dns_label(&meta.name).or_else(|m| fail("metadata.name", m))?;
     if meta.namespace != DEFAULT_NAMESPACE {
         validate_dns_label(&meta.namespace).or_else(|m| fail("metadata.namespace", m))?;
-    }
-    Ok(())
-}
-
-fn validate_component(component: &str) -> Result<(), FieldError> {
-    if component.trim().is_empty() {
-        return fail(
-            "spec.component",
-            "must name a .wasm file (relative to the manifest) or sha256:<digest>",
-        );
-    }
-    Ok(())
-}
-
-fn validate_env(env: &BTreeMap<String, String>) -> Result<(), FieldError> {
-    for key in env.keys() {
-        let valid = !key.is_empty() && !key.contains(['=', '\0']);
-        if !valid {
-            return fail(
-                format!("spec.env.{key}"),
-                "environment variable names must be non-empty and contain no '=' or NUL",
-            );
-        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! two nodes with different views of the placement cannot bounce it between them.
 
 use crate::RouteTable;
-use crate::watch::{Change, Key, watch};
+use crate::watch::{Change, watch};
 use arc_swap::ArcSwap;
 use http::StatusCode;
 use http_body::Body as _;
@@ -16,7 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use shoal_api::{App, Node, NodePhase};
 use shoal_runtime::{Body, RequestBody, relayed_body, text_response};
-use shoal_store::Objects;
+use shoal_store::{ObjectKey, Objects};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +38,7 @@ pub struct ClusterIngress {
     /// The node token the servers present.
     pub token: String,
     /// The logs of this node's apps and job runs.
-    pub logs: shoal_store::LogDir,
+    pub logs: shoal_logs::LogDir,
 }
 
 impl ClusterIngress {
@@ -204,17 +204,17 @@ enum Msg {
 }
 
 /// Takes in an app change; true if it can change where requests go.
-fn on_app(apps: &mut HashMap<Key, App>, change: Change<App>) -> bool {
+fn on_app(apps: &mut HashMap<ObjectKey, App>, change: Change<App>) -> bool {
     match change {
         Change::Resync(all) => {
             *apps = all
                 .into_iter()
-                .map(|a| ((a.metadata.namespace.clone(), a.metadata.name.clone()), a))
+                .map(|a| (ObjectKey::of(&a.metadata), a))
                 .collect();
             true
         }
         Change::Put(app) => {
-            let key = (app.metadata.namespace.clone(), app.metadata.name.clone());
+            let key = ObjectKey::of(&app.metadata);
             let moved = apps.get(&key).is_none_or(|old| {
                 old.spec.routes != app.spec.routes || old.status.placement != app.status.placement
             });
@@ -244,7 +244,7 @@ fn on_node(nodes: &mut HashMap<String, Node>, change: Change<Node>) -> bool {
             nodes.insert(name, node);
             moved
         }
-        Change::Delete((_, name)) => nodes.remove(&name).is_some(),
+        Change::Delete(key) => nodes.remove(&key.name).is_some(),
     }
 }
 
@@ -252,21 +252,19 @@ fn on_node(nodes: &mut HashMap<String, Node>, change: Change<Node>) -> bool {
 /// until `shutdown`.
 pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: CancellationToken) {
     let (tx, mut rx) = mpsc::channel(256);
-    let apps = tokio::spawn(watch(
+    let apps = tokio::spawn(watch::<App, _>(
         objects.clone(),
-        "apps/",
         tx.clone(),
         |c| Msg::Apps(Box::new(c)),
         shutdown.clone(),
     ));
-    let nodes_watch = tokio::spawn(watch(
+    let nodes_watch = tokio::spawn(watch::<Node, _>(
         objects,
-        "nodes/",
         tx,
         |c| Msg::Nodes(Box::new(c)),
         shutdown.clone(),
     ));
-    let mut apps_by_key: HashMap<Key, App> = HashMap::new();
+    let mut apps_by_key: HashMap<ObjectKey, App> = HashMap::new();
     let mut nodes: HashMap<String, Node> = HashMap::new();
     loop {
         let msg = tokio::select! {

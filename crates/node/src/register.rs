@@ -1,7 +1,7 @@
 //! A node's registration: its Node object, created on start and kept alive by heartbeats.
 
 use shoal_api::{API_VERSION, Node, NodeSpec, NodeStatus, ObjectMeta};
-use shoal_store::{Objects, Precondition, StoreError, node_key};
+use shoal_store::{Objects, Precondition, StoreError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -14,11 +14,19 @@ pub const HEARTBEAT: Duration = Duration::from_millis(500);
 /// With a lease, how many beats between two writes of the Node object (its load, for people).
 const STATUS_EVERY: u32 = 10;
 
+/// Why a node's lease could not be renewed: what each server said.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct LeaseError(pub String);
+
 /// Keeps a node's liveness lease alive (in a cluster: through the servers, on etcd).
 #[async_trait::async_trait]
 pub trait LeaseKeeper: Send + Sync + 'static {
     /// Renews (or re-creates) the lease of node `name`.
-    async fn keep(&self, name: &str) -> Result<(), String>;
+    ///
+    /// # Errors
+    /// No server renewed it.
+    async fn keep(&self, name: &str) -> Result<(), LeaseError>;
 }
 
 /// Registers node `name` and sends its heartbeats until `shutdown`.
@@ -36,7 +44,6 @@ pub async fn heartbeat(
     lease: Option<Arc<dyn LeaseKeeper>>,
     shutdown: CancellationToken,
 ) {
-    let key = node_key(&name);
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failing = false;
@@ -73,7 +80,10 @@ pub async fn heartbeat(
             n.status.apps = apps;
             true
         };
-        let result = match objects.update::<Node>(&key, beat).await {
+        let result = match objects
+            .update::<Node>(shoal_api::DEFAULT_NAMESPACE, &name, beat)
+            .await
+        {
             Ok(Some(_)) => Ok(()),
             Ok(None) => {
                 let mut metadata = ObjectMeta::named(&name);
@@ -91,7 +101,7 @@ pub async fn heartbeat(
                         ..NodeStatus::default()
                     },
                 };
-                match objects.put(&key, node, Precondition::Absent).await {
+                match objects.put(node, Precondition::Absent).await {
                     Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
                     Err(e) => Err(e),
                 }

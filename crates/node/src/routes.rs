@@ -1,7 +1,8 @@
-//! The route table: (host, path prefix) → app, matched on `/` boundaries.
+//! The route table: (host, path prefix) → app, matched on `/` boundaries; routes and
+//! requests are normalised as `shoal_api::Route::normalised` says, like the server's claims.
 
 use arc_swap::ArcSwap;
-use shoal_api::Route;
+use shoal_api::{Route, normalise_host, normalise_path};
 use shoal_runtime::HttpApp;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,39 +25,14 @@ impl<T> Default for RouteTable<T> {
     }
 }
 
-/// Strips a trailing `/` (except for the root) so `/a/` and `/a` are the same prefix.
-fn normalise(path: &str) -> &str {
-    let trimmed = path.trim_end_matches('/');
-    if trimmed.is_empty() { "/" } else { trimmed }
-}
-
-/// The host part of a Host header or authority: no port, lowercase, no trailing dot.
-pub fn normalise_host(host: &str) -> String {
-    let without_port = match host.rsplit_once(':') {
-        Some((h, port)) if !h.ends_with(']') || host.starts_with('[') => {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                h
-            } else {
-                host
-            }
-        }
-        _ => host,
-    };
-    without_port.trim_end_matches('.').to_ascii_lowercase()
-}
-
 impl<T> RouteTable<T> {
     /// Builds a table from `(route, app)` pairs; later pairs win on duplicates.
     pub fn new(entries: impl IntoIterator<Item = (Route, T)>) -> Self {
         let mut table = Self::default();
         for (route, app) in entries {
-            let path = normalise(&route.path).to_string();
-            match route.host {
-                Some(h) => table
-                    .by_host
-                    .entry(normalise_host(&h))
-                    .or_default()
-                    .insert(path, app),
+            let Route { path, host } = route.normalised();
+            match host {
+                Some(h) => table.by_host.entry(h).or_default().insert(path, app),
                 None => table.any_host.insert(path, app),
             };
         }
@@ -67,7 +43,7 @@ impl<T> RouteTable<T> {
     /// of the same length. Costs one or two hash lookups per path segment, whatever the size.
     pub fn lookup(&self, host: Option<&str>, path: &str) -> Option<&T> {
         let host_routes = host.and_then(|h| self.by_host.get(&normalise_host(h)));
-        let mut candidate = normalise(path);
+        let mut candidate = normalise_path(path);
         loop {
             if let Some(app) = host_routes.and_then(|r| r.get(candidate)) {
                 return Some(app);
@@ -99,20 +75,6 @@ impl<T> RouteTable<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hosts() {
-        for (input, want) in [
-            ("example.com", "example.com"),
-            ("Example.COM:8080", "example.com"),
-            ("example.com.", "example.com"),
-            ("127.0.0.1:80", "127.0.0.1"),
-            ("[::1]:8080", "[::1]"),
-            ("[::1]", "[::1]"),
-        ] {
-            assert_eq!(normalise_host(input), want, "{input}");
-        }
-    }
 
     #[test]
     fn longest_prefix_on_segment_boundaries() {

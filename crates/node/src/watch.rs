@@ -1,13 +1,10 @@
 //! Feeding a controller: a full list of one kind, then its changes; a re-list whenever the
 //! watch breaks (including when it fell behind the store's compaction).
 
-use shoal_store::{Objects, Versioned, WatchEvent};
+use shoal_store::{ObjectKey, Objects, Resource, WatchEvent};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-/// `(namespace, name)` of an object.
-pub(crate) type Key = (String, String);
 
 /// What a controller hears about objects of one kind.
 pub(crate) enum Change<T> {
@@ -16,26 +13,26 @@ pub(crate) enum Change<T> {
     /// An object was created or changed.
     Put(T),
     /// An object was deleted.
-    Delete(Key),
+    Delete(ObjectKey),
 }
 
-/// Sends `wrap(change)` for every change under `prefix` (`kind/`, keys `kind/NS/NAME`) until
-/// `shutdown` or until the receiver is gone.
+/// Sends `wrap(change)` for every change of objects of kind `T` until `shutdown` or until
+/// the receiver is gone.
 pub(crate) async fn watch<T, M>(
     objects: Objects,
-    prefix: &'static str,
     tx: mpsc::Sender<M>,
     wrap: fn(Change<T>) -> M,
     shutdown: CancellationToken,
 ) where
-    T: Versioned,
+    T: Resource,
 {
+    let kind = T::PREFIX;
     let mut backoff = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        let (items, revision) = match objects.list::<T>(prefix).await {
+        let (items, revision) = match objects.list::<T>(None).await {
             Ok(v) => v,
             Err(e) => {
-                tracing::warn!("cannot list {prefix}, retrying in {backoff:?}: {e}");
+                tracing::warn!("cannot list {kind}, retrying in {backoff:?}: {e}");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
@@ -45,10 +42,10 @@ pub(crate) async fn watch<T, M>(
         if tx.send(wrap(Change::Resync(items))).await.is_err() {
             return;
         }
-        let mut watch = match objects.store().watch(prefix, revision).await {
+        let mut watch = match objects.watch::<T>(revision).await {
             Ok(w) => w,
             Err(e) => {
-                tracing::warn!("cannot watch {prefix}: {e}; re-listing");
+                tracing::warn!("cannot watch {kind}: {e}; re-listing");
                 continue;
             }
         };
@@ -61,15 +58,12 @@ pub(crate) async fn watch<T, M>(
                         continue;
                     }
                 },
-                Ok(WatchEvent::Delete { key, .. }) => {
-                    let mut parts = key.splitn(3, '/').skip(1);
-                    match (parts.next(), parts.next()) {
-                        (Some(ns), Some(name)) => Change::Delete((ns.into(), name.into())),
-                        _ => continue,
-                    }
-                }
+                Ok(WatchEvent::Delete { key, .. }) => match T::parse_key(&key) {
+                    Some(key) => Change::Delete(key),
+                    None => continue,
+                },
                 Err(e) => {
-                    tracing::info!("{prefix} watch ended ({e}); re-listing");
+                    tracing::info!("{kind} watch ended ({e}); re-listing");
                     break;
                 }
             };

@@ -7,7 +7,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use shoal_runtime::{HttpApp, RequestBody, Runtime, RuntimeConfig};
+use shoal_runtime::{
+    Artifact, Grants, HttpApp, Limits, RequestBody, Runtime, RuntimeConfig, Serving, Workload,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -48,33 +50,43 @@ enum Op {
 fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Duration) {
     let dir = tempfile::tempdir().expect("temp dir");
     let runtime = std::sync::Arc::new(
-        Runtime::new(RuntimeConfig {
-            max_instances: 16,
-            cache_dir: dir.path().join("compiled"),
-            keyvalue_path: dir.path().join("keyvalue.redb"),
-            logs: shoal_store::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir"),
-            busy_threads: 1,
-            pooling,
-            keep_resident: shoal_api::Quantity::parse(RuntimeConfig::DEFAULT_KEEP_RESIDENT)
-                .expect("the default parses")
-                .bytes(),
-        })
+        Runtime::new(
+            RuntimeConfig {
+                max_instances: 16,
+                cache_dir: dir.path().join("compiled"),
+                busy_threads: 1,
+                pooling,
+                keep_resident: 64 << 20,
+            },
+            |_| Ok(()),
+        )
         .expect("runtime"),
     );
-    let loaded = runtime
-        .load_http("sha256:bench", component)
-        .expect("the hello component loads");
-    let reuse = if op == Op::ReusedRequest {
-        ", reuse: {maxRequests: 1000000}"
-    } else {
-        ""
+    let artifact = Artifact {
+        digest: "sha256:bench".into(),
+        path: component.to_path_buf(),
     };
-    let app: shoal_api::App = serde_yaml::from_str(&format!(
-        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: bench}}\n\
-         spec: {{component: sha256:bench, routes: [{{path: /}}]{reuse}}}\n"
-    ))
-    .expect("app");
-    let app = HttpApp::new(&app, loaded.component, &runtime, Vec::new()).expect("app");
+    let loaded = runtime
+        .load_http(&artifact)
+        .expect("the hello component loads");
+    let logs = shoal_logs::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir");
+    let workload = Workload {
+        name: "app/bench".into(),
+        log: logs.app("default", "bench"),
+        grants: Grants::default(),
+    };
+    // The defaults of an App's limits, and a fresh instance per request unless reused.
+    let serving = Serving {
+        limits: Limits {
+            memory: 128 << 20,
+            cpu: Duration::from_secs(1),
+            timeout: Duration::from_secs(30),
+            concurrency: 100,
+        },
+        reuse: (op == Op::ReusedRequest).then_some(1_000_000),
+        idle_after: None,
+    };
+    let app = HttpApp::new(workload, serving, loaded.component, &runtime);
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,18 +1,16 @@
 //! Jobs: a `wasi:cli` command component, or a wasip1 core module with `_start`, run to
 //! completion with arguments, environment, stdin and limits.
 
-use crate::Runtime;
-use crate::engine::EPOCH_TICK;
-use crate::host::{Cap, Grants, Host, wasi_builder};
+use crate::code::{Code, exports};
+use crate::host::{Charged, Host, P1Host};
 use crate::lanes::Meter;
-use crate::load::{Code, LoadError};
+use crate::ticker::{EPOCH_TICK, Ticker};
+use crate::{Artifact, LoadError, Runtime, Workload};
 use bytes::Bytes;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::{InstancePre, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::I32Exit;
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 
@@ -20,8 +18,8 @@ use wasmtime_wasi::p2::pipe::MemoryInputPipe;
 #[derive(Clone)]
 pub struct Command {
     kind: Kind,
-    /// Guest code runs only while epochs tick (see `engine::Ticker`).
-    _ticker: Arc<crate::engine::Ticker>,
+    /// Guest code runs only while epochs tick.
+    _ticker: Arc<Ticker>,
     /// `sha256:<hex>` of the file.
     pub digest: String,
 }
@@ -30,50 +28,6 @@ pub struct Command {
 enum Kind {
     Component(CommandPre<Host>),
     Module(InstancePre<P1Host>),
-}
-
-/// Store state of a wasip1 module: its WASI context and the same limits a component gets.
-pub(crate) struct P1Host {
-    wasi: WasiP1Ctx,
-    limits: Cap,
-    cpu_used: Duration,
-    cpu_exceeded: bool,
-}
-
-impl P1Host {
-    pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
-        &mut self.wasi
-    }
-}
-
-/// Store state that limits are charged to.
-trait Charged: Send + 'static {
-    /// The memory cap, the CPU used so far and whether it went over its limit.
-    fn account(&mut self) -> (&mut Cap, &mut Duration, &mut bool);
-
-    /// Adds `used` CPU; false once past `limit`.
-    fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool {
-        let (_, cpu_used, exceeded) = self.account();
-        *cpu_used += used;
-        *exceeded = limit.is_some_and(|l| *cpu_used > l);
-        !*exceeded
-    }
-
-    fn cap(&mut self) -> &mut Cap {
-        self.account().0
-    }
-}
-
-impl Charged for Host {
-    fn account(&mut self) -> (&mut Cap, &mut Duration, &mut bool) {
-        (&mut self.limits, &mut self.cpu_used, &mut self.cpu_exceeded)
-    }
-}
-
-impl Charged for P1Host {
-    fn account(&mut self) -> (&mut Cap, &mut Duration, &mut bool) {
-        (&mut self.limits, &mut self.cpu_used, &mut self.cpu_exceeded)
-    }
 }
 
 /// How one attempt ended.
@@ -157,40 +111,28 @@ pub struct Invocation {
 }
 
 impl Runtime {
-    /// Compiles (or loads from the cache) the command at `path`, whose content digest is
-    /// `digest`, and checks that it can run as a command. Blocks: call it off the async
-    /// workers.
+    /// Compiles (or loads from the cache) the command `artifact` and checks that it can run
+    /// as a command. Blocks: call it off the async workers.
     ///
     /// # Errors
     /// See [`LoadError`].
-    pub fn load_command(&self, digest: &str, path: &Path) -> Result<(Command, bool), LoadError> {
-        let (code, from_cache) = self.code(digest, path)?;
+    pub fn load_command(&self, artifact: &Artifact) -> Result<(Command, bool), LoadError> {
+        let (code, from_cache) = self.code(artifact)?;
         let kind = match code {
             Code::Component(component) => {
                 let pre = self
                     .linker
                     .instantiate_pre(&component)
                     .map_err(LoadError::Link)?;
-                let exports: Vec<String> = component
-                    .component_type()
-                    .exports(&self.engine)
-                    .map(|(name, _)| name.to_string())
-                    .collect();
                 Kind::Component(CommandPre::new(pre).map_err(|_| {
+                    let exports = exports(&self.engine, &component);
                     LoadError::NotCommand {
-                        hint: if exports
-                            .iter()
-                            .any(|e| e.starts_with("wasi:http/incoming-handler"))
-                        {
+                        hint: if exports.contains("wasi:http/incoming-handler") {
                             "; this is a wasi:http component, which runs as an App, not a Job"
                         } else {
                             ""
                         },
-                        exports: if exports.is_empty() {
-                            "none".into()
-                        } else {
-                            exports.join(", ")
-                        },
+                        exports,
                     }
                 })?)
             }
@@ -219,14 +161,14 @@ impl Runtime {
             Command {
                 kind,
                 _ticker: self.ticker.clone(),
-                digest: digest.to_string(),
+                digest: artifact.digest.clone(),
             },
             from_cache,
         ))
     }
 
-    /// Runs one attempt of `job` to its end on the busy lane (the lowest priority: serving
-    /// requests comes first), its output going to `log`.
+    /// Runs one attempt of `workload`'s command to its end on the busy lane (the lowest
+    /// priority: serving requests comes first), its output going to the workload's log.
     ///
     /// # Guarantees
     /// Never panics; the instance is dropped when the command exits, traps or runs out of
@@ -234,20 +176,21 @@ impl Runtime {
     pub async fn run_command(
         &self,
         command: &Command,
-        job: &shoal_api::Job,
-        log: Arc<shoal_store::AppLog>,
+        workload: Workload,
         inv: Invocation,
     ) -> Exit {
-        let grants = Arc::new(Grants::of_job(job, log));
-        let mut wasi = wasi_builder(&grants);
-        wasi.args(&inv.args).stdin(MemoryInputPipe::new(inv.stdin));
+        let workload = Arc::new(workload);
+        let (args, stdin) = (inv.args, inv.stdin);
+        let wasi = move |w: &mut wasmtime_wasi::WasiCtxBuilder| {
+            w.args(&args).stdin(MemoryInputPipe::new(stdin));
+        };
         let started = Instant::now();
         let limits = (inv.cpu, inv.memory);
         // Batch work starts on the busy lane: requests always come first.
         let meter = Arc::new(Meter::new(true));
         let guest: std::pin::Pin<Box<dyn Future<Output = Exit> + Send>> = match &command.kind {
             Kind::Component(pre) => {
-                let host = Host::with_wasi(wasi, grants.clone(), inv.memory);
+                let host = Host::new(&workload, inv.memory, wasi);
                 let mut store = metered_store(pre.engine(), host, inv.cpu, &meter);
                 let pre = pre.clone();
                 Box::pin(async move {
@@ -261,12 +204,7 @@ impl Runtime {
                 })
             }
             Kind::Module(pre) => {
-                let host = P1Host {
-                    wasi: wasi.build_p1(),
-                    limits: Cap::new(inv.memory),
-                    cpu_used: Duration::ZERO,
-                    cpu_exceeded: false,
-                };
+                let host = P1Host::new(&workload, inv.memory, wasi);
                 let mut store = metered_store(pre.module().engine(), host, inv.cpu, &meter);
                 let pre = pre.clone();
                 Box::pin(async move {
@@ -288,7 +226,7 @@ impl Runtime {
         };
         tracing::debug!(
             "{}: attempt {exit} after {:.1?}",
-            grants.app,
+            workload.name,
             started.elapsed()
         );
         exit
@@ -304,11 +242,15 @@ fn metered_store<T: Charged>(
     meter: &Arc<Meter>,
 ) -> Store<T> {
     let mut store = Store::new(engine, host);
-    store.limiter(|h| h.cap());
+    store.limiter(|h| &mut h.account().limits);
     store.set_epoch_deadline(1);
     let meter = meter.clone();
     store.epoch_deadline_callback(move |mut ctx| {
-        if !ctx.data_mut().charge(meter.charge(EPOCH_TICK), cpu) {
+        if !ctx
+            .data_mut()
+            .account()
+            .charge(meter.charge(EPOCH_TICK), cpu)
+        {
             return Err(Trap::Interrupt.into());
         }
         Ok(UpdateDeadline::YieldCustom(
@@ -325,8 +267,8 @@ fn exit_of(
     host: &mut impl Charged,
     (cpu, memory): (Option<Duration>, u64),
 ) -> Exit {
-    let (cap, _, cpu_exceeded) = host.account();
-    let (memory_denied, cpu_exceeded) = (cap.memory_denied, *cpu_exceeded);
+    let account = host.account();
+    let (memory_denied, cpu_exceeded) = (account.limits.memory_denied, account.cpu_exceeded);
     let code = match result {
         Ok(code) => Some(code),
         Err(e) => match e.downcast_ref::<I32Exit>() {

@@ -1,19 +1,15 @@
-//! The engine: pooling allocator sized per node, epoch ticker, compile cache location.
+//! The engine: pooling allocator sized per node, epoch ticker, linker, compile cache location.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use crate::host::Host;
+use crate::component::LoadedSet;
+use crate::host::{Host, P1Host};
 use crate::lanes::{BusyLane, COMPILE_NICE, lower_priority};
-use shoal_capabilities::keyvalue::{KvLimits, KvStore};
-
-/// How often the epoch advances: how often a guest's CPU is charged and checked against its
-/// limit, and the longest slice it runs before it yields its thread to other requests.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(1);
+use crate::reuse::Budget;
+use crate::ticker::Ticker;
 
 /// Node-level settings of the runtime.
 #[derive(Debug, Clone)]
@@ -22,10 +18,6 @@ pub struct RuntimeConfig {
     pub max_instances: u32,
     /// Where compiled code is cached, keyed by component digest and engine compatibility.
     pub cache_dir: PathBuf,
-    /// The node's key-value file (`wasi:keyvalue` buckets of every app).
-    pub keyvalue_path: PathBuf,
-    /// Where each app's log (guest output, runtime events) is kept.
-    pub logs: shoal_store::LogDir,
     /// Threads of the busy lane, where a request that has computed for more than a few
     /// milliseconds finishes at the lowest priority (see `lanes`). One less than the number of
     /// cores keeps a core free of guest computation, which on the bench halved the latency
@@ -52,7 +44,7 @@ impl RuntimeConfig {
 /// this is, stated here because the memory bound depends on it).
 const WARM_SLOTS: u32 = 100;
 
-/// The wasmtime engine and linker shared by every app on a node.
+/// The wasmtime engine and linker shared by every workload on a node.
 ///
 /// # Guarantees
 /// With `pooling` (as `shoal up` runs), every instance comes from the pooling allocator with
@@ -63,39 +55,28 @@ pub struct Runtime {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
     /// WASI preview 1 for Jobs that are core modules.
-    pub(crate) p1_linker: Arc<wasmtime::Linker<crate::command::P1Host>>,
+    pub(crate) p1_linker: Arc<wasmtime::Linker<P1Host>>,
     pub(crate) cache_dir: PathBuf,
     pub(crate) compat: String,
-    pub(crate) keyvalue: Arc<KvStore>,
-    pub(crate) logs: shoal_store::LogDir,
     pub(crate) ticker: Arc<Ticker>,
     pub(crate) lane: Arc<BusyLane>,
     /// The HTTP components loaded now, shared by digest.
-    pub(crate) loaded: crate::load::LoadedSet,
+    pub(crate) loaded: LoadedSet,
     /// Bounds the idle instances that apps opting into reuse keep, node-wide.
-    pub(crate) reuse_budget: Arc<crate::reuse::Budget>,
-}
-
-/// Keeps the epoch ticker running while anything that can run guest code is alive: the
-/// `Runtime` and every `HttpComponent` hold it. Without ticks no guest is ever interrupted, so
-/// the ticker must outlive the last in-flight request, not just the `Runtime`.
-pub(crate) struct Ticker {
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for Ticker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+    pub(crate) reuse_budget: Arc<Budget>,
 }
 
 impl Runtime {
-    /// Builds the engine and linker and starts the epoch ticker.
+    /// Builds the engine and its linker — WASI 0.2 and `wasi:http`, then whatever `link` adds
+    /// (the capabilities' host interfaces) — and starts the epoch ticker.
     ///
     /// # Errors
-    /// The pool cannot be reserved (e.g. too little address space for `max_instances`) or the
-    /// cache directory cannot be created.
-    pub fn new(cfg: RuntimeConfig) -> anyhow::Result<Self> {
+    /// The pool cannot be reserved (e.g. too little address space for `max_instances`), `link`
+    /// fails, or the cache directory cannot be created.
+    pub fn new(
+        cfg: RuntimeConfig,
+        link: impl FnOnce(&mut Linker<Host>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         let n = cfg.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
         pool.total_component_instances(n)
@@ -130,11 +111,9 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        wasmtime_wasi_config::add_to_linker(&mut linker, Host::config)?;
-        shoal_capabilities::keyvalue::add_to_linker(&mut linker, Host::keyvalue)?;
+        link(&mut linker)?;
         let mut p1_linker = wasmtime::Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, crate::command::P1Host::wasi)?;
-        let keyvalue = KvStore::open(&cfg.keyvalue_path, KvLimits::default())?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, P1Host::wasi)?;
 
         std::fs::create_dir_all(&cfg.cache_dir)?;
         let compat = {
@@ -152,32 +131,18 @@ impl Runtime {
             .start_handler(|_| lower_priority(COMPILE_NICE))
             .build_global();
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        {
-            let engine = engine.clone();
-            let stop = ticker_stop.clone();
-            std::thread::Builder::new()
-                .name("shoal-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })?;
-        }
+        let ticker = Arc::new(Ticker::start(&engine)?);
         Ok(Self {
             engine,
             linker: Arc::new(linker),
             p1_linker: Arc::new(p1_linker),
             cache_dir: cfg.cache_dir,
             compat,
-            keyvalue,
-            logs: cfg.logs,
-            ticker: Arc::new(Ticker { stop: ticker_stop }),
+            ticker,
             lane: Arc::new(BusyLane::start(cfg.busy_threads)?),
-            loaded: crate::load::LoadedSet::default(),
+            loaded: LoadedSet::default(),
             // Half the slots at most, so that fresh instances always find one.
-            reuse_budget: crate::reuse::Budget::start(n as usize / 2)?,
+            reuse_budget: Budget::start(n as usize / 2)?,
         })
     }
 }

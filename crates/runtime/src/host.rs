@@ -1,121 +1,170 @@
-//! The `T` of every `Store<T>`: per-request WASI and HTTP state, the app's grants, and limit
-//! accounting.
+//! The `T` of every `Store<T>`: one instance's WASI and HTTP state, what its grants gave it,
+//! and its limit accounting. Dropped with the instance.
 
-use shoal_capabilities::keyvalue::{AppKeyValue, KvStore, KvView};
-use shoal_capabilities::logs::LogStream;
-use shoal_capabilities::outbound::{Denial, OutboundPolicy};
-use shoal_store::{AppLog, LogDir};
+use crate::workload::{OutgoingHttp, Workload, shape};
+use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 /// Largest in-memory size of one `fields` resource (headers) a guest can build or receive.
 const FIELD_SIZE_LIMIT: usize = 64 * 1024;
 
-/// What one deployed app is granted; built once per deployment, shared by its instances.
-pub struct Grants {
-    /// `app/NAME`, for log lines.
-    pub(crate) app: String,
-    pub(crate) env: Vec<(String, String)>,
-    pub(crate) config: WasiConfigVariables,
-    pub(crate) outbound: Option<Arc<OutboundPolicy>>,
-    pub(crate) keyvalue: Option<AppKeyValue>,
-    /// The app's log: guest output and runtime events.
-    pub(crate) log: Arc<AppLog>,
-    /// Read-only directories: (host directory, path the guest sees).
-    pub(crate) files: Vec<(std::path::PathBuf, String)>,
+/// Host state of one component instance.
+pub struct Host {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    outgoing: Outgoing,
+    /// State the grants gave this instance (see [`Host::granted`]).
+    granted: Vec<Arc<dyn Any + Send + Sync>>,
+    pub(crate) account: Account,
 }
 
-impl Grants {
-    /// The grants of `app` as its spec states them.
-    ///
-    /// # Errors
-    /// An outbound entry does not parse (the server validates them, so this means a bug).
-    pub(crate) fn of(
-        app: &shoal_api::App,
-        kv: &Arc<KvStore>,
-        logs: &LogDir,
-        files: Vec<(std::path::PathBuf, String)>,
-    ) -> Result<Self, String> {
-        let spec = &app.spec;
-        let caps = &spec.capabilities;
-        let outbound = match caps.outbound.is_empty() {
-            true => None,
-            false => Some(Arc::new(OutboundPolicy::new(&caps.outbound)?)),
-        };
-        let keyvalue = (!caps.keyvalue.is_empty()).then(|| {
-            AppKeyValue::new(
-                kv.clone(),
-                &app.metadata.namespace,
-                &app.metadata.name,
-                &caps.keyvalue,
-            )
-        });
-        Ok(Self {
-            app: app.object_ref().to_string(),
-            env: spec
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            config: spec
-                .config
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect(),
-            outbound,
-            keyvalue,
-            log: logs.app(&app.metadata.namespace, &app.metadata.name),
-            files,
-        })
-    }
-
-    /// What a Job's command is granted: its environment and its run's log; nothing else.
-    pub(crate) fn of_job(job: &shoal_api::Job, log: Arc<AppLog>) -> Self {
+impl Host {
+    /// A host for one instance of `workload`, shaped by its grants, with `memory` bytes per
+    /// linear memory; `wasi` adds what the caller sets beyond the grants (a job's arguments).
+    pub(crate) fn new(
+        workload: &Arc<Workload>,
+        memory: u64,
+        wasi: impl FnOnce(&mut WasiCtxBuilder),
+    ) -> Self {
+        let mut shaped = shape(workload, wasi);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(FIELD_SIZE_LIMIT);
         Self {
-            app: job.object_ref().to_string(),
-            env: job
-                .spec
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            config: WasiConfigVariables::new(),
-            outbound: None,
-            keyvalue: None,
-            log,
-            files: Vec::new(),
+            wasi: shaped.wasi.build(),
+            http,
+            table: ResourceTable::new(),
+            outgoing: Outgoing {
+                workload: workload.clone(),
+                send: shaped.outgoing,
+            },
+            granted: shaped.granted,
+            account: Account::new(memory),
         }
     }
 
-    /// Records a runtime event about this app: a warning in the node's log and a `shoal` line
-    /// in the app's own log.
-    pub(crate) fn event(&self, message: &str) {
-        tracing::warn!(app = %self.app, "{message}");
-        self.log.write_line("shoal", message.as_bytes());
+    /// The state of type `T` a grant gave this instance, if one did.
+    pub fn granted<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.granted.iter().find_map(|s| s.downcast_ref::<T>())
+    }
+
+    /// [`Host::granted`], and the instance's resource table beside it.
+    pub fn granted_with_table<T: Any + Send + Sync>(&mut self) -> (Option<&T>, &mut ResourceTable) {
+        let state = self.granted.iter().find_map(|s| s.downcast_ref::<T>());
+        (state, &mut self.table)
     }
 }
 
-/// The WASI context `grants` allow: their environment, output into their log, their read-only
-/// mounts, and no sockets or name lookup.
-pub(crate) fn wasi_builder(grants: &Grants) -> WasiCtxBuilder {
-    let mut wasi = WasiCtx::builder();
-    wasi.envs(&grants.env)
-        .stdout(LogStream::new(grants.log.clone(), "stdout"))
-        .stderr(LogStream::new(grants.log.clone(), "stderr"))
-        .allow_tcp(false)
-        .allow_udp(false)
-        .allow_ip_name_lookup(false);
-    for (host_dir, mount) in &grants.files {
-        // Read-only: cap-std confines every lookup under the directory, `..` and symlinks included.
-        if let Err(e) = wasi.preopened_dir(host_dir, mount, FsPerms::ReadOnly) {
-            grants.event(&format!("cannot mount {mount}: {e:#}"));
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
         }
     }
-    wasi
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.outgoing,
+        }
+    }
+}
+
+/// `wasi:http` hooks of one instance: outgoing requests go where its grants send them.
+struct Outgoing {
+    workload: Arc<Workload>,
+    send: Option<Arc<dyn OutgoingHttp>>,
+}
+
+impl WasiHttpHooks for Outgoing {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<dyn Future<Output = Result<crate::Sent, wasmtime_wasi_http::Error>> + Send> {
+        match &self.send {
+            Some(send) => send.send(self.workload.clone(), request, options),
+            None => Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) }),
+        }
+    }
+}
+
+/// Store state of a wasip1 module: its WASI context and the same limits a component gets.
+pub(crate) struct P1Host {
+    wasi: WasiP1Ctx,
+    pub(crate) account: Account,
+}
+
+impl P1Host {
+    /// A host for one wasip1 instance of `workload` (see [`Host::new`]).
+    pub(crate) fn new(
+        workload: &Arc<Workload>,
+        memory: u64,
+        wasi: impl FnOnce(&mut WasiCtxBuilder),
+    ) -> Self {
+        Self {
+            wasi: shape(workload, wasi).wasi.build_p1(),
+            account: Account::new(memory),
+        }
+    }
+
+    pub(crate) fn wasi(&mut self) -> &mut WasiP1Ctx {
+        &mut self.wasi
+    }
+}
+
+/// What an instance is charged: its memory cap and the CPU it used.
+pub(crate) struct Account {
+    pub(crate) limits: Cap,
+    /// CPU spent so far (this request, or this attempt), charged at every epoch tick.
+    pub(crate) cpu_used: Duration,
+    /// Set when the CPU budget ran out, so the trap can be reported as a limit, not a bug.
+    pub(crate) cpu_exceeded: bool,
+}
+
+impl Account {
+    fn new(memory: u64) -> Self {
+        Self {
+            limits: Cap::new(memory),
+            cpu_used: Duration::ZERO,
+            cpu_exceeded: false,
+        }
+    }
+
+    /// Adds `used` CPU; false once past `limit`.
+    pub(crate) fn charge(&mut self, used: Duration, limit: Option<Duration>) -> bool {
+        self.cpu_used += used;
+        self.cpu_exceeded = limit.is_some_and(|l| self.cpu_used > l);
+        !self.cpu_exceeded
+    }
+}
+
+/// Store state that limits are charged to.
+pub(crate) trait Charged: Send + 'static {
+    fn account(&mut self) -> &mut Account;
+}
+
+impl Charged for Host {
+    fn account(&mut self) -> &mut Account {
+        &mut self.account
+    }
+}
+
+impl Charged for P1Host {
+    fn account(&mut self) -> &mut Account {
+        &mut self.account
+    }
 }
 
 /// The resource limits of one instance: `StoreLimits`, remembering whether memory was refused
@@ -176,107 +225,5 @@ impl ResourceLimiter for Cap {
 
     fn memories(&self) -> usize {
         self.inner.memories()
-    }
-}
-
-/// Host state of one instance; dropped with the instance at the end of its request.
-pub struct Host {
-    pub(crate) wasi: WasiCtx,
-    pub(crate) http: WasiHttpCtx,
-    pub(crate) table: ResourceTable,
-    pub(crate) limits: Cap,
-    pub(crate) hooks: AppHooks,
-    /// CPU spent on this request so far, charged at every epoch tick.
-    pub(crate) cpu_used: std::time::Duration,
-    /// Set when the CPU budget ran out, so the trap can be reported as a limit, not a bug.
-    pub(crate) cpu_exceeded: bool,
-}
-
-impl Host {
-    /// A host granting `grants` and nothing else, with `memory` bytes per linear memory.
-    pub(crate) fn new(grants: Arc<Grants>, memory: u64) -> Self {
-        Self::with_wasi(wasi_builder(&grants), grants, memory)
-    }
-
-    /// A host whose WASI context comes from `wasi` (see [`wasi_builder`]).
-    pub(crate) fn with_wasi(mut wasi: WasiCtxBuilder, grants: Arc<Grants>, memory: u64) -> Self {
-        let mut http = WasiHttpCtx::new();
-        http.set_field_size_limit(FIELD_SIZE_LIMIT);
-        Self {
-            wasi: wasi.build(),
-            http,
-            table: ResourceTable::new(),
-            limits: Cap::new(memory),
-            hooks: AppHooks { grants },
-            cpu_used: std::time::Duration::ZERO,
-            cpu_exceeded: false,
-        }
-    }
-
-    /// The `wasi:config` view.
-    pub(crate) fn config(&mut self) -> WasiConfig<'_> {
-        WasiConfig::from(&self.hooks.grants.config)
-    }
-
-    /// The `wasi:keyvalue` view.
-    pub(crate) fn keyvalue(&mut self) -> KvView<'_> {
-        KvView {
-            grant: self.hooks.grants.keyvalue.as_ref(),
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for Host {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
-/// `wasi:http` hooks of one instance: outbound requests go through the app's policy.
-pub(crate) struct AppHooks {
-    grants: Arc<Grants>,
-}
-
-impl WasiHttpHooks for AppHooks {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                    ),
-                    wasmtime_wasi_http::Error,
-                >,
-            > + Send,
-    > {
-        let grants = self.grants.clone();
-        let uri = request.uri().to_string();
-        let denied = move |d: &Denial| grants.event(&format!("outbound HTTP to {uri} denied: {d}"));
-        match self.grants.outbound.clone() {
-            Some(policy) => Box::new(policy.send(request, options, denied)),
-            None => {
-                denied(&Denial::NotGranted);
-                Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
-            }
-        }
     }
 }

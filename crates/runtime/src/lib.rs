@@ -1,12 +1,18 @@
 //! Everything wasmtime: the engine, the compile cache, and one fresh instance per request.
 //!
+//! The runtime is told what to run in its own terms — an [`Artifact`] (a file and its
+//! digest), a [`Workload`] (a name, a log and the [`Grants`] the capabilities built) and the
+//! limits — and knows neither Shoal's API objects, nor its store, nor any capability by name.
+//!
 //! - [`Runtime`] owns the [`wasmtime::Engine`] (pooling allocator, copy-on-write memory images,
-//!   epoch interruption) and the on-disk cache of compiled code.
-//! - [`Runtime::load_http`] turns component bytes into an [`HttpComponent`]: compiled (or loaded
-//!   from the cache), linked against WASI P2 + `wasi:http`, checked to export the incoming
-//!   handler, and pre-instantiated. It blocks; callers run it off the async workers.
+//!   epoch interruption), the linker (WASI 0.2, `wasi:http`, and what the caller links in) and
+//!   the on-disk cache of compiled code (`code`).
+//! - [`Runtime::load_http`] turns a component file into an [`HttpComponent`]: compiled (or
+//!   loaded from the cache), linked, checked to export the incoming handler, and
+//!   pre-instantiated. It blocks; callers run it off the async workers.
 //! - [`HttpApp`] serves requests for one deployed app: a concurrency permit, a fresh `Store` and
-//!   instance per request, the app's limits, and the mapping of failures to HTTP statuses.
+//!   instance per request shaped by its grants ([`Host`]), its limits, and the mapping of
+//!   failures to HTTP statuses.
 //! - [`Runtime::load_command`] and [`Runtime::run_command`] run a Job's `wasi:cli` command
 //!   (a component, or a wasip1 core module) to completion on the busy lane.
 //! - `reuse` keeps idle instances of apps that opt into reuse, and finds out whether a
@@ -16,10 +22,12 @@
 //! - `lanes` keeps long-computing requests off the ingress threads: they finish on
 //!   lowest-priority threads that the kernel preempts for every short request.
 //!
-//! Nothing outside this crate touches wasmtime types.
+//! Nothing outside this crate and `shoal-capabilities` touches wasmtime types.
 
 mod bodies;
+mod code;
 mod command;
+mod component;
 mod engine;
 mod host;
 mod lanes;
@@ -27,10 +35,16 @@ mod load;
 mod reuse;
 mod scale;
 mod serve;
+mod ticker;
+mod workload;
 
 pub use bodies::{RequestBody, ResponseBody};
+pub use code::{Artifact, LoadError};
 pub use command::{Command, Exit, Invocation};
+pub use component::HttpComponent;
 pub use engine::{Runtime, RuntimeConfig};
-pub use load::{HttpComponent, LoadError, Loaded, Origin};
+pub use host::Host;
+pub use load::{Loaded, Origin};
 pub use scale::ActivityState;
-pub use serve::{Body, HttpApp, relayed_body, text_response};
+pub use serve::{Body, HttpApp, Limits, Serving, relayed_body, text_response};
+pub use workload::{Grant, Grants, InstanceBuilder, OutgoingHttp, Sent, Workload};

@@ -6,7 +6,7 @@
 //! made from it), the pre-instantiation and any reused instances go; the code stays on disk.
 
 use crate::Runtime;
-use crate::load::Prepared;
+use crate::component::Prepared;
 use arc_swap::ArcSwapOption;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,8 +17,7 @@ use tokio::time::Instant;
 /// Whether an app holds its component, and the counts of its transitions.
 pub(crate) struct Activity {
     active: ArcSwapOption<Prepared>,
-    digest: String,
-    source: std::path::PathBuf,
+    artifact: crate::Artifact,
     runtime: Arc<Runtime>,
     /// One activation at a time; requests arriving meanwhile wait for it.
     activating: tokio::sync::Mutex<()>,
@@ -48,8 +47,7 @@ impl Activity {
         idle_after: Option<Duration>,
     ) -> Self {
         Self {
-            digest: component.digest.clone(),
-            source: component.source.clone(),
+            artifact: component.artifact.clone(),
             active: ArcSwapOption::new(Some(component)),
             runtime,
             activating: tokio::sync::Mutex::new(()),
@@ -62,7 +60,7 @@ impl Activity {
     }
 
     pub(crate) fn digest(&self) -> &str {
-        &self.digest
+        &self.artifact.digest
     }
 
     /// The component for a request, loading it again if the app went idle.
@@ -78,22 +76,18 @@ impl Activity {
         if let Some(c) = self.active.load_full() {
             return Ok(c);
         }
-        let (runtime, digest, source) = (
-            self.runtime.clone(),
-            self.digest.clone(),
-            self.source.clone(),
-        );
+        let (runtime, artifact) = (self.runtime.clone(), self.artifact.clone());
         // Off the ingress thread: a cache miss (the compiled file was removed) compiles.
-        let loaded = tokio::task::spawn_blocking(move || runtime.load_http(&digest, &source))
+        let loaded = tokio::task::spawn_blocking(move || runtime.load_http(&artifact))
             .await
             .map_err(|e| format!("reloading the component panicked: {e}"))?
-            .map_err(|e| format!("component {} {e}", shoal_api::short_digest(&self.digest)))?;
+            .map_err(|e| format!("component {} {e}", self.artifact.short()))?;
         let component = loaded.component.inner;
         self.active.store(Some(component.clone()));
         self.activations.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(
             "{}: active again in {:.1?} ({:?})",
-            shoal_api::short_digest(&self.digest),
+            self.artifact.short(),
             loaded.elapsed,
             loaded.origin
         );

@@ -1,12 +1,12 @@
 //! Serving one request of one app: permit, fresh instance, limits, status mapping.
 
-use crate::HttpComponent;
-use crate::engine::EPOCH_TICK;
-use crate::host::{Grants, Host};
+use crate::component::{HttpComponent, Prepared};
+use crate::host::Host;
 use crate::lanes::{BusyLane, Meter};
-use crate::load::Prepared;
 use crate::reuse;
 use crate::scale::{Activity, ActivityState};
+use crate::ticker::EPOCH_TICK;
+use crate::workload::Workload;
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
@@ -49,14 +49,37 @@ pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Bo
         .expect("static response parts are valid")
 }
 
+/// How a deployed HTTP workload is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serving {
+    /// What each request may use.
+    pub limits: Limits,
+    /// `Some(n)`: an instance that answered goes back to a pool and answers up to `n`
+    /// requests in all (see [`crate::reuse`]); `None`: a fresh instance per request.
+    pub reuse: Option<u32>,
+    /// Time without a request after which the component is released (scale to zero).
+    pub idle_after: Option<Duration>,
+}
+
+/// The limits of every request of one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of linear memory per memory of an instance.
+    pub memory: u64,
+    /// Guest compute per request.
+    pub cpu: Duration,
+    /// Wall clock per request.
+    pub timeout: Duration,
+    /// Requests in flight at once; more are answered 503.
+    pub concurrency: u32,
+}
+
 /// One deployed app on this node: its component, limits and in-flight budget.
 pub struct HttpApp {
-    /// `app/NAME`, for messages and logs.
-    name: String,
-    /// The component while active; released after `spec.scale.idleAfter` without requests.
+    /// The component while active; released after `idle_after` without requests.
     activity: Activity,
-    grants: Arc<Grants>,
-    limits: shoal_api::ResolvedLimits,
+    workload: Arc<Workload>,
+    limits: Limits,
     in_flight: Arc<Semaphore>,
     /// Where requests that compute for long run (see [`crate::RuntimeConfig::busy_threads`]).
     lane: Arc<BusyLane>,
@@ -108,45 +131,36 @@ enum Outcome {
 }
 
 impl HttpApp {
-    /// `app` served by `component`, with the grants and limits its spec states.
-    ///
-    /// # Errors
-    /// The spec's capabilities cannot be set up (they are validated by the server first).
+    /// `workload` served by `component` as `serving` says.
     pub fn new(
-        app: &shoal_api::App,
+        workload: Workload,
+        serving: Serving,
         component: HttpComponent,
         runtime: &Arc<crate::Runtime>,
-        mounts: Vec<(std::path::PathBuf, String)>,
-    ) -> Result<Self, String> {
-        let limits = app.spec.limits.resolve();
-        let grants = Arc::new(Grants::of(app, &runtime.keyvalue, &runtime.logs, mounts)?);
+    ) -> Self {
+        let limits = serving.limits;
         let in_flight = Arc::new(Semaphore::new(limits.concurrency as usize));
-        let reuse = app.spec.reuse.map(|r| {
+        let reuse = serving.reuse.map(|max_requests| {
             reuse::Pool::new(
                 &runtime.reuse_budget,
-                r.max_requests,
+                max_requests,
                 limits.concurrency as usize,
             )
         });
-        Ok(Self {
-            name: app.object_ref().to_string(),
-            activity: Activity::new(
-                component.inner,
-                runtime.clone(),
-                shoal_api::Scale::idle_after(app.spec.scale.as_ref()),
-            ),
-            grants,
+        Self {
+            activity: Activity::new(component.inner, runtime.clone(), serving.idle_after),
+            workload: Arc::new(workload),
             limits,
             in_flight,
             lane: runtime.lane.clone(),
             last_was_busy: Arc::default(),
             reuse,
-        })
+        }
     }
 
     /// `app/NAME`.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.workload.name
     }
 
     /// The digest of the component this app serves.
@@ -170,7 +184,7 @@ impl HttpApp {
         if let Some(pool) = &self.reuse {
             pool.clear();
         }
-        self.grants
+        self.workload
             .event("idle: released the component; the next request loads it again");
         true
     }
@@ -195,7 +209,7 @@ impl HttpApp {
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
                     "{} is at its concurrency limit ({}); retry shortly",
-                    self.name, self.limits.concurrency
+                    self.workload.name, self.limits.concurrency
                 ),
             );
             resp.headers_mut()
@@ -205,11 +219,11 @@ impl HttpApp {
         let component = match self.activity.component().await {
             Ok(c) => c,
             Err(message) => {
-                self.grants
+                self.workload
                     .event(&format!("cannot become active: {message}"));
                 return text_response(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("{} cannot become active: {message}", self.name),
+                    format!("{} cannot become active: {message}", self.workload.name),
                 );
             }
         };
@@ -253,7 +267,7 @@ impl HttpApp {
             return self.finish(fresh);
         }
         pool.refuse();
-        self.grants.event(&format!(
+        self.workload.event(&format!(
             "a reused instance could not answer a second request ({}), a fresh one could; \
              spec.reuse is off for this deployment and every request gets a fresh instance",
             reused.describe()
@@ -280,8 +294,8 @@ impl HttpApp {
             Some(w) => (w.store, Some(w.proxy), w.served),
             None => (self.new_store(component), None, 0),
         };
-        store.data_mut().cpu_used = Duration::ZERO;
-        store.data_mut().cpu_exceeded = false;
+        store.data_mut().account.cpu_used = Duration::ZERO;
+        store.data_mut().account.cpu_exceeded = false;
         store.set_epoch_deadline(1);
         // Yield at every tick so that no guest monopolises its thread; tokio's own yield lets
         // the IO driver run first, so new requests on this thread are noticed after one tick.
@@ -291,13 +305,11 @@ impl HttpApp {
         let meter = Arc::new(Meter::new(self.last_was_busy.load(Ordering::Relaxed)));
         let charged = meter.clone();
         store.epoch_deadline_callback(move |mut ctx| {
-            let host = ctx.data_mut();
-            host.cpu_used += charged.charge(EPOCH_TICK);
-            if host.cpu_used > cpu_limit {
-                host.cpu_exceeded = true;
+            let account = &mut ctx.data_mut().account;
+            if !account.charge(charged.charge(EPOCH_TICK), Some(cpu_limit)) {
                 return Err(Trap::Interrupt.into());
             }
-            if host.cpu_used >= BUSY_AFTER {
+            if account.cpu_used >= BUSY_AFTER {
                 charged.turn_busy();
             }
             Ok(UpdateDeadline::YieldCustom(
@@ -341,7 +353,10 @@ impl HttpApp {
                     wasmtime::Result::Ok(proxy)
                 };
                 let result = run.await;
-                last_was_busy.store(store.data().cpu_used >= BUSY_AFTER, Ordering::Relaxed);
+                last_was_busy.store(
+                    store.data().account.cpu_used >= BUSY_AFTER,
+                    Ordering::Relaxed,
+                );
                 match result {
                     Ok(proxy) => {
                         if let Some(pool) = pool {
@@ -349,7 +364,7 @@ impl HttpApp {
                         }
                         Outcome::Returned
                     }
-                    Err(_) if store.data().cpu_exceeded => Outcome::CpuExceeded,
+                    Err(_) if store.data().account.cpu_exceeded => Outcome::CpuExceeded,
                     Err(e) => Outcome::Trapped(e),
                 }
             };
@@ -393,9 +408,9 @@ impl HttpApp {
     fn new_store(&self, component: &Prepared) -> Store<Host> {
         let mut store = Store::new(
             component.pre.engine(),
-            Host::new(self.grants.clone(), self.limits.memory),
+            Host::new(&self.workload, self.limits.memory, |_| {}),
         );
-        store.limiter(|h| &mut h.limits);
+        store.limiter(|h| &mut h.account.limits);
         store
     }
 
@@ -414,7 +429,7 @@ impl HttpApp {
         let instance = component.pre.instantiate_async(&mut store).await;
         instance
             .map(drop)
-            .map_err(|e| format!("{} cannot be instantiated: {e:#}", self.name))
+            .map_err(|e| format!("{} cannot be instantiated: {e:#}", self.workload.name))
     }
 
     /// The response to send for `answer`; a failure is also an event in the app's log.
@@ -425,15 +440,15 @@ impl HttpApp {
         };
         match outcome {
             Outcome::ErrorCode(code) => {
-                self.grants
+                self.workload
                     .event(&format!("handler responded with error: {code:?}"));
                 text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{} failed: {code:?}", self.name),
+                    format!("{} failed: {code:?}", self.workload.name),
                 )
             }
             Outcome::TimedOut => {
-                self.grants.event(&format!(
+                self.workload.event(&format!(
                     "request exceeded its timeout ({:?})",
                     self.limits.timeout
                 ));
@@ -441,12 +456,12 @@ impl HttpApp {
                     StatusCode::GATEWAY_TIMEOUT,
                     format!(
                         "{} did not respond within its timeout ({:?}); raise spec.limits.timeout",
-                        self.name, self.limits.timeout
+                        self.workload.name, self.limits.timeout
                     ),
                 )
             }
             Outcome::CpuExceeded => {
-                self.grants.event(&format!(
+                self.workload.event(&format!(
                     "request exceeded its CPU limit ({:?})",
                     self.limits.cpu
                 ));
@@ -454,12 +469,12 @@ impl HttpApp {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format!(
                         "{} exceeded its CPU limit ({:?}) for this request; raise spec.limits.cpu",
-                        self.name, self.limits.cpu
+                        self.workload.name, self.limits.cpu
                     ),
                 )
             }
             Outcome::Trapped(e) => {
-                self.grants.event(&format!("request failed: {e:#}"));
+                self.workload.event(&format!("request failed: {e:#}"));
                 let reason = match e.downcast_ref::<Trap>() {
                     Some(Trap::StackOverflow) => "the component overflowed its stack".to_string(),
                     Some(trap) => format!(
@@ -470,15 +485,15 @@ impl HttpApp {
                 };
                 text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{}: {reason}", self.name),
+                    format!("{}: {reason}", self.workload.name),
                 )
             }
             Outcome::Returned => {
-                self.grants
+                self.workload
                     .event("handler returned without setting a response");
                 text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{} returned without a response", self.name),
+                    format!("{} returned without a response", self.workload.name),
                 )
             }
         }

@@ -7,10 +7,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use shoal_api::{
-    API_VERSION, App, AppStatus, ApplyResponse, ApplyResult, Event, EventType, ObjectRef, Route,
+    API_VERSION, App, AppStatus, ApplyResponse, ApplyResult, ComponentRef, Event, EventReason,
+    ObjectRef, Route, WasmKind,
 };
-use shoal_store::parse_digest;
-use shoal_store::{Precondition, app_key};
+use shoal_store::{Precondition, Resource};
 use std::sync::Arc;
 
 fn app_ref(ns: &str, name: &str) -> ObjectRef {
@@ -21,7 +21,7 @@ pub(crate) async fn list(
     State(state): State<Arc<ApiState>>,
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<App>>, ApiError> {
-    let (apps, _) = state.objects.list::<App>(&format!("apps/{ns}/")).await?;
+    let (apps, _) = state.objects.list::<App>(Some(&ns)).await?;
     Ok(Json(apps))
 }
 
@@ -29,20 +29,14 @@ pub(crate) async fn get(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<App>, ApiError> {
-    find(&state, &app_ref(&ns, &name), &app_key(&ns, &name))
-        .await
-        .map(Json)
+    find(&state, &app_ref(&ns, &name)).await.map(Json)
 }
 
-/// The object `what` stored at `key`, or 404 naming it.
-pub(crate) async fn find<T: shoal_store::Versioned>(
-    state: &ApiState,
-    what: &ObjectRef,
-    key: &str,
-) -> Result<T, ApiError> {
+/// The object `what` names, or 404 naming it.
+pub(crate) async fn find<T: Resource>(state: &ApiState, what: &ObjectRef) -> Result<T, ApiError> {
     state
         .objects
-        .get::<T>(key)
+        .get::<T>(&what.namespace, &what.name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{what} not found")))
 }
@@ -68,7 +62,7 @@ pub(crate) async fn apply(
     check_component(&state, &app.spec.component, Accept::Component)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
     for (i, f) in app.spec.files.iter().enumerate() {
-        if !state.blobs.contains(&f.source) {
+        if !f.source.digest().is_some_and(|d| state.blobs.contains(d)) {
             return Err(ApiError::Invalid(format!(
                 "{what}: spec.files[{i}].source: '{}' is not an uploaded tree; apply the manifest with `shoal apply -f`, which packs and uploads directories",
                 f.source
@@ -81,14 +75,14 @@ pub(crate) async fn apply(
         .routes_indexed
         .get_or_try_init(|| routes::index_existing(&state.objects))
         .await?;
-    let key = app_key(&ns, &name);
-    let existing = state.objects.get::<App>(&key).await?;
+    let existing = state.objects.get::<App>(&ns, &name).await?;
+    // Routes compare as the node matches them: `/a` and `/a/` are one route.
     let released: Vec<Route> = existing.as_ref().map_or_else(Vec::new, |current| {
         current
             .spec
             .routes
             .iter()
-            .filter(|r| !app.spec.routes.contains(r))
+            .filter(|r| !routes::lists(&app, r))
             .cloned()
             .collect()
     });
@@ -98,7 +92,7 @@ pub(crate) async fn apply(
             .spec
             .routes
             .iter()
-            .filter(|r| existing.as_ref().is_none_or(|c| !c.spec.routes.contains(r)))
+            .filter(|r| existing.as_ref().is_none_or(|c| !routes::lists(c, r)))
             .cloned()
             .collect();
         routes::release(&state.objects, &app, &claimed).await;
@@ -111,10 +105,10 @@ pub(crate) async fn apply(
     let mut existing = existing;
     let mut attempts = 0;
     let (result, stored) = loop {
-        match write_app(&state, &key, app.clone(), existing).await {
+        match write_app(&state, app.clone(), existing).await {
             Err(ApiError::Conflict(_)) if attempts < 10 => {
                 attempts += 1;
-                existing = state.objects.get::<App>(&key).await?;
+                existing = state.objects.get::<App>(&ns, &name).await?;
             }
             other => break other?,
         }
@@ -124,16 +118,20 @@ pub(crate) async fn apply(
         revisions::prune(&state.objects, &stored).await;
     }
     let generation = stored.metadata.generation;
-    let component = shoal_api::short_digest(&stored.spec.component);
+    let component = stored.spec.component.to_string();
+    let component = shoal_api::short_digest(&component);
     let event = match (result, query.rollback_to) {
-        (ApplyResult::Created, _) => Some(("Created", format!("revision 1: {component}"))),
+        (ApplyResult::Created, _) => {
+            Some((EventReason::Created, format!("revision 1: {component}")))
+        }
         (ApplyResult::Configured, Some(to)) if generation != prior_generation => Some((
-            "RolledBack",
+            EventReason::RolledBack,
             format!("revision {generation} restores revision {to}'s spec ({component})"),
         )),
-        (ApplyResult::Configured, None) if generation != prior_generation => {
-            Some(("Updated", format!("revision {generation}: {component}")))
-        }
+        (ApplyResult::Configured, None) if generation != prior_generation => Some((
+            EventReason::Updated,
+            format!("revision {generation}: {component}"),
+        )),
         _ => None,
     };
     Ok(applied(&state, &what, event, result, stored).await)
@@ -143,14 +141,14 @@ pub(crate) async fn apply(
 pub(crate) async fn applied<T>(
     state: &ApiState,
     what: &ObjectRef,
-    event: Option<(&str, String)>,
+    event: Option<(EventReason, String)>,
     result: ApplyResult,
     stored: T,
 ) -> (StatusCode, Json<ApplyResponse<T>>) {
     if let Some((reason, message)) = event
         && let Err(e) = state
             .objects
-            .record_event(what, EventType::Normal, reason, &message, "server")
+            .record_event(what, reason.clone(), &message, "server")
             .await
     {
         tracing::warn!("{what}: cannot record event {reason}: {e}");
@@ -173,7 +171,6 @@ pub(crate) async fn applied<T>(
 /// recording a revision first when the spec changed.
 async fn write_app(
     state: &ApiState,
-    key: &str,
     mut app: App,
     existing: Option<App>,
 ) -> Result<(ApplyResult, App), ApiError> {
@@ -188,7 +185,7 @@ async fn write_app(
             revisions::record(&state.objects, &app).await?;
             (
                 ApplyResult::Created,
-                state.objects.put(key, app, Precondition::Absent).await?,
+                state.objects.put(app, Precondition::Absent).await?,
             )
         }
         Some(current)
@@ -209,7 +206,7 @@ async fn write_app(
                 ApplyResult::Configured,
                 state
                     .objects
-                    .put(key, current, Precondition::ModRevision(rv))
+                    .put(current, Precondition::ModRevision(rv))
                     .await?,
             )
         }
@@ -257,35 +254,43 @@ pub(crate) enum Accept {
     ComponentOrModule,
 }
 
-/// The component must be an uploaded WebAssembly file of the kind `accept` names; the CLI
-/// uploads local paths.
-pub(crate) fn check_component(state: &ApiState, c: &str, accept: Accept) -> Result<(), String> {
-    if c.starts_with("oci://") || c.starts_with("https://") || c.starts_with("http://") {
+/// The component must be an uploaded WebAssembly file of the kind `accept` names: where a
+/// component source is turned into what a node runs (the CLI uploads local paths).
+pub(crate) fn check_component(
+    state: &ApiState,
+    c: &ComponentRef,
+    accept: Accept,
+) -> Result<(), String> {
+    let digest = match c {
+        ComponentRef::Digest(d) => d,
+        ComponentRef::Oci(r) => {
+            return Err(format!(
+                "'{r}': pulling components from OCI registries is not supported yet; pull it and give its path"
+            ));
+        }
+        ComponentRef::Path(p) => {
+            return Err(format!(
+                "'{p}' is a local path; apply the manifest with `shoal apply -f`, which uploads local files"
+            ));
+        }
+    };
+    let path = state.blobs.path(digest);
+    if !path.is_file() {
         return Err(format!(
-            "'{c}': fetching components from registries or URLs is not supported yet; download it and give its path"
+            "blob {digest} was never uploaded; upload it first (shoal apply does)"
         ));
     }
-    if parse_digest(c).is_none() {
-        return Err(format!(
-            "'{c}' is not a sha256:<64 hex digits> digest; apply the manifest with `shoal apply -f`, which uploads local files"
-        ));
-    }
-    let path = state.blobs.path(c).filter(|p| p.is_file()).ok_or_else(|| {
-        format!("blob {c} was never uploaded; upload it first (shoal apply does)")
-    })?;
-    let mut head = [0u8; 8];
+    let mut head = [0u8; WasmKind::HEAD];
     let n = std::fs::File::open(&path)
         .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
-        .map_err(|e| format!("blob {c} cannot be read: {e}"))?;
-    if n < 8 || &head[..4] != b"\0asm" {
-        return Err(format!("blob {c} is not a WebAssembly file"));
+        .map_err(|e| format!("blob {digest} cannot be read: {e}"))?;
+    match WasmKind::of(&head[..n]) {
+        None => Err(format!("blob {digest} is not a WebAssembly file")),
+        Some(WasmKind::Module) if accept == Accept::Component => Err(format!(
+            "blob {digest} is a core WebAssembly module, not a component; an App needs a wasi:http component"
+        )),
+        Some(_) => Ok(()),
     }
-    if head[6..8] == [0, 0] && accept == Accept::Component {
-        return Err(format!(
-            "blob {c} is a core WebAssembly module, not a component; an App needs a wasi:http component"
-        ));
-    }
-    Ok(())
 }
 
 pub(crate) async fn delete(
@@ -294,14 +299,12 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let what = app_ref(&ns, &name);
     let _guard = state.apply_lock.lock().await;
-    let key = app_key(&ns, &name);
-    let Some(app) = state.objects.get::<App>(&key).await? else {
+    let Some(app) = state.objects.get::<App>(&ns, &name).await? else {
         return Err(ApiError::NotFound(format!("{what} not found")));
     };
     match state
         .objects
-        .store()
-        .delete(&key, Precondition::None)
+        .delete::<App>(&ns, &name, Precondition::None)
         .await?
     {
         Some(_) => {
@@ -359,6 +362,6 @@ pub(crate) async fn revisions(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<Vec<shoal_api::Revision>>, ApiError> {
-    let app: App = find(&state, &app_ref(&ns, &name), &app_key(&ns, &name)).await?;
+    let app: App = find(&state, &app_ref(&ns, &name)).await?;
     Ok(Json(revisions::list(&state.objects, &app).await?))
 }

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use http_body_util::BodyExt;
+use shoal_api::Digest;
 
 use std::sync::Arc;
 
@@ -59,7 +60,7 @@ pub(crate) async fn exists(
     State(state): State<Arc<ApiState>>,
     Path(digest): Path<String>,
 ) -> StatusCode {
-    if state.blobs.contains(&digest) {
+    if Digest::parse(&digest).is_ok_and(|d| state.blobs.contains(&d)) {
         StatusCode::OK
     } else {
         StatusCode::NOT_FOUND
@@ -71,7 +72,8 @@ pub(crate) async fn download(
     Path(digest): Path<String>,
 ) -> Result<Vec<u8>, ApiError> {
     let not_found = || ApiError::NotFound(format!("blob {digest} not found"));
-    let path = state.blobs.path(&digest).ok_or_else(not_found)?;
+    let digest = Digest::parse(&digest).map_err(|_| not_found())?;
+    let path = state.blobs.path(&digest);
     if let Ok(bytes) = tokio::fs::read(&path).await {
         return Ok(bytes);
     }

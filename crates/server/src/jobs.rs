@@ -8,8 +8,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use shoal_api::{ApplyResponse, ApplyResult, Job, JobStatus, ObjectRef};
-use shoal_store::{Precondition, job_key};
+use shoal_api::{ApplyResponse, ApplyResult, EventReason, Job, JobStatus, ObjectRef};
+use shoal_store::Precondition;
 use std::sync::Arc;
 
 fn job_ref(ns: &str, name: &str) -> ObjectRef {
@@ -20,7 +20,7 @@ pub(crate) async fn list(
     State(state): State<Arc<ApiState>>,
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<Job>>, ApiError> {
-    let (jobs, _) = state.objects.list::<Job>(&format!("jobs/{ns}/")).await?;
+    let (jobs, _) = state.objects.list::<Job>(Some(&ns)).await?;
     Ok(Json(jobs))
 }
 
@@ -28,9 +28,7 @@ pub(crate) async fn get(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<Job>, ApiError> {
-    find(&state, &job_ref(&ns, &name), &job_key(&ns, &name))
-        .await
-        .map(Json)
+    find(&state, &job_ref(&ns, &name)).await.map(Json)
 }
 
 /// Creates, updates or leaves a Job unchanged. A changed spec is a new generation: a one-off
@@ -48,10 +46,9 @@ pub(crate) async fn apply(
     check_component(&state, &job.spec.component, Accept::ComponentOrModule)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
 
-    let key = job_key(&ns, &name);
     let mut attempts = 0;
     let (result, stored) = loop {
-        let written = match state.objects.get::<Job>(&key).await? {
+        let written = match state.objects.get::<Job>(&ns, &name).await? {
             None => {
                 let mut new = job.clone();
                 new.metadata.generation = 1;
@@ -59,7 +56,7 @@ pub(crate) async fn apply(
                 new.status = JobStatus::default();
                 state
                     .objects
-                    .put(&key, new, Precondition::Absent)
+                    .put(new, Precondition::Absent)
                     .await
                     .map(|j| (ApplyResult::Created, j))
             }
@@ -77,7 +74,7 @@ pub(crate) async fn apply(
                 current.metadata.labels = job.metadata.labels.clone();
                 state
                     .objects
-                    .put(&key, current, Precondition::ModRevision(rv))
+                    .put(current, Precondition::ModRevision(rv))
                     .await
                     .map(|j| (ApplyResult::Configured, j))
             }
@@ -89,9 +86,9 @@ pub(crate) async fn apply(
         }
     };
     let event = match result {
-        ApplyResult::Created => Some(("Created", "generation 1".to_string())),
+        ApplyResult::Created => Some((EventReason::Created, "generation 1".to_string())),
         ApplyResult::Configured => Some((
-            "Updated",
+            EventReason::Updated,
             format!("generation {}", stored.metadata.generation),
         )),
         ApplyResult::Unchanged => None,
@@ -107,8 +104,7 @@ pub(crate) async fn delete(
     let what = job_ref(&ns, &name);
     let deleted = state
         .objects
-        .store()
-        .delete(&job_key(&ns, &name), Precondition::None)
+        .delete::<Job>(&ns, &name, Precondition::None)
         .await?;
     if deleted.is_none() {
         return Err(ApiError::NotFound(format!("{what} not found")));
@@ -128,7 +124,7 @@ pub(crate) async fn logs(
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
-    let job: Job = find(&state, &job_ref(&ns, &name), &job_key(&ns, &name)).await?;
+    let job: Job = find(&state, &job_ref(&ns, &name)).await?;
     let what = job.object_ref();
     let run = match q.run {
         Some(n) if job.status.runs.iter().any(|r| r.number == n) => n,
@@ -159,7 +155,7 @@ pub(crate) async fn logs(
     };
     let holders: Vec<String> = job.status.node.iter().cloned().collect();
     let source = crate::logs::source(&state, &what.to_string(), &holders).await?;
-    let scope = shoal_store::logs::job_scope(&ns, &name);
+    let scope = shoal_logs::job_scope(&ns, &name);
     let what = format!("{what} run {run}");
     crate::logs::serve(&state, source, what, scope, run.to_string(), q).await
 }

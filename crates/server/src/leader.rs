@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The key the leader holds.
-pub const LEADER_KEY: &str = "cluster/leader";
+pub const LEADER_KEY: &str = shoal_store::raw::LEADER;
 /// Lease time-to-live, in seconds.
 pub const TTL: u64 = 2;
 /// How often the leader renews (and followers try to take over).

@@ -40,7 +40,7 @@ mod routes;
 mod store_api;
 
 pub use error::ApiError;
-pub use shoal_store::BlobStore;
+pub use shoal_blobs::BlobStore;
 pub use store_api::WireKv;
 
 use axum::Router;
@@ -70,7 +70,7 @@ pub struct ApiState {
     /// The other servers of a cluster, which get a copy of every upload.
     pub peers: Option<peers::Peers>,
     /// Per-app logs, when this server runs beside the node that writes them.
-    pub logs: Option<shoal_store::LogDir>,
+    pub logs: Option<shoal_logs::LogDir>,
     /// Serialises this server's applies and deletes (route claims are also safe across
     /// servers: they are compare-and-swap).
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
@@ -114,7 +114,7 @@ impl ApiState {
     }
 
     /// Serves app logs from `logs`.
-    pub fn with_logs(mut self, logs: shoal_store::LogDir) -> Self {
+    pub fn with_logs(mut self, logs: shoal_logs::LogDir) -> Self {
         self.logs = Some(logs);
         self
     }

@@ -3,8 +3,8 @@
 //! is NotReady. A single node (`shoal up`) has no etcd: there a node whose heartbeat counter
 //! stops for [`GRACE`] is NotReady, timed by this server's clock (never the node's).
 
-use shoal_api::{EventType, Node, NodePhase};
-use shoal_store::{Objects, node_key};
+use shoal_api::{EventReason, Node, NodePhase};
+use shoal_store::Objects;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -78,7 +78,7 @@ pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: Cance
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let nodes = match objects.list::<Node>("nodes/").await {
+        let nodes = match objects.list::<Node>(None).await {
             Ok((nodes, _)) => nodes,
             Err(e) => {
                 tracing::warn!("node liveness: cannot list nodes: {e}");
@@ -87,10 +87,14 @@ pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: Cance
         };
         let leased: Vec<String> = match proof {
             Proof::Heartbeats => Vec::new(),
-            Proof::Lease => match objects.store().list("leases/nodes/").await {
+            Proof::Lease => match objects.store().list(shoal_store::raw::NODE_LEASES).await {
                 Ok((kvs, _)) => kvs
                     .into_iter()
-                    .filter_map(|kv| kv.key.strip_prefix("leases/nodes/").map(str::to_string))
+                    .filter_map(|kv| {
+                        kv.key
+                            .strip_prefix(shoal_store::raw::NODE_LEASES)
+                            .map(str::to_string)
+                    })
                     .collect(),
                 Err(e) => {
                     tracing::warn!("node liveness: cannot list leases: {e}");
@@ -119,7 +123,7 @@ pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: Cance
             }
             let message = (phase == NodePhase::NotReady).then_some(message);
             let written = objects
-                .update::<Node>(&node_key(&name), |n| {
+                .update::<Node>(shoal_api::DEFAULT_NAMESPACE, &name, |n| {
                     n.status.phase = phase;
                     n.status.message = message.clone();
                     true
@@ -127,16 +131,16 @@ pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: Cance
                 .await;
             match written {
                 Ok(_) => {
-                    let (type_, reason) = match phase {
-                        NodePhase::NotReady => (EventType::Warning, "NodeNotReady"),
-                        _ => (EventType::Normal, "NodeReady"),
+                    let reason = match phase {
+                        NodePhase::NotReady => EventReason::NodeNotReady,
+                        _ => EventReason::NodeReady,
                     };
                     tracing::info!("node/{name} is {phase}");
                     let text = message
                         .clone()
                         .unwrap_or_else(|| "heartbeats arrive".into());
                     if let Err(e) = objects
-                        .record_event(&node.object_ref(), type_, reason, &text, &source)
+                        .record_event(&node.object_ref(), reason, &text, &source)
                         .await
                     {
                         tracing::warn!("node/{name}: cannot record event: {e}");

@@ -7,7 +7,7 @@ use axum::response::Response;
 use chrono::Utc;
 use serde::Deserialize;
 use shoal_api::DurationSpec;
-use shoal_store::logs::line_time;
+use shoal_logs::line_time;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +30,7 @@ pub(crate) async fn logs(
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
     let what = shoal_api::ObjectRef::new("app", &ns, &name);
-    let app: shoal_api::App =
-        crate::apps::find(&state, &what, &shoal_store::app_key(&ns, &name)).await?;
+    let app: shoal_api::App = crate::apps::find(&state, &what).await?;
     let holders = app.status.placement.map(|p| p.nodes).unwrap_or_default();
     let source = source(&state, &what.to_string(), &holders).await?;
     serve(&state, source, what.to_string(), ns, name, q).await
@@ -40,7 +39,7 @@ pub(crate) async fn logs(
 /// Where the logs are: this server's disk (`shoal up`), or the nodes that hold the object.
 pub(crate) enum Source {
     /// The log directory of the node beside this server.
-    Local(shoal_store::LogDir),
+    Local(shoal_logs::LogDir),
     /// The ingress URLs of the nodes that hold the object (each keeps its own part).
     Nodes(Vec<String>),
 }
@@ -57,7 +56,7 @@ pub(crate) async fn source(
     if state.node_token.is_none() {
         return Err(ApiError::NotFound("this server keeps no logs".into()));
     }
-    let (nodes, _) = state.objects.list::<shoal_api::Node>("nodes/").await?;
+    let (nodes, _) = state.objects.list::<shoal_api::Node>(None).await?;
     let addresses: Vec<String> = nodes
         .into_iter()
         .filter(|n| holders.contains(&n.metadata.name))
@@ -132,7 +131,7 @@ impl Reader {
     }
 }
 
-/// The lines of log `scope/name` (see [`shoal_store::LogDir`]) that `q` selects, followed
+/// The lines of log `scope/name` (see [`shoal_logs::LogDir`]) that `q` selects, followed
 /// when it asks to.
 pub(crate) async fn serve(
     state: &ApiState,

@@ -6,11 +6,10 @@ use crate::{ApiError, ApiState};
 use axum::Json;
 use axum::extract::{Path, State};
 use shoal_api::{Node, ObjectRef};
-use shoal_store::node_key;
 use std::sync::Arc;
 
 pub(crate) async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<Node>>, ApiError> {
-    Ok(Json(state.objects.list::<Node>("nodes/").await?.0))
+    Ok(Json(state.objects.list::<Node>(None).await?.0))
 }
 
 pub(crate) async fn get(
@@ -18,12 +17,12 @@ pub(crate) async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<Node>, ApiError> {
     let what = ObjectRef::new("node", shoal_api::DEFAULT_NAMESPACE, &name);
-    find(&state, &what, &node_key(&name)).await.map(Json)
+    find(&state, &what).await.map(Json)
 }
 
 /// The key of node `name`'s liveness lease; its value is the etcd lease id.
 pub fn lease_key(name: &str) -> String {
-    format!("leases/nodes/{name}")
+    format!("{}{name}", shoal_store::raw::NODE_LEASES)
 }
 
 /// Keeps node `name`'s etcd lease (TTL [`crate::liveness::LEASE_TTL`]) alive, creating it when

@@ -42,7 +42,7 @@ impl Peers {
     }
 
     async fn others(&self) -> Vec<String> {
-        match self.objects.store().list("servers/").await {
+        match self.objects.store().list(shoal_store::raw::SERVERS).await {
             Ok((kvs, _)) => kvs
                 .iter()
                 .filter_map(|kv| serde_json::from_slice::<Registration>(&kv.value).ok())
@@ -57,7 +57,7 @@ impl Peers {
     }
 
     /// Copies `bytes` (blob `digest`) to every live peer; failures are logged, not fatal.
-    pub(crate) async fn replicate(&self, digest: &str, bytes: Bytes) {
+    pub(crate) async fn replicate(&self, digest: &shoal_api::Digest, bytes: Bytes) {
         let copies = self.others().await.into_iter().map(|peer| {
             let req = self
                 .http
@@ -79,7 +79,7 @@ impl Peers {
     }
 
     /// Blob `digest` from the first peer that has it.
-    pub(crate) async fn fetch(&self, digest: &str) -> Option<Bytes> {
+    pub(crate) async fn fetch(&self, digest: &shoal_api::Digest) -> Option<Bytes> {
         for peer in self.others().await {
             let resp = self
                 .http
@@ -100,7 +100,7 @@ impl Peers {
 
 /// Keeps `servers/ID` → this server's address alive on an etcd lease until `shutdown`.
 pub async fn register(etcd: Etcd, id: String, address: String, shutdown: CancellationToken) {
-    let key = format!("servers/{id}");
+    let key = format!("{}{id}", shoal_store::raw::SERVERS);
     let value = serde_json::to_vec(&Registration { address }).expect("serializes");
     while !shutdown.is_cancelled() {
         let registered = async {

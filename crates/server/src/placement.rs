@@ -7,8 +7,8 @@
 //! Ready, has every label of `nodeSelector`, and its capacity minus the reservations of the
 //! apps already on it covers the app's.
 
-use shoal_api::{App, EventType, Job, Node, NodePhase, PlacementStatus, Replicas};
-use shoal_store::{Objects, app_key, job_key};
+use shoal_api::{App, EventReason, Job, Node, NodePhase, PlacementStatus, Replicas};
+use shoal_store::{ObjectKey, Objects};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -155,8 +155,8 @@ pub async fn run(objects: Objects, source: String, shutdown: CancellationToken) 
 
 /// One pass: every app's nodes, every job's node, and each node's reservations.
 async fn place_all(objects: &Objects, source: &str) -> Result<(), shoal_store::StoreError> {
-    let (nodes, _) = objects.list::<Node>("nodes/").await?;
-    let (mut apps, _) = objects.list::<App>("apps/").await?;
+    let (nodes, _) = objects.list::<Node>(None).await?;
+    let (mut apps, _) = objects.list::<App>(None).await?;
     apps.sort_by(|a, b| {
         (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
     });
@@ -211,29 +211,31 @@ async fn place_all(objects: &Objects, source: &str) -> Result<(), shoal_store::S
         if app.status.placement.as_ref() == Some(&status) {
             continue;
         }
-        let key = app_key(&app.metadata.namespace, &app.metadata.name);
+        let now = chrono::Utc::now();
         let written = objects
-            .update::<App>(&key, |a| {
-                a.status.placement = Some(status.clone());
-                // Reports of nodes that no longer hold it no longer count.
-                a.status.nodes.retain(|n, _| status.nodes.contains(n));
-                true
+            .write_status::<App>(&ObjectKey::of(&app.metadata), |a| {
+                let mut s = a.status.clone();
+                s.placement = Some(status.clone());
+                // Reports of nodes that no longer hold it no longer count, and the summary
+                // says so at once (one function for it, the node's too).
+                s.nodes.retain(|n, _| status.nodes.contains(n));
+                s.summarize(a.metadata.generation, now);
+                Some(s)
             })
             .await;
         if let Err(e) = written {
             tracing::warn!("{}: cannot write its placement: {e}", app.object_ref());
             continue;
         }
-        let (type_, reason, message) = match &status.message {
-            Some(m) if status.nodes.is_empty() => (EventType::Warning, "Unschedulable", m.clone()),
+        let (reason, message) = match &status.message {
+            Some(m) if status.nodes.is_empty() => (EventReason::Unschedulable, m.clone()),
             _ => (
-                EventType::Normal,
-                "Placed",
+                EventReason::Placed,
                 format!("on {}", status.nodes.join(", ")),
             ),
         };
         let _ = objects
-            .record_event(&app.object_ref(), type_, reason, &message, source)
+            .record_event(&app.object_ref(), reason, &message, source)
             .await;
     }
     // Reservations, as `get nodes` shows them.
@@ -241,7 +243,7 @@ async fn place_all(objects: &Objects, source: &str) -> Result<(), shoal_store::S
         let node = nodes.iter().find(|n| n.metadata.name == c.name);
         if node.is_some_and(|n| n.status.memory_reserved != c.reserved) {
             let _ = objects
-                .update::<Node>(&shoal_store::node_key(&c.name), |n| {
+                .update::<Node>(shoal_api::DEFAULT_NAMESPACE, &c.name, |n| {
                     n.status.memory_reserved = c.reserved;
                     true
                 })
@@ -250,7 +252,7 @@ async fn place_all(objects: &Objects, source: &str) -> Result<(), shoal_store::S
     }
     // Jobs: each runs on one Ready node; a job on a node that stopped moves.
     let ready: Vec<&Candidate> = candidates.iter().filter(|c| c.ready).collect();
-    let (jobs, _) = objects.list::<Job>("jobs/").await?;
+    let (jobs, _) = objects.list::<Job>(None).await?;
     for (i, job) in jobs.iter().enumerate() {
         let stays = job
             .status
@@ -262,9 +264,8 @@ async fn place_all(objects: &Objects, source: &str) -> Result<(), shoal_store::S
         }
         // Round-robin over the Ready nodes, by the job's place in the list.
         let node = ready[i % ready.len()].name.clone();
-        let key = job_key(&job.metadata.namespace, &job.metadata.name);
         let _ = objects
-            .update::<Job>(&key, |j| {
+            .update::<Job>(&job.metadata.namespace, &job.metadata.name, |j| {
                 j.status.node = Some(node.clone());
                 true
             })

@@ -6,7 +6,7 @@
 
 use crate::ApiError;
 use shoal_api::{API_VERSION, App, ObjectMeta, Revision};
-use shoal_store::{Objects, Precondition, StoreError, revision_key, revisions_prefix};
+use shoal_store::{Objects, Precondition, StoreError};
 
 /// Records `app`'s spec as revision `metadata.generation`.
 pub(crate) async fn record(objects: &Objects, app: &App) -> Result<(), ApiError> {
@@ -26,20 +26,15 @@ pub(crate) async fn record(objects: &Objects, app: &App) -> Result<(), ApiError>
         revision: number,
         spec: app.spec.clone(),
     };
-    objects
-        .put(
-            &revision_key(ns, name, number),
-            revision,
-            Precondition::None,
-        )
-        .await?;
+    objects.put(revision, Precondition::None).await?;
     Ok(())
 }
 
 /// The revisions of `app` up to its generation, oldest first.
 pub(crate) async fn list(objects: &Objects, app: &App) -> Result<Vec<Revision>, StoreError> {
-    let prefix = revisions_prefix(&app.metadata.namespace, &app.metadata.name);
-    let (mut all, _) = objects.list::<Revision>(&prefix).await?;
+    let mut all = objects
+        .revisions(&app.metadata.namespace, &app.metadata.name)
+        .await?;
     all.retain(|r| r.revision <= app.metadata.generation);
     Ok(all)
 }
@@ -48,11 +43,12 @@ pub(crate) async fn list(objects: &Objects, app: &App) -> Result<Vec<Revision>, 
 /// left over is deleted by a later apply.
 pub(crate) async fn prune(objects: &Objects, app: &App) {
     let result = async {
-        let prefix = revisions_prefix(&app.metadata.namespace, &app.metadata.name);
-        let (keys, _) = objects.store().list(&prefix).await?;
+        let keys = objects
+            .revision_keys(&app.metadata.namespace, &app.metadata.name)
+            .await?;
         let excess = keys.len().saturating_sub(Revision::KEPT);
-        for kv in &keys[..excess] {
-            objects.store().delete(&kv.key, Precondition::None).await?;
+        for key in &keys[..excess] {
+            objects.store().delete(key, Precondition::None).await?;
         }
         Ok::<_, StoreError>(())
     };
@@ -63,9 +59,8 @@ pub(crate) async fn prune(objects: &Objects, app: &App) {
 
 /// Deletes every revision of App `name`.
 pub(crate) async fn delete_all(objects: &Objects, ns: &str, name: &str) -> Result<(), StoreError> {
-    let (keys, _) = objects.store().list(&revisions_prefix(ns, name)).await?;
-    for kv in keys {
-        objects.store().delete(&kv.key, Precondition::None).await?;
+    for key in objects.revision_keys(ns, name).await? {
+        objects.store().delete(&key, Precondition::None).await?;
     }
     Ok(())
 }

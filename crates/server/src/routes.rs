@@ -1,7 +1,8 @@
 //! Route claims: one store key per served route, so that an apply checks its routes in O(its
 //! routes), not by reading every App.
 //!
-//! `routes/<host or *><path>` holds the `namespace/name` of the app serving that route. A claim
+//! `routes/<host or *><path>` holds the `namespace/name` of the app serving that route, the
+//! route normalised as the node matches it (`/a/` and `/a` are one claim). A claim
 //! is a hint that is always checked against its holder: a claim whose holder no longer lists
 //! the route (the server died between a claim and the app's write, or before releasing it) is
 //! stale and is taken over with compare-and-swap. So no two apps ever both hold a route, and
@@ -10,15 +11,23 @@
 
 use crate::ApiError;
 use shoal_api::{App, Route};
-use shoal_store::{Objects, Precondition, StoreError, app_key};
+use shoal_store::{Objects, Precondition, StoreError, raw};
 
-/// The claim key of `route`.
+/// The claim key of `route`: one per route as the node matches it.
 fn claim_key(route: &Route) -> String {
+    let route = route.normalised();
     format!(
-        "routes/{}{}",
+        "{}{}{}",
+        raw::ROUTE_CLAIMS,
         route.host.as_deref().unwrap_or("*"),
         route.path
     )
+}
+
+/// Whether `app` lists `route`, or another spelling of it (`/a/` for `/a`).
+pub(crate) fn lists(app: &App, route: &Route) -> bool {
+    let route = route.normalised();
+    app.spec.routes.iter().any(|r| r.normalised() == route)
 }
 
 fn holder_of(app: &App) -> String {
@@ -88,7 +97,7 @@ pub(crate) async fn release(objects: &Objects, app: &App, routes: &[Route]) {
 
 /// Claims the routes of every stored App that has none yet (stores from before the index).
 pub(crate) async fn index_existing(objects: &Objects) -> Result<(), ApiError> {
-    let (apps, _) = objects.list::<App>("apps/").await?;
+    let (apps, _) = objects.list::<App>(None).await?;
     for app in &apps {
         let me = holder_of(app).into_bytes();
         for route in &app.spec.routes {
@@ -111,9 +120,9 @@ async fn serving(objects: &Objects, holder: &str, route: &Route) -> Result<Optio
         return Ok(None);
     };
     Ok(objects
-        .get::<App>(&app_key(ns, name))
+        .get::<App>(ns, name)
         .await?
-        .filter(|app| app.spec.routes.contains(route)))
+        .filter(|app| lists(app, route)))
 }
 
 #[cfg(test)]
@@ -137,11 +146,7 @@ mod tests {
     }
 
     async fn store_app(objects: &Objects, app: &App) {
-        let key = app_key(&app.metadata.namespace, &app.metadata.name);
-        objects
-            .put(&key, app.clone(), Precondition::None)
-            .await
-            .unwrap();
+        objects.put(app.clone(), Precondition::None).await.unwrap();
     }
 
     fn objects() -> (tempfile::TempDir, Objects) {

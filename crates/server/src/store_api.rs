@@ -21,7 +21,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shoal_store::{KeyValue, Precondition, StoreError, WatchEvent};
+use shoal_api::{App, Event, Job, Node};
+use shoal_store::{KeyValue, Precondition, Resource, StoreError, WatchEvent};
 use std::sync::Arc;
 
 /// A key-value as JSON.
@@ -61,7 +62,13 @@ pub(crate) struct PrefixQuery {
 }
 
 /// Prefixes a node may read.
-const NODE_READS: &[&str] = &["apps/", "jobs/", "events/", "nodes/"];
+const NODE_READS: &[&str] = &[App::PREFIX, Job::PREFIX, Event::PREFIX, Node::PREFIX];
+
+/// Prefixes a node may write whole.
+const NODE_WRITES: &[&str] = &[Event::PREFIX, Node::PREFIX];
+
+/// Prefixes whose objects a node may change only the status of.
+const NODE_STATUS_WRITES: &[&str] = &[App::PREFIX, Job::PREFIX];
 
 fn readable(role: Role, key: &str) -> Result<(), ApiError> {
     match role {
@@ -141,11 +148,11 @@ pub(crate) async fn delete(
 
 /// What a node may change: events and Node objects freely; an App's or Job's `status` only.
 async fn node_may_write(state: &ApiState, key: &str, value: Option<&[u8]>) -> Result<(), ApiError> {
-    if key.starts_with("events/") || key.starts_with("nodes/") {
+    if NODE_WRITES.iter().any(|p| key.starts_with(p)) {
         return Ok(());
     }
     let forbidden = || ApiError::Forbidden(format!("a node may change only the status of {key}"));
-    if !(key.starts_with("apps/") || key.starts_with("jobs/")) {
+    if !NODE_STATUS_WRITES.iter().any(|p| key.starts_with(p)) {
         return Err(forbidden());
     }
     let value = value.ok_or_else(forbidden)?;

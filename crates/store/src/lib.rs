@@ -5,25 +5,20 @@
 //! watches that resume from a revision. [`Embedded`] implements it on a redb file for `shoal up`;
 //! [`Etcd`] on etcd for a cluster (`shoal server --store etcd://…`).
 //! [`Objects`] is the typed layer on top: JSON objects whose `metadata.resourceVersion` is the
-//! key's modification revision.
+//! key's modification revision, each kind a [`Resource`] that alone knows its keys.
 
-mod blobs;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod embedded;
 mod etcd;
 pub mod http;
-pub mod logs;
 mod objects;
-pub mod trees;
+pub mod resource;
 
-pub use blobs::{BlobStore, parse_digest};
 pub use embedded::Embedded;
 pub use etcd::Etcd;
-pub use logs::{AppLog, LogDir};
-pub use objects::{
-    Objects, Versioned, app_key, event_key, job_key, node_key, revision_key, revisions_prefix,
-};
+pub use objects::{EVENTS_PER_OBJECT, Objects};
+pub use resource::{HasStatus, ObjectKey, Resource, raw};
 
 use async_trait::async_trait;
 

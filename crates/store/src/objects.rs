@@ -1,75 +1,9 @@
-//! Typed access to API objects stored as JSON.
+//! Typed access to API objects stored as JSON, by kind (see [`Resource`]).
 
-use crate::{KeyValue, Precondition, Store, StoreError};
-use serde::{Serialize, de::DeserializeOwned};
-use shoal_api::{App, Event, Job};
+use crate::resource::{self, HasStatus, ObjectKey, Resource};
+use crate::{KeyValue, Precondition, Store, StoreError, Watch};
+use shoal_api::Event;
 use std::sync::Arc;
-
-/// The key of an App.
-pub fn app_key(namespace: &str, name: &str) -> String {
-    format!("apps/{namespace}/{name}")
-}
-
-/// The key of a Job.
-pub fn job_key(namespace: &str, name: &str) -> String {
-    format!("jobs/{namespace}/{name}")
-}
-
-/// The key of a Node.
-pub fn node_key(name: &str) -> String {
-    format!("nodes/{name}")
-}
-
-/// The key of an Event.
-pub fn event_key(namespace: &str, name: &str) -> String {
-    format!("events/{namespace}/{name}")
-}
-
-/// The key of revision `number` of App `name` (zero-padded, so a listing is in order).
-pub fn revision_key(namespace: &str, name: &str, number: u64) -> String {
-    format!("{}{number:020}", revisions_prefix(namespace, name))
-}
-
-/// The prefix of every revision of App `name`.
-pub fn revisions_prefix(namespace: &str, name: &str) -> String {
-    format!("revisions/{namespace}/{name}/")
-}
-
-/// Objects that carry a `metadata.resourceVersion`.
-pub trait Versioned: Serialize + DeserializeOwned {
-    /// Sets `metadata.resourceVersion`.
-    fn set_resource_version(&mut self, rv: u64);
-}
-
-impl Versioned for App {
-    fn set_resource_version(&mut self, rv: u64) {
-        self.metadata.resource_version = rv;
-    }
-}
-
-impl Versioned for Job {
-    fn set_resource_version(&mut self, rv: u64) {
-        self.metadata.resource_version = rv;
-    }
-}
-
-impl Versioned for shoal_api::Node {
-    fn set_resource_version(&mut self, rv: u64) {
-        self.metadata.resource_version = rv;
-    }
-}
-
-impl Versioned for shoal_api::Revision {
-    fn set_resource_version(&mut self, rv: u64) {
-        self.metadata.resource_version = rv;
-    }
-}
-
-impl Versioned for Event {
-    fn set_resource_version(&mut self, rv: u64) {
-        self.metadata.resource_version = rv;
-    }
-}
 
 /// JSON objects over any [`Store`].
 #[derive(Clone)]
@@ -89,17 +23,31 @@ impl Objects {
     }
 
     /// Decodes a stored value, stamping its resourceVersion.
-    pub fn decode<T: Versioned>(kv: &KeyValue) -> Result<T, StoreError> {
+    ///
+    /// # Errors
+    /// The value is not a `T`.
+    pub fn decode<T: Resource>(kv: &KeyValue) -> Result<T, StoreError> {
         let mut obj: T = serde_json::from_slice(&kv.value).map_err(|e| StoreError::Corrupt {
             key: kv.key.clone(),
             message: e.to_string(),
         })?;
-        obj.set_resource_version(kv.mod_revision);
+        obj.metadata_mut().resource_version = kv.mod_revision;
         Ok(obj)
     }
 
-    /// The object at `key`.
-    pub async fn get<T: Versioned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+    /// Object `name` of kind `T` in `namespace`.
+    ///
+    /// # Errors
+    /// The store is unavailable or the stored value is corrupt.
+    pub async fn get<T: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_at(&resource::key::<T>(namespace, name)).await
+    }
+
+    async fn get_at<T: Resource>(&self, key: &str) -> Result<Option<T>, StoreError> {
         self.store
             .get(key)
             .await?
@@ -107,45 +55,78 @@ impl Objects {
             .transpose()
     }
 
-    /// Every object under `prefix` and the revision they were read at.
-    pub async fn list<T: Versioned>(&self, prefix: &str) -> Result<(Vec<T>, u64), StoreError> {
+    /// Every object of kind `T` in `namespace` (every namespace: `None`), and the revision
+    /// they were read at.
+    ///
+    /// # Errors
+    /// The store is unavailable or a stored value is corrupt.
+    pub async fn list<T: Resource>(
+        &self,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<T>, u64), StoreError> {
+        self.list_at(&resource::prefix::<T>(namespace)).await
+    }
+
+    async fn list_at<T: Resource>(&self, prefix: &str) -> Result<(Vec<T>, u64), StoreError> {
         let (kvs, rev) = self.store.list(prefix).await?;
         let objs = kvs.iter().map(Self::decode).collect::<Result<_, _>>()?;
         Ok((objs, rev))
     }
 
-    /// Writes `obj` at `key` under `pre`; returns it with its new resourceVersion.
-    pub async fn put<T: Versioned>(
-        &self,
-        key: &str,
-        mut obj: T,
-        pre: Precondition,
-    ) -> Result<T, StoreError> {
+    /// Changes to objects of kind `T` after revision `after`.
+    ///
+    /// # Errors
+    /// The store is unavailable, or `after` is compacted away.
+    pub async fn watch<T: Resource>(&self, after: u64) -> Result<Watch, StoreError> {
+        self.store.watch(T::PREFIX, after).await
+    }
+
+    /// Writes `obj` at its key under `pre`; returns it with its new resourceVersion.
+    ///
+    /// # Errors
+    /// `pre` does not hold, or the store is unavailable.
+    pub async fn put<T: Resource>(&self, mut obj: T, pre: Precondition) -> Result<T, StoreError> {
         // The revision is the store's; never persist a stale copy of it.
-        obj.set_resource_version(0);
+        obj.metadata_mut().resource_version = 0;
         let bytes = serde_json::to_vec(&obj).expect("API objects always serialize");
-        let rev = self.store.put(key, bytes, pre).await?;
-        obj.set_resource_version(rev);
+        let rev = self.store.put(&obj.key(), bytes, pre).await?;
+        obj.metadata_mut().resource_version = rev;
         Ok(obj)
     }
-}
 
-impl Objects {
-    /// Read-modify-write of the object at `key` by compare-and-swap, retried on conflicts:
+    /// Deletes object `name` of kind `T` in `namespace` if `pre` holds; the revision of the
+    /// delete, or `None` if there was no such object.
+    ///
+    /// # Errors
+    /// `pre` does not hold, or the store is unavailable.
+    pub async fn delete<T: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+        pre: Precondition,
+    ) -> Result<Option<u64>, StoreError> {
+        self.store
+            .delete(&resource::key::<T>(namespace, name), pre)
+            .await
+    }
+
+    /// Read-modify-write of object `name` by compare-and-swap, retried on conflicts:
     /// `change` edits the current object and returns false to leave it as it is.
     ///
     /// Returns the object as stored afterwards (`None` if there is none).
     ///
     /// # Errors
     /// The store is unavailable, or other writers won the race ten times in a row.
-    pub async fn update<T: Versioned + Clone>(
+    pub async fn update<T: Resource>(
         &self,
-        key: &str,
+        namespace: &str,
+        name: &str,
         mut change: impl FnMut(&mut T) -> bool,
     ) -> Result<Option<T>, StoreError> {
+        let key = resource::key::<T>(namespace, name);
         let mut attempts = 0;
         loop {
-            let Some(kv) = self.store.get(key).await? else {
+            let Some(kv) = self.store.get(&key).await? else {
                 return Ok(None);
             };
             let current: T = Self::decode(&kv)?;
@@ -153,12 +134,68 @@ impl Objects {
             if !change(&mut next) {
                 return Ok(Some(current));
             }
-            let pre = Precondition::ModRevision(kv.mod_revision);
-            match self.put(key, next, pre).await {
+            match self
+                .put(next, Precondition::ModRevision(kv.mod_revision))
+                .await
+            {
                 Err(StoreError::Conflict { .. }) if attempts < 10 => attempts += 1,
                 other => return other.map(Some),
             }
         }
+    }
+
+    /// The one way the system writes what it observed: by compare-and-swap, `status` gives
+    /// the object's next status from the object as stored (`None`: leave it). Nothing but the
+    /// status can change, and an unchanged status is not written.
+    ///
+    /// # Errors
+    /// See [`Objects::update`].
+    pub async fn write_status<T: HasStatus>(
+        &self,
+        key: &ObjectKey,
+        mut status: impl FnMut(&T) -> Option<T::Status>,
+    ) -> Result<Option<T>, StoreError> {
+        self.update::<T>(&key.namespace, &key.name, |obj| {
+            match status(obj).filter(|next| next != obj.status()) {
+                Some(next) => {
+                    *obj.status_mut() = next;
+                    true
+                }
+                None => false,
+            }
+        })
+        .await
+    }
+
+    /// The revisions of App `app`, oldest first.
+    ///
+    /// # Errors
+    /// The store is unavailable or a stored value is corrupt.
+    pub async fn revisions(
+        &self,
+        namespace: &str,
+        app: &str,
+    ) -> Result<Vec<shoal_api::Revision>, StoreError> {
+        Ok(self
+            .list_at(&resource::revisions_of(namespace, app))
+            .await?
+            .0)
+    }
+
+    /// The keys of App `app`'s revisions, oldest first.
+    ///
+    /// # Errors
+    /// The store is unavailable.
+    pub async fn revision_keys(
+        &self,
+        namespace: &str,
+        app: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (kvs, _) = self
+            .store
+            .list(&resource::revisions_of(namespace, app))
+            .await?;
+        Ok(kvs.into_iter().map(|kv| kv.key).collect())
     }
 }
 
@@ -173,15 +210,14 @@ impl Objects {
     pub async fn record_event(
         &self,
         about: &shoal_api::ObjectRef,
-        type_: shoal_api::EventType,
-        reason: &str,
+        reason: shoal_api::EventReason,
         message: &str,
         source: &str,
     ) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         let stamp = now.timestamp_nanos_opt().unwrap_or_default();
-        let prefix = format!("{}.{}.", about.kind, about.name);
-        let name = format!("{prefix}{stamp:020}");
+        let prefix = resource::events_about(about);
+        let name = format!("{}.{}.{stamp:020}", about.kind, about.name);
         let mut metadata = shoal_api::ObjectMeta::named(&name);
         metadata.namespace = about.namespace.clone();
         metadata.creation_timestamp = Some(now);
@@ -190,22 +226,14 @@ impl Objects {
             kind: "Event".into(),
             metadata,
             involved_object: about.clone(),
-            type_,
-            reason: reason.into(),
+            type_: reason.type_(),
+            reason,
             message: message.into(),
             source: source.into(),
             timestamp: now,
         };
-        self.put(
-            &event_key(&about.namespace, &name),
-            event,
-            Precondition::None,
-        )
-        .await?;
-        let (old, _) = self
-            .store
-            .list(&event_key(&about.namespace, &prefix))
-            .await?;
+        self.put(event, Precondition::None).await?;
+        let (old, _) = self.store.list(&prefix).await?;
         for kv in old.iter().rev().skip(EVENTS_PER_OBJECT) {
             self.store.delete(&kv.key, Precondition::None).await?;
         }
@@ -213,20 +241,27 @@ impl Objects {
     }
 
     /// Events about `about`, oldest first.
+    ///
+    /// # Errors
+    /// The store is unavailable or a stored value is corrupt.
     pub async fn events_for(&self, about: &shoal_api::ObjectRef) -> Result<Vec<Event>, StoreError> {
-        let prefix = event_key(&about.namespace, &format!("{}.{}.", about.kind, about.name));
-        Ok(self.list(&prefix).await?.0)
+        Ok(self.list_at(&resource::events_about(about)).await?.0)
     }
 
     /// Every event in `namespace`, grouped by object.
+    ///
+    /// # Errors
+    /// The store is unavailable or a stored value is corrupt.
     pub async fn events_in(&self, namespace: &str) -> Result<Vec<Event>, StoreError> {
-        Ok(self.list(&event_key(namespace, "")).await?.0)
+        Ok(self.list::<Event>(Some(namespace)).await?.0)
     }
 
     /// Deletes every event about `about`.
+    ///
+    /// # Errors
+    /// The store is unavailable.
     pub async fn delete_events_for(&self, about: &shoal_api::ObjectRef) -> Result<(), StoreError> {
-        let prefix = event_key(&about.namespace, &format!("{}.{}.", about.kind, about.name));
-        for kv in self.store.list(&prefix).await?.0 {
+        for kv in self.store.list(&resource::events_about(about)).await?.0 {
             self.store.delete(&kv.key, Precondition::None).await?;
         }
         Ok(())

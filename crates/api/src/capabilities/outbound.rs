@@ -1,11 +1,52 @@
-//! Outbound HTTP allow-list entries (`spec.capabilities.outbound`) and how a URL is matched.
+//! The outbound HTTP capability's spec: allow-list entries (`spec.capabilities.outbound`) and
+//! how a destination is matched.
 //!
 //! An entry is `scheme://host[:port]`: `host` may be `*.example.com` (any subdomain, not the
 //! apex), an IPv4 literal or a bracketed IPv6 literal; `port` may be `*`; without a port, the
 //! scheme's default port. Matching is on the parsed destination only — never on headers.
 
+use crate::{FieldError, WorkloadSpec, fail, host_ip, normalise_host};
 use std::fmt;
 use std::net::IpAddr;
+
+/// The capability's name, as the host's list of capabilities calls it.
+pub const NAME: &str = "outbound";
+
+/// The allow-list entries `spec` lists (only Apps have any).
+pub fn entries(spec: WorkloadSpec<'_>) -> &[String] {
+    match spec {
+        WorkloadSpec::App(app) => &app.capabilities.outbound,
+        WorkloadSpec::Job(_) => &[],
+    }
+}
+
+/// The parsed allow-list of `spec`.
+///
+/// # Errors
+/// An entry does not parse (a validated spec never has one).
+pub fn rules(spec: WorkloadSpec<'_>) -> Result<Vec<OutboundRule>, FieldError> {
+    entries(spec)
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            OutboundRule::parse(e)
+                .map_err(|m| FieldError::new(format!("spec.capabilities.outbound[{i}]"), m))
+        })
+        .collect()
+}
+
+/// Every entry parses.
+///
+/// # Errors
+/// The first entry that does not.
+pub fn validate(spec: WorkloadSpec<'_>) -> Result<(), FieldError> {
+    for (i, entry) in entries(spec).iter().enumerate() {
+        if let Err(m) = OutboundRule::parse(entry) {
+            return fail(format!("spec.capabilities.outbound[{i}]"), m);
+        }
+    }
+    Ok(())
+}
 
 /// The host part of an allow-list entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +75,7 @@ pub struct OutboundRule {
 pub struct Destination {
     /// `http` or `https`, lowercase.
     pub scheme: String,
-    /// Lowercase host without a trailing dot; IPv6 without brackets.
+    /// The host as [`normalise_host`] leaves it (an IPv6 literal in brackets).
     pub host: String,
     /// Explicit or default port.
     pub port: u16,
@@ -47,15 +88,6 @@ pub fn default_port(scheme: &str) -> Option<u16> {
         "https" => Some(443),
         _ => None,
     }
-}
-
-/// Lowercases a host, drops one trailing dot and IPv6 brackets.
-pub fn normalise_host(host: &str) -> String {
-    let h = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    h.strip_suffix('.').unwrap_or(h).to_ascii_lowercase()
 }
 
 impl OutboundRule {
@@ -90,7 +122,7 @@ impl OutboundRule {
             ),
         };
         let host_norm = normalise_host(host);
-        let host = if let Ok(ip) = host_norm.parse::<IpAddr>() {
+        let host = if let Some(ip) = host_ip(&host_norm) {
             HostPattern::Ip(ip)
         } else if let Some(domain) = host_norm.strip_prefix("*.") {
             if !is_dns_name(domain) {
@@ -116,7 +148,7 @@ impl OutboundRule {
                 .host
                 .strip_suffix(d.as_str())
                 .is_some_and(|p| p.len() > 1 && p.ends_with('.')),
-            HostPattern::Ip(ip) => dest.host.parse::<IpAddr>().is_ok_and(|d| d == *ip),
+            HostPattern::Ip(ip) => host_ip(&dest.host) == Some(*ip),
         }
     }
 

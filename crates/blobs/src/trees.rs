@@ -10,6 +10,23 @@
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+/// Why a tree cannot be packed or unpacked: the path and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TreeError(String);
+
+impl TreeError {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl From<String> for TreeError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// Largest unpacked tree.
 pub const MAX_TREE_BYTES: u64 = 1 << 30;
 /// Most entries in a tree.
@@ -20,7 +37,11 @@ pub const MAX_TREE_ENTRIES: usize = 100_000;
 /// # Errors
 /// A message naming the offending path: not a directory, a symbolic link, a special file, or
 /// unreadable.
-pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, String> {
+pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, TreeError> {
+    pack(dir).map_err(TreeError)
+}
+
+fn pack(dir: &Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!("{} is not a directory", dir.display()));
@@ -88,11 +109,25 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
+/// Unpacks the tar file at `archive` into `dest` (which must not exist yet).
+///
+/// # Errors
+/// The file cannot be opened, or see [`unpack`].
+pub fn unpack_file(archive: &Path, dest: &Path) -> Result<(), TreeError> {
+    let file = std::fs::File::open(archive)
+        .map_err(|e| TreeError(format!("cannot open {}: {e}", archive.display())))?;
+    unpack(std::io::BufReader::new(file), dest)
+}
+
 /// Unpacks the tar `archive` into `dest` (which must not exist yet).
 ///
 /// # Errors
 /// A message saying which entry was refused and why, or the IO error.
-pub fn unpack(archive: impl Read, dest: &Path) -> Result<(), String> {
+pub fn unpack(archive: impl Read, dest: &Path) -> Result<(), TreeError> {
+    unpack_checked(archive, dest).map_err(TreeError)
+}
+
+fn unpack_checked(archive: impl Read, dest: &Path) -> Result<(), String> {
     let parent = dest.parent().ok_or("destination has no parent")?;
     std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
     let tmp = dest.with_extension(format!("tmp{}", std::process::id()));
@@ -171,7 +206,8 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", src.path().join("passwd")).unwrap();
         let err = pack_dir(src.path()).unwrap_err();
         assert!(
-            err.ends_with("passwd is a symbolic link; ship regular files and directories only"),
+            err.to_string()
+                .ends_with("passwd is a symbolic link; ship regular files and directories only"),
             "{err}"
         );
 
@@ -187,7 +223,7 @@ mod tests {
         let bytes = evil.into_inner().unwrap();
         let dest = out.path().join("evil");
         let err = unpack(bytes.as_slice(), &dest).unwrap_err();
-        assert_eq!(err, "entry ../escape escapes the tree");
+        assert_eq!(err.to_string(), "entry ../escape escapes the tree");
         assert!(!dest.exists() && !out.path().join("escape").exists());
     }
 }

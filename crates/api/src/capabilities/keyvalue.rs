@@ -1,0 +1,45 @@
+//! The key-value capability's spec: `spec.capabilities.keyvalue`, the buckets an app may open.
+
+use crate::{FieldError, WorkloadSpec, fail};
+use std::collections::HashSet;
+
+/// The capability's name, as the host's list of capabilities calls it.
+pub const NAME: &str = "keyvalue";
+
+/// The buckets `spec` grants (only Apps have any).
+pub fn buckets(spec: WorkloadSpec<'_>) -> &[String] {
+    match spec {
+        WorkloadSpec::App(app) => &app.capabilities.keyvalue,
+        WorkloadSpec::Job(_) => &[],
+    }
+}
+
+/// Bucket names are 1–63 of `[a-z0-9_-]`, each listed once.
+///
+/// # Errors
+/// The first invalid or repeated bucket.
+pub fn validate(spec: WorkloadSpec<'_>) -> Result<(), FieldError> {
+    let mut seen = HashSet::new();
+    for (i, bucket) in buckets(spec).iter().enumerate() {
+        let valid = !bucket.is_empty()
+            && bucket.len() <= 63
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if !valid {
+            return fail(
+                format!("spec.capabilities.keyvalue[{i}]"),
+                format!(
+                    "'{bucket}' is not a bucket name; use 1-63 lowercase letters, digits, '-' or '_'"
+                ),
+            );
+        }
+        if !seen.insert(bucket) {
+            return fail(
+                format!("spec.capabilities.keyvalue[{i}]"),
+                format!("bucket '{bucket}' is listed twice"),
+            );
+        }
+    }
+    Ok(())
+}

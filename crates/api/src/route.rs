@@ -1,0 +1,104 @@
+//! Routes, and how hosts and paths are compared: one normalisation for the server's route
+//! claims, the node's route table and the outbound allow-list.
+
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// One route: an optional host and a path prefix matched on `/` boundaries.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Route {
+    /// Path prefix, starting with `/`; `/` matches everything.
+    pub path: String,
+    /// Exact host (without port) this route applies to; any host when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+impl Route {
+    /// The route as the node matches it: `/a/` and `/a` are one prefix, hosts compare
+    /// without case, port or trailing dot. Two routes with the same normal form are one route.
+    pub fn normalised(&self) -> Route {
+        Route {
+            path: normalise_path(&self.path).to_string(),
+            host: self.host.as_deref().map(normalise_host),
+        }
+    }
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.host {
+            Some(host) => write!(f, "{host}{}", self.path),
+            None => f.write_str(&self.path),
+        }
+    }
+}
+
+/// A path prefix without its trailing `/` (except for the root): `/a/` and `/a` are the same
+/// prefix.
+pub fn normalise_path(path: &str) -> &str {
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() { "/" } else { trimmed }
+}
+
+/// The host part of a Host header, authority or URL host, as Shoal compares hosts: no port,
+/// lowercase, no trailing dot; an IPv6 literal keeps its brackets (`[::1]:8080` → `[::1]`).
+pub fn normalise_host(host: &str) -> String {
+    let without_port = match host.rsplit_once(':') {
+        Some((h, port)) if !h.ends_with(']') || host.starts_with('[') => {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host
+            }
+        }
+        _ => host,
+    };
+    without_port.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The IP address a normalised host is, if it is one (`[::1]` and `::1` alike).
+pub fn host_ip(host: &str) -> Option<IpAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        for (input, want) in [
+            ("example.com", "example.com"),
+            ("Example.COM:8080", "example.com"),
+            ("example.com.", "example.com"),
+            ("127.0.0.1:80", "127.0.0.1"),
+            ("[::1]:8080", "[::1]"),
+            ("[::1]", "[::1]"),
+        ] {
+            assert_eq!(normalise_host(input), want, "{input}");
+        }
+        assert_eq!(host_ip("[::1]"), Some("::1".parse().unwrap()));
+        assert_eq!(host_ip("10.0.0.1"), Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(host_ip("example.com"), None);
+    }
+
+    #[test]
+    fn one_route_one_normal_form() {
+        let route = |host: Option<&str>, path: &str| Route {
+            host: host.map(String::from),
+            path: path.into(),
+        };
+        assert_eq!(route(None, "/api/").normalised(), route(None, "/api"));
+        assert_eq!(route(None, "/").normalised(), route(None, "/"));
+        assert_eq!(
+            route(Some("Example.com."), "/x//").normalised(),
+            route(Some("example.com"), "/x")
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! Blobs: what a workload runs and mounts, stored by content digest.
+//!
+//! - [`BlobStore`]: the local, content-addressed files (`DIR/sha256/<hex>`), written
+//!   atomically; what the API stores uploads in and what a node runs from.
+//! - [`Blobs`]: a node's view: local blobs, fetched from a [`BlobSource`] (the servers) on
+//!   a miss and verified before anything uses them; file trees unpacked once per digest.
+//! - [`trees`]: a directory packed into one blob (the CLI) and unpacked safely (the node).
+
+mod fetch;
+mod store;
+pub mod trees;
+
+pub use fetch::{BlobError, BlobSource, Blobs};
+pub use store::BlobStore;

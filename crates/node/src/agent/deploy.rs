@@ -1,0 +1,229 @@
+//! Carrying out the agent's steps: load a generation's component (compiled on the blocking
+//! pool), grant it, health-check it off the loop, install it in the route table; and report
+//! apps that went idle or came back.
+
+use super::state::{Deployed, LoadedComponent, Report};
+use super::status::Patch;
+use super::{Agent, app_ref};
+use crate::controller::Work;
+use shoal_api::{App, EventReason, short_digest};
+use shoal_runtime::{HttpApp, LoadError, Origin};
+use shoal_store::ObjectKey;
+use std::sync::Arc;
+
+impl Agent {
+    /// Loads the component of `app`'s latest generation on its own task (compiling on the
+    /// blocking pool, at most `compile_concurrency` at once); its end is a [`Report::Loaded`].
+    pub(super) fn start_load(&self, key: &ObjectKey, app: &App, work: &Work<Report>) {
+        let generation = app.metadata.generation;
+        let component = app.spec.component.clone();
+        let (runtime, slots, blobs) = (
+            self.parts.runtime.clone(),
+            self.compile_slots.clone(),
+            self.parts.blobs.clone(),
+        );
+        tracing::info!(
+            "{}: loading generation {generation} ({})",
+            app_ref(key),
+            short_digest(&component.to_string())
+        );
+        let key = key.clone();
+        work.spawn(async move {
+            let load = async {
+                let artifact = crate::workload::artifact(&blobs, &component)
+                    .await
+                    .map_err(|e| (EventReason::Failed, e.to_string()))?;
+                let _slot = slots.acquire_owned().await;
+                let short = artifact.short().to_string();
+                let loaded = tokio::task::spawn_blocking(move || {
+                    runtime.load_http(&artifact).map_err(|e| {
+                        let reason = match e {
+                            LoadError::Compile(_) => EventReason::CompileFailed,
+                            _ => EventReason::Failed,
+                        };
+                        (reason, format!("component {short} {e}"))
+                    })
+                })
+                .await
+                .unwrap_or_else(|e| {
+                    Err((
+                        EventReason::Failed,
+                        format!("loading the component panicked: {e}"),
+                    ))
+                })?;
+                Ok(LoadedComponent {
+                    compiled: loaded.origin == Origin::Compiled,
+                    how: match loaded.origin {
+                        Origin::Shared => "compiled code already loaded".to_string(),
+                        Origin::Cache => {
+                            format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
+                        }
+                        Origin::Compiled => format!("compiled in {:.1?}", loaded.elapsed),
+                    },
+                    component: loaded.component,
+                })
+            };
+            Report::Loaded {
+                key,
+                generation,
+                result: load.await,
+            }
+        });
+    }
+
+    /// Takes in a load's end: records it, and deploys what loaded if it is still the latest.
+    pub(super) async fn loaded(
+        &mut self,
+        key: &ObjectKey,
+        generation: u64,
+        result: Result<LoadedComponent, (EventReason, String)>,
+        work: &Work<Report>,
+    ) {
+        self.state.loading.remove(&(key.clone(), generation));
+        match result {
+            Ok(loaded) => {
+                if loaded.compiled {
+                    let message =
+                        format!("{} {}", short_digest(loaded.component.digest()), loaded.how);
+                    self.event(key, EventReason::Compiled, &message).await;
+                }
+                self.state
+                    .loaded
+                    .insert((key.clone(), generation), loaded.component);
+                if let Some(app) = self
+                    .state
+                    .desired
+                    .get(key)
+                    .filter(|a| a.metadata.generation == generation)
+                    .cloned()
+                {
+                    self.deploy(&app, &loaded.how, work).await;
+                }
+            }
+            Err((reason, message)) => {
+                self.state
+                    .failed
+                    .insert((key.clone(), generation), message.clone());
+                if self.state.is_latest(key, generation) {
+                    self.event(key, reason, &message).await;
+                }
+            }
+        }
+    }
+
+    /// Grants the loaded component of `app` and installs it, after its health check when the
+    /// spec has one (run off the loop: other apps keep being reconciled meanwhile, and the
+    /// previous generation keeps serving until this one passes).
+    async fn deploy(&mut self, app: &App, how: &str, work: &Work<Report>) {
+        let key = ObjectKey::of(&app.metadata);
+        let generation = app.metadata.generation;
+        let Some(component) = self.state.loaded.remove(&(key.clone(), generation)) else {
+            return;
+        };
+        let log = self.parts.logs.app(&key.namespace, &key.name);
+        let workload = match crate::workload::http(app, &self.parts.capabilities, log).await {
+            Ok(w) => w,
+            Err(e) => {
+                let message = e.to_string();
+                self.event(&key, EventReason::Failed, &message).await;
+                self.state.failed.insert((key, generation), message);
+                return;
+            }
+        };
+        let serving = crate::workload::serving(app);
+        let http = Arc::new(HttpApp::new(
+            workload,
+            serving,
+            component,
+            &self.parts.runtime,
+        ));
+        let routes = app.spec.routes.clone();
+        let Some(check) = app.spec.health_check.clone() else {
+            self.install(&key, generation, http, routes, how).await;
+            return;
+        };
+        self.state.checking.insert((key.clone(), generation));
+        let how = how.to_string();
+        work.spawn(async move {
+            let result = crate::health::check(&http, &check.path).await;
+            Report::Checked {
+                key,
+                generation,
+                app: http,
+                routes,
+                how,
+                result,
+            }
+        });
+    }
+
+    /// Makes `http` the app's serving generation.
+    pub(super) async fn install(
+        &mut self,
+        key: &ObjectKey,
+        generation: u64,
+        http: Arc<HttpApp>,
+        routes: Vec<shoal_api::Route>,
+        how: &str,
+    ) {
+        let digest = http.digest().to_string();
+        let reported = http.activity();
+        self.state.deployed.insert(
+            key.clone(),
+            Deployed {
+                generation,
+                app: http,
+                routes,
+                reported,
+            },
+        );
+        self.publish_routes();
+        let message = format!(
+            "generation {generation} serving {} ({how})",
+            short_digest(&digest)
+        );
+        tracing::info!("{}: {message}", app_ref(key));
+        self.event(key, EventReason::Serving, &message).await;
+    }
+
+    /// Releases the apps idle for their `spec.scale.idleAfter`, and reports those that went
+    /// idle or came back (a request activates an idle app by itself, on the ingress).
+    pub(super) async fn sweep(&mut self) {
+        let mut changed = Vec::new();
+        for (key, d) in &mut self.state.deployed {
+            d.app.scale_to_zero_if_idle();
+            let now = d.app.activity();
+            if now != d.reported {
+                changed.push((key.clone(), d.reported, now));
+                d.reported = now;
+            }
+        }
+        for (key, before, now) in changed {
+            let Some(generation) = self.state.desired.get(&key).map(|a| a.metadata.generation)
+            else {
+                continue;
+            };
+            let (reason, message) = if now.active {
+                let n = now.activations - before.activations;
+                (
+                    EventReason::Activated,
+                    format!(
+                        "a request loaded the component again{}",
+                        match n {
+                            1 => String::new(),
+                            n => format!(" ({n} times since the last report)"),
+                        }
+                    ),
+                )
+            } else {
+                (
+                    EventReason::ScaledToZero,
+                    "idle: released the component; the next request loads it again".to_string(),
+                )
+            };
+            self.event(&key, reason, &message).await;
+            self.write(&key, generation, &Patch::Scale { activity: now })
+                .await;
+        }
+    }
+}

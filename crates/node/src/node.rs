@@ -1,0 +1,342 @@
+//! Assembling a node: its runtime, capabilities, agent, job controller, registration and
+//! ingress (and in a cluster its forwarder), for one [`Topology`].
+//!
+//! ```no_run
+//! # async fn f(objects: shoal_store::Objects, blobs: shoal_blobs::BlobStore) -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = shoal_node::ingress::bind("127.0.0.1:0".parse()?)?;
+//! let shutdown = tokio_util::sync::CancellationToken::new();
+//! let node = shoal_node::Node::builder("local", "/tmp/shoal".as_ref(), shoal_node::Topology::Single { objects, blobs })
+//!     .max_instances(1000)
+//!     .start(listener, shutdown.clone())
+//!     .await?;
+//! println!("ingress on {}", node.http());
+//! shutdown.cancel();
+//! node.join().await?;
+//! # Ok(()) }
+//! ```
+
+use crate::agent::{Agent, AgentConfig, AgentParts};
+use crate::cluster::Servers;
+use crate::forward::{ClusterIngress, Forwarder};
+use crate::jobs::{Clock, JobController, NodeRunner};
+use crate::register::LeaseKeeper;
+use crate::{IngressLimits, RouteTable, ingress};
+use arc_swap::ArcSwap;
+use shoal_api::NodeSpec;
+use shoal_blobs::{BlobStore, Blobs};
+use shoal_capabilities::Capabilities;
+use shoal_logs::LogDir;
+use shoal_runtime::{Runtime, RuntimeConfig};
+use shoal_store::Objects;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How a node reaches the state it serves.
+pub enum Topology {
+    /// `shoal up`: the one node, on the embedded store beside its API. It serves every app,
+    /// runs every job, and before its API answers resets Apps its previous run left Ready
+    /// (see [`Agent::mark_unloaded`]).
+    Single {
+        /// The embedded store.
+        objects: Objects,
+        /// Where the API stores uploads.
+        blobs: BlobStore,
+    },
+    /// A node of a cluster: it reaches the state only through the servers (never etcd),
+    /// fetches blobs from them (verified), keeps its liveness lease through them, serves the
+    /// apps placed on it, runs the jobs assigned to it, forwards requests for apps held
+    /// elsewhere, and shows the servers its logs.
+    Cluster {
+        /// The servers' base URLs, tried in turn.
+        servers: Vec<String>,
+        /// The cluster's node token.
+        token: String,
+    },
+}
+
+/// Why a node cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A directory under the data dir cannot be made.
+    #[error("cannot open {what} in {}: {source}", dir.display())]
+    Dir {
+        /// What it is for.
+        what: &'static str,
+        /// Where.
+        dir: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The capabilities' resources cannot be opened.
+    #[error("{0}")]
+    Capabilities(#[from] shoal_capabilities::OpenError),
+    /// The WebAssembly runtime cannot start.
+    #[error("cannot start the WebAssembly runtime: {0:#}")]
+    Runtime(anyhow::Error),
+    /// The store cannot be read.
+    #[error("cannot read the store: {0}")]
+    Store(#[from] shoal_store::StoreError),
+    /// The ingress listener has no address.
+    #[error("the ingress listener has no address: {0}")]
+    Listener(std::io::Error),
+}
+
+/// A node being put together; see [`Node::builder`].
+pub struct Builder {
+    name: String,
+    data_dir: PathBuf,
+    topology: Topology,
+    max_instances: u32,
+    keep_resident: u64,
+    workers: Option<usize>,
+    limits: IngressLimits,
+    log_budget: u64,
+    labels: BTreeMap<String, String>,
+    capacity_memory: Option<u64>,
+}
+
+/// A running node: its tasks, and where its ingress listens.
+pub struct Node {
+    http: SocketAddr,
+    logs: LogDir,
+    tasks: Vec<JoinHandle<()>>,
+    ingress: JoinHandle<std::io::Result<()>>,
+}
+
+impl Node {
+    /// A node called `name` keeping its local state (compile cache, logs, key-value file,
+    /// unpacked trees, fetched blobs) in `data_dir`.
+    pub fn builder(name: &str, data_dir: &Path, topology: Topology) -> Builder {
+        Builder {
+            name: name.to_string(),
+            data_dir: data_dir.to_path_buf(),
+            topology,
+            max_instances: 1000,
+            keep_resident: 64 << 20,
+            workers: None,
+            limits: IngressLimits::default(),
+            log_budget: 8 << 20,
+            labels: BTreeMap::new(),
+            capacity_memory: None,
+        }
+    }
+
+    /// The ingress address.
+    pub fn http(&self) -> SocketAddr {
+        self.http
+    }
+
+    /// The logs it writes (the API of `shoal up` serves them).
+    pub fn logs(&self) -> &LogDir {
+        &self.logs
+    }
+
+    /// Waits until every part stopped (after the shutdown signal).
+    ///
+    /// # Errors
+    /// A part panicked, or the ingress failed.
+    pub async fn join(self) -> std::io::Result<()> {
+        for task in self.tasks {
+            task.await.map_err(std::io::Error::other)?;
+        }
+        self.ingress.await.map_err(std::io::Error::other)?
+    }
+}
+
+impl Builder {
+    /// The default of [`Builder::keep_resident`], as a quantity (see
+    /// `shoal_runtime::RuntimeConfig::DEFAULT_KEEP_RESIDENT` for why).
+    pub const DEFAULT_KEEP_RESIDENT: &str = RuntimeConfig::DEFAULT_KEEP_RESIDENT;
+
+    /// Instances that may exist at once (sizes the pooling allocator); default 1000.
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.max_instances = n;
+        self
+    }
+
+    /// Bytes of linear memory a warm pool slot keeps mapped; default 64 MiB.
+    pub fn keep_resident(mut self, bytes: u64) -> Self {
+        self.keep_resident = bytes;
+        self
+    }
+
+    /// Ingress threads (each with its own runtime and socket); default one per core.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = Some(n);
+        self
+    }
+
+    /// What the ingress bounds on every request.
+    pub fn ingress_limits(mut self, limits: IngressLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Disk each app's log (and each job run's) may use; default 8 MiB.
+    pub fn log_budget(mut self, bytes: u64) -> Self {
+        self.log_budget = bytes;
+        self
+    }
+
+    /// The node's labels, for placement.
+    pub fn labels(mut self, labels: BTreeMap<String, String>) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// Memory the node offers to apps; default the machine's.
+    pub fn capacity_memory(mut self, bytes: u64) -> Self {
+        self.capacity_memory = Some(bytes);
+        self
+    }
+
+    /// Starts every part, the ingress on `listener` (see [`ingress::bind`]), until
+    /// `shutdown` is cancelled.
+    ///
+    /// # Errors
+    /// A part cannot start.
+    pub async fn start(
+        self,
+        listener: std::net::TcpListener,
+        shutdown: CancellationToken,
+    ) -> Result<Node, StartError> {
+        let data = &self.data_dir;
+        let dir = |what, dir: PathBuf| move |source| StartError::Dir { what, dir, source };
+        let workers = self
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let (objects, blobs, cluster) = match self.topology {
+            Topology::Single { objects, blobs } => (objects, Blobs::local(blobs), None),
+            Topology::Cluster { servers, token } => {
+                let local = BlobStore::open(data.join("blobs"))
+                    .map_err(dir("the blob store", data.join("blobs")))?;
+                let servers = Arc::new(Servers::new(&servers, &token));
+                let objects = Objects::new(Arc::new(servers.store()));
+                let blobs = Blobs::fetching_from(local, servers.clone());
+                (objects, blobs, Some((servers, token)))
+            }
+        };
+        let logs = LogDir::open(data.join("logs"), self.log_budget)
+            .map_err(dir("the log directory", data.join("logs")))?;
+        let capabilities = Arc::new(Capabilities::open(shoal_capabilities::Resources {
+            keyvalue: data.join("keyvalue.redb"),
+            blobs: blobs.clone(),
+            files: data.join("files"),
+        })?);
+        let runtime = Arc::new(
+            Runtime::new(
+                RuntimeConfig {
+                    max_instances: self.max_instances,
+                    cache_dir: data.join("compiled"),
+                    busy_threads: workers.saturating_sub(1).max(1),
+                    pooling: true,
+                    keep_resident: self.keep_resident,
+                },
+                |linker| Ok(capabilities.link(linker)?),
+            )
+            .map_err(StartError::Runtime)?,
+        );
+        let http = listener.local_addr().map_err(StartError::Listener)?;
+        let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+        let parts = AgentParts {
+            objects: objects.clone(),
+            blobs: blobs.clone(),
+            runtime: runtime.clone(),
+            capabilities: capabilities.clone(),
+            logs: logs.clone(),
+        };
+        let agent = Agent::new(
+            parts,
+            routes.clone(),
+            AgentConfig {
+                node_name: self.name.clone(),
+                // Compiler threads run at a lower priority than serving (see shoal-runtime),
+                // so one compile per core speeds up big deployments without stalling live apps.
+                compile_concurrency: workers,
+                placed_only: cluster.is_some(),
+            },
+        );
+        let serving = agent.serving();
+        if cluster.is_none() {
+            agent.mark_unloaded().await?;
+        }
+        let mut jobs = JobController::new(
+            objects.clone(),
+            Arc::new(NodeRunner::new(runtime, blobs, capabilities, logs.clone())),
+            Some(logs.clone()),
+            self.name.clone(),
+            Clock::system(),
+        );
+        if cluster.is_some() {
+            jobs = jobs.assigned_only();
+        }
+        let spec = NodeSpec {
+            address: format!("http://{http}"),
+            capacity_memory: self.capacity_memory.unwrap_or_else(machine_memory),
+            max_instances: self.max_instances,
+        };
+        let lease = cluster
+            .as_ref()
+            .map(|(servers, _)| servers.clone() as Arc<dyn LeaseKeeper>);
+        let heartbeat = crate::register::heartbeat(
+            objects.clone(),
+            self.name.clone(),
+            self.labels,
+            spec,
+            serving,
+            lease,
+            shutdown.clone(),
+        );
+        let mut tasks = vec![
+            tokio::spawn(agent.run(shutdown.clone())),
+            tokio::spawn(jobs.run(shutdown.clone())),
+            tokio::spawn(heartbeat),
+        ];
+        // In a cluster every ingress serves every app: those placed elsewhere are forwarded.
+        let ingress_cluster = cluster.map(|(_, token)| {
+            let forwarder = Forwarder::default();
+            tasks.push(tokio::spawn(crate::forward::run(
+                objects.clone(),
+                self.name.clone(),
+                forwarder.clone(),
+                shutdown.clone(),
+            )));
+            Arc::new(ClusterIngress {
+                forwarder,
+                token,
+                logs: logs.clone(),
+            })
+        });
+        let ingress = tokio::spawn(ingress::serve(
+            listener,
+            routes,
+            ingress_cluster,
+            workers,
+            self.limits,
+            shutdown,
+        ));
+        Ok(Node {
+            http,
+            logs,
+            tasks,
+            ingress,
+        })
+    }
+}
+
+/// The machine's memory, in bytes (from /proc/meminfo; 0 if unknown).
+fn machine_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}

@@ -1,0 +1,113 @@
+//! From API objects to what the runtime runs: the one place the node translates an App or a
+//! Job into an [`Artifact`], a [`Workload`] and its serving or invocation settings.
+
+use shoal_api::{App, Job, JobRun, WorkloadSpec};
+use shoal_blobs::Blobs;
+use shoal_capabilities::{Capabilities, GrantError};
+use shoal_logs::AppLog;
+use shoal_runtime::{Artifact, Invocation, Limits, Serving, Workload};
+use std::sync::Arc;
+
+/// Why an object's component cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// `spec.component` is not a digest (the server stores only digests).
+    #[error("spec.component: '{0}' is not an uploaded component")]
+    NotUploaded(String),
+    /// The blob cannot be had.
+    #[error("component: {0}")]
+    Blob(#[from] shoal_blobs::BlobError),
+}
+
+/// The file of `component`, fetched if this node does not have it.
+///
+/// # Errors
+/// The component is not a digest, or its blob cannot be had.
+pub async fn artifact(
+    blobs: &Blobs,
+    component: &shoal_api::ComponentRef,
+) -> Result<Artifact, ArtifactError> {
+    let digest = component
+        .digest()
+        .ok_or_else(|| ArtifactError::NotUploaded(component.to_string()))?;
+    let path = blobs.path(digest).await?;
+    Ok(Artifact {
+        digest: digest.to_string(),
+        path,
+    })
+}
+
+/// How `app` is served: its limits with defaults, reuse and idleness.
+pub fn serving(app: &App) -> Serving {
+    let l = app.spec.limits.resolve();
+    Serving {
+        limits: Limits {
+            memory: l.memory,
+            cpu: l.cpu,
+            timeout: l.timeout,
+            concurrency: l.concurrency,
+        },
+        reuse: app.spec.reuse.map(|r| r.max_requests),
+        idle_after: shoal_api::Scale::idle_after(app.spec.scale.as_ref()),
+    }
+}
+
+/// `app` as the runtime runs it: its name, log and grants.
+///
+/// # Errors
+/// A grant cannot be built.
+pub async fn http(
+    app: &App,
+    capabilities: &Capabilities,
+    log: Arc<AppLog>,
+) -> Result<Workload, GrantError> {
+    let owner = app.object_ref();
+    let grants = capabilities
+        .grant(&owner, WorkloadSpec::App(&app.spec))
+        .await?;
+    Ok(Workload {
+        name: owner.to_string(),
+        log,
+        grants,
+    })
+}
+
+/// Attempt `run.attempts` of `run` of `job`: the workload (its environment with
+/// `SHOAL_JOB_NAME`, `SHOAL_JOB_RUN` and `SHOAL_JOB_ATTEMPT`, what the command may want to
+/// know about itself, e.g. for idempotent retries) and its invocation.
+///
+/// # Errors
+/// A grant cannot be built.
+pub async fn job_attempt(
+    job: &Job,
+    run: &JobRun,
+    capabilities: &Capabilities,
+    log: Arc<AppLog>,
+) -> Result<(Workload, Invocation), GrantError> {
+    let name = job.metadata.name.clone();
+    let mut spec = job.spec.clone();
+    for (k, v) in [
+        ("SHOAL_JOB_NAME", name.clone()),
+        ("SHOAL_JOB_RUN", run.number.to_string()),
+        ("SHOAL_JOB_ATTEMPT", run.attempts.to_string()),
+    ] {
+        spec.env.insert(k.into(), v);
+    }
+    let owner = job.object_ref();
+    let grants = capabilities.grant(&owner, WorkloadSpec::Job(&spec)).await?;
+    let invocation = Invocation {
+        args: std::iter::once(name)
+            .chain(spec.args.iter().cloned())
+            .collect(),
+        stdin: spec.stdin.clone().unwrap_or_default().into(),
+        memory: spec.limits.memory(),
+        cpu: spec.limits.cpu.as_ref().map(shoal_api::DurationSpec::get),
+        timeout: spec.timeout(),
+    };
+    let workload = Workload {
+        name: owner.to_string(),
+        log,
+        grants,
+    };
+    Ok((workload, invocation))
+}

@@ -1,0 +1,176 @@
+//! Compiled code and its cache: what a component or module file becomes, loaded from
+//! `DATA/compiled/<hex>-<engine hash>.<kind>.cwasm` when it is there, compiled (and cached)
+//! when it is not.
+
+use crate::Runtime;
+use std::path::{Path, PathBuf};
+use wasmparser::Parser;
+use wasmtime::Module;
+use wasmtime::component::Component;
+
+/// A WebAssembly file to run, named by its content digest (the compile cache's key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    /// `sha256:<hex>` of the file's bytes, as the caller verified it.
+    pub digest: String,
+    /// Where the bytes are.
+    pub path: PathBuf,
+}
+
+impl Artifact {
+    /// `sha256:` and the first 12 hex digits, for messages.
+    pub fn short(&self) -> &str {
+        self.digest.get(..19).unwrap_or(&self.digest)
+    }
+}
+
+/// Why a component cannot be run. Messages are written for the user who deployed it.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not WebAssembly at all.
+    #[error("is not a WebAssembly file (it does not start with the \\0asm magic bytes)")]
+    NotWasm,
+    /// WebAssembly, but neither a core module nor a component of a version wasmtime runs.
+    #[error(
+        "is WebAssembly of a version this node cannot run (neither a core module nor a component)"
+    )]
+    UnknownVersion,
+    /// A core module where a component is needed.
+    #[error(
+        "is a core WebAssembly module, not a component; an App needs a wasi:http component (encode the module with the wasi_snapshot_preview1 proxy adapter, or use a component toolchain)"
+    )]
+    CoreModule,
+    /// Cranelift or validation rejected it.
+    #[error("failed to compile: {0:#}")]
+    Compile(wasmtime::Error),
+    /// It imports something this node does not provide.
+    #[error(
+        "cannot be linked: {0:#}; Shoal provides WASI 0.2 and wasi:http, and grants no other imports"
+    )]
+    Link(wasmtime::Error),
+    /// It does not export a supported incoming handler.
+    #[error(
+        "does not export wasi:http/incoming-handler@0.2.x (its exports: {exports}); an App must be a wasi:http proxy component{hint}"
+    )]
+    NotHttp {
+        /// The exports it has instead.
+        exports: String,
+        /// Extra advice for a recognisable kind of component.
+        hint: &'static str,
+    },
+    /// It is not a `wasi:cli` command.
+    #[error(
+        "is not a wasi:cli command (its exports: {exports}); a Job runs a component exporting wasi:cli/run@0.2.x or a wasip1 module with _start{hint}"
+    )]
+    NotCommand {
+        /// The exports it has instead.
+        exports: String,
+        /// Extra advice for a recognisable kind of component.
+        hint: &'static str,
+    },
+    /// The component file could not be read.
+    #[error("cannot be read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Compiled code: a component, or a core module (only Jobs run those).
+pub(crate) enum Code {
+    Component(Component),
+    Module(Module),
+}
+
+/// The names of `component`'s exports, `none` if it has none.
+pub(crate) fn exports(engine: &wasmtime::Engine, component: &Component) -> String {
+    let names: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl Runtime {
+    /// The compiled code of `artifact`: from the cache when it is there, compiled (and
+    /// cached) otherwise; and whether it came from the cache.
+    pub(crate) fn code(&self, artifact: &Artifact) -> Result<(Code, bool), LoadError> {
+        let mut head = [0u8; 8];
+        let n = std::io::Read::read(&mut std::fs::File::open(&artifact.path)?, &mut head)?;
+        // Told apart the way wasmtime itself tells them (wasmparser).
+        let head = &head[..n];
+        let module = match (Parser::is_core_wasm(head), Parser::is_component(head)) {
+            (true, _) => true,
+            (_, true) => false,
+            _ if head.starts_with(b"\0asm") => return Err(LoadError::UnknownVersion),
+            _ => return Err(LoadError::NotWasm),
+        };
+        let hex = artifact
+            .digest
+            .strip_prefix("sha256:")
+            .unwrap_or(&artifact.digest);
+        let kind = if module { "module" } else { "component" };
+        let cached = self
+            .cache_dir
+            .join(format!("{hex}-{}.{kind}.cwasm", self.compat));
+        if let Some(code) = self.load_cached(&cached, module) {
+            return Ok((code, true));
+        }
+        Ok((self.compile(&artifact.path, &cached, module)?, false))
+    }
+
+    fn load_cached(&self, cached: &Path, module: bool) -> Option<Code> {
+        if !cached.exists() {
+            return None;
+        }
+        // SAFETY: the file is written only by `compile` below, into the node's own data dir,
+        // and is named after the engine compatibility hash; wasmtime re-checks its header.
+        #[allow(unsafe_code, reason = "deserializing our own precompiled code")]
+        let result = unsafe {
+            if module {
+                Module::deserialize_file(&self.engine, cached).map(Code::Module)
+            } else {
+                Component::deserialize_file(&self.engine, cached).map(Code::Component)
+            }
+        };
+        match result {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(path = %cached.display(), "ignoring unusable compile cache entry: {e:#}");
+                None
+            }
+        }
+    }
+
+    fn compile(&self, path: &Path, cached: &Path, module: bool) -> Result<Code, LoadError> {
+        let bytes = std::fs::read(path)?;
+        let code = if module {
+            Code::Module(Module::new(&self.engine, &bytes).map_err(LoadError::Compile)?)
+        } else {
+            Code::Component(Component::new(&self.engine, &bytes).map_err(LoadError::Compile)?)
+        };
+        let serialized = match &code {
+            Code::Module(m) => m.serialize(),
+            Code::Component(c) => c.serialize(),
+        };
+        match serialized {
+            Ok(compiled) => {
+                // A unique temporary name: two nodes or threads may compile the same digest.
+                let tmp = cached.with_extension(format!(
+                    "tmp{}-{:?}",
+                    std::process::id(),
+                    std::thread::current().id()
+                ));
+                let written =
+                    std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, cached));
+                if let Err(e) = written {
+                    tracing::warn!(path = %cached.display(), "cannot write compile cache: {e}");
+                }
+            }
+            Err(e) => tracing::warn!("cannot serialize compiled code: {e:#}"),
+        }
+        Ok(code)
+    }
+}
