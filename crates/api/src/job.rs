@@ -1,6 +1,6 @@
 //! The Job kind: a `wasi:cli` command run to completion, once or on a cron schedule.
 
-use crate::{ComponentRef, DurationSpec, ObjectMeta, ObjectRef, Quantity};
+use crate::{ComponentRef, DurationSpec, InvalidValue, ObjectMeta, ObjectRef, Quantity};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -295,7 +295,11 @@ pub struct Schedule(croner::Cron);
 
 impl Schedule {
     /// Parses `text`; the error says what a schedule looks like.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        Self::parse_text(text).map_err(InvalidValue::from)
+    }
+
+    fn parse_text(text: &str) -> Result<Self, String> {
         text.parse::<croner::Cron>().map(Self).map_err(|e| {
             format!("'{text}' is not a cron schedule ({e}); use e.g. '*/5 * * * *' (every 5 minutes, UTC)")
         })

@@ -24,7 +24,7 @@ pub use capabilities::WorkloadSpec;
 pub use capabilities::outbound::{
     Destination, HostPattern, OutboundRule, default_port, is_internal,
 };
-pub use error::{FieldError, fail};
+pub use error::{FieldError, InvalidValue, fail};
 pub use event::*;
 pub use job::*;
 pub use meta::*;

@@ -1,5 +1,6 @@
 //! Object metadata shared by every kind, and name validation.
 
+use crate::InvalidValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -56,7 +57,11 @@ impl ObjectMeta {
 ///
 /// # Errors
 /// A sentence saying what is wrong, suitable after `metadata.name: `.
-pub fn validate_dns_label(name: &str) -> Result<(), String> {
+pub fn validate_dns_label(name: &str) -> Result<(), InvalidValue> {
+    dns_label(name).map_err(InvalidValue::from)
+}
+
+fn dns_label(name: &str) -> Result<(), String> {
     let hint = "use lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
     if name.is_empty() {
         return Err(format!("must not be empty; {hint}"));

@@ -1,5 +1,6 @@
 //! Quantities (`64Mi`) and durations (`100ms`) as users write them in specs.
 
+use crate::InvalidValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::time::Duration;
@@ -13,7 +14,11 @@ pub struct Quantity {
 
 impl Quantity {
     /// Parses `text`; the error says what a valid quantity looks like.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        Self::parse_text(text).map_err(InvalidValue::from)
+    }
+
+    fn parse_text(text: &str) -> Result<Self, String> {
         let err = || format!("'{text}' is not a quantity; use e.g. 64Mi, 1Gi or 500k");
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
@@ -71,7 +76,11 @@ pub struct DurationSpec {
 
 impl DurationSpec {
     /// Parses `text`; the error says what a valid duration looks like.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, InvalidValue> {
+        Self::parse_text(text).map_err(InvalidValue::from)
+    }
+
+    fn parse_text(text: &str) -> Result<Self, String> {
         let err = || format!("'{text}' is not a duration; use e.g. 100ms, 30s or 5m");
         let t = text.trim();
         let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;

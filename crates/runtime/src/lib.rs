@@ -45,6 +45,6 @@ pub use component::HttpComponent;
 pub use engine::{Runtime, RuntimeConfig};
 pub use host::Host;
 pub use load::{Loaded, Origin};
-pub use scale::ActivityState;
-pub use serve::{Body, HttpApp, Limits, Serving, relayed_body, text_response};
+pub use scale::{ActivationError, ActivityState};
+pub use serve::{Body, HttpApp, InstantiateError, Limits, Serving, relayed_body, text_response};
 pub use workload::{Grant, Grants, InstanceBuilder, OutgoingHttp, Sent, Workload};

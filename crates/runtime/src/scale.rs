@@ -14,6 +14,22 @@ use std::time::Duration;
 // tokio's clock (the system's, unless a test pauses it), so that idleness can be tested.
 use tokio::time::Instant;
 
+/// Why an idle app's component cannot be loaded again.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivationError {
+    /// Loading it panicked.
+    #[error("reloading the component panicked: {0}")]
+    Panicked(String),
+    /// It no longer loads (its compiled code and its file are gone, say).
+    #[error("component {component} {error}")]
+    Load {
+        /// The component, shortened.
+        component: String,
+        /// Why.
+        error: crate::LoadError,
+    },
+}
+
 /// Whether an app holds its component, and the counts of its transitions.
 pub(crate) struct Activity {
     active: ArcSwapOption<Prepared>,
@@ -67,7 +83,7 @@ impl Activity {
     ///
     /// # Errors
     /// The component can no longer be loaded (its compiled code and its file are gone).
-    pub(crate) async fn component(&self) -> Result<Arc<Prepared>, String> {
+    pub(crate) async fn component(&self) -> Result<Arc<Prepared>, ActivationError> {
         self.touch();
         if let Some(c) = self.active.load_full() {
             return Ok(c);
@@ -80,8 +96,11 @@ impl Activity {
         // Off the ingress thread: a cache miss (the compiled file was removed) compiles.
         let loaded = tokio::task::spawn_blocking(move || runtime.load_http(&artifact))
             .await
-            .map_err(|e| format!("reloading the component panicked: {e}"))?
-            .map_err(|e| format!("component {} {e}", self.artifact.short()))?;
+            .map_err(|e| ActivationError::Panicked(e.to_string()))?
+            .map_err(|error| ActivationError::Load {
+                component: self.artifact.short().to_string(),
+                error,
+            })?;
         let component = loaded.component.inner;
         self.active.store(Some(component.clone()));
         self.activations.fetch_add(1, Ordering::Relaxed);

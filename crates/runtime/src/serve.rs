@@ -49,6 +49,22 @@ pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Bo
         .expect("static response parts are valid")
 }
 
+/// Why [`HttpApp::instantiate_once`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InstantiateError {
+    /// The app was idle and its component cannot be loaded again.
+    #[error("{0}")]
+    Activation(#[from] crate::scale::ActivationError),
+    /// Start-up code trapped or ran out of memory.
+    #[error("{app} cannot be instantiated: {error:#}")]
+    Trapped {
+        /// `app/NAME`.
+        app: String,
+        /// What wasmtime said.
+        error: wasmtime::Error,
+    },
+}
+
 /// How a deployed HTTP workload is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Serving {
@@ -420,7 +436,7 @@ impl HttpApp {
     ///
     /// # Errors
     /// The component failed to instantiate (a trap in start-up code, or out of memory).
-    pub async fn instantiate_once(&self) -> Result<(), String> {
+    pub async fn instantiate_once(&self) -> Result<(), InstantiateError> {
         let component = self.activity.component().await?;
         let mut store = self.new_store(&component);
         let ticks = self.limits.cpu.as_nanos() / EPOCH_TICK.as_nanos();
@@ -429,7 +445,10 @@ impl HttpApp {
         let instance = component.pre.instantiate_async(&mut store).await;
         instance
             .map(drop)
-            .map_err(|e| format!("{} cannot be instantiated: {e:#}", self.workload.name))
+            .map_err(|error| InstantiateError::Trapped {
+                app: self.workload.name.clone(),
+                error,
+            })
     }
 
     /// The response to send for `answer`; a failure is also an event in the app's log.

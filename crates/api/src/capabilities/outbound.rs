@@ -5,7 +5,7 @@
 //! apex), an IPv4 literal or a bracketed IPv6 literal; `port` may be `*`; without a port, the
 //! scheme's default port. Matching is on the parsed destination only — never on headers.
 
-use crate::{FieldError, WorkloadSpec, fail, host_ip, normalise_host};
+use crate::{FieldError, InvalidValue, WorkloadSpec, fail, host_ip, normalise_host};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -92,7 +92,11 @@ pub fn default_port(scheme: &str) -> Option<u16> {
 
 impl OutboundRule {
     /// Parses an allow-list entry; the error says what a valid one looks like.
-    pub fn parse(entry: &str) -> Result<Self, String> {
+    pub fn parse(entry: &str) -> Result<Self, InvalidValue> {
+        Self::parse_entry(entry).map_err(InvalidValue::from)
+    }
+
+    fn parse_entry(entry: &str) -> Result<Self, String> {
         let hint = "use scheme://host[:port], e.g. https://api.example.com, https://*.example.com or http://10.0.0.5:8080";
         let err = |why: &str| format!("'{entry}' {why}; {hint}");
         let (scheme, rest) = entry
