@@ -4,6 +4,7 @@
 #
 #   bench/http.sh [component.wasm] [runs] [seconds] [connections]
 #   SHOAL_SPEC='reuse: {maxRequests: 10000}' bench/http.sh …   # extra spec fields for Shoal's app
+#   SHOAL_BEFORE=/path/to/older/shoal bench/http.sh …          # also another build, in the same alternation
 #
 # Needs: a release build (cargo build --release), wrk (apt-get install wrk) and the peer
 # (cargo install wasmtime-cli --version 48.0.8 --locked; ~14 min, never in CI).
@@ -31,6 +32,20 @@ spec:
 YAML
 "$shoal" apply -f "$out/app.yaml" >/dev/null
 "$shoal" wait app bench --timeout 120s >/dev/null
+shoal_pid=${pids[-1]}
+
+# Another build of Shoal, when asked for: same app, its own data dir and ports.
+servers=(wasmtime shoal)
+if [ -n "${SHOAL_BEFORE:-}" ]; then
+  main_url=$shoal_url
+  start_shoal_from "$SHOAL_BEFORE" before
+  before_url=$shoal_url
+  before_pid=${pids[-1]}
+  SHOAL_SERVER=$shoal_api SHOAL_DATA_DIR=$out/before "$SHOAL_BEFORE" apply -f "$out/app.yaml" >/dev/null
+  SHOAL_SERVER=$shoal_api SHOAL_DATA_DIR=$out/before "$SHOAL_BEFORE" wait app bench --timeout 120s >/dev/null
+  shoal_url=$main_url
+  servers=(wasmtime before shoal)
+fi
 
 # The peer, on a free port it picks itself.
 "$wasmtime" serve -S cli --addr 127.0.0.1:0 "$component" >"$out/wt.out" 2>&1 &
@@ -40,22 +55,23 @@ wt_url=$(grep -o 'http://[0-9.:]*' "$out/wt.out" | head -1)
 
 curl -fsS "$shoal_url/" >/dev/null && curl -fsS "$wt_url/" >/dev/null
 
-run() { # name url
-  wrk -t2 -c"$conns" -d"${secs}s" --latency "$2/" >"$out/$1.$i.txt"
-}
+url_of() { case $1 in wasmtime) echo "$wt_url" ;; before) echo "$before_url" ;; shoal) echo "$shoal_url" ;; esac; }
 for i in $(seq 1 "$runs"); do
-  run wasmtime "$wt_url"
-  run shoal "$shoal_url"
+  for name in "${servers[@]}"; do
+    wrk -t2 -c"$conns" -d"${secs}s" --latency "$(url_of "$name")/" >"$out/$name.$i.txt"
+  done
 done
 rss() { echo "$(($(rss_kib "$1") / 1024)) MiB"; }
-rss_line="RSS after the runs: wasmtime serve $(rss "${pids[-1]}"), Shoal $(rss "${pids[0]}")"
+rss_line="RSS after the runs: wasmtime serve $(rss "${pids[-1]}"), Shoal $(rss "$shoal_pid")"
+[ -n "${SHOAL_BEFORE:-}" ] && rss_line="$rss_line, Shoal before $(rss "$before_pid")"
 
-PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" <<'PY'
+PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" "${servers[@]}" <<'PY'
 import re, sys
 from wrk_medians import medians
 out, runs, comp, conns, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+servers = sys.argv[6:]
 res = {}
-for name in ("wasmtime", "shoal"):
+for name in servers:
     files = [f"{out}/{name}.{i}.txt" for i in range(1, runs + 1)]
     for i, f in enumerate(files, 1):
         errs = re.search(r"Non-2xx or 3xx responses: (\d+)", open(f).read())
@@ -65,10 +81,13 @@ for name in ("wasmtime", "shoal"):
 print(f"{comp}, wrk -t2 -c{conns} -d{secs}s, {runs} alternating runs, medians:\n")
 print("| server | req/s | p50 | p99 |")
 print("|---|---|---|---|")
-for name, label in (("wasmtime", "`wasmtime serve` 48.0.8"), ("shoal", "Shoal")):
+labels = {"wasmtime": "`wasmtime serve` 48.0.8", "before": "Shoal (before)", "shoal": "Shoal"}
+for name in servers:
     r = res[name]
-    print(f"| {label} | {r[0]:,.0f} | {r[1]:.2f} ms | {r[2]:.2f} ms |")
-w, s = res["wasmtime"], res["shoal"]
-print(f"| **Shoal ÷ wasmtime** | **{s[0]/w[0]:.2f}×** | {s[1]/w[1]:.2f}× | {s[2]/w[2]:.2f}× |")
+    print(f"| {labels[name]} | {r[0]:,.0f} | {r[1]:.2f} ms | {r[2]:.2f} ms |")
+w = res["wasmtime"]
+for name in servers[1:]:
+    s = res[name]
+    print(f"| **{labels[name]} ÷ wasmtime** | **{s[0]/w[0]:.2f}×** | {s[1]/w[1]:.2f}× | {s[2]/w[2]:.2f}× |")
 PY
 echo "$rss_line"

@@ -13,13 +13,20 @@ trap cleanup EXIT
 # Resident memory of process $1, in KiB.
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
-# Starts `shoal up` (plus any flags in $SHOAL_UP_ARGS) on free ports with its data in $out/shoal (log in $out/shoal.err), and
-# exports SHOAL_SERVER and SHOAL_DATA_DIR for the CLI and `shoal_url` for the ingress.
-start_shoal() {
+# Starts `shoal up` from binary $1 (plus any flags in $SHOAL_UP_ARGS) on free ports with its
+# data in $out/$2 (log in $out/$2.err); sets `shoal_api` and `shoal_url` (the ingress).
+start_shoal_from() {
   # shellcheck disable=SC2086 # SHOAL_UP_ARGS: extra flags, word-split on purpose
-  "$shoal" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/shoal" ${SHOAL_UP_ARGS:-} >"$out/shoal.out" 2>"$out/shoal.err" &
+  "$1" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/$2" ${SHOAL_UP_ARGS:-} >"$out/$2.out" 2>"$out/$2.err" &
   pids+=($!)
-  until grep -q 'ingress:' "$out/shoal.out" 2>/dev/null; do sleep 0.1; done
-  export SHOAL_SERVER=$(awk '/API:/ {print $2}' "$out/shoal.out") SHOAL_DATA_DIR=$out/shoal
-  shoal_url=$(awk '/ingress:/ {print $2}' "$out/shoal.out")
+  until grep -q 'ingress:' "$out/$2.out" 2>/dev/null; do sleep 0.1; done
+  shoal_api=$(awk '/API:/ {print $2}' "$out/$2.out")
+  shoal_url=$(awk '/ingress:/ {print $2}' "$out/$2.out")
+}
+
+# Starts this build's `shoal up` in $out/shoal and exports SHOAL_SERVER and SHOAL_DATA_DIR for
+# the CLI; `shoal_url` is its ingress.
+start_shoal() {
+  start_shoal_from "$shoal" shoal
+  export SHOAL_SERVER=$shoal_api SHOAL_DATA_DIR=$out/shoal
 }

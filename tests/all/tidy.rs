@@ -258,8 +258,9 @@ fn named_modules(text: &str, me: &str, modules: &BTreeSet<String>) -> BTreeSet<S
             .take_while(|seg| !seg.is_empty())
             .collect()
     };
-    let mut resolve = |base: &str, rest: &str| {
-        let mut best = None;
+    // `crate::a::b::Item` names the deepest module of the path; `super::Item` the parent.
+    let mut resolve = |base: &str, rest: &str, names_base: bool| {
+        let mut best = names_base.then(|| base.to_string());
         let mut path = base.to_string();
         for seg in ident(rest) {
             path = if path.is_empty() {
@@ -278,14 +279,14 @@ fn named_modules(text: &str, me: &str, modules: &BTreeSet<String>) -> BTreeSet<S
         }
     };
     for (at, _) in text.match_indices("crate::") {
-        resolve("", &text[at + "crate::".len()..]);
+        resolve("", &text[at + "crate::".len()..], true);
     }
     for (at, _) in text.match_indices("super::") {
-        resolve(&parent, &text[at + "super::".len()..]);
+        resolve(&parent, &text[at + "super::".len()..], true);
     }
     for line in text.lines() {
         if let Some(rest) = line.trim_start().strip_prefix("use ") {
-            resolve(me, rest);
+            resolve(me, rest, false);
         }
     }
     named

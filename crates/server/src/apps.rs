@@ -265,7 +265,7 @@ pub(crate) fn check_component(
         ComponentRef::Digest(d) => d,
         ComponentRef::Oci(r) => {
             return Err(format!(
-                "'{r}': pulling components from OCI registries is not supported yet; pull it and give its path"
+                "'{r}': pulling components from OCI registries is not supported yet; fetch the .wasm and give its path"
             ));
         }
         ComponentRef::Path(p) => {
