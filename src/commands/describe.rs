@@ -74,6 +74,13 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
         (Some(c), g) if g > 0 => field(&mut out, "Serving", format!("generation {g}, {c}")),
         _ => field(&mut out, "Serving", "nothing yet"),
     }
+    if let Some(wasi) = &s.wasi {
+        let handler = match wasi.as_str() {
+            "0.3" => "wasi:http/handler@0.3",
+            _ => "wasi:http/incoming-handler@0.2",
+        };
+        field(&mut out, "WASI", format!("{wasi} ({handler})"));
+    }
     if s.placement.is_some() && !s.nodes.is_empty() {
         let reports = s.nodes.iter().map(|(n, r)| {
             let mut text = format!("{n} {} (generation {})", r.phase, r.generation);

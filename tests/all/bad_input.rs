@@ -144,7 +144,7 @@ fn a_component_that_is_not_an_http_handler_fails_with_the_reason() {
     );
     assert!(
         err.contains(
-            "does not export wasi:http/incoming-handler@0.2.x (its exports: wasi:cli/run@0.2."
+            "does not export wasi:http/incoming-handler@0.2.x or wasi:http/handler@0.3.x (its exports: wasi:cli/run@0.2."
         ),
         "{err}"
     );

@@ -191,13 +191,18 @@ fn a_capabilitys_host_types_stay_in_the_capabilities_crate() {
     assert!(bindgens > 0, "the check itself works");
 }
 
-/// A file's text without its `#[cfg(test)]` module (by convention, the end of the file).
+/// A file's code: without comments (doc links name modules too, but depend on nothing) and
+/// without its `#[cfg(test)]` module (by convention, the end of the file).
 fn non_test_text(file: &Path) -> String {
     let text = std::fs::read_to_string(file).unwrap();
-    match text.find("#[cfg(test)]") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
+    let code = match text.find("#[cfg(test)]") {
+        Some(i) => &text[..i],
+        None => &text,
+    };
+    code.lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]

@@ -45,6 +45,9 @@ pub struct AppStatus {
     /// Digest of that generation's component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_component: Option<String>,
+    /// The WASI version that component is written against (`0.2` or `0.3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasi: Option<String>,
     /// What each node that holds the app last reported (one entry on a single node).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub nodes: BTreeMap<String, NodeAppStatus>,
@@ -80,6 +83,9 @@ pub struct NodeAppStatus {
     /// The digest of the component this node serves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_component: Option<String>,
+    /// The WASI version of the component this node serves (`0.2` or `0.3`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasi: Option<String>,
     /// Whether the app is loaded on this node or idle there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<ScaleStatus>,
@@ -95,6 +101,7 @@ impl NodeAppStatus {
             message: None,
             serving_generation: 0,
             serving_component: None,
+            wasi: None,
             scale: None,
         }
     }
@@ -180,7 +187,7 @@ impl AppStatus {
         };
         let held: Vec<&NodeAppStatus> = holders.iter().filter_map(|n| self.nodes.get(n)).collect();
         let (serving, scale) = serving_summary(&held);
-        (self.serving_generation, self.serving_component) = serving;
+        (self.serving_generation, self.serving_component, self.wasi) = serving;
         self.scale = scale;
         let several = holders.len() > 1;
         let reports: Vec<(&String, &NodeAppStatus)> = holders
@@ -232,7 +239,9 @@ impl AppStatus {
 
 /// What serves on every holder (the oldest generation one serves, and its component), and
 /// whether the app is loaded anywhere, from the holders' reports `held`.
-fn serving_summary(held: &[&NodeAppStatus]) -> ((u64, Option<String>), Option<ScaleStatus>) {
+fn serving_summary(
+    held: &[&NodeAppStatus],
+) -> ((u64, Option<String>, Option<String>), Option<ScaleStatus>) {
     let oldest = held
         .iter()
         .filter(|r| r.serving_generation > 0)
@@ -240,6 +249,7 @@ fn serving_summary(held: &[&NodeAppStatus]) -> ((u64, Option<String>), Option<Sc
     let serving = (
         oldest.map_or(0, |r| r.serving_generation),
         oldest.and_then(|r| r.serving_component.clone()),
+        oldest.and_then(|r| r.wasi.clone()),
     );
     let scales: Vec<&ScaleStatus> = held.iter().filter_map(|r| r.scale.as_ref()).collect();
     let active: Vec<&&ScaleStatus> = scales

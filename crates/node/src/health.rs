@@ -1,12 +1,14 @@
 //! Health checks: the request a new generation must answer with 2xx before it gets traffic.
 
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty};
 use shoal_runtime::{HttpApp, RequestBody};
 use std::time::Duration;
 
 /// Attempts before a generation is declared unhealthy.
 const ATTEMPTS: u32 = 5;
+/// Most of a health check's answer that is read.
+const MAX_BODY: usize = 1 << 20;
 /// Wait before the second attempt; doubled before each later one (0.1 + 0.2 + 0.4 + 0.8 s).
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -33,7 +35,13 @@ pub(crate) async fn check(app: &HttpApp, path: &str) -> Result<(), String> {
                 ));
             }
         };
-        let status = app.handle(req).await.status();
+        let response = app.handle(req).await;
+        let status = response.status();
+        // Read the answer through, as a client would: a guest's work for a request ends
+        // when its response is complete (a body dropped early means the client went away).
+        let _ = http_body_util::Limited::new(response.into_body(), MAX_BODY)
+            .collect()
+            .await;
         if status.is_success() {
             return Ok(());
         }

@@ -45,12 +45,12 @@ pub enum LoadError {
     Compile(wasmtime::Error),
     /// It imports something this node does not provide.
     #[error(
-        "cannot be linked: {0:#}; Shoal provides WASI 0.2 and wasi:http, and grants no other imports"
+        "cannot be linked: {0:#}; Shoal provides WASI 0.2 and 0.3, wasi:http, and the capabilities its spec grants"
     )]
     Link(wasmtime::Error),
     /// It does not export a supported incoming handler.
     #[error(
-        "does not export wasi:http/incoming-handler@0.2.x (its exports: {exports}); an App must be a wasi:http proxy component{hint}"
+        "does not export wasi:http/incoming-handler@0.2.x or wasi:http/handler@0.3.x (its exports: {exports}); an App must be a wasi:http proxy or service component{hint}"
     )]
     NotHttp {
         /// The exports it has instead.
@@ -60,7 +60,7 @@ pub enum LoadError {
     },
     /// It is not a `wasi:cli` command.
     #[error(
-        "is not a wasi:cli command (its exports: {exports}); a Job runs a component exporting wasi:cli/run@0.2.x or a wasip1 module with _start{hint}"
+        "is not a wasi:cli command (its exports: {exports}); a Job runs a component exporting wasi:cli/run@0.2.x or @0.3.x, or a wasip1 module with _start{hint}"
     )]
     NotCommand {
         /// The exports it has instead.

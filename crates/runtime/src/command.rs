@@ -27,6 +27,8 @@ pub struct Command {
 #[derive(Clone)]
 enum Kind {
     Component(CommandPre<Host>),
+    /// A `wasi:cli/run@0.3.x` command, run in the store's concurrent event loop.
+    P3(wasmtime_wasi::p3::bindings::CommandPre<Host>),
     Module(InstancePre<P1Host>),
 }
 
@@ -124,10 +126,22 @@ impl Runtime {
                     .linker
                     .instantiate_pre(&component)
                     .map_err(LoadError::Link)?;
+                if let Ok(p3) = wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
+                    return Ok((
+                        Command {
+                            kind: Kind::P3(p3),
+                            _ticker: self.ticker.clone(),
+                            digest: artifact.digest.clone(),
+                        },
+                        from_cache,
+                    ));
+                }
                 Kind::Component(CommandPre::new(pre).map_err(|_| {
                     let exports = exports(&self.engine, &component);
                     LoadError::NotCommand {
-                        hint: if exports.contains("wasi:http/incoming-handler") {
+                        hint: if exports.contains("wasi:http/incoming-handler")
+                            || exports.contains("wasi:http/handler")
+                        {
                             "; this is a wasi:http component, which runs as an App, not a Job"
                         } else {
                             ""
@@ -197,6 +211,24 @@ impl Runtime {
                     let run = async {
                         let command = pre.instantiate_async(&mut store).await?;
                         let result = command.wasi_cli_run().call_run(&mut store).await?;
+                        Ok(i32::from(result.is_err()))
+                    };
+                    let result = run.await;
+                    exit_of(result, store.data_mut(), limits)
+                })
+            }
+            Kind::P3(pre) => {
+                let host = Host::new(&workload, inv.memory, wasi);
+                let mut store = metered_store(pre.engine(), host, inv.cpu, &meter);
+                let pre = pre.clone();
+                Box::pin(async move {
+                    let run = async {
+                        let command = pre.instantiate_async(&mut store).await?;
+                        let result = store
+                            .run_concurrent(async |accessor| {
+                                command.wasi_cli_run().call_run(accessor).await
+                            })
+                            .await??;
                         Ok(i32::from(result.is_err()))
                     };
                     let result = run.await;

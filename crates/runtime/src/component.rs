@@ -4,7 +4,7 @@ use crate::host::Host;
 use crate::ticker::Ticker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::handler::ProxyPre;
 
 /// A component ready to serve: compiled, linked, checked and pre-instantiated. A cheap handle:
 /// clones share one compiled component, which is released when the last handle goes (see
@@ -15,7 +15,10 @@ pub struct HttpComponent {
 }
 
 pub(crate) struct Prepared {
+    /// Its `wasi:http@0.2` or `@0.3` handler, pre-instantiated.
     pub(crate) pre: ProxyPre<Host>,
+    /// The engine it is compiled for.
+    pub(crate) engine: wasmtime::Engine,
     /// Guest code of this component can run only while epochs tick.
     pub(crate) _ticker: Arc<Ticker>,
     /// What it was loaded from (to load it again after scaling to zero).
@@ -26,6 +29,34 @@ impl HttpComponent {
     /// `sha256:<hex>` of the component bytes.
     pub fn digest(&self) -> &str {
         &self.inner.artifact.digest
+    }
+
+    /// The WASI version of the handler it exports.
+    pub fn wasi(&self) -> Wasi {
+        match self.inner.pre {
+            ProxyPre::P2(_) => Wasi::P2,
+            ProxyPre::P3(_) => Wasi::P3,
+        }
+    }
+}
+
+/// The WASI version a component is written against, by what it exports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wasi {
+    /// WASI 0.2: `wasi:http/incoming-handler@0.2.x` or `wasi:cli/run@0.2.x` (or a wasip1
+    /// module, run through 0.2).
+    P2,
+    /// WASI 0.3: `wasi:http/handler@0.3.x` or `wasi:cli/run@0.3.x`.
+    P3,
+}
+
+impl Wasi {
+    /// `0.2` or `0.3`.
+    pub fn version(self) -> &'static str {
+        match self {
+            Wasi::P2 => "0.2",
+            Wasi::P3 => "0.3",
+        }
     }
 }
 

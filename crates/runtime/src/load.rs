@@ -4,7 +4,7 @@ use crate::code::{Code, exports};
 use crate::component::{HttpComponent, Prepared};
 use crate::{Artifact, LoadError, Runtime};
 use std::time::{Duration, Instant};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::handler::ProxyPre;
 
 /// How [`Runtime::load_http`] obtained the compiled code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,19 +54,26 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .map_err(LoadError::Link)?;
-        let pre = ProxyPre::new(instance_pre).map_err(|_| {
-            let exports = exports(&self.engine, &component);
-            LoadError::NotHttp {
-                hint: if exports.contains("wasi:cli/run") {
-                    "; this is a wasi:cli command component, which runs as a Job, not an App"
-                } else {
-                    ""
-                },
-                exports,
-            }
-        })?;
+        // A 0.3 handler if it exports one, else a 0.2 one.
+        let pre = match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
+            Ok(p3) => ProxyPre::P3(p3),
+            Err(_) => ProxyPre::P2(
+                wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre).map_err(|_| {
+                    let exports = exports(&self.engine, &component);
+                    LoadError::NotHttp {
+                        hint: if exports.contains("wasi:cli/run") {
+                            "; this is a wasi:cli command component, which runs as a Job, not an App"
+                        } else {
+                            ""
+                        },
+                        exports,
+                    }
+                })?,
+            ),
+        };
         let inner = self.loaded.insert(Prepared {
             pre,
+            engine: self.engine.clone(),
             _ticker: self.ticker.clone(),
             artifact: artifact.clone(),
         });

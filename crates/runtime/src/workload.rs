@@ -10,6 +10,7 @@
 use shoal_logs::AppLog;
 use std::any::Any;
 use std::sync::Arc;
+use std::time::Duration;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
@@ -136,4 +137,29 @@ pub(crate) struct Shaped {
     pub(crate) wasi: WasiCtxBuilder,
     pub(crate) outgoing: Option<Arc<dyn OutgoingHttp>>,
     pub(crate) granted: Vec<Arc<dyn Any + Send + Sync>>,
+}
+
+/// How a deployed HTTP workload is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serving {
+    /// What each request may use.
+    pub limits: Limits,
+    /// `Some(n)`: an instance that answered goes back to a pool and answers up to `n`
+    /// requests in all (see [`crate::reuse`]); `None`: a fresh instance per request.
+    pub reuse: Option<u32>,
+    /// Time without a request after which the component is released (scale to zero).
+    pub idle_after: Option<Duration>,
+}
+
+/// The limits of every request of one deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of linear memory per memory of an instance.
+    pub memory: u64,
+    /// Guest compute per request.
+    pub cpu: Duration,
+    /// Wall clock per request.
+    pub timeout: Duration,
+    /// Requests in flight at once; more are answered 503.
+    pub concurrency: u32,
 }

@@ -280,7 +280,7 @@ impl Controller for Agent {
                 .state
                 .deployed
                 .get(key)
-                .map(|d| (d.generation, d.reported)),
+                .map(|d| (d.generation, d.app.wasi().version(), d.reported)),
             failed: self.state.failed.get(&latest).cloned(),
             in_progress: self.state.checking.contains(&latest)
                 || self.state.loading.contains(&latest),

@@ -8,8 +8,9 @@ use shoal_runtime::ActivityState;
 /// What the node knows of one App beyond the object itself.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Known {
-    /// The generation this node serves, with the app's activity as last reported.
-    pub serving: Option<(u64, ActivityState)>,
+    /// The generation this node serves, its WASI version, and the app's activity as last
+    /// reported.
+    pub serving: Option<(u64, &'static str, ActivityState)>,
     /// Why the latest generation cannot serve, once that is known.
     pub failed: Option<String>,
     /// The latest generation is being loaded or health-checked; its end reconciles again.
@@ -32,10 +33,11 @@ pub(crate) enum Step {
 pub(crate) fn reconcile(app: &App, known: &Known) -> Step {
     let generation = app.metadata.generation;
     match &known.serving {
-        Some((serving, activity)) if *serving == generation => {
+        Some((serving, wasi, activity)) if *serving == generation => {
             return Step::Report(Patch::Serving {
                 generation,
                 digest: app.spec.component.to_string(),
+                wasi,
                 activity: *activity,
             });
         }
@@ -43,7 +45,7 @@ pub(crate) fn reconcile(app: &App, known: &Known) -> Step {
     }
     if let Some(message) = &known.failed {
         let message = match known.serving {
-            Some((g, _)) => format!("{message}; generation {g} keeps serving"),
+            Some((g, _, _)) => format!("{message}; generation {g} keeps serving"),
             None => message.clone(),
         };
         return Step::Report(Patch::Failed { message });
@@ -78,13 +80,14 @@ pub(crate) mod tests {
     fn reconcile_decides_from_the_latest_generation_and_what_the_node_knows() {
         let a = app(2);
         let known = |serving: Option<u64>, failed: Option<&str>, in_progress: bool| Known {
-            serving: serving.map(|g| (g, ACTIVE)),
+            serving: serving.map(|g| (g, "0.2", ACTIVE)),
             failed: failed.map(str::to_string),
             in_progress,
         };
         let serving = Step::Report(Patch::Serving {
             generation: 2,
             digest: a.spec.component.to_string(),
+            wasi: "0.2",
             activity: ACTIVE,
         });
         for (k, expected) in [

@@ -12,6 +12,8 @@ pub(crate) enum Patch {
     Serving {
         generation: u64,
         digest: String,
+        /// The WASI version of what serves.
+        wasi: &'static str,
         activity: ActivityState,
     },
     /// The latest generation cannot serve; `message` says why (and what serves instead).
@@ -41,11 +43,13 @@ impl Patch {
             Patch::Serving {
                 generation: serving,
                 digest,
+                wasi,
                 activity,
             } => {
                 set_scale(report, *activity, now, false);
                 report.serving_generation = *serving;
                 report.serving_component = Some(digest.clone());
+                report.wasi = Some(wasi.to_string());
                 Some((Phase::Ready, "Serving", None))
             }
             Patch::Failed { message } => {
@@ -106,6 +110,7 @@ mod tests {
         let patch = Patch::Serving {
             generation: 3,
             digest: "sha256:abc".into(),
+            wasi: "0.2",
             activity: ACTIVE,
         };
         let mut s = AppStatus::default();
@@ -129,6 +134,7 @@ mod tests {
         let serving = |g| Patch::Serving {
             generation: g,
             digest: "sha256:abc".into(),
+            wasi: "0.2",
             activity: ACTIVE,
         };
         let mut s = AppStatus {
@@ -170,6 +176,7 @@ mod tests {
             Patch::Serving {
                 generation: 1,
                 digest: "sha256:abc".into(),
+                wasi: "0.2",
                 activity: ACTIVE,
             }
             .apply(&mut s, node, 1, t0);

@@ -14,7 +14,7 @@ mod policy;
 mod runner;
 
 pub use clock::Clock;
-pub use policy::{Action, Note, finish, reconcile};
+pub use policy::{Action, Note, finish, prune, reconcile};
 pub use runner::{NodeRunner, RunError, Runner};
 
 use crate::controller::{Controller, Work};
@@ -187,18 +187,25 @@ impl Controller for JobController {
         let Finished { key, run, result } = done;
         self.tasks.remove(&(key.clone(), run));
         let now = self.clock.now();
-        let mut notes = Vec::new();
+        let (mut notes, mut pruned) = (Vec::new(), Vec::new());
         let stored = self
             .objects
             .write_status::<Job>(&key, |job| {
                 let mut next = job.clone();
                 notes = finish(&mut next, run, &result, now);
+                // In the same write: a reader never sees more finished runs than are kept.
+                pruned = prune(&mut next.status, &next.spec);
                 (!notes.is_empty()).then_some(next.status)
             })
             .await;
         match stored {
             Ok(Some(job)) => {
                 self.record(&job, &notes).await;
+                if let Some(logs) = &self.logs {
+                    for run in &pruned {
+                        logs.remove_job_run(&key.namespace, &key.name, *run);
+                    }
+                }
                 self.remember(job);
             }
             Ok(None) => {}

@@ -178,19 +178,7 @@ pub fn reconcile(job: &Job, running: &HashSet<u64>, node: &str, now: DateTime<Ut
         }
     }
 
-    // History: every active run, and the newest finished ones.
-    let keep = spec.history_limit();
-    let finished = status.runs.iter().filter(|r| r.phase.is_finished()).count();
-    let mut excess = finished.saturating_sub(keep);
-    status.runs.retain(|r| {
-        if excess > 0 && r.phase.is_finished() {
-            excess -= 1;
-            action.pruned.push(r.number);
-            false
-        } else {
-            true
-        }
-    });
+    action.pruned = prune(&mut status, spec);
 
     if status != job.status {
         action.status = Some(status);
@@ -198,7 +186,9 @@ pub fn reconcile(job: &Job, running: &HashSet<u64>, node: &str, now: DateTime<Ut
     action
 }
 
-/// Records how attempt `run` ended: the run succeeds, waits for its retry, or fails.
+/// Records how attempt `run` ended: the run succeeds, waits for its retry, or fails (and a
+/// finished run may push the oldest out of the history: see [`prune`], which the caller runs
+/// in the same write).
 /// `Err` is a command that cannot run at all (not a command, cannot be read): no retry
 /// would change that.
 pub fn finish(
@@ -245,6 +235,25 @@ pub fn finish(
             )]
         }
     }
+}
+
+/// Keeps the history within `spec.historyLimit`: every active run, and the newest finished
+/// ones; returns the runs dropped (whose logs go too).
+pub fn prune(status: &mut JobStatus, spec: &shoal_api::JobSpec) -> Vec<u64> {
+    let keep = spec.history_limit();
+    let finished = status.runs.iter().filter(|r| r.phase.is_finished()).count();
+    let mut excess = finished.saturating_sub(keep);
+    let mut pruned = Vec::new();
+    status.runs.retain(|r| {
+        if excess > 0 && r.phase.is_finished() {
+            excess -= 1;
+            pruned.push(r.number);
+            false
+        } else {
+            true
+        }
+    });
+    pruned
 }
 
 /// The attempt of `run` failed with `why`: retry after the backoff, or fail the run.

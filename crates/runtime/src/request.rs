@@ -1,0 +1,372 @@
+//! One request on one instance, for a `wasi:http@0.2` component (`incoming-handler`, on a
+//! fresh or a reused instance) or a `wasi:http@0.3` one (`handler`, run in the store's
+//! concurrent event loop): its store, CPU meter, lane, timeout, and what it came to.
+//!
+//! # When the instance is torn down
+//! A request's guest runs on its own task, which owns the instance. The task ends — and the
+//! instance is dropped — when the guest has produced its response *and* finished everything
+//! else it does for the request: streaming the response body, and (0.3) every task it spawned,
+//! even after responding. Whichever comes first also ends it: the request's timeout (counted
+//! from the start, through the body and any background work), its CPU limit (likewise), a
+//! trap, or the client going away before the body is complete (see [`GuestBody`]).
+
+use crate::bodies::{Abandon, Body, GuestBody, text_response};
+use crate::component::Prepared;
+use crate::host::Host;
+use crate::lanes::{BusyLane, Meter};
+use crate::reuse;
+use crate::ticker::EPOCH_TICK;
+use crate::workload::{Limits, Workload};
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use wasmtime::{AsContextMut, Store, Trap, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::handler::{self, Proxy, ProxyPre};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+
+/// CPU after which a request moves to the busy lane. Above what a fresh instance of a big
+/// interpreter (Python, JavaScript: 2–5 ms) needs to answer, so that such apps serve from the
+/// ingress threads at full priority; at 2 ms they lost a fifth of their throughput and
+/// JavaScript's p99 grew 20× on the HTTP bench.
+const BUSY_AFTER: Duration = Duration::from_millis(10);
+
+/// What serving a request on one instance came to.
+pub(crate) enum Answer {
+    /// The guest (or the host, for a malformed request) produced a response.
+    Response(Response<Body>),
+    /// The guest produced none.
+    Failed(Outcome),
+}
+
+impl Answer {
+    /// A failure that may come from reusing an instance, and that a fresh one might not repeat.
+    /// Limits and timeouts are not: a replay would cost as much again.
+    pub(crate) fn is_reuse_suspect(&self) -> bool {
+        match self {
+            Answer::Response(resp) => resp.status().is_server_error(),
+            Answer::Failed(Outcome::Trapped(_) | Outcome::Returned | Outcome::ErrorCode(_)) => true,
+            Answer::Failed(Outcome::CpuExceeded | Outcome::TimedOut) => false,
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            Answer::Response(resp) => format!("it answered {}", resp.status()),
+            Answer::Failed(Outcome::Trapped(e)) => format!("it failed: {e:#}"),
+            Answer::Failed(Outcome::Returned) => "it returned without a response".into(),
+            Answer::Failed(Outcome::ErrorCode(code)) => format!("it responded with {code}"),
+            Answer::Failed(Outcome::CpuExceeded) => "it exceeded its CPU limit".into(),
+            Answer::Failed(Outcome::TimedOut) => "it timed out".into(),
+        }
+    }
+}
+
+/// How the guest's side of a request ended when it never produced a response.
+pub(crate) enum Outcome {
+    Returned,
+    /// The guest answered with a `wasi:http` error code (its debug form).
+    ErrorCode(String),
+    Trapped(wasmtime::Error),
+    CpuExceeded,
+    TimedOut,
+}
+
+/// What one request runs with: the app's component, workload, limits and lanes.
+#[derive(Clone, Copy)]
+pub(crate) struct Attempt<'a> {
+    pub(crate) component: &'a Arc<Prepared>,
+    pub(crate) workload: &'a Arc<Workload>,
+    pub(crate) limits: Limits,
+    pub(crate) lane: &'a Arc<BusyLane>,
+    /// The app's last request turned busy (its next ones start on the busy lane).
+    pub(crate) last_was_busy: &'a Arc<AtomicBool>,
+}
+
+/// A store for one fresh instance of `workload`: its grants and its memory limit.
+pub(crate) fn new_store(
+    component: &Prepared,
+    workload: &Arc<Workload>,
+    memory: u64,
+) -> Store<Host> {
+    let mut store = Store::new(&component.engine, Host::new(workload, memory, |_| {}));
+    store.limiter(|h| &mut h.account.limits);
+    store
+}
+
+impl Attempt<'_> {
+    /// Charges `store` the CPU its guest uses, from now on, against the request's limit.
+    ///
+    /// The guest yields at every tick so that no guest monopolises its thread; tokio's own
+    /// yield lets the IO driver run first, so new requests on this thread are noticed after one
+    /// tick. Each tick charges the CPU the guest's thread really spent (not the wall time,
+    /// which preemption stretches). A request past `BUSY_AFTER` moves to the busy lane at that
+    /// yield, and while an app's requests keep doing so, its next ones start there.
+    fn meter(&self, store: &mut Store<Host>) -> Arc<Meter> {
+        let cpu_limit = self.limits.cpu;
+        store.data_mut().account.cpu_used = Duration::ZERO;
+        store.data_mut().account.cpu_exceeded = false;
+        store.set_epoch_deadline(1);
+        let meter = Arc::new(Meter::new(self.last_was_busy.load(Ordering::Relaxed)));
+        let charged = meter.clone();
+        store.epoch_deadline_callback(move |mut ctx| {
+            let account = &mut ctx.data_mut().account;
+            if !account.charge(charged.charge(EPOCH_TICK), Some(cpu_limit)) {
+                return Err(Trap::Interrupt.into());
+            }
+            if account.cpu_used >= BUSY_AFTER {
+                charged.turn_busy();
+            }
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
+        meter
+    }
+
+    /// Runs `guest` (which owns the instance) on its own task, on the calling thread until it
+    /// turns busy and then on the busy lane, until the request's deadline.
+    fn spawn<F>(
+        &self,
+        deadline: Instant,
+        meter: Arc<Meter>,
+        permit: OwnedSemaphorePermit,
+        guest: F,
+    ) -> JoinHandle<Outcome>
+    where
+        F: Future<Output = Outcome> + Send + 'static,
+    {
+        let lane = self.lane.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tokio::time::timeout_at(deadline, lane.run(guest, meter)).await {
+                Err(_) => Outcome::TimedOut,
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(e)) => Outcome::Trapped(wasmtime::Error::msg(format!(
+                    "the busy lane lost the request: {e}"
+                ))),
+            }
+        })
+    }
+
+    /// Serves `req` on a `wasi:http@0.2` component: on `warm` (from `pool`), or on a fresh
+    /// instance, holding `permit` until the guest is done.
+    pub(crate) async fn p2<B>(
+        self,
+        warm: Option<reuse::Warm>,
+        pool: Option<Arc<reuse::Pool>>,
+        req: hyper::Request<B>,
+        permit: OwnedSemaphorePermit,
+    ) -> Answer
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let deadline = Instant::now() + self.limits.timeout;
+        let (mut store, proxy, served) = match warm {
+            Some(w) => (w.store, Some(w.proxy), w.served),
+            None => (
+                new_store(self.component, self.workload, self.limits.memory),
+                None,
+                0,
+            ),
+        };
+        let meter = self.meter(&mut store);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let prepared = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)
+            .and_then(|req| Ok((req, store.data_mut().http().new_response_outparam(tx)?)));
+        let (req, out) = match prepared {
+            Ok(v) => v,
+            Err(e) => {
+                return Answer::Response(text_response(
+                    StatusCode::BAD_REQUEST,
+                    format!("bad request: {e}"),
+                ));
+            }
+        };
+        let ProxyPre::P2(pre) = &self.component.pre else {
+            unreachable!("p2 is only called for wasi:http@0.2 components")
+        };
+        let (pre, this) = (pre.clone(), self.clone_parts());
+        let task = self.spawn(deadline, meter, permit, async move {
+            let run = async {
+                let proxy = match proxy {
+                    Some(proxy) => proxy,
+                    None => pre.instantiate_async(&mut store).await?,
+                };
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, req, out)
+                    .await?;
+                wasmtime::Result::Ok(proxy)
+            };
+            let result = run.await;
+            if let Some(limit) = this.ended(&store, &result) {
+                return limit;
+            }
+            match result {
+                Ok(proxy) => {
+                    if let Some(pool) = pool {
+                        pool.put(reuse::Warm::new(store, proxy, served + 1));
+                    }
+                    Outcome::Returned
+                }
+                Err(e) => Outcome::Trapped(e),
+            }
+        });
+        // The response arrives through the outparam, usually while the guest still streams its
+        // body. If the guest returns first without having set it, it never will (a guest may
+        // keep the outparam alive, as componentize-js does when it fails a second request).
+        let rx = async {
+            match rx.await {
+                Ok(Ok(resp)) => Ok(Ok(resp)),
+                Ok(Err(code)) => Ok(Err(format!("{code:?}"))),
+                Err(_) => Err(()),
+            }
+        };
+        self.settle(deadline, rx, task).await
+    }
+
+    /// Serves `req` on a fresh instance of a `wasi:http@0.3` component, holding `permit` until
+    /// the guest and everything it spawned are done.
+    pub(crate) async fn p3<B>(self, req: hyper::Request<B>, permit: OwnedSemaphorePermit) -> Answer
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let deadline = Instant::now() + self.limits.timeout;
+        let mut store = new_store(self.component, self.workload, self.limits.memory);
+        let meter = self.meter(&mut store);
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let req = req.map(|body| body.map_err(Into::into).boxed_unsync());
+        let (component, this) = (self.component.clone(), self.clone_parts());
+        let task = self.spawn(deadline, meter, permit, async move {
+            let result = async {
+                let proxy = component.pre.instantiate_async(&mut store).await?;
+                run_p3(&mut store, &proxy, req, tx).await
+            }
+            .await;
+            if let Some(limit) = this.ended(&store, &result) {
+                return limit;
+            }
+            match result {
+                Ok(()) => Outcome::Returned,
+                Err(e) => Outcome::Trapped(e),
+            }
+        });
+        let rx = async {
+            match rx.await {
+                Ok(Ok(resp)) => Ok(Ok(resp)),
+                Ok(Err(e)) => match e
+                    .downcast_ref::<wasmtime_wasi_http::p3::bindings::http::types::ErrorCode>()
+                {
+                    Some(code) => Ok(Err(format!("{code:?}"))),
+                    None => Err(()),
+                },
+                Err(_) => Err(()),
+            }
+        };
+        self.settle(deadline, rx, task).await
+    }
+
+    /// What a request came to: the response from `rx` (its body stopping the guest's work if
+    /// the client goes away before it is complete), or, once the guest's `task` ended without
+    /// one, how it ended; a timeout if neither comes by `deadline`.
+    async fn settle(
+        &self,
+        deadline: Instant,
+        rx: impl Future<Output = Result<Result<Response<Body>, String>, ()>>,
+        task: JoinHandle<Outcome>,
+    ) -> Answer {
+        let abort = task.abort_handle();
+        let joined = |r: Result<Outcome, tokio::task::JoinError>| {
+            r.unwrap_or_else(|e| Outcome::Trapped(wasmtime::Error::msg(e.to_string())))
+        };
+        // Until the response is handed on, going away means dropping this future: the guest's
+        // work stops with it.
+        let abandon = Abandon::new(abort, self.workload.clone());
+        let mut task = task;
+        let settled = tokio::time::timeout_at(deadline, async {
+            tokio::pin!(rx);
+            tokio::select! {
+                biased;
+                set = &mut rx => match set {
+                    Ok(set) => Ok(set),
+                    // No response will come: the task says why.
+                    Err(()) => Err(joined((&mut task).await)),
+                },
+                done = &mut task => match futures::FutureExt::now_or_never(&mut rx) {
+                    Some(Ok(set)) => Ok(set),
+                    _ => Err(joined(done)),
+                },
+            }
+        })
+        .await;
+        let outcome = match settled {
+            Ok(Ok(Ok(resp))) => {
+                return Answer::Response(
+                    resp.map(|body| GuestBody::new(body, abandon).boxed_unsync()),
+                );
+            }
+            Ok(Ok(Err(code))) => Outcome::ErrorCode(code),
+            Ok(Err(outcome)) => outcome,
+            Err(_) => Outcome::TimedOut,
+        };
+        // Ended by itself (or ends at the same deadline): nothing to stop.
+        abandon.disarm();
+        Answer::Failed(outcome)
+    }
+
+    /// What the guest's task needs of `self` after it is spawned.
+    fn clone_parts(&self) -> Parts {
+        Parts {
+            last_was_busy: self.last_was_busy.clone(),
+        }
+    }
+}
+
+/// What a running guest's task keeps of its [`Attempt`].
+struct Parts {
+    last_was_busy: Arc<AtomicBool>,
+}
+
+impl Parts {
+    fn ended<T>(&self, store: &Store<Host>, result: &wasmtime::Result<T>) -> Option<Outcome> {
+        let account = &store.data().account;
+        self.last_was_busy
+            .store(account.cpu_used >= BUSY_AFTER, Ordering::Relaxed);
+        match result {
+            Err(_) if account.cpu_exceeded => Some(Outcome::CpuExceeded),
+            _ => None,
+        }
+    }
+}
+
+/// Runs one `wasi:http@0.3` request on `proxy` in `store`'s concurrent event loop until the
+/// guest has answered (through `tx`) and no task of it is left.
+async fn run_p3(
+    store: &mut Store<Host>,
+    proxy: &Proxy,
+    req: http::Request<wasmtime_wasi_http::WasiBody>,
+    tx: futures::channel::oneshot::Sender<wasmtime::Result<Response<Body>>>,
+) -> wasmtime::Result<()> {
+    let prepared = handler::Prepared::new(store.as_context_mut(), proxy, req, Host::http, tx)?;
+    store
+        .run_concurrent(async |accessor| {
+            prepared.run(accessor, std::future::pending()).await?;
+            // The response is out; the body and any spawned tasks still run here.
+            std::future::poll_fn(|cx| accessor.poll_no_interesting_tasks(cx)).await;
+            wasmtime::Result::Ok(())
+        })
+        .await?
+}
