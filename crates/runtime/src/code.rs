@@ -3,6 +3,7 @@
 //! when it is not.
 
 use crate::Runtime;
+use crate::engine::Flavor;
 use std::path::{Path, PathBuf};
 use wasmparser::Parser;
 use wasmtime::Module;
@@ -95,7 +96,9 @@ pub(crate) fn exports(engine: &wasmtime::Engine, component: &Component) -> Strin
 
 impl Runtime {
     /// The compiled code of `artifact`: from the cache when it is there, compiled (and
-    /// cached) otherwise; and whether it came from the cache.
+    /// cached) otherwise; and whether it came from the cache. A core module and a component
+    /// that validates without the component model's concurrency compile for the `sync`
+    /// engine; one that needs it (WASI 0.3) for the `concurrent` engine.
     pub(crate) fn code(&self, artifact: &Artifact) -> Result<(Code, bool), LoadError> {
         let mut head = [0u8; 8];
         let n = std::io::Read::read(&mut std::fs::File::open(&artifact.path)?, &mut head)?;
@@ -112,65 +115,131 @@ impl Runtime {
             .strip_prefix("sha256:")
             .unwrap_or(&artifact.digest);
         let kind = if module { "module" } else { "component" };
-        let cached = self
-            .cache_dir
-            .join(format!("{hex}-{}.{kind}.cwasm", self.compat));
-        if let Some(code) = self.load_cached(&cached, module) {
-            return Ok((code, true));
-        }
-        Ok((self.compile(&artifact.path, &cached, module)?, false))
-    }
-
-    fn load_cached(&self, cached: &Path, module: bool) -> Option<Code> {
-        if !cached.exists() {
-            return None;
-        }
-        // SAFETY: the file is written only by `compile` below, into the node's own data dir,
-        // and is named after the engine compatibility hash; wasmtime re-checks its header.
-        #[allow(unsafe_code, reason = "deserializing our own precompiled code")]
-        let result = unsafe {
-            if module {
-                Module::deserialize_file(&self.engine, cached).map(Code::Module)
-            } else {
-                Component::deserialize_file(&self.engine, cached).map(Code::Component)
-            }
+        let cached = |flavor: &Flavor| {
+            self.cache_dir
+                .join(format!("{hex}-{}.{kind}.cwasm", flavor.compat))
         };
-        match result {
-            Ok(c) => Some(c),
-            Err(e) => {
-                tracing::warn!(path = %cached.display(), "ignoring unusable compile cache entry: {e:#}");
-                None
-            }
-        }
-    }
-
-    fn compile(&self, path: &Path, cached: &Path, module: bool) -> Result<Code, LoadError> {
-        let bytes = std::fs::read(path)?;
-        let code = if module {
-            Code::Module(Module::new(&self.engine, &bytes).map_err(LoadError::Compile)?)
+        let flavors: &[&Flavor] = if module {
+            &[&self.sync]
         } else {
-            Code::Component(Component::new(&self.engine, &bytes).map_err(LoadError::Compile)?)
+            &[&self.sync, &self.concurrent]
         };
-        let serialized = match &code {
-            Code::Module(m) => m.serialize(),
-            Code::Component(c) => c.serialize(),
-        };
-        match serialized {
-            Ok(compiled) => {
-                // A unique temporary name: two nodes or threads may compile the same digest.
-                let tmp = cached.with_extension(format!(
-                    "tmp{}-{:?}",
-                    std::process::id(),
-                    std::thread::current().id()
-                ));
-                let written =
-                    std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, cached));
-                if let Err(e) = written {
-                    tracing::warn!(path = %cached.display(), "cannot write compile cache: {e}");
-                }
+        for flavor in flavors {
+            if let Some(code) = load_cached(flavor, &cached(flavor), module) {
+                return Ok((code, true));
             }
-            Err(e) => tracing::warn!("cannot serialize compiled code: {e:#}"),
         }
-        Ok(code)
+        let bytes = std::fs::read(&artifact.path)?;
+        match compile(&self.sync, &bytes, &cached(&self.sync), module) {
+            Err(LoadError::Compile(e)) if !module && needs_concurrency(&e) => Ok((
+                compile(&self.concurrent, &bytes, &cached(&self.concurrent), module)?,
+                false,
+            )),
+            other => Ok((other?, false)),
+        }
+    }
+}
+
+/// Whether validation refused a component only because it uses the component model's
+/// concurrency (`stream`, `future`, async lifts: what WASI 0.3 components do).
+fn needs_concurrency(e: &wasmtime::Error) -> bool {
+    format!("{e:#}").contains("requires the component model async feature")
+}
+
+/// The code cached for `flavor` at `cached`, if it is there and loads.
+fn load_cached(flavor: &Flavor, cached: &Path, module: bool) -> Option<Code> {
+    if !cached.exists() {
+        return None;
+    }
+    // SAFETY: the file is written only by `compile` below, into the node's own data dir,
+    // and is named after the engine compatibility hash; wasmtime re-checks its header.
+    #[allow(unsafe_code, reason = "deserializing our own precompiled code")]
+    let result = unsafe {
+        if module {
+            Module::deserialize_file(&flavor.engine, cached).map(Code::Module)
+        } else {
+            Component::deserialize_file(&flavor.engine, cached).map(Code::Component)
+        }
+    };
+    match result {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!(path = %cached.display(), "ignoring unusable compile cache entry: {e:#}");
+            None
+        }
+    }
+}
+
+/// Compiles `bytes` for `flavor` and caches the result at `cached`.
+fn compile(flavor: &Flavor, bytes: &[u8], cached: &Path, module: bool) -> Result<Code, LoadError> {
+    let code = if module {
+        Code::Module(Module::new(&flavor.engine, bytes).map_err(LoadError::Compile)?)
+    } else {
+        Code::Component(Component::new(&flavor.engine, bytes).map_err(LoadError::Compile)?)
+    };
+    let serialized = match &code {
+        Code::Module(m) => m.serialize(),
+        Code::Component(c) => c.serialize(),
+    };
+    match serialized {
+        Ok(compiled) => {
+            // A unique temporary name: two nodes or threads may compile the same digest.
+            let tmp = cached.with_extension(format!(
+                "tmp{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let written =
+                std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, cached));
+            if let Err(e) = written {
+                tracing::warn!(path = %cached.display(), "cannot write compile cache: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("cannot serialize compiled code: {e:#}"),
+    }
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuntimeConfig;
+    use wasmtime::Engine;
+
+    #[test]
+    fn a_component_that_needs_concurrency_compiles_for_the_concurrent_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(
+            RuntimeConfig {
+                max_instances: 2,
+                cache_dir: dir.path().join("compiled"),
+                busy_threads: 1,
+                pooling: false,
+                keep_resident: 0,
+            },
+            |_| Ok(()),
+        )
+        .unwrap();
+        let engine_of = |name: &str, wat: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
+            let artifact = Artifact {
+                digest: format!("sha256:{}", name.repeat(64 / name.len())),
+                path,
+            };
+            let (Code::Component(c), _) = runtime.code(&artifact).unwrap() else {
+                panic!("not a component")
+            };
+            let concurrent = Engine::same(c.engine(), &runtime.concurrent.engine);
+            // A second load finds it in the cache of the same engine.
+            let (Code::Component(again), cached) = runtime.code(&artifact).unwrap() else {
+                panic!("not a component")
+            };
+            assert!(cached);
+            assert!(Engine::same(c.engine(), again.engine()));
+            concurrent
+        };
+        assert!(!engine_of("a", "(component)"));
+        assert!(engine_of("b", "(component (type (stream u8)))"));
     }
 }

@@ -122,7 +122,8 @@ impl Runtime {
         let (code, from_cache) = self.code(artifact)?;
         let kind = match code {
             Code::Component(component) => {
-                let pre = self
+                let flavor = self.flavor_of(component.engine());
+                let pre = flavor
                     .linker
                     .instantiate_pre(&component)
                     .map_err(LoadError::Link)?;
@@ -137,7 +138,7 @@ impl Runtime {
                     ));
                 }
                 Kind::Component(CommandPre::new(pre).map_err(|_| {
-                    let exports = exports(&self.engine, &component);
+                    let exports = exports(&flavor.engine, &component);
                     LoadError::NotCommand {
                         hint: if exports.contains("wasi:http/incoming-handler")
                             || exports.contains("wasi:http/handler")

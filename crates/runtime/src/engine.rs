@@ -1,4 +1,6 @@
-//! The engine: pooling allocator sized per node, epoch ticker, linker, compile cache location.
+//! The engines: one for WASI 0.2 components and wasip1 modules, one with the component
+//! model's concurrency for WASI 0.3 components; each a pooling allocator sized per node and a
+//! linker. The epoch ticker and the compile cache location.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,20 +46,37 @@ impl RuntimeConfig {
 /// this is, stated here because the memory bound depends on it).
 const WARM_SLOTS: u32 = 100;
 
-/// The wasmtime engine and linker shared by every workload on a node.
-///
-/// # Guarantees
-/// With `pooling` (as `shoal up` runs), every instance comes from the pooling allocator with
-/// copy-on-write memory images; memory, tables and stacks up to the keep-resident sizes stay
-/// mapped between uses so that a fresh instance takes no page faults on them. An epoch ticker
-/// thread and the busy lane run while the `Runtime` lives.
-pub struct Runtime {
+/// One engine and its linker: what a component is compiled for and linked against.
+pub(crate) struct Flavor {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<Host>>,
-    /// WASI preview 1 for Jobs that are core modules.
+    /// The engine's compatibility hash, part of every compile-cache file name.
+    pub(crate) compat: String,
+}
+
+/// The wasmtime engines and linkers shared by every workload on a node.
+///
+/// # Why two engines
+/// The component model's concurrency (what WASI 0.3 needs: `stream`, `future`, async
+/// exports) makes every store and call of an engine that enables it pay for it: measured on
+/// the HTTP bench, a WASI 0.2 C component served a quarter slower from such an engine. So
+/// 0.2 components and wasip1 modules compile for `sync`, an engine without it, and only
+/// components that need it (their validation says so) compile for `concurrent`.
+///
+/// # Guarantees
+/// With `pooling` (as `shoal up` runs), every instance comes from a pooling allocator (one per
+/// engine, each of `max_instances` slots) with copy-on-write memory images; memory, tables and
+/// stacks up to the keep-resident sizes stay mapped between uses so that a fresh instance
+/// takes no page faults on them. An epoch ticker thread and the busy lane run while the
+/// `Runtime` lives.
+pub struct Runtime {
+    /// WASI 0.2 components and wasip1 modules.
+    pub(crate) sync: Flavor,
+    /// WASI 0.3 components (the component model's concurrency on).
+    pub(crate) concurrent: Flavor,
+    /// WASI preview 1 for Jobs that are core modules (on the `sync` engine).
     pub(crate) p1_linker: Arc<wasmtime::Linker<P1Host>>,
     pub(crate) cache_dir: PathBuf,
-    pub(crate) compat: String,
     pub(crate) ticker: Arc<Ticker>,
     pub(crate) lane: Arc<BusyLane>,
     /// The HTTP components loaded now, shared by digest.
@@ -67,15 +86,65 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine and its linker — WASI 0.2 and `wasi:http`, then whatever `link` adds
-    /// (the capabilities' host interfaces) — and starts the epoch ticker.
+    /// Builds the engines and their linkers — WASI (0.2, and 0.3 for the concurrent engine)
+    /// and `wasi:http`, then whatever `link` adds (the capabilities' host interfaces) — and
+    /// starts the epoch ticker.
     ///
     /// # Errors
-    /// The pool cannot be reserved (e.g. too little address space for `max_instances`), `link`
+    /// A pool cannot be reserved (e.g. too little address space for `max_instances`), `link`
     /// fails, or the cache directory cannot be created.
     pub fn new(
         cfg: RuntimeConfig,
-        link: impl FnOnce(&mut Linker<Host>) -> anyhow::Result<()>,
+        link: impl Fn(&mut Linker<Host>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
+        let n = cfg.max_instances.max(1);
+        let sync = Flavor::new(&cfg, false, &link)?;
+        let concurrent = Flavor::new(&cfg, true, &link)?;
+        let mut p1_linker = wasmtime::Linker::new(&sync.engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, P1Host::wasi)?;
+        std::fs::create_dir_all(&cfg.cache_dir)?;
+
+        // Cranelift compiles on rayon's global pool: build it first, at a lower priority, so
+        // that compiling a new app slows neither serving apps nor busy guests much. (Another
+        // `Runtime` in this process may have built it already; then it stays as it is.)
+        let _ = rayon::ThreadPoolBuilder::new()
+            .thread_name(|i| format!("shoal-compile-{i}"))
+            .start_handler(|_| lower_priority(COMPILE_NICE))
+            .build_global();
+
+        let ticker = Arc::new(Ticker::start(&[
+            sync.engine.clone(),
+            concurrent.engine.clone(),
+        ])?);
+        Ok(Self {
+            sync,
+            concurrent,
+            p1_linker: Arc::new(p1_linker),
+            cache_dir: cfg.cache_dir,
+            ticker,
+            lane: Arc::new(BusyLane::start(cfg.busy_threads)?),
+            loaded: LoadedSet::default(),
+            // Half the slots at most, so that fresh instances always find one.
+            reuse_budget: Budget::start(n as usize / 2)?,
+        })
+    }
+
+    /// The flavor `engine` is.
+    pub(crate) fn flavor_of(&self, engine: &Engine) -> &Flavor {
+        if Engine::same(engine, &self.concurrent.engine) {
+            &self.concurrent
+        } else {
+            &self.sync
+        }
+    }
+}
+
+impl Flavor {
+    /// An engine with the component model's concurrency on or off, and its linker.
+    fn new(
+        cfg: &RuntimeConfig,
+        concurrency: bool,
+        link: &impl Fn(&mut Linker<Host>) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let n = cfg.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
@@ -101,51 +170,32 @@ impl Runtime {
         config
             .epoch_interruption(true)
             .memory_init_cow(true)
+            .concurrency_support(concurrency)
             .allocation_strategy(if cfg.pooling {
                 InstanceAllocationStrategy::Pooling(pool)
             } else {
                 InstanceAllocationStrategy::OnDemand
             });
         let engine = Engine::new(&config)?;
-
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        // WASI 0.3 beside 0.2: a component imports one version or the other (or both).
-        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
-        wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        if concurrency {
+            // WASI 0.3 beside 0.2: a component imports one version or the other, or both.
+            wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
+        }
         link(&mut linker)?;
-        let mut p1_linker = wasmtime::Linker::new(&engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, P1Host::wasi)?;
-
-        std::fs::create_dir_all(&cfg.cache_dir)?;
         let compat = {
             use std::hash::{Hash, Hasher};
             let mut h = std::hash::DefaultHasher::new();
             engine.precompile_compatibility_hash().hash(&mut h);
             format!("{:016x}", h.finish())
         };
-
-        // Cranelift compiles on rayon's global pool: build it first, at a lower priority, so
-        // that compiling a new app slows neither serving apps nor busy guests much. (Another
-        // `Runtime` in this process may have built it already; then it stays as it is.)
-        let _ = rayon::ThreadPoolBuilder::new()
-            .thread_name(|i| format!("shoal-compile-{i}"))
-            .start_handler(|_| lower_priority(COMPILE_NICE))
-            .build_global();
-
-        let ticker = Arc::new(Ticker::start(&engine)?);
         Ok(Self {
             engine,
             linker: Arc::new(linker),
-            p1_linker: Arc::new(p1_linker),
-            cache_dir: cfg.cache_dir,
             compat,
-            ticker,
-            lane: Arc::new(BusyLane::start(cfg.busy_threads)?),
-            loaded: LoadedSet::default(),
-            // Half the slots at most, so that fresh instances always find one.
-            reuse_budget: Budget::start(n as usize / 2)?,
         })
     }
 }

@@ -50,7 +50,8 @@ impl Runtime {
         let Code::Component(component) = code else {
             return Err(LoadError::CoreModule);
         };
-        let instance_pre = self
+        let flavor = self.flavor_of(component.engine());
+        let instance_pre = flavor
             .linker
             .instantiate_pre(&component)
             .map_err(LoadError::Link)?;
@@ -59,7 +60,7 @@ impl Runtime {
             Ok(p3) => ProxyPre::P3(p3),
             Err(_) => ProxyPre::P2(
                 wasmtime_wasi_http::p2::bindings::ProxyPre::new(instance_pre).map_err(|_| {
-                    let exports = exports(&self.engine, &component);
+                    let exports = exports(&flavor.engine, &component);
                     LoadError::NotHttp {
                         hint: if exports.contains("wasi:cli/run") {
                             "; this is a wasi:cli command component, which runs as a Job, not an App"
@@ -73,7 +74,7 @@ impl Runtime {
         };
         let inner = self.loaded.insert(Prepared {
             pre,
-            engine: self.engine.clone(),
+            engine: flavor.engine.clone(),
             _ticker: self.ticker.clone(),
             artifact: artifact.clone(),
         });

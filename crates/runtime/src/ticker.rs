@@ -17,16 +17,18 @@ pub(crate) struct Ticker {
 }
 
 impl Ticker {
-    /// Starts the ticker thread of `engine`.
-    pub(crate) fn start(engine: &wasmtime::Engine) -> std::io::Result<Self> {
+    /// Starts the ticker thread of `engines`.
+    pub(crate) fn start(engines: &[wasmtime::Engine]) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let (engine, stopped) = (engine.clone(), stop.clone());
+        let (engines, stopped) = (engines.to_vec(), stop.clone());
         std::thread::Builder::new()
             .name("shoal-epoch".into())
             .spawn(move || {
                 while !stopped.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })?;
         Ok(Self { stop })
