@@ -3,14 +3,14 @@
 # fixtures. The built .wasm files are committed, so neither tests nor CI need these toolchains.
 #
 #   examples/build.sh            # install missing toolchains, then build everything
-#   examples/build.sh c py       # only some: c (examples + fixtures), py, js
+#   examples/build.sh c py       # only some: c (examples + fixtures), py, py3 (WASI 0.3), js
 #
 # Toolchains (all from package registries; see ../shared/guests.md in the project workspace):
 #   clang + wasi-libc (Debian), wit-bindgen-cli 0.63 (crates.io), wasm-tools (PyPI),
 #   componentize-py 0.25.1 (PyPI), componentize-js 0.23.0 (npm), and the wasi_snapshot_preview1
 #   proxy adapter from the wasi-preview1-component-adapter-provider 48.0.8 crate.
 set -euo pipefail
-targets=${*:-c py js}
+targets=${*:-c py py3 js}
 want() { [[ " $targets " == *" $1 "* ]]; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$root/target/guests
@@ -81,6 +81,13 @@ fi
 # Python: componentize-py against the same WIT.
 want py && (cd "$root/examples/hello-py" && componentize-py -d "$wit" -w "$world" componentize app -o hello-py.wasm)
 want py && echo "built examples/hello-py/hello-py.wasm"
+
+# Python, WASI 0.3: componentize-py against the 0.3.0 WIT wasmtime 48 implements (examples/wit3).
+if want py3; then
+  (cd "$root/examples/hello-py3" && componentize-py -d "$root/examples/wit3" -w service componentize app -o hello-py3.wasm)
+  (cd "$root/examples/tool-py3" && componentize-py -d "$root/examples/wit3" -w command componentize app -o tool-py3.wasm)
+  echo "built examples/hello-py3/hello-py3.wasm and examples/tool-py3/tool-py3.wasm"
+fi
 
 # JavaScript: componentize-js 0.23 embeds StarlingMonkey built against wasi:http 0.2.10, so its
 # world comes from the WIT inside that engine.

@@ -125,16 +125,20 @@ pub async fn apply_paths(
     for m in manifests {
         for object in m.objects {
             let local = match &object {
-                Object::App(app) => resolve_component(&m.base, app)?,
-                Object::Job(job) => LocalParts {
-                    component: read_component(
-                        &m.base,
-                        &format!("job/{}", job.metadata.name),
-                        &job.spec.component,
-                        Needs::Command,
-                    )?,
-                    trees: Vec::new(),
-                },
+                Object::App(app) => local_parts(
+                    &m.base,
+                    &format!("app/{}", app.metadata.name),
+                    &app.spec.component,
+                    &app.spec.files,
+                    Needs::HttpComponent,
+                )?,
+                Object::Job(job) => local_parts(
+                    &m.base,
+                    &format!("job/{}", job.metadata.name),
+                    &job.spec.component,
+                    &job.spec.files,
+                    Needs::Command,
+                )?,
             };
             pending.push((object, local));
         }
@@ -171,6 +175,12 @@ pub async fn apply_paths(
                 if let Some(digest) = component {
                     job.spec.component = digest.into();
                 }
+                for (i, tree) in local.trees {
+                    let digest = upload(client, tree, &mut limit)
+                        .await
+                        .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
+                    job.spec.files[i].source = digest.into();
+                }
                 applied.push(Applied::Job(client.apply_job(&job).await?));
             }
         }
@@ -199,32 +209,33 @@ async fn upload(
     Ok(client.upload_blob(bytes).await?)
 }
 
-/// What an App needs uploaded: its component (unless a digest or URL) and its file trees.
+/// What an object needs uploaded: its component (unless a digest or an image) and its file
+/// trees.
 struct LocalParts {
     component: Option<(PathBuf, Vec<u8>)>,
     trees: Vec<(usize, Vec<u8>)>,
 }
 
-/// Reads and checks everything local an App refers to, before anything is sent.
-fn resolve_component(base: &Path, app: &shoal_api::App) -> anyhow::Result<LocalParts> {
+/// Reads and checks everything local `object` refers to, before anything is sent.
+fn local_parts(
+    base: &Path,
+    object: &str,
+    component: &ComponentRef,
+    files: &[shoal_api::FileMount],
+    needs: Needs,
+) -> anyhow::Result<LocalParts> {
     let mut trees = Vec::new();
-    for (i, f) in app.spec.files.iter().enumerate() {
+    for (i, f) in files.iter().enumerate() {
         let ComponentRef::Path(source) = &f.source else {
             continue;
         };
         let dir = base.join(source);
-        let packed = shoal_blobs::trees::pack_dir(&dir).map_err(|e| {
-            anyhow::anyhow!("app/{}: spec.files[{i}].source: {e}", app.metadata.name)
-        })?;
+        let packed = shoal_blobs::trees::pack_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("{object}: spec.files[{i}].source: {e}"))?;
         trees.push((i, packed));
     }
     Ok(LocalParts {
-        component: read_component(
-            base,
-            &format!("app/{}", app.metadata.name),
-            &app.spec.component,
-            Needs::HttpComponent,
-        )?,
+        component: read_component(base, object, component, needs)?,
         trees,
     })
 }

@@ -162,8 +162,31 @@ pub fn describe_job(job: &Job, events: &[Event], now: DateTime<Utc>) -> String {
             join(spec.env.iter().map(|(k, v)| format!("{k}={v}"))),
         );
     }
-    if let Some(stdin) = &spec.stdin {
-        field(&mut out, "Stdin", format!("{} bytes", stdin.len()));
+    if spec.stdin.is_some() || spec.stdin_base64.is_some() {
+        field(
+            &mut out,
+            "Stdin",
+            format!("{} bytes", spec.stdin_bytes().len()),
+        );
+    }
+    if !spec.config.is_empty() {
+        field(&mut out, "Config", join(spec.config.keys().cloned()));
+    }
+    if spec.identity() == shoal_api::Identity::Env {
+        field(&mut out, "Identity", "in the environment too (SHOAL_JOB_*)");
+    }
+    if !spec.files.is_empty() {
+        let mounts = spec.files.iter().map(|f| {
+            let mode = match f.mode {
+                Some(shoal_api::MountMode::Rw) => "rw, a copy per attempt",
+                _ => "ro",
+            };
+            format!("{} ({mode})", f.mount)
+        });
+        field(&mut out, "Files", join(mounts));
+    }
+    if let Some(dir) = &spec.working_dir {
+        field(&mut out, "Working dir", dir);
     }
     let cpu = spec
         .limits
@@ -213,6 +236,7 @@ pub fn describe_job(job: &Job, events: &[Event], now: DateTime<Utc>) -> String {
                 r.number.to_string(),
                 r.phase.to_string(),
                 r.exit_code.map_or("-".into(), |c| c.to_string()),
+                r.ended.map_or("-".into(), |e| e.to_string()),
                 r.attempts.to_string(),
                 age(r.start_time, now),
                 duration(r, now),
@@ -224,7 +248,7 @@ pub fn describe_job(job: &Job, events: &[Event], now: DateTime<Utc>) -> String {
         &mut out,
         "Runs",
         &[
-            "RUN", "STATUS", "EXIT", "ATTEMPTS", "STARTED", "DURATION", "MESSAGE",
+            "RUN", "STATUS", "EXIT", "ENDED", "ATTEMPTS", "STARTED", "DURATION", "MESSAGE",
         ],
         &rows,
     );

@@ -155,9 +155,12 @@ pub fn job_table(jobs: &[Job], now: chrono::DateTime<chrono::Utc>) -> String {
                 j.metadata.name.clone(),
                 status,
                 latest.map_or("-".into(), |r| r.number.to_string()),
-                latest
-                    .and_then(|r| r.exit_code)
-                    .map_or("-".into(), |c| c.to_string()),
+                // The code it exited with, else how it ended (a trap is no exit code).
+                match latest.map(|r| (r.exit_code, r.ended)) {
+                    Some((Some(code), _)) => code.to_string(),
+                    Some((None, Some(ended))) => ended.to_string(),
+                    _ => "-".into(),
+                },
                 latest.map_or("-".into(), |r| r.attempts.to_string()),
                 latest.map_or("-".into(), |r| super::describe::duration(r, now)),
                 j.spec.schedule.clone().unwrap_or_else(|| "-".into()),

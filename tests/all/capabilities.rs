@@ -323,5 +323,5 @@ fn static_files_are_shipped_by_digest_and_mounted_read_only() {
     )
     .unwrap();
     let err = node.fails(&["apply", "-f", manifest.to_str().unwrap()], None);
-    assert!(err.ends_with("app/bad: spec.files[0].mount: '/static/../etc' must be an absolute path like /static, without '.', '..' or empty segments\n"), "{err}");
+    assert!(err.ends_with("app/bad: spec.files[0].mount: '/static/../etc' must be a path like /static or a relative name like data, without '..' or empty segments\n"), "{err}");
 }

@@ -18,7 +18,8 @@ fn wait(node: &Node, name: &str, until: &str) -> String {
 #[test]
 fn a_module_and_a_component_run_with_args_env_and_stdin() {
     let node = Node::start(&[]);
-    let spec = "  env: {GREETING: hi}\n  stdin: |\n    first\n    second\n";
+    // `identity: env`: the run's identity in the environment too (the fixture prints it).
+    let spec = "  env: {GREETING: hi}\n  identity: env\n  stdin: |\n    first\n    second\n";
     for (name, component) in [("p1", MODULE), ("p2", COMPONENT)] {
         let applied = node.apply(&job_yaml(name, component, &["echo", "a", "b c"], spec));
         assert_eq!(applied, format!("job/{name} created\n"));
@@ -82,7 +83,7 @@ fn a_module_and_a_component_run_with_args_env_and_stdin() {
 #[test]
 fn failed_attempts_are_retried_with_backoff_then_the_run_fails_with_its_exit_code() {
     let node = Node::start(&[]);
-    let spec = "  retries: 2\n  backoff: 100ms\n";
+    let spec = "  retries: 2\n  backoff: 100ms\n  identity: env\n";
     node.apply(&job_yaml("flaky", MODULE, &["fail-first", "2"], spec));
     node.apply(&job_yaml("broken", MODULE, &["exit", "7"], spec));
     wait(&node, "flaky", "complete");
@@ -272,7 +273,7 @@ fn a_node_killed_during_a_run_retries_the_interrupted_attempt_after_restart() {
         "resumable",
         MODULE,
         &["sleep-first", "600"],
-        "  retries: 1\n  backoff: 100ms\n",
+        "  retries: 1\n  backoff: 100ms\n  identity: env\n",
     ));
     node.apply(&job_yaml("once", MODULE, &["sleep", "600"], ""));
     for name in ["resumable", "once"] {

@@ -185,8 +185,24 @@ pub struct FileMount {
     /// A directory relative to the manifest (the CLI packs and uploads it), or `sha256:<hex>` of
     /// an uploaded tree.
     pub source: ComponentRef,
-    /// Where the component sees it, an absolute path such as `/static`.
+    /// Where the component sees it: a path such as `/static`, or a name relative to the
+    /// working directory such as `data` (as `wasmtime run --dir HOST::GUEST` names it).
     pub mount: String,
+    /// `ro` (the default) or, for a Job, `rw`: a writable copy for each attempt, discarded
+    /// after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<MountMode>,
+}
+
+/// Whether a mount is writable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountMode {
+    /// Read-only.
+    #[default]
+    Ro,
+    /// A writable scratch copy (Jobs only).
+    Rw,
 }
 
 /// Grants beyond pure computation; the default grants nothing.

@@ -51,6 +51,25 @@ pub struct JobSpec {
     /// Text the command reads on stdin; empty when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<String>,
+    /// Bytes the command reads on stdin, base64 (instead of `stdin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin_base64: Option<String>,
+    /// Values for the `wasi:config/store` interface (the run's identity is there too, under
+    /// `shoal.job.name`, `shoal.job.run` and `shoal.job.attempt`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+    /// Where the command also finds its run's identity: `config` (only in `wasi:config`, the
+    /// default: the environment is exactly `env`) or `env` (also as `SHOAL_JOB_NAME`,
+    /// `SHOAL_JOB_RUN` and `SHOAL_JOB_ATTEMPT`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+    /// Directory trees shipped with the job and mounted for each attempt: read-only, or
+    /// (`mode: rw`) a writable copy that each attempt starts afresh and that is discarded after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::FileMount>,
+    /// The command's initial working directory (`wasi:cli/environment.initial-cwd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
     /// Memory and CPU per attempt.
     #[serde(default, skip_serializing_if = "JobLimits::is_empty")]
     pub limits: JobLimits,
@@ -91,6 +110,24 @@ impl JobSpec {
     /// Largest `stdin` a spec may carry (it is stored with the object).
     pub const MAX_STDIN: usize = 64 << 10;
 
+    /// The bytes on stdin: `stdin`, or `stdinBase64` decoded (empty when neither, or when the
+    /// base64 is invalid, which validation refuses).
+    pub fn stdin_bytes(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        match (&self.stdin, &self.stdin_base64) {
+            (Some(text), _) => text.clone().into_bytes(),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// Where the run's identity goes, defaulted.
+    pub fn identity(&self) -> Identity {
+        self.identity.unwrap_or_default()
+    }
+
     /// Wall-clock time one attempt may take.
     pub fn timeout(&self) -> Duration {
         self.timeout
@@ -122,6 +159,17 @@ impl JobSpec {
     pub fn concurrency_policy(&self) -> ConcurrencyPolicy {
         self.concurrency_policy.unwrap_or_default()
     }
+}
+
+/// Where a job's command finds its run's identity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Identity {
+    /// In `wasi:config/store` only.
+    #[default]
+    Config,
+    /// Also in the environment.
+    Env,
 }
 
 /// What a scheduled run does when an earlier run is still active.
@@ -244,6 +292,9 @@ pub struct JobRun {
     /// How the last attempt ended, when it did not exit with 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How the last attempt ended: exited (see `exitCode`), trapped, or was ended by a limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<Termination>,
     /// The node that runs (or ran) its current attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -278,6 +329,7 @@ impl JobRun {
             attempts: 0,
             exit_code: None,
             message: None,
+            ended: None,
             node: None,
             scheduled_time: scheduled,
             created_time: created,
@@ -285,6 +337,42 @@ impl JobRun {
             finish_time: None,
             retry_after: None,
         }
+    }
+}
+
+/// How a job's attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Termination {
+    /// The command exited, with the run's `exitCode`.
+    Exited,
+    /// The command trapped (or its host failed it).
+    Trapped,
+    /// It failed after its memory limit refused growth.
+    OutOfMemory,
+    /// Its CPU limit ended it.
+    CpuLimit,
+    /// Its timeout ended it.
+    Timeout,
+    /// Its node stopped while it ran.
+    Interrupted,
+    /// It was stopped: superseded, replaced, or its job deleted.
+    Stopped,
+    /// It could not run at all (not a command, or its component cannot be had).
+    NotRunnable,
+}
+
+impl std::fmt::Display for Termination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Termination::Exited => "exited",
+            Termination::Trapped => "trapped",
+            Termination::OutOfMemory => "out of memory",
+            Termination::CpuLimit => "CPU limit",
+            Termination::Timeout => "timeout",
+            Termination::Interrupted => "interrupted",
+            Termination::Stopped => "stopped",
+            Termination::NotRunnable => "not runnable",
+        })
     }
 }
 

@@ -1,4 +1,5 @@
-//! Environment variables (`spec.env`), set in every instance's WASI context.
+//! The process environment: variables (`spec.env`) and, for a Job, its initial working
+//! directory (`spec.workingDir`), set in every instance's WASI context.
 
 use crate::capability::{Capability, GrantError};
 use shoal_api::capabilities::env;
@@ -9,8 +10,11 @@ use std::sync::Arc;
 /// The environment capability.
 pub struct Env;
 
-/// The variables one deployment sees.
-struct Vars(Vec<(String, String)>);
+/// The environment one deployment sees.
+struct Environment {
+    vars: Vec<(String, String)>,
+    cwd: Option<String>,
+}
 
 #[async_trait::async_trait]
 impl Capability for Env {
@@ -23,17 +27,23 @@ impl Capability for Env {
         _owner: &ObjectRef,
         spec: WorkloadSpec<'_>,
     ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
-        let vars = env::vars(spec);
-        if vars.is_empty() {
+        let (vars, cwd) = (env::vars(spec), env::working_dir(spec));
+        if vars.is_empty() && cwd.is_none() {
             return Ok(None);
         }
-        let vars = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        Ok(Some(Arc::new(Vars(vars))))
+        Ok(Some(Arc::new(Environment {
+            vars: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            cwd: cwd.map(str::to_string),
+        })))
     }
 }
 
-impl Grant for Vars {
+impl Grant for Environment {
     fn prepare(&self, instance: &mut InstanceBuilder<'_>) {
-        instance.wasi().envs(&self.0);
+        let wasi = instance.wasi();
+        wasi.envs(&self.vars);
+        if let Some(cwd) = &self.cwd {
+            wasi.initial_cwd(cwd);
+        }
     }
 }

@@ -153,13 +153,31 @@ pub fn validate_job(job: &Job) -> Result<(), FieldError> {
             format!("at most {} finished runs are kept", JobSpec::MAX_HISTORY),
         );
     }
-    if spec
-        .stdin
-        .as_ref()
-        .is_some_and(|s| s.len() > JobSpec::MAX_STDIN)
-    {
+    if spec.stdin.is_some() && spec.stdin_base64.is_some() {
         return fail(
-            "spec.stdin",
+            "spec.stdinBase64",
+            "give stdin (text) or stdinBase64 (bytes), not both",
+        );
+    }
+    if let Some(b64) = &spec.stdin_base64 {
+        use base64::Engine as _;
+        if base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .is_err()
+        {
+            return fail(
+                "spec.stdinBase64",
+                "is not base64 (standard alphabet, with padding)",
+            );
+        }
+    }
+    let (field, len) = match &spec.stdin {
+        Some(text) => ("spec.stdin", text.len()),
+        None => ("spec.stdinBase64", spec.stdin_bytes().len()),
+    };
+    if len > JobSpec::MAX_STDIN {
+        return fail(
+            field,
             format!(
                 "is larger than {} KiB; ship bigger inputs as a file",
                 JobSpec::MAX_STDIN >> 10

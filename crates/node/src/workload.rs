@@ -1,7 +1,8 @@
 //! From API objects to what the runtime runs: the one place the node translates an App or a
 //! Job into an [`Artifact`], a [`Workload`] and its serving or invocation settings.
 
-use shoal_api::{App, Job, JobRun, WorkloadSpec};
+use shoal_api::capabilities::config::RESERVED;
+use shoal_api::{App, Identity, Job, JobRun, WorkloadSpec};
 use shoal_blobs::Blobs;
 use shoal_capabilities::{Capabilities, GrantError};
 use shoal_logs::AppLog;
@@ -72,9 +73,11 @@ pub async fn http(
     })
 }
 
-/// Attempt `run.attempts` of `run` of `job`: the workload (its environment with
-/// `SHOAL_JOB_NAME`, `SHOAL_JOB_RUN` and `SHOAL_JOB_ATTEMPT`, what the command may want to
-/// know about itself, e.g. for idempotent retries) and its invocation.
+/// Attempt `run.attempts` of `run` of `job`: the workload and its invocation. The command
+/// sees exactly the spec's arguments and environment, as under `wasmtime run`; what it may
+/// want to know about itself (e.g. for idempotent retries) is in `wasi:config` as
+/// `shoal.job.name`, `shoal.job.run` and `shoal.job.attempt`, and with `identity: env` also
+/// as `SHOAL_JOB_NAME`, `SHOAL_JOB_RUN` and `SHOAL_JOB_ATTEMPT`.
 ///
 /// # Errors
 /// A grant cannot be built.
@@ -86,12 +89,16 @@ pub async fn job_attempt(
 ) -> Result<(Workload, Invocation), GrantError> {
     let name = job.metadata.name.clone();
     let mut spec = job.spec.clone();
-    for (k, v) in [
-        ("SHOAL_JOB_NAME", name.clone()),
-        ("SHOAL_JOB_RUN", run.number.to_string()),
-        ("SHOAL_JOB_ATTEMPT", run.attempts.to_string()),
+    for (key, value) in [
+        ("name", name.clone()),
+        ("run", run.number.to_string()),
+        ("attempt", run.attempts.to_string()),
     ] {
-        spec.env.insert(k.into(), v);
+        if spec.identity() == Identity::Env {
+            let var = format!("SHOAL_JOB_{}", key.to_ascii_uppercase());
+            spec.env.insert(var, value.clone());
+        }
+        spec.config.insert(format!("{RESERVED}job.{key}"), value);
     }
     let owner = job.object_ref();
     let grants = capabilities.grant(&owner, WorkloadSpec::Job(&spec)).await?;
@@ -99,7 +106,7 @@ pub async fn job_attempt(
         args: std::iter::once(name)
             .chain(spec.args.iter().cloned())
             .collect(),
-        stdin: spec.stdin.clone().unwrap_or_default().into(),
+        stdin: spec.stdin_bytes().into(),
         memory: spec.limits.memory(),
         cpu: spec.limits.cpu.as_ref().map(shoal_api::DurationSpec::get),
         timeout: spec.timeout(),

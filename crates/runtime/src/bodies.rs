@@ -9,8 +9,10 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::Error;
 
 /// The response body type of the ingress: whatever a guest streams, or a short host message.
@@ -38,19 +40,25 @@ pub fn text_response(status: StatusCode, text: impl Into<String>) -> Response<Bo
 }
 
 /// Stops a request's guest if the request is abandoned — the client goes away — before its
-/// response is complete, and says so in the workload's log.
+/// response is complete. The guest's task then says so (see [`Held`]).
 pub(crate) struct Abandon {
     abort: Option<tokio::task::AbortHandle>,
-    workload: Arc<Workload>,
+    shared: Arc<Shared>,
+}
+
+/// What a request's [`Abandon`] tells its guest's task.
+#[derive(Default)]
+struct Shared {
+    /// The response was handed to the client: a limit that ends the guest now cuts its body.
+    responded: AtomicBool,
+    /// The client went away first.
+    abandoned: AtomicBool,
 }
 
 impl Abandon {
-    /// Guards the guest task that `abort` stops.
-    pub(crate) fn new(abort: tokio::task::AbortHandle, workload: Arc<Workload>) -> Self {
-        Self {
-            abort: Some(abort),
-            workload,
-        }
+    /// The response is on its way to the client (its body may still be streaming).
+    pub(crate) fn responded(&self) {
+        self.shared.responded.store(true, Ordering::Relaxed);
     }
 
     /// The guest ends by itself: never stop it.
@@ -61,10 +69,61 @@ impl Abandon {
 
 impl Drop for Abandon {
     fn drop(&mut self) {
-        if let Some(abort) = self.abort.take()
-            && !abort.is_finished()
-        {
+        if let Some(abort) = self.abort.take() {
+            self.shared.abandoned.store(true, Ordering::Relaxed);
             abort.abort();
+        }
+    }
+}
+
+/// What a guest's task holds for its request: the concurrency permit, released the moment the
+/// task ends or is stopped. Whatever ends the guest after its response began — a limit, a trap,
+/// the client going away — goes to the workload's log (the client saw only a cut-off body),
+/// written after the permit is free, so whoever reads it can use the slot at once.
+pub(crate) struct Held {
+    permit: Option<OwnedSemaphorePermit>,
+    workload: Arc<Workload>,
+    shared: Arc<Shared>,
+    finished: bool,
+}
+
+impl Held {
+    /// Holds `permit` for a guest's task, and the [`Abandon`] that stops the task once it is
+    /// given the task's abort handle.
+    pub(crate) fn new(
+        permit: OwnedSemaphorePermit,
+        workload: Arc<Workload>,
+    ) -> (Self, impl FnOnce(tokio::task::AbortHandle) -> Abandon) {
+        let shared = Arc::new(Shared::default());
+        let held = Self {
+            permit: Some(permit),
+            workload,
+            shared: shared.clone(),
+            finished: false,
+        };
+        (held, move |abort| Abandon {
+            abort: Some(abort),
+            shared,
+        })
+    }
+
+    /// The task ran to its end; `cut_off` is the log line for what ended it, should that have
+    /// cut off a response already begun.
+    pub(crate) fn finish(mut self, cut_off: Option<String>) {
+        self.finished = true;
+        drop(self.permit.take());
+        if let Some(line) = cut_off
+            && self.shared.responded.load(Ordering::Relaxed)
+        {
+            self.workload.event(&line);
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        if !self.finished && self.shared.abandoned.load(Ordering::Relaxed) {
             self.workload.event(
                 "the client went away before the response was complete; the request's guest work was stopped",
             );

@@ -37,7 +37,9 @@ enum Kind {
 pub enum Exit {
     /// The command exited (0 is success).
     Code(i32),
-    /// It trapped or failed in the host; the message says how.
+    /// It trapped; the message says how.
+    Trapped(String),
+    /// The host failed it (not the guest's doing); the message says how.
     Failed(String),
     /// It used more CPU than its limit.
     CpuExceeded(Duration),
@@ -72,7 +74,7 @@ impl std::fmt::Display for Exit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Exit::Code(c) => write!(f, "exited with code {c}"),
-            Exit::Failed(m) => f.write_str(m),
+            Exit::Trapped(m) | Exit::Failed(m) => f.write_str(m),
             Exit::CpuExceeded(l) => {
                 write!(f, "exceeded its CPU limit ({l:?}); raise spec.limits.cpu")
             }
@@ -311,14 +313,14 @@ fn exit_of(
             }
             None if memory_denied => None,
             None => {
-                return Exit::Failed(match e.downcast_ref::<Trap>() {
-                    Some(Trap::StackOverflow) => "overflowed its stack".to_string(),
-                    Some(trap) => format!(
+                return match e.downcast_ref::<Trap>() {
+                    Some(Trap::StackOverflow) => Exit::Trapped("overflowed its stack".into()),
+                    Some(trap) => Exit::Trapped(format!(
                         "trapped: {}",
                         trap.to_string().trim_start_matches("wasm trap: ")
-                    ),
-                    None => format!("failed: {}", e.root_cause()),
-                });
+                    )),
+                    None => Exit::Failed(format!("failed: {}", e.root_cause())),
+                };
             }
         },
     };

@@ -102,6 +102,20 @@ impl Runtime {
         let concurrent = Flavor::new(&cfg, true, &link)?;
         let mut p1_linker = wasmtime::Linker::new(&sync.engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, P1Host::wasi)?;
+        // Exit codes 0–255 as the program gives them (wasmtime's preview 1 refuses 126 and
+        // up, where WASI 0.2 and 0.3 take any u8).
+        p1_linker.allow_shadowing(true).func_wrap(
+            "wasi_snapshot_preview1",
+            "proc_exit",
+            |_: wasmtime::Caller<'_, P1Host>, status: i32| -> wasmtime::Result<()> {
+                match u8::try_from(status) {
+                    Ok(code) => Err(wasmtime_wasi::I32Exit(code.into()).into()),
+                    Err(_) => Err(wasmtime::Error::msg(format!(
+                        "exit with invalid status {status} (outside 0..=255)"
+                    ))),
+                }
+            },
+        )?;
         std::fs::create_dir_all(&cfg.cache_dir)?;
 
         // Cranelift compiles on rayon's global pool: build it first, at a lower priority, so

@@ -10,7 +10,7 @@
 //! from the start, through the body and any background work), its CPU limit (likewise), a
 //! trap, or the client going away before the body is complete (see [`GuestBody`]).
 
-use crate::bodies::{Abandon, Body, GuestBody, text_response};
+use crate::bodies::{Abandon, Body, GuestBody, Held, text_response};
 use crate::component::Prepared;
 use crate::host::Host;
 use crate::lanes::{BusyLane, Meter};
@@ -78,6 +78,27 @@ pub(crate) enum Outcome {
     TimedOut,
 }
 
+impl Outcome {
+    /// The log line for a guest ended this way after its response began (the client saw only
+    /// a cut-off body); none for a guest that ended by itself.
+    fn cut_off(&self, limits: Limits) -> Option<String> {
+        let after = "after its response began; the body was cut off there";
+        Some(match self {
+            Outcome::TimedOut => {
+                format!(
+                    "request exceeded its timeout ({:?}) {after}",
+                    limits.timeout
+                )
+            }
+            Outcome::CpuExceeded => {
+                format!("request exceeded its CPU limit ({:?}) {after}", limits.cpu)
+            }
+            Outcome::Trapped(e) => format!("request failed {after}: {e:#}"),
+            Outcome::Returned | Outcome::ErrorCode(_) => return None,
+        })
+    }
+}
+
 /// What one request runs with: the app's component, workload, limits and lanes.
 #[derive(Clone, Copy)]
 pub(crate) struct Attempt<'a> {
@@ -132,28 +153,36 @@ impl Attempt<'_> {
     }
 
     /// Runs `guest` (which owns the instance) on its own task, on the calling thread until it
-    /// turns busy and then on the busy lane, until the request's deadline.
+    /// turns busy and then on the busy lane, until the request's deadline; the task holds
+    /// `permit` until it ends. Dropping the returned [`Abandon`] before disarming it stops the
+    /// guest.
     fn spawn<F>(
         &self,
         deadline: Instant,
         meter: Arc<Meter>,
         permit: OwnedSemaphorePermit,
         guest: F,
-    ) -> JoinHandle<Outcome>
+    ) -> (JoinHandle<Outcome>, Abandon)
     where
         F: Future<Output = Outcome> + Send + 'static,
     {
         let lane = self.lane.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            match tokio::time::timeout_at(deadline, lane.run(guest, meter)).await {
+        let (held, abandon) = Held::new(permit, self.workload.clone());
+        let limits = self.limits;
+        let task = tokio::spawn(async move {
+            let held = held;
+            let outcome = match tokio::time::timeout_at(deadline, lane.run(guest, meter)).await {
                 Err(_) => Outcome::TimedOut,
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(e)) => Outcome::Trapped(wasmtime::Error::msg(format!(
                     "the busy lane lost the request: {e}"
                 ))),
-            }
-        })
+            };
+            held.finish(outcome.cut_off(limits));
+            outcome
+        });
+        let abandon = abandon(task.abort_handle());
+        (task, abandon)
     }
 
     /// Serves `req` on a `wasi:http@0.2` component: on `warm` (from `pool`), or on a fresh
@@ -198,7 +227,7 @@ impl Attempt<'_> {
             unreachable!("p2 is only called for wasi:http@0.2 components")
         };
         let (pre, this) = (pre.clone(), self.clone_parts());
-        let task = self.spawn(deadline, meter, permit, async move {
+        let (task, abandon) = self.spawn(deadline, meter, permit, async move {
             let run = async {
                 let proxy = match proxy {
                     Some(proxy) => proxy,
@@ -234,7 +263,7 @@ impl Attempt<'_> {
                 Err(_) => Err(()),
             }
         };
-        self.settle(deadline, rx, task).await
+        self.settle(deadline, rx, task, abandon).await
     }
 
     /// Serves `req` on a fresh instance of a `wasi:http@0.3` component, holding `permit` until
@@ -250,7 +279,7 @@ impl Attempt<'_> {
         let (tx, rx) = futures::channel::oneshot::channel();
         let req = req.map(|body| body.map_err(Into::into).boxed_unsync());
         let (component, this) = (self.component.clone(), self.clone_parts());
-        let task = self.spawn(deadline, meter, permit, async move {
+        let (task, abandon) = self.spawn(deadline, meter, permit, async move {
             let result = async {
                 let proxy = component.pre.instantiate_async(&mut store).await?;
                 run_p3(&mut store, &proxy, req, tx).await
@@ -276,7 +305,7 @@ impl Attempt<'_> {
                 Err(_) => Err(()),
             }
         };
-        self.settle(deadline, rx, task).await
+        self.settle(deadline, rx, task, abandon).await
     }
 
     /// What a request came to: the response from `rx` (its body stopping the guest's work if
@@ -287,14 +316,13 @@ impl Attempt<'_> {
         deadline: Instant,
         rx: impl Future<Output = Result<Result<Response<Body>, String>, ()>>,
         task: JoinHandle<Outcome>,
+        abandon: Abandon,
     ) -> Answer {
-        let abort = task.abort_handle();
         let joined = |r: Result<Outcome, tokio::task::JoinError>| {
             r.unwrap_or_else(|e| Outcome::Trapped(wasmtime::Error::msg(e.to_string())))
         };
         // Until the response is handed on, going away means dropping this future: the guest's
         // work stops with it.
-        let abandon = Abandon::new(abort, self.workload.clone());
         let mut task = task;
         let settled = tokio::time::timeout_at(deadline, async {
             tokio::pin!(rx);
@@ -314,6 +342,7 @@ impl Attempt<'_> {
         .await;
         let outcome = match settled {
             Ok(Ok(Ok(resp))) => {
+                abandon.responded();
                 return Answer::Response(
                     resp.map(|body| GuestBody::new(body, abandon).boxed_unsync()),
                 );

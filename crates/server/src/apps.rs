@@ -61,14 +61,7 @@ pub(crate) async fn apply(
     shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
     check_component(&state, &app.spec.component, Accept::Component)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
-    for (i, f) in app.spec.files.iter().enumerate() {
-        if !f.source.digest().is_some_and(|d| state.blobs.contains(d)) {
-            return Err(ApiError::Invalid(format!(
-                "{what}: spec.files[{i}].source: '{}' is not an uploaded tree; apply the manifest with `shoal apply -f`, which packs and uploads directories",
-                f.source
-            )));
-        }
-    }
+    check_trees(&state, &what, &app.spec.files)?;
 
     let _guard = state.apply_lock.lock().await;
     state
@@ -241,6 +234,23 @@ pub(crate) fn check_identity(
         return Err(ApiError::Invalid(format!(
             "{what}: apiVersion: '{api_version}' is not supported; use {API_VERSION}"
         )));
+    }
+    Ok(())
+}
+
+/// Every file tree must be an uploaded blob; the CLI packs and uploads directories.
+pub(crate) fn check_trees(
+    state: &ApiState,
+    what: &ObjectRef,
+    files: &[shoal_api::FileMount],
+) -> Result<(), ApiError> {
+    for (i, f) in files.iter().enumerate() {
+        if !f.source.digest().is_some_and(|d| state.blobs.contains(d)) {
+            return Err(ApiError::Invalid(format!(
+                "{what}: spec.files[{i}].source: '{}' is not an uploaded tree; apply the manifest with `shoal apply -f`, which packs and uploads directories",
+                f.source
+            )));
+        }
     }
     Ok(())
 }

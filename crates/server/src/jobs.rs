@@ -1,6 +1,8 @@
 //! Job endpoints: list, get, apply, delete, and the logs of a run.
 
-use crate::apps::{Accept, applied, check_component, check_identity, decode_object, find};
+use crate::apps::{
+    Accept, applied, check_component, check_identity, check_trees, decode_object, find,
+};
 use crate::logs::LogQuery;
 use crate::{ApiError, ApiState};
 use axum::Json;
@@ -45,6 +47,7 @@ pub(crate) async fn apply(
     shoal_manifest::validate_job(&job).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
     check_component(&state, &job.spec.component, Accept::ComponentOrModule)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
+    check_trees(&state, &what, &job.spec.files)?;
 
     let mut attempts = 0;
     let (result, stored) = loop {

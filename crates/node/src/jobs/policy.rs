@@ -6,7 +6,9 @@
 
 use super::runner::RunError;
 use chrono::{DateTime, Utc};
-use shoal_api::{ConcurrencyPolicy, EventReason, Job, JobPhase, JobRun, JobStatus, Schedule};
+use shoal_api::{
+    ConcurrencyPolicy, EventReason, Job, JobPhase, JobRun, JobStatus, Schedule, Termination,
+};
 use shoal_runtime::Exit;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -67,6 +69,7 @@ pub fn reconcile(job: &Job, running: &HashSet<u64>, node: &str, now: DateTime<Ut
             action
                 .notes
                 .push(Note::new(EventReason::Interrupted, what.clone()));
+            run.ended = Some(Termination::Interrupted);
             fail_attempt(run, spec, what, now);
         }
     }
@@ -210,6 +213,7 @@ pub fn finish(
         Ok(exit) if exit.succeeded() => {
             r.phase = JobPhase::Succeeded;
             r.exit_code = Some(0);
+            r.ended = Some(Termination::Exited);
             r.message = None;
             r.finish_time = Some(now);
             vec![Note::new(
@@ -219,6 +223,7 @@ pub fn finish(
         }
         Ok(exit) => {
             r.exit_code = exit.code();
+            r.ended = Some(termination(exit));
             let what = format!("attempt {attempt} of run {run} {exit}");
             let note = Note::new(EventReason::AttemptFailed, what.clone());
             fail_attempt(r, &spec, what, now);
@@ -226,6 +231,7 @@ pub fn finish(
         }
         Err(error) => {
             let message = error.to_string();
+            r.ended = Some(Termination::NotRunnable);
             r.phase = JobPhase::Failed;
             r.message = Some(message.clone());
             r.finish_time = Some(now);
@@ -274,7 +280,19 @@ fn fail_attempt(run: &mut JobRun, spec: &shoal_api::JobSpec, why: String, now: D
     }
 }
 
+/// How an attempt that ended with `exit` (not a success) ended.
+fn termination(exit: &Exit) -> Termination {
+    match exit {
+        Exit::Code(_) => Termination::Exited,
+        Exit::Trapped(_) | Exit::Failed(_) => Termination::Trapped,
+        Exit::CpuExceeded(_) => Termination::CpuLimit,
+        Exit::TimedOut(_) => Termination::Timeout,
+        Exit::OutOfMemory { .. } => Termination::OutOfMemory,
+    }
+}
+
 fn stop(run: &mut JobRun, why: String, now: DateTime<Utc>) {
+    run.ended = Some(Termination::Stopped);
     run.phase = JobPhase::Failed;
     run.message = Some(why);
     run.finish_time = Some(now);
