@@ -9,6 +9,7 @@ exit N           exit with code N
 trap             trap
 write PATH TEXT  write TEXT to PATH (creating it), then list the directory
 cat PATH         print the file at PATH
+cwd              print the working directory and what it holds
 """
 
 import os
@@ -60,6 +61,9 @@ class Run(exports.Run):
                 f.write(rest[1] if len(rest) > 1 else "")
             print(f"wrote {rest[0]}")
             print("entries " + " ".join(sorted(os.listdir(os.path.dirname(rest[0]) or "."))))
+        elif mode == "cwd":
+            print(f"cwd {os.getcwd()}")
+            print("entries " + " ".join(sorted(os.listdir("."))))
         elif mode == "cat":
             with open(rest[0]) as f:
                 print(f.read(), end="")

@@ -1,6 +1,7 @@
 //! Jobs behave as under `wasmtime run`: exactly the spec's arguments and environment (the run's
 //! identity in `wasi:config`), stdin as text or bytes, exit codes as the program gave them and a
-//! trap told apart from an exit, files read-only or as a writable copy per attempt — for a
+//! trap told apart from an exit, files read-only or as a writable copy per attempt, a working
+//! directory — for a
 //! wasip1 module, a 0.2 component and a 0.3 one (examples/tool-py3).
 
 use crate::support::{Node, job_yaml};

@@ -1,5 +1,4 @@
-//! The process environment: variables (`spec.env`) and, for a Job, its initial working
-//! directory (`spec.workingDir`), set in every instance's WASI context.
+//! Environment variables (`spec.env`), set in every instance's WASI context.
 
 use crate::capability::{Capability, GrantError};
 use shoal_api::capabilities::env;
@@ -10,11 +9,8 @@ use std::sync::Arc;
 /// The environment capability.
 pub struct Env;
 
-/// The environment one deployment sees.
-struct Environment {
-    vars: Vec<(String, String)>,
-    cwd: Option<String>,
-}
+/// The variables one deployment sees.
+struct Vars(Vec<(String, String)>);
 
 #[async_trait::async_trait]
 impl Capability for Env {
@@ -27,23 +23,17 @@ impl Capability for Env {
         _owner: &ObjectRef,
         spec: WorkloadSpec<'_>,
     ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
-        let (vars, cwd) = (env::vars(spec), env::working_dir(spec));
-        if vars.is_empty() && cwd.is_none() {
+        let vars = env::vars(spec);
+        if vars.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Arc::new(Environment {
-            vars: vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-            cwd: cwd.map(str::to_string),
-        })))
+        let vars = vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        Ok(Some(Arc::new(Vars(vars))))
     }
 }
 
-impl Grant for Environment {
+impl Grant for Vars {
     fn prepare(&self, instance: &mut InstanceBuilder<'_>) {
-        let wasi = instance.wasi();
-        wasi.envs(&self.vars);
-        if let Some(cwd) = &self.cwd {
-            wasi.initial_cwd(cwd);
-        }
+        instance.wasi().envs(&self.0);
     }
 }

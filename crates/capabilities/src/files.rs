@@ -1,6 +1,10 @@
 //! Directory trees (`spec.files`): unpacked once per digest on the node and mounted read-only
 //! in every instance; a Job's `rw` mount is a scratch copy made for each attempt (its grant)
 //! and removed when the attempt is over, so no attempt's writes reach another or the upload.
+//!
+//! A Job's working directory (`spec.workingDir`, in one of its mounts) is mounted once more as
+//! `.`: toolchains built on wasi-libc (C, Rust, Python) resolve relative paths there, and none
+//! reads `wasi:cli/environment.initial-cwd` (it is set too, for those that will).
 
 use crate::capability::{Capability, GrantError};
 use shoal_api::capabilities::files;
@@ -29,10 +33,11 @@ impl Files {
 /// Where writable copies are made, under the trees' directory.
 const SCRATCH: &str = "scratch";
 
-/// One deployment's mounts: (host directory, path the guest sees, permissions), and the
-/// scratch copies they use.
+/// One deployment's mounts: (host directory, path the guest sees, permissions), its working
+/// directory, and the scratch copies they use.
 struct Mounts {
     mounts: Vec<(PathBuf, String, FsPerms)>,
+    cwd: Option<String>,
     _scratch: Vec<Scratch>,
 }
 
@@ -110,8 +115,30 @@ impl Capability for Files {
             mounts.push((copy.0.clone(), f.mount.clone(), FsPerms::ReadWrite));
             scratch.push(copy);
         }
+        let cwd = files::working_dir(spec);
+        if let Some(dir) = cwd {
+            let Some((i, rest)) = files::locate(wanted, dir) else {
+                return Err(GrantError {
+                    field: "spec.workingDir".into(),
+                    message: format!("'{dir}' is in none of spec.files' mounts"),
+                });
+            };
+            let (host, _, perms) = &mounts[i];
+            let host = host.join(rest);
+            if !host.is_dir() {
+                return Err(GrantError {
+                    field: "spec.workingDir".into(),
+                    message: format!(
+                        "'{dir}' is not a directory of the tree mounted at {}",
+                        wanted[i].mount
+                    ),
+                });
+            }
+            mounts.push((host, ".".into(), *perms));
+        }
         Ok(Some(Arc::new(Mounts {
             mounts,
+            cwd: cwd.map(str::to_string),
             _scratch: scratch,
         })))
     }
@@ -128,6 +155,9 @@ impl Grant for Mounts {
             if let Err(e) = mounted {
                 instance.event(&format!("cannot mount {mount}: {e:#}"));
             }
+        }
+        if let Some(cwd) = &self.cwd {
+            instance.wasi().initial_cwd(cwd);
         }
     }
 }

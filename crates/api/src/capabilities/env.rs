@@ -14,25 +14,11 @@ pub fn vars(spec: WorkloadSpec<'_>) -> &BTreeMap<String, String> {
     }
 }
 
-/// The initial working directory `spec` gives (only Jobs have one).
-pub fn working_dir(spec: WorkloadSpec<'_>) -> Option<&str> {
-    match spec {
-        WorkloadSpec::App(_) => None,
-        WorkloadSpec::Job(job) => job.working_dir.as_deref(),
-    }
-}
-
-/// Names are non-empty and hold no `=` or NUL; a working directory is not empty.
+/// Names are non-empty and hold no `=` or NUL.
 ///
 /// # Errors
 /// The first invalid name.
 pub fn validate(spec: WorkloadSpec<'_>) -> Result<(), FieldError> {
-    if working_dir(spec).is_some_and(|d| d.is_empty() || d.contains('\0')) {
-        return fail(
-            "spec.workingDir",
-            "must be a directory path, e.g. /data or data",
-        );
-    }
     for key in vars(spec).keys() {
         let valid = !key.is_empty() && !key.contains(['=', '\0']);
         if !valid {
