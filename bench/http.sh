@@ -5,6 +5,8 @@
 #   bench/http.sh [component.wasm] [runs] [seconds] [connections]
 #   SHOAL_SPEC='reuse: {maxRequests: 10000}' bench/http.sh …   # extra spec fields for Shoal's app
 #   SHOAL_BEFORE=/path/to/older/shoal bench/http.sh …          # also another build, in the same alternation
+#   WASMTIME_ARGS='-Sp3 -Wcomponent-model-async' bench/http.sh examples/hello-py3/hello-py3.wasm
+#                                                              # the peer's flags (default: -S cli)
 #
 # Needs: a release build (cargo build --release), wrk (apt-get install wrk) and the peer
 # (cargo install wasmtime-cli --version 48.0.8 --locked; ~14 min, never in CI).
@@ -48,7 +50,8 @@ if [ -n "${SHOAL_BEFORE:-}" ]; then
 fi
 
 # The peer, on a free port it picks itself.
-"$wasmtime" serve -S cli --addr 127.0.0.1:0 "$component" >"$out/wt.out" 2>&1 &
+# shellcheck disable=SC2086 # the flags are words
+"$wasmtime" serve ${WASMTIME_ARGS:--S cli} --addr 127.0.0.1:0 "$component" >"$out/wt.out" 2>&1 &
 pids+=($!)
 until grep -qo 'http://[0-9.:]*' "$out/wt.out" 2>/dev/null; do sleep 0.1; done
 wt_url=$(grep -o 'http://[0-9.:]*' "$out/wt.out" | head -1)
@@ -66,7 +69,7 @@ rss_line="RSS after the runs: wasmtime serve $(rss "${pids[-1]}"), Shoal $(rss "
 [ -n "${SHOAL_BEFORE:-}" ] && rss_line="$rss_line, Shoal before $(rss "$before_pid")"
 
 PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" "${servers[@]}" <<'PY'
-import re, sys
+import os, re, sys
 from wrk_medians import medians
 out, runs, comp, conns, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 servers = sys.argv[6:]
@@ -79,6 +82,7 @@ for name in servers:
             print(f"warning: {name} run {i}: {errs.group(1)} non-2xx responses", file=sys.stderr)
     res[name] = medians(files)
 print(f"{comp}, wrk -t2 -c{conns} -d{secs}s, {runs} alternating runs, medians:\n")
+print(f"(`wasmtime serve {os.environ.get('WASMTIME_ARGS') or '-S cli'}`; Shoal: {os.environ.get('SHOAL_SPEC') or 'defaults'})\n")
 print("| server | req/s | p50 | p99 |")
 print("|---|---|---|---|")
 labels = {"wasmtime": "`wasmtime serve` 48.0.8", "before": "Shoal (before)", "shoal": "Shoal"}

@@ -1,5 +1,5 @@
-//! `spec.reuse`: one instance answers several requests, and a component that cannot is
-//! detected and served fresh instances without failing a request.
+//! `spec.reuse`: one instance answers several requests (a WASI 0.3 one several at once), and
+//! a component that cannot is detected and served fresh instances without failing a request.
 
 use crate::support::{Node, http_client};
 
@@ -106,4 +106,66 @@ fn python_reuses_instances_and_javascript_falls_back_to_fresh_ones() {
     assert!(!py.contains("spec.reuse is off"), "{py}");
     let js = node.ok(&["logs", "js"]);
     assert!(js.contains("spec.reuse is off"), "{js}");
+}
+
+const PY3: &str = "examples/hello-py3/hello-py3.wasm";
+
+/// Sends GET `path` from another thread once app `name`'s log has `before` lines saying
+/// "together: ", and returns once the request's own line has come: it is in flight, waiting.
+fn together_in_flight(
+    node: &Node,
+    name: &str,
+    path: &str,
+    before: usize,
+) -> std::thread::JoinHandle<(u16, String)> {
+    let url = format!("{}{path}", node.http);
+    let in_flight = std::thread::spawn(move || {
+        let resp = http_client().get(&url).send().unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    });
+    loop {
+        let log = node.wait_for_log(name, "together: ");
+        if log.matches("together: ").count() > before {
+            return in_flight;
+        }
+        assert!(!in_flight.is_finished(), "{path} ended before it was seen");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_wasi_03_instance_answers_requests_at_once_and_none_fails_because_of_it() {
+    let node = Node::start(&[]);
+    let spec = "  limits: {cpu: 200ms, timeout: 20s}\n  reuse: {maxConcurrent: 16}\n";
+    node.deploy("py3", PY3, "/py3", spec);
+
+    // While one request waits on its instance, a second one joins it there.
+    let first = together_in_flight(&node, "py3", "/py3/together?ms=8000", 0);
+    assert_eq!(node.get("/py3/together?ms=1"), (200, "2 at once\n".into()));
+    // One with a body, or with an unsafe method, could not be replayed if its instance failed:
+    // it gets a fresh instance of its own.
+    let resp = http_client()
+        .post(format!("{}/py3/together?ms=1", node.http))
+        .body("payload")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.text().unwrap(), "1 at once\n");
+    assert_eq!(first.join().unwrap(), (200, "2 at once\n".into()));
+
+    // A request waits on the shared instance; one that computes forever joins it there and
+    // passes the CPU limit, which ends the instance.
+    let waiting = together_in_flight(&node, "py3", "/py3/together?ms=3000", 3);
+    let (status, body) = node.get("/py3/loop");
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("CPU limit"), "{body}");
+    // The waiting request is answered all the same, by a fresh instance of its own.
+    assert_eq!(waiting.join().unwrap(), (200, "1 at once\n".into()));
+    let log = node.ok(&["logs", "py3"]);
+    assert!(log.contains("a shared instance ended"), "{log}");
+    // No one's fault but the loop's: reuse stays on, on a new shared instance.
+    assert!(!log.contains("spec.reuse is off"), "{log}");
+    let first = together_in_flight(&node, "py3", "/py3/together?ms=8000", 5);
+    assert_eq!(node.get("/py3/together?ms=1"), (200, "2 at once\n".into()));
+    assert_eq!(first.join().unwrap(), (200, "2 at once\n".into()));
 }

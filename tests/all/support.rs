@@ -211,6 +211,23 @@ impl Node {
         (resp.status().as_u16(), resp.text().unwrap())
     }
 
+    /// Polls app (or job) `name`'s log until it holds `needle`, and returns the log. Every
+    /// caller waits for a line that comes within seconds, or never.
+    pub fn wait_for_log(&self, name: &str, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let log = self.ok(&["logs", name]);
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{needle:?} never came in:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Sends GET `path` from another thread and returns once it is in flight: the app must have
     /// `concurrency: 1`, and a quick GET of `probe` on the same app being shed (503) shows that
     /// `path` holds the only slot. The handle yields the request's status and body.

@@ -7,23 +7,6 @@ use std::io::{BufRead, BufReader, Write};
 
 const PY3: &str = "examples/hello-py3/hello-py3.wasm";
 
-/// Polls app `name`'s log until it holds `needle` (every request in these tests ends within
-/// its timeout, so the line comes within seconds, or never).
-fn wait_for_log(node: &Node, name: &str, needle: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let log = node.ok(&["logs", name]);
-        if log.contains(needle) {
-            return log;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{needle:?} never came in:\n{log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn a_wasi_03_app_serves_beside_a_02_app_within_every_limit() {
     let node = Node::start(&[]);
@@ -63,8 +46,7 @@ fn a_wasi_03_app_serves_beside_a_02_app_within_every_limit() {
     let (status, body) = node.get(&format!("/py3/fetch?url=http://127.0.0.1:{other}/"));
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
-    wait_for_log(
-        &node,
+    node.wait_for_log(
         "py3",
         &format!("outbound HTTP to http://127.0.0.1:{other}/ denied"),
     );
@@ -98,13 +80,29 @@ fn a_wasi_03_app_serves_beside_a_02_app_within_every_limit() {
 #[test]
 fn a_client_that_goes_away_stops_the_guest_and_a_body_counts_against_the_timeout() {
     let node = Node::start(&[]);
-    // One request at a time: while a guest works for a request, the next one is shed.
+    // One request at a time: while a guest works for a request, the next one is shed. (Each
+    // step below waits for the log line written once the previous request's slot is free.)
     node.deploy(
         "py3",
         PY3,
         "/py3",
         "  limits: {concurrency: 1, timeout: 2s}\n",
     );
+
+    // Streaming past the timeout: the body is cut off where the timeout falls.
+    let resp = http_client()
+        .get(format!("{}/py3/stream?n=1000&ms=10", node.http))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body = resp.text().unwrap_or_default();
+    assert!(body.starts_with("line 0\n"), "{body}");
+    assert!(
+        !body.contains("line 999"),
+        "the body went on past the timeout"
+    );
+    node.wait_for_log("py3", "request exceeded its timeout (2s)");
+
     let addr = node.http.trim_start_matches("http://").to_string();
     let mut stream = std::net::TcpStream::connect(&addr).unwrap();
     write!(
@@ -123,26 +121,11 @@ fn a_client_that_goes_away_stops_the_guest_and_a_body_counts_against_the_timeout
     }
     drop(reader);
     drop(stream);
-    let log = wait_for_log(
-        &node,
+    let log = node.wait_for_log(
         "py3",
         "the client went away before the response was complete",
     );
-    assert!(log.contains("stdout chunk 0"), "{log}");
+    assert_eq!(log.matches("stdout chunk 0").count(), 2, "{log}");
     // Its slot is free at once, long before the stream would have ended.
     assert_eq!(node.get("/py3/hello").0, 200);
-
-    // Streaming past the timeout: the body is cut off where the timeout falls.
-    let resp = http_client()
-        .get(format!("{}/py3/stream?n=1000&ms=10", node.http))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let body = resp.text().unwrap_or_default();
-    assert!(body.starts_with("line 0\n"), "{body}");
-    assert!(
-        !body.contains("line 999"),
-        "the body went on past the timeout"
-    );
-    wait_for_log(&node, "py3", "request exceeded its timeout (2s)");
 }

@@ -57,9 +57,10 @@ pub struct AppSpec {
     /// Resource limits per instance and per request.
     #[serde(default, skip_serializing_if = "Limits::is_empty")]
     pub limits: Limits,
-    /// Opt-in instance reuse: one instance answers several requests, one at a time. Weaker
-    /// isolation (state a request leaves in the instance is seen by later ones); the default is
-    /// a fresh instance for every request.
+    /// Opt-in instance reuse: one instance answers several requests, one at a time (a WASI
+    /// 0.3 one several at once, up to `maxConcurrent`). Weaker isolation (state a request
+    /// leaves in the instance is seen by later ones); the default is a fresh instance for
+    /// every request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse: Option<Reuse>,
     /// A request a new revision must answer with 2xx before it gets traffic.
@@ -169,13 +170,32 @@ pub struct HealthCheck {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Reuse {
     /// Requests one instance answers before it is dropped and a fresh one takes its place;
-    /// 2 to 1,000,000.
-    pub max_requests: u32,
+    /// 2 to 1,000,000 (default 128, as `wasmtime serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u32>,
+    /// Requests one instance answers at once, 1 to 1,000 (default 1): WASI 0.3 components
+    /// only; a 0.2 instance answers one at a time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
 }
 
 impl Reuse {
     /// The largest accepted `maxRequests`.
     pub const MAX_REQUESTS: u32 = 1_000_000;
+    /// `maxRequests` when omitted.
+    pub const DEFAULT_MAX_REQUESTS: u32 = 128;
+    /// The largest accepted `maxConcurrent`.
+    pub const MAX_CONCURRENT: u32 = 1_000;
+
+    /// `maxRequests`, defaulted.
+    pub fn max_requests(&self) -> u32 {
+        self.max_requests.unwrap_or(Self::DEFAULT_MAX_REQUESTS)
+    }
+
+    /// `maxConcurrent`, defaulted.
+    pub fn max_concurrent(&self) -> u32 {
+        self.max_concurrent.unwrap_or(1)
+    }
 }
 
 /// A directory shipped with the app and mounted read-only inside the component.

@@ -103,17 +103,27 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             }
         }
     }
-    if let Some(reuse) = &spec.reuse
-        && !(2..=shoal_api::Reuse::MAX_REQUESTS).contains(&reuse.max_requests)
-    {
-        return fail(
-            "spec.reuse.maxRequests",
-            format!(
-                "{} is out of range; use 2 to {} (omit spec.reuse for a fresh instance per request)",
-                reuse.max_requests,
-                shoal_api::Reuse::MAX_REQUESTS
-            ),
-        );
+    if let Some(reuse) = &spec.reuse {
+        let max = shoal_api::Reuse::MAX_REQUESTS;
+        if let Some(n) = reuse.max_requests
+            && !(2..=max).contains(&n)
+        {
+            return fail(
+                "spec.reuse.maxRequests",
+                format!(
+                    "{n} is out of range; use 2 to {max} (omit spec.reuse for a fresh instance per request)"
+                ),
+            );
+        }
+        let max = shoal_api::Reuse::MAX_CONCURRENT;
+        if let Some(n) = reuse.max_concurrent
+            && !(1..=max).contains(&n)
+        {
+            return fail(
+                "spec.reuse.maxConcurrent",
+                format!("{n} is out of range; use 1 to {max}"),
+            );
+        }
     }
     Ok(())
 }

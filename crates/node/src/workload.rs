@@ -48,7 +48,10 @@ pub fn serving(app: &App) -> Serving {
             timeout: l.timeout,
             concurrency: l.concurrency,
         },
-        reuse: app.spec.reuse.map(|r| r.max_requests),
+        reuse: app.spec.reuse.map(|r| shoal_runtime::Reuse {
+            max_requests: r.max_requests(),
+            max_concurrent: r.max_concurrent(),
+        }),
         idle_after: shoal_api::Scale::idle_after(app.spec.scale.as_ref()),
     }
 }

@@ -8,7 +8,8 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use shoal_runtime::{
-    Artifact, Grants, HttpApp, Limits, RequestBody, Runtime, RuntimeConfig, Serving, Workload,
+    Artifact, Grants, HttpApp, Limits, RequestBody, Reuse, Runtime, RuntimeConfig, Serving,
+    Workload,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -83,7 +84,10 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
             timeout: Duration::from_secs(30),
             concurrency: 100,
         },
-        reuse: (op == Op::ReusedRequest).then_some(1_000_000),
+        reuse: (op == Op::ReusedRequest).then_some(Reuse {
+            max_requests: 1_000_000,
+            max_concurrent: 1,
+        }),
         idle_after: None,
     };
     let app = HttpApp::new(workload, serving, loaded.component, &runtime);

@@ -132,7 +132,7 @@ impl Meter {
 }
 
 /// CPU time of the calling thread, in ns.
-fn thread_cpu_ns() -> u64 {
+pub(crate) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -15,8 +15,9 @@
 //!   failures to HTTP statuses.
 //! - [`Runtime::load_command`] and [`Runtime::run_command`] run a Job's `wasi:cli` command
 //!   (a component, or a wasip1 core module) to completion on the busy lane.
-//! - `reuse` keeps idle instances of apps that opt into reuse, and finds out whether a
-//!   component can answer twice at all.
+//! - `reuse` keeps idle instances of WASI 0.2 apps that opt into reuse, and finds out whether
+//!   a component can answer twice at all; `share` does it for 0.3 apps, whose instances answer
+//!   several requests at once.
 //! - `scale` releases an idle app's component (scale to zero) and loads it again on the next
 //!   request.
 //! - `lanes` keeps long-computing requests off the ingress threads: they finish on
@@ -36,6 +37,7 @@ mod request;
 mod reuse;
 mod scale;
 mod serve;
+mod share;
 mod ticker;
 mod workload;
 
@@ -48,4 +50,6 @@ pub use host::Host;
 pub use load::{Loaded, Origin};
 pub use scale::{ActivationError, ActivityState};
 pub use serve::{HttpApp, InstantiateError};
-pub use workload::{Grant, Grants, InstanceBuilder, Limits, OutgoingHttp, Sent, Serving, Workload};
+pub use workload::{
+    Grant, Grants, InstanceBuilder, Limits, OutgoingHttp, Reuse, Sent, Serving, Workload,
+};

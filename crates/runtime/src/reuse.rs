@@ -12,6 +12,9 @@
 //! Idle instances hold pool slots and their grown memory, so they are bounded three ways: per
 //! app (its concurrency limit), per node ([`Budget`]: half the instance slots, so fresh instances
 //! always find one), and in time ([`IDLE_TTL`], enforced by the `shoal-reaper` thread).
+//!
+//! This is reuse for WASI 0.2 components; a 0.3 one's instances answer requests concurrently
+//! (see [`crate::share`]) under the same [`Trust`], [`Budget`] and [`IDLE_TTL`].
 
 use crate::host::Host;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -57,13 +60,33 @@ pub(crate) enum Trust {
     Refused,
 }
 
-impl Trust {
-    fn from_u8(v: u8) -> Self {
-        match v {
+/// What is known so far about one deployment's component (see [`Trust`]), shared by its
+/// requests.
+#[derive(Debug, Default)]
+pub(crate) struct Proof(AtomicU8);
+
+impl Proof {
+    pub(crate) fn get(&self) -> Trust {
+        match self.0.load(Ordering::Relaxed) {
             0 => Trust::Unproven,
             1 => Trust::Proven,
             _ => Trust::Refused,
         }
+    }
+
+    /// A reused instance answered well (a refusal stands).
+    pub(crate) fn prove(&self) {
+        let _ = self.0.compare_exchange(
+            Trust::Unproven as u8,
+            Trust::Proven as u8,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Reuse is off from now on.
+    pub(crate) fn refuse(&self) {
+        self.0.store(Trust::Refused as u8, Ordering::Relaxed);
     }
 }
 
@@ -73,7 +96,7 @@ pub(crate) struct Pool {
     max_idle: usize,
     /// Most recently used last: it is taken first, its pages are the warmest.
     idle: Mutex<Vec<Warm>>,
-    trust: AtomicU8,
+    proof: Proof,
     budget: Arc<Budget>,
 }
 
@@ -84,7 +107,7 @@ impl Pool {
             max_requests,
             max_idle,
             idle: Mutex::default(),
-            trust: AtomicU8::new(Trust::Unproven as u8),
+            proof: Proof::default(),
             budget: budget.clone(),
         });
         budget.register(&pool);
@@ -92,7 +115,7 @@ impl Pool {
     }
 
     pub(crate) fn trust(&self) -> Trust {
-        Trust::from_u8(self.trust.load(Ordering::Relaxed))
+        self.proof.get()
     }
 
     /// An idle instance for a request, if reuse may serve it: `replayable` says the request
@@ -114,7 +137,7 @@ impl Pool {
             return;
         }
         let mut idle = self.lock();
-        if idle.len() < self.max_idle && self.budget.try_reserve() {
+        if idle.len() < self.max_idle && self.budget.reserve() {
             idle.push(warm);
             return;
         }
@@ -124,17 +147,12 @@ impl Pool {
 
     /// A reused instance answered well.
     pub(crate) fn prove(&self) {
-        let _ = self.trust.compare_exchange(
-            Trust::Unproven as u8,
-            Trust::Proven as u8,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
+        self.proof.prove();
     }
 
     /// The component cannot be reused: drop every idle instance and keep none from now on.
     pub(crate) fn refuse(&self) {
-        self.trust.store(Trust::Refused as u8, Ordering::Relaxed);
+        self.proof.refuse();
         self.clear();
     }
 
@@ -201,12 +219,18 @@ impl Budget {
         self.pools_lock().push(Arc::downgrade(pool));
     }
 
-    fn try_reserve(&self) -> bool {
+    /// Takes one of the budget's instances, if one is left.
+    pub(crate) fn reserve(&self) -> bool {
         self.used
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
                 (used < self.limit).then_some(used + 1)
             })
             .is_ok()
+    }
+
+    /// Gives back an instance [`Budget::reserve`] took.
+    pub(crate) fn release(&self) {
+        self.used.fetch_sub(1, Ordering::Relaxed);
     }
 
     fn reap(&self, cutoff: Instant) {

@@ -7,6 +7,7 @@ use crate::lanes::BusyLane;
 use crate::request::{Answer, Attempt, Outcome, new_store};
 use crate::reuse;
 use crate::scale::{Activity, ActivityState};
+use crate::share::{Served, Shared};
 use crate::ticker::EPOCH_TICK;
 use crate::workload::{Limits, Serving, Workload};
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use http::{Response, StatusCode, header};
 use http_body_util::{BodyExt, Empty};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Trap;
 use wasmtime_wasi_http::handler::ProxyPre;
 
@@ -48,8 +49,15 @@ pub struct HttpApp {
     last_was_busy: Arc<AtomicBool>,
     /// The WASI version of its component.
     wasi: crate::Wasi,
-    /// Idle instances kept for later requests, when the spec opts into reuse.
-    reuse: Option<Arc<reuse::Pool>>,
+    /// How instances are reused, when the spec opts into reuse.
+    reuse: Option<Reusing>,
+}
+
+/// An app's reused instances: idle ones kept for later requests (WASI 0.2), or instances that
+/// answer several requests at once (0.3).
+enum Reusing {
+    Pool(Arc<reuse::Pool>),
+    Shared(Shared),
 }
 
 impl HttpApp {
@@ -62,17 +70,32 @@ impl HttpApp {
     ) -> Self {
         let limits = serving.limits;
         let in_flight = Arc::new(Semaphore::new(limits.concurrency as usize));
-        let reuse = serving.reuse.map(|max_requests| {
-            reuse::Pool::new(
+        let workload = Arc::new(workload);
+        let reuse = serving.reuse.map(|r| match component.wasi() {
+            crate::Wasi::P3 => Reusing::Shared(Shared::new(
+                &workload,
+                limits,
+                r.max_requests,
+                r.max_concurrent,
                 &runtime.reuse_budget,
-                max_requests,
-                limits.concurrency as usize,
-            )
+            )),
+            crate::Wasi::P2 => {
+                if r.max_concurrent > 1 {
+                    workload.event(
+                        "spec.reuse.maxConcurrent needs a WASI 0.3 component; this 0.2 one answers one request at a time per instance",
+                    );
+                }
+                Reusing::Pool(reuse::Pool::new(
+                    &runtime.reuse_budget,
+                    r.max_requests,
+                    limits.concurrency as usize,
+                ))
+            }
         });
         Self {
             wasi: component.wasi(),
             activity: Activity::new(component.inner, runtime.clone(), serving.idle_after),
-            workload: Arc::new(workload),
+            workload,
             limits,
             in_flight,
             lane: runtime.lane.clone(),
@@ -109,8 +132,10 @@ impl HttpApp {
         if !self.activity.release_if_idle(quiet) {
             return false;
         }
-        if let Some(pool) = &self.reuse {
-            pool.clear();
+        match &self.reuse {
+            Some(Reusing::Pool(pool)) => pool.clear(),
+            Some(Reusing::Shared(shared)) => shared.close(),
+            None => {}
         }
         self.workload
             .event("idle: released the component; the next request loads it again");
@@ -162,15 +187,21 @@ impl HttpApp {
             lane: &self.lane,
             last_was_busy: &self.last_was_busy,
         };
+        // Only a request that can be sent again unchanged and harmlessly may meet reuse's
+        // failures: no body, and a safe method (a replay repeats the guest's side effects).
+        let replayable = req.body().is_end_stream() && req.method().is_safe();
         if let ProxyPre::P3(_) = component.pre {
+            if let Some(Reusing::Shared(shared)) = &self.reuse
+                && replayable
+                && shared.trust() != reuse::Trust::Refused
+            {
+                return self.shared(shared, attempt, req, permit).await;
+            }
             return self.finish(attempt.p3(req, permit).await);
         }
-        let Some(pool) = &self.reuse else {
+        let Some(Reusing::Pool(pool)) = &self.reuse else {
             return self.finish(attempt.p2(None, None, req, permit).await);
         };
-        // Only a request that can be sent again unchanged and harmlessly may test whether reuse
-        // works: no body, and a safe method (a replay repeats the guest's side effects).
-        let replayable = req.body().is_end_stream() && req.method().is_safe();
         let Some(warm) = pool.take(replayable) else {
             return self.finish(attempt.p2(None, Some(pool.clone()), req, permit).await);
         };
@@ -181,17 +212,7 @@ impl HttpApp {
 
         // Not yet known whether this component can answer twice: keep what it takes to replay
         // the request on a fresh instance.
-        let replay = {
-            let mut r = hyper::Request::new(
-                Empty::<Bytes>::new()
-                    .map_err(|never| -> wasmtime_wasi_http::Error { match never {} }),
-            );
-            *r.method_mut() = req.method().clone();
-            *r.uri_mut() = req.uri().clone();
-            *r.version_mut() = req.version();
-            *r.headers_mut() = req.headers().clone();
-            r
-        };
+        let replay = replay_of(&req);
         let reused = attempt
             .p2(Some(warm), Some(pool.clone()), req, permit)
             .await;
@@ -208,12 +229,47 @@ impl HttpApp {
             return self.finish(fresh);
         }
         pool.refuse();
-        self.workload.event(&format!(
-            "a reused instance could not answer a second request ({}), a fresh one could; \
-             spec.reuse is off for this deployment and every request gets a fresh instance",
-            reused.describe()
-        ));
+        self.refused(&reused.describe());
         self.finish(fresh)
+    }
+
+    /// Serves a replayable request on a shared instance of a WASI 0.3 component (see
+    /// [`crate::share`]), or on a fresh one when the shared one cannot answer it.
+    async fn shared<B>(
+        &self,
+        shared: &Shared,
+        attempt: Attempt<'_>,
+        req: hyper::Request<B>,
+        permit: OwnedSemaphorePermit,
+    ) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let replay = replay_of(&req);
+        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        let req = req.map(|body| body.map_err(Into::into).boxed_unsync());
+        match shared.serve(attempt.component, req, deadline, permit).await {
+            Served::Answered(resp) => resp,
+            Served::Failed(outcome) => self.finish(Answer::Failed(outcome)),
+            Served::Replay { suspect, permit } => {
+                let fresh = attempt.p3(replay, permit).await;
+                if suspect && !fresh.is_reuse_suspect() {
+                    shared.refuse();
+                    self.refused("it failed on a shared instance");
+                }
+                self.finish(fresh)
+            }
+        }
+    }
+
+    /// Says that reuse is off for good, after a reused instance failed as `how` where a fresh
+    /// one did not.
+    fn refused(&self, how: &str) {
+        self.workload.event(&format!(
+            "a reused instance could not answer a second request ({how}), a fresh one could; \
+             spec.reuse is off for this deployment and every request gets a fresh instance"
+        ));
     }
 
     /// Creates one instance exactly as a request would, and drops it without calling the
@@ -303,4 +359,18 @@ impl HttpApp {
             }
         }
     }
+}
+
+/// A copy of `req` without its body (it has none): what it takes to send it again.
+fn replay_of<B>(req: &hyper::Request<B>) -> hyper::Request<Body> {
+    let mut r = hyper::Request::new(
+        Empty::<Bytes>::new()
+            .map_err(|never| -> wasmtime_wasi_http::Error { match never {} })
+            .boxed_unsync(),
+    );
+    *r.method_mut() = req.method().clone();
+    *r.uri_mut() = req.uri().clone();
+    *r.version_mut() = req.version();
+    *r.headers_mut() = req.headers().clone();
+    r
 }

@@ -144,11 +144,20 @@ pub(crate) struct Shaped {
 pub struct Serving {
     /// What each request may use.
     pub limits: Limits,
-    /// `Some(n)`: an instance that answered goes back to a pool and answers up to `n`
-    /// requests in all (see [`crate::reuse`]); `None`: a fresh instance per request.
-    pub reuse: Option<u32>,
+    /// How far an instance is reused; `None`: a fresh instance per request.
+    pub reuse: Option<Reuse>,
     /// Time without a request after which the component is released (scale to zero).
     pub idle_after: Option<Duration>,
+}
+
+/// How far one instance of a deployment is reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reuse {
+    /// Requests one instance answers in all (see [`crate::reuse`]).
+    pub max_requests: u32,
+    /// Requests one instance answers at once: WASI 0.3 components only (see `share`); a 0.2
+    /// instance answers one at a time.
+    pub max_concurrent: u32,
 }
 
 /// The limits of every request of one deployment.
