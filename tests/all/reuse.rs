@@ -136,7 +136,8 @@ fn together_in_flight(
 #[test]
 fn a_wasi_03_instance_answers_requests_at_once_and_none_fails_because_of_it() {
     let node = Node::start(&[]);
-    let spec = "  limits: {cpu: 200ms, timeout: 20s}\n  reuse: {maxConcurrent: 16}\n";
+    // The health check (answered on a shared instance too) gates the revision.
+    let spec = "  limits: {cpu: 200ms, timeout: 20s}\n  reuse: {maxConcurrent: 16}\n  healthCheck: {path: /py3/hello}\n  scale: {idleAfter: 1s}\n";
     node.deploy("py3", PY3, "/py3", spec);
 
     // While one request waits on its instance, a second one joins it there.
@@ -168,4 +169,17 @@ fn a_wasi_03_instance_answers_requests_at_once_and_none_fails_because_of_it() {
     let first = together_in_flight(&node, "py3", "/py3/together?ms=8000", 5);
     assert_eq!(node.get("/py3/together?ms=1"), (200, "2 at once\n".into()));
     assert_eq!(first.join().unwrap(), (200, "2 at once\n".into()));
+
+    // Scaled to zero, the app ends its shared instances: the next request starts a new one.
+    let idle = "idle: released the component";
+    let before = node.ok(&["logs", "py3"]).matches(idle).count();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while node.ok(&["logs", "py3"]).matches(idle).count() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the app never went idle"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(node.get("/py3/together?ms=1"), (200, "1 at once\n".into()));
 }
