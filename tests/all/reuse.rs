@@ -156,7 +156,7 @@ fn a_wasi_03_instance_answers_requests_at_once_and_none_fails_because_of_it() {
 
     // A request waits on the shared instance; one that computes forever joins it there and
     // passes the CPU limit, which ends the instance.
-    let waiting = together_in_flight(&node, "py3", "/py3/together?ms=3000", 3);
+    let waiting = together_in_flight(&node, "py3", "/py3/together?ms=5000", 3);
     let (status, body) = node.get("/py3/loop");
     assert_eq!(status, 500, "{body}");
     assert!(body.contains("CPU limit"), "{body}");
