@@ -110,8 +110,8 @@ fn python_reuses_instances_and_javascript_falls_back_to_fresh_ones() {
 
 const PY3: &str = "examples/hello-py3/hello-py3.wasm";
 
-/// Sends GET `path` from another thread once app `name`'s log has `before` lines saying
-/// "together: ", and returns once the request's own line has come: it is in flight, waiting.
+/// Sends GET `path` from another thread, and returns once app `name`'s log has more than
+/// `before` lines saying "together: ": the request's own line has come, it is in flight.
 fn together_in_flight(
     node: &Node,
     name: &str,
