@@ -146,7 +146,7 @@ impl Shared {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => return self.failed(&e, &ticket, permit),
         };
-        let reused = ticket.number.load(Ordering::Relaxed) > 1;
+        let reused = ticket.reused();
         let unproven = workers.proof.get() == Trust::Unproven;
         if resp.status().is_server_error() && reused && unproven {
             return Served::Replay {
@@ -202,7 +202,7 @@ impl Shared {
                 permit,
             };
         }
-        let reused = ticket.number.load(Ordering::Relaxed) > 1;
+        let reused = ticket.reused();
         let unproven = self.trust() == Trust::Unproven;
         match e.downcast_ref::<wasmtime_wasi_http::p3::bindings::http::types::ErrorCode>() {
             // The guest's own answer, on its instance's first request or once reuse is proven.
@@ -335,6 +335,11 @@ struct Ticket {
 }
 
 impl Ticket {
+    /// Whether its instance had accepted a request before it: reuse was at work.
+    fn reused(&self) -> bool {
+        self.number.load(Ordering::Relaxed) > 1
+    }
+
     fn new(deadline: Instant) -> Self {
         Self {
             deadline,
