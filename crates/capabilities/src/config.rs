@@ -1,21 +1,43 @@
-//! `wasi:config/store` (`spec.config`): the values an app reads at run time.
+//! `spec.config` and `spec.secretConfig`: the values an app reads at run time, through `wasi:config/store` (both the
+//! `0.2.0-draft` that wasmtime implements and the `0.2.0-draft-2024-09-27` Spin's SDKs
+//! import) and Spin's `fermyon:spin/variables@2.0.0`.
+//!
+//! A Spin component's variables are its `spec.config` (`shoal apply -f spin.toml` resolves
+//! their templates), so every interface reads the same values.
 
 use crate::capability::{Capability, GrantError};
 use shoal_api::capabilities::config;
 use shoal_api::{ObjectRef, WorkloadSpec};
 use shoal_runtime::{Grant, Host};
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
-use wasmtime::component::Linker;
+use wasmtime::component::{HasData, Linker};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "shoal:capabilities/config",
+    });
+}
+
+use generated::fermyon::spin::variables;
+use generated::wasi::config::store as config_2024;
 
 /// The `wasi:config` capability.
 pub struct Config;
 
 /// One deployment's values, shared by its instances.
-struct Values(WasiConfigVariables);
+struct Values {
+    wasi: WasiConfigVariables,
+    map: HashMap<String, String>,
+}
 
 /// What a component sees that imports `wasi:config` without being given any values.
-static NONE: LazyLock<WasiConfigVariables> = LazyLock::new(WasiConfigVariables::new);
+static NONE: LazyLock<Values> = LazyLock::new(|| Values {
+    wasi: WasiConfigVariables::new(),
+    map: HashMap::new(),
+});
 
 #[async_trait::async_trait]
 impl Capability for Config {
@@ -25,8 +47,11 @@ impl Capability for Config {
 
     fn link(&self, linker: &mut Linker<Host>) -> wasmtime::Result<()> {
         wasmtime_wasi_config::add_to_linker(linker, |host: &mut Host| {
-            WasiConfig::from(host.granted::<Values>().map_or(&*NONE, |v| &v.0))
-        })
+            WasiConfig::from(&values(host).wasi)
+        })?;
+        config_2024::add_to_linker::<_, HasValues>(linker, values)?;
+        variables::add_to_linker::<_, HasValues>(linker, values)?;
+        Ok(())
     }
 
     async fn grant(
@@ -34,14 +59,52 @@ impl Capability for Config {
         _owner: &ObjectRef,
         spec: WorkloadSpec<'_>,
     ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
-        Ok(config::values(spec)
-            .filter(|v| !v.is_empty())
-            .map(|values| {
-                let values = values
-                    .iter()
-                    .map(|(k, v)| (k.as_str(), v.as_str()))
-                    .collect();
-                crate::capability::shared(Values(values))
-            }))
+        let map: HashMap<String, String> = config::values(spec)
+            .into_iter()
+            .chain(config::secret_values(spec))
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if map.is_empty() {
+            return Ok(None);
+        }
+        let wasi = map.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        Ok(Some(crate::capability::shared(Values { wasi, map })))
+    }
+}
+
+fn values(host: &mut Host) -> &Values {
+    host.granted::<Values>().unwrap_or(&NONE)
+}
+
+struct HasValues;
+
+impl HasData for HasValues {
+    type Data<'a> = &'a Values;
+}
+
+impl config_2024::Host for &Values {
+    fn get(&mut self, key: String) -> Result<Option<String>, config_2024::Error> {
+        Ok(self.map.get(&key).cloned())
+    }
+
+    fn get_all(&mut self) -> Result<Vec<(String, String)>, config_2024::Error> {
+        Ok(self
+            .map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+}
+
+impl variables::Host for &Values {
+    fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        if let Err(why) = config::spin_variable_name(&name) {
+            return Err(variables::Error::InvalidName(why));
+        }
+        self.map
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| variables::Error::Undefined(format!("no variable for \"{name}\"")))
     }
 }

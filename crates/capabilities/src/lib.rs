@@ -18,11 +18,11 @@
 //! - [`env`]: environment variables (`spec.env`).
 //! - [`logs`]: guest stdout/stderr into the workload's bounded log.
 //! - [`files`]: read-only directory trees (`spec.files`), unpacked once per digest.
-//! - [`config`]: `wasi:config/store` (`spec.config`).
+//! - [`config`]: `wasi:config/store` and Spin's variables (`spec.config`).
 //! - [`outbound`]: `wasi:http/outgoing-handler` behind an allow-list, checked against the real
 //!   destination (resolved and pinned addresses), refusing internal addresses.
-//! - [`keyvalue`]: `wasi:keyvalue` (store, atomics, batch) on a durable node-local file, each
-//!   app's buckets private to it, with size limits.
+//! - [`keyvalue`]: `wasi:keyvalue` (store, atomics, batch) and Spin's key-value on a durable
+//!   node-local file, each app's buckets private to it, with size limits.
 
 mod capability;
 pub mod config;
@@ -35,7 +35,7 @@ pub mod outbound;
 pub use capability::{Capability, GrantError, OpenError};
 
 use shoal_api::{ObjectRef, WorkloadSpec};
-use shoal_runtime::{Grants, Host};
+use shoal_runtime::{AbsentImports, Grants, Host};
 use std::path::PathBuf;
 use wasmtime::component::Linker;
 
@@ -93,6 +93,27 @@ impl Capabilities {
             grants.extend(capability.grant(owner, spec).await?);
         }
         Ok(Grants::new(grants))
+    }
+
+    /// The imports a component may have that no capability provides, answered as denials
+    /// (see [`shoal_runtime::AbsentImports`]): the rest of Spin's platform (redis, MQTT,
+    /// MySQL, PostgreSQL, LLM, …), which Spin's SDKs import whether an app uses it or not.
+    /// Each call returns the interface's error for a missing permission, as Spin answers a
+    /// component that was not granted the host or model.
+    pub fn absent_imports(&self) -> AbsentImports {
+        AbsentImports {
+            packages: vec!["fermyon:spin/".into(), "spin:".into()],
+            error_cases: [
+                "access-denied",
+                "invalid-address",
+                "connection-failed",
+                "model-not-supported",
+                "other",
+                "error",
+            ]
+            .map(String::from)
+            .to_vec(),
+        }
     }
 
     /// The capabilities' names, in order.

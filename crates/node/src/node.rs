@@ -235,6 +235,7 @@ impl Builder {
                     busy_threads: workers.saturating_sub(1).max(1),
                     pooling: true,
                     keep_resident: self.keep_resident,
+                    absent_imports: capabilities.absent_imports(),
                 },
                 |linker| Ok(capabilities.link(linker)?),
             )

@@ -58,6 +58,7 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
                 busy_threads: 1,
                 pooling,
                 keep_resident: 64 << 20,
+                absent_imports: shoal_runtime::AbsentImports::none(),
             },
             |_| Ok(()),
         )

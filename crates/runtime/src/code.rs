@@ -216,6 +216,7 @@ mod tests {
                 busy_threads: 1,
                 pooling: false,
                 keep_resident: 0,
+                absent_imports: crate::AbsentImports::none(),
             },
             |_| Ok(()),
         )

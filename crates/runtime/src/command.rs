@@ -125,10 +125,7 @@ impl Runtime {
         let kind = match code {
             Code::Component(component) => {
                 let flavor = self.flavor_of(component.engine());
-                let pre = flavor
-                    .linker
-                    .instantiate_pre(&component)
-                    .map_err(LoadError::Link)?;
+                let pre = self.link(flavor, &component)?;
                 if let Ok(p3) = wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
                     return Ok((
                         Command {

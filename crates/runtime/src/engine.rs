@@ -7,6 +7,7 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::absent::AbsentImports;
 use crate::component::LoadedSet;
 use crate::host::{Host, P1Host};
 use crate::lanes::{BusyLane, COMPILE_NICE, lower_priority};
@@ -32,6 +33,9 @@ pub struct RuntimeConfig {
     /// Bytes of linear memory a warm pool slot keeps mapped (reset by copying the image back
     /// and zeroing, not by unmapping).
     pub keep_resident: u64,
+    /// Imports that nothing links and that are answered as denials rather than refused at
+    /// load (see [`AbsentImports`]).
+    pub absent_imports: AbsentImports,
 }
 
 impl RuntimeConfig {
@@ -83,6 +87,8 @@ pub struct Runtime {
     pub(crate) loaded: LoadedSet,
     /// Bounds the idle instances that apps opting into reuse keep, node-wide.
     pub(crate) reuse_budget: Arc<Budget>,
+    /// Imports answered as denials when nothing links them.
+    pub(crate) absent: AbsentImports,
 }
 
 impl Runtime {
@@ -140,6 +146,7 @@ impl Runtime {
             loaded: LoadedSet::default(),
             // Half the slots at most, so that fresh instances always find one.
             reuse_budget: Budget::start(n as usize / 2)?,
+            absent: cfg.absent_imports,
         })
     }
 

@@ -54,6 +54,11 @@ impl Host {
         self.granted.iter().find_map(|s| s.downcast_ref::<T>())
     }
 
+    /// The workload this instance belongs to.
+    pub(crate) fn workload(&self) -> &Arc<Workload> {
+        &self.outgoing.workload
+    }
+
     /// [`Host::granted`], and the instance's resource table beside it.
     pub fn granted_with_table<T: Any + Send + Sync>(&mut self) -> (Option<&T>, &mut ResourceTable) {
         let state = self.granted.iter().find_map(|s| s.downcast_ref::<T>());

@@ -25,6 +25,7 @@
 //!
 //! Nothing outside this crate and `shoal-capabilities` touches wasmtime types.
 
+mod absent;
 mod bodies;
 mod code;
 mod command;
@@ -41,6 +42,7 @@ mod share;
 mod ticker;
 mod workload;
 
+pub use absent::AbsentImports;
 pub use bodies::{Body, RequestBody, ResponseBody, relayed_body, text_response};
 pub use code::{Artifact, LoadError};
 pub use command::{Command, Exit, Invocation};

@@ -51,10 +51,7 @@ impl Runtime {
             return Err(LoadError::CoreModule);
         };
         let flavor = self.flavor_of(component.engine());
-        let instance_pre = flavor
-            .linker
-            .instantiate_pre(&component)
-            .map_err(LoadError::Link)?;
+        let instance_pre = self.link(flavor, &component)?;
         // A 0.3 handler if it exports one, else a 0.2 one.
         let pre = match wasmtime_wasi_http::p3::bindings::ServicePre::new(instance_pre.clone()) {
             Ok(p3) => ProxyPre::P3(p3),
@@ -87,5 +84,24 @@ impl Runtime {
             },
             elapsed: start.elapsed(),
         })
+    }
+}
+
+impl crate::Runtime {
+    /// `component` linked against `flavor`'s linker, completed with denials for the absent
+    /// imports this runtime allows.
+    pub(crate) fn link(
+        &self,
+        flavor: &crate::engine::Flavor,
+        component: &wasmtime::component::Component,
+    ) -> Result<wasmtime::component::InstancePre<crate::Host>, LoadError> {
+        let completed =
+            crate::absent::complete(&flavor.linker, &flavor.engine, component, &self.absent)
+                .map_err(LoadError::Link)?;
+        completed
+            .as_ref()
+            .unwrap_or(&flavor.linker)
+            .instantiate_pre(component)
+            .map_err(LoadError::Link)
     }
 }

@@ -346,6 +346,7 @@ mod tests {
                 busy_threads: 1,
                 pooling: false,
                 keep_resident: 0,
+                absent_imports: shoal_runtime::AbsentImports::none(),
             },
             |linker| Ok(capabilities.link(linker)?),
         )

@@ -1,0 +1,116 @@
+//! `wasi:keyvalue@0.2.0-draft` (store, atomics, batch), as wasmtime's own implementation
+//! defines it.
+
+use super::{Bucket, HasKv, KvError, KvView};
+use wasmtime::component::{Linker, Resource};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "shoal:capabilities/keyvalue",
+        imports: { default: trappable },
+        with: {
+            "wasi:keyvalue/store@0.2.0-draft.bucket": crate::keyvalue::Bucket,
+        },
+        trappable_error_type: {
+            "wasi:keyvalue/store@0.2.0-draft.error" => crate::keyvalue::KvError,
+        },
+    });
+}
+
+use generated::wasi::keyvalue0_2_0_draft::{atomics, batch, store};
+
+pub(super) fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> KvView<'_>,
+) -> wasmtime::Result<()> {
+    store::add_to_linker::<_, HasKv>(linker, view)?;
+    atomics::add_to_linker::<_, HasKv>(linker, view)?;
+    batch::add_to_linker::<_, HasKv>(linker, view)
+}
+
+impl store::Host for KvView<'_> {
+    fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
+        self.open_bucket(&identifier)
+    }
+
+    fn convert_error(&mut self, err: KvError) -> wasmtime::Result<store::Error> {
+        Ok(match err {
+            KvError::AccessDenied => store::Error::AccessDenied,
+            KvError::Other(m) => store::Error::Other(m),
+        })
+    }
+}
+
+impl store::HostBucket for KvView<'_> {
+    fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
+        KvView::get(self, &bucket, &key)
+    }
+
+    fn set(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), KvError> {
+        KvView::set(self, &bucket, &key, &value)
+    }
+
+    fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KvError> {
+        KvView::delete(self, &bucket, &key)
+    }
+
+    fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, KvError> {
+        KvView::exists(self, &bucket, &key)
+    }
+
+    fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<u64>,
+    ) -> Result<store::KeyResponse, KvError> {
+        let skip = usize::try_from(cursor.unwrap_or(0)).unwrap_or(usize::MAX);
+        let (keys, more) = self.list(&bucket, skip)?;
+        let cursor = more.then(|| (skip + keys.len()) as u64);
+        Ok(store::KeyResponse { keys, cursor })
+    }
+
+    fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.close(bucket)
+    }
+}
+
+impl atomics::Host for KvView<'_> {
+    fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: u64,
+    ) -> Result<u64, KvError> {
+        let n = KvView::increment(self, &bucket, &key, delta.into(), (0, u64::MAX.into()))?;
+        Ok(n as u64)
+    }
+}
+
+impl batch::Host for KvView<'_> {
+    fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, KvError> {
+        let found = KvView::get_many(self, &bucket, keys)?;
+        Ok(found.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect())
+    }
+
+    fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), KvError> {
+        KvView::set_many(self, &bucket, &key_values)
+    }
+
+    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
+        KvView::delete_many(self, &bucket, &keys)
+    }
+}

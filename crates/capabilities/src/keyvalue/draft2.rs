@@ -1,0 +1,178 @@
+//! `wasi:keyvalue@0.2.0-draft2` (store, atomics with compare-and-swap, batch), the draft
+//! Spin's SDKs import.
+
+use super::{Bucket, HasKv, KvError, KvView};
+use wasmtime::component::{Linker, Resource};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "shoal:capabilities/keyvalue-draft2",
+        imports: { default: trappable },
+        with: {
+            "wasi:keyvalue/store@0.2.0-draft2.bucket": crate::keyvalue::Bucket,
+            "wasi:keyvalue/atomics@0.2.0-draft2.cas": crate::keyvalue::draft2::Cas,
+        },
+        trappable_error_type: {
+            "wasi:keyvalue/store@0.2.0-draft2.error" => crate::keyvalue::KvError,
+        },
+    });
+}
+
+use generated::wasi::keyvalue0_2_0_draft2::{atomics, batch, store};
+
+/// A compare-and-swap handle: the key and the value it held when the handle was made.
+pub struct Cas {
+    /// The bucket's key prefix (the handle may outlive the bucket's resource).
+    prefix: String,
+    key: String,
+    current: Option<Vec<u8>>,
+}
+
+pub(super) fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> KvView<'_>,
+) -> wasmtime::Result<()> {
+    store::add_to_linker::<_, HasKv>(linker, view)?;
+    atomics::add_to_linker::<_, HasKv>(linker, view)?;
+    batch::add_to_linker::<_, HasKv>(linker, view)
+}
+
+impl store::Host for KvView<'_> {
+    fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
+        self.open_bucket(&identifier)
+    }
+
+    fn convert_error(&mut self, err: KvError) -> wasmtime::Result<store::Error> {
+        Ok(match err {
+            KvError::AccessDenied => store::Error::AccessDenied,
+            KvError::Other(m) => store::Error::Other(m),
+        })
+    }
+}
+
+impl store::HostBucket for KvView<'_> {
+    fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
+        KvView::get(self, &bucket, &key)
+    }
+
+    fn set(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), KvError> {
+        KvView::set(self, &bucket, &key, &value)
+    }
+
+    fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KvError> {
+        KvView::delete(self, &bucket, &key)
+    }
+
+    fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, KvError> {
+        KvView::exists(self, &bucket, &key)
+    }
+
+    fn list_keys(
+        &mut self,
+        bucket: Resource<Bucket>,
+        cursor: Option<String>,
+    ) -> Result<store::KeyResponse, KvError> {
+        let skip = match cursor {
+            None => 0,
+            Some(c) => c.parse::<usize>().map_err(|_| {
+                KvError::Other(format!("cursor '{c}' is not one list-keys returned"))
+            })?,
+        };
+        let (keys, more) = self.list(&bucket, skip)?;
+        let cursor = more.then(|| (skip + keys.len()).to_string());
+        Ok(store::KeyResponse { keys, cursor })
+    }
+
+    fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.close(bucket)
+    }
+}
+
+impl atomics::Host for KvView<'_> {
+    fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: i64,
+    ) -> Result<i64, KvError> {
+        let range = (i64::MIN.into(), i64::MAX.into());
+        let n = KvView::increment(self, &bucket, &key, delta.into(), range)?;
+        Ok(n as i64)
+    }
+
+    fn swap(
+        &mut self,
+        cas: Resource<Cas>,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), atomics::CasError>> {
+        let handle = self.table.delete(cas)?;
+        let swapped = KvView::swap(
+            self,
+            &handle.prefix,
+            &handle.key,
+            handle.current.as_deref(),
+            &value,
+        );
+        Ok(match swapped {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                // The key moved on: a fresh handle on what it holds now, to retry with.
+                let current = self.get_at(&handle.prefix, &handle.key).ok().flatten();
+                let fresh = self.table.push(Cas { current, ..handle })?;
+                Err(atomics::CasError::CasFailed(fresh))
+            }
+            Err(e) => Err(atomics::CasError::StoreError(store::Host::convert_error(
+                self, e,
+            )?)),
+        })
+    }
+}
+
+impl atomics::HostCas for KvView<'_> {
+    fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Resource<Cas>, KvError> {
+        let current = KvView::get(self, &bucket, &key)?;
+        let prefix = self.prefix(&bucket)?;
+        Ok(self.table.push(Cas {
+            prefix,
+            key,
+            current,
+        })?)
+    }
+
+    fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self.table.get(&cas)?.current.clone())
+    }
+
+    fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+        self.table.delete(cas)?;
+        Ok(())
+    }
+}
+
+impl batch::Host for KvView<'_> {
+    fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, KvError> {
+        KvView::get_many(self, &bucket, keys)
+    }
+
+    fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), KvError> {
+        KvView::set_many(self, &bucket, &key_values)
+    }
+
+    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
+        KvView::delete_many(self, &bucket, &keys)
+    }
+}

@@ -1,0 +1,556 @@
+//! Key-value on a durable node-local file, through every interface guests use for it:
+//! `wasi:keyvalue` (store, atomics, batch) in the `0.2.0-draft` wasmtime implements
+//! (`draft`) and the `0.2.0-draft2` Spin's SDKs import (`draft2`), and Spin's own
+//! `fermyon:spin/key-value@2.0.0` (`spin`). All reach the same buckets: an app's bucket
+//! `default` is Spin's store `default`.
+//!
+//! # Guarantees
+//! - An app opens only the buckets its spec lists; every key is stored under the app's own
+//!   namespace and name, so no other app can name it, whatever bucket identifier it passes.
+//! - Keys, values and batch sizes are bounded ([`KvLimits`]); a guest cannot make the host
+//!   allocate or store more than that per call.
+//! - Every write is committed (fsynced) before the call returns.
+//!
+//! # Caveats
+//! Calls are synchronous and run on the request's thread; a write costs one fsync.
+
+use crate::capability::{Capability, GrantError, OpenError};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use shoal_api::capabilities::keyvalue as spec;
+use shoal_api::{ObjectRef, WorkloadSpec};
+use shoal_runtime::{Grant, Host};
+use std::path::Path;
+use std::sync::Arc;
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
+
+mod draft;
+mod draft2;
+mod spin;
+
+const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("keyvalue");
+
+/// Size bounds on what a guest can store or request.
+#[derive(Debug, Clone, Copy)]
+pub struct KvLimits {
+    /// Longest key, in bytes.
+    pub max_key: usize,
+    /// Largest value, in bytes.
+    pub max_value: usize,
+    /// Most keys in one batch call or one `list-keys` page.
+    pub max_batch: usize,
+    /// Most bytes of keys one call that lists every key (Spin's `get-keys`) answers.
+    pub max_list_bytes: usize,
+}
+
+impl Default for KvLimits {
+    fn default() -> Self {
+        Self {
+            max_key: 1024,
+            max_value: 1 << 20,
+            max_batch: 1000,
+            max_list_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The key-value capability: the node's key-value file, and each app's buckets in it.
+pub struct KeyValue {
+    store: Arc<KvStore>,
+}
+
+impl KeyValue {
+    /// The capability on the key-value file at `path` (created if missing).
+    ///
+    /// # Errors
+    /// The file cannot be opened or is locked by another process.
+    pub fn open(path: &Path) -> Result<Self, OpenError> {
+        let store = KvStore::open(path, KvLimits::default()).map_err(|e| OpenError::KeyValue {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self { store })
+    }
+}
+
+#[async_trait::async_trait]
+impl Capability for KeyValue {
+    fn name(&self) -> &'static str {
+        spec::NAME
+    }
+
+    fn link(&self, linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+        add_to_linker(linker, |host: &mut Host| {
+            let (grant, table) = host.granted_with_table::<AppKeyValue>();
+            KvView { grant, table }
+        })
+    }
+
+    async fn grant(
+        &self,
+        owner: &ObjectRef,
+        spec: WorkloadSpec<'_>,
+    ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
+        let buckets = spec::buckets(spec);
+        if buckets.is_empty() {
+            return Ok(None);
+        }
+        let grant = AppKeyValue::new(self.store.clone(), &owner.namespace, &owner.name, buckets);
+        Ok(Some(crate::capability::shared(grant)))
+    }
+}
+
+/// The node's key-value file, shared by every app.
+pub struct KvStore {
+    db: Database,
+    limits: KvLimits,
+}
+
+impl KvStore {
+    /// Opens (or creates) the key-value file at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or is locked by another process.
+    pub fn open(path: &Path, limits: KvLimits) -> Result<Arc<Self>, redb::Error> {
+        let db = Database::create(path)?;
+        let tx = db.begin_write()?;
+        tx.open_table(DATA)?;
+        tx.commit()?;
+        Ok(Arc::new(Self { db, limits }))
+    }
+}
+
+/// One app's grant: which buckets, under which private prefix.
+pub struct AppKeyValue {
+    store: Arc<KvStore>,
+    /// `namespace/name/`: every key of this app starts with it.
+    prefix: String,
+    buckets: Vec<String>,
+    app: String,
+}
+
+impl AppKeyValue {
+    /// The grant of app `namespace/name` to `buckets`.
+    pub fn new(store: Arc<KvStore>, namespace: &str, name: &str, buckets: &[String]) -> Self {
+        Self {
+            store,
+            prefix: format!("{namespace}/{name}/"),
+            buckets: buckets.to_vec(),
+            app: if namespace == shoal_api::DEFAULT_NAMESPACE {
+                format!("app/{name}")
+            } else {
+                format!("app/{name} (namespace {namespace})")
+            },
+        }
+    }
+}
+
+/// An open bucket (a store, in Spin's words): the full key prefix of its entries. Every
+/// interface's bucket or store resource is one of these.
+pub struct Bucket {
+    prefix: String,
+}
+
+/// A key and its value, if it has one.
+type Entry = (String, Option<Vec<u8>>);
+
+/// Why a key-value call failed, before each interface words it as its own error.
+#[derive(Debug)]
+pub enum KvError {
+    /// The bucket is not one the app was granted.
+    AccessDenied,
+    /// Anything else, with a message for the guest.
+    Other(String),
+}
+
+impl From<ResourceTableError> for KvError {
+    fn from(e: ResourceTableError) -> Self {
+        KvError::Other(e.to_string())
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> KvError {
+    KvError::Other(e.to_string())
+}
+
+/// The per-instance view every interface's bindings are handed.
+pub struct KvView<'a> {
+    /// The app's grant; `None` when it was granted no bucket.
+    pub grant: Option<&'a AppKeyValue>,
+    /// The instance's resource table.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Adds every key-value interface to a linker: `wasi:keyvalue` (`0.2.0-draft`, and the
+/// `0.2.0-draft2` Spin's SDKs import) and Spin's `fermyon:spin/key-value@2.0.0`, all on the
+/// same buckets; `view` borrows an instance's [`KvView`] from its state.
+///
+/// # Errors
+/// The interfaces are already defined in the linker.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> KvView<'_>,
+) -> wasmtime::Result<()> {
+    draft::add_to_linker(linker, view)?;
+    draft2::add_to_linker(linker, view)?;
+    spin::add_to_linker(linker, view)
+}
+
+struct HasKv;
+
+impl HasData for HasKv {
+    type Data<'a> = KvView<'a>;
+}
+
+/// What the interfaces share: opening a bucket, and each operation on one, with the limits.
+impl KvView<'_> {
+    /// Opens bucket `label`, if the app was granted it.
+    fn open_bucket(&mut self, label: &str) -> Result<Resource<Bucket>, KvError> {
+        let Some(grant) = self.grant.filter(|g| g.buckets.iter().any(|b| b == label)) else {
+            let app = self.grant.map_or("this app", |g| g.app.as_str());
+            tracing::warn!(
+                "{app}: key-value bucket '{label}' denied: not in spec.capabilities.keyvalue"
+            );
+            return Err(KvError::AccessDenied);
+        };
+        let prefix = format!("{}{label}\0", grant.prefix);
+        Ok(self.table.push(Bucket { prefix })?)
+    }
+
+    fn bucket(&mut self, bucket: &Resource<Bucket>) -> Result<(String, &AppKeyValue), KvError> {
+        let grant = self.grant.ok_or(KvError::AccessDenied)?;
+        Ok((self.table.get(bucket)?.prefix.clone(), grant))
+    }
+
+    fn close(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.table.delete(bucket)?;
+        Ok(())
+    }
+
+    fn get(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        check_key(grant, key)?;
+        read(grant, &format!("{prefix}{key}"))
+    }
+
+    fn set(&mut self, bucket: &Resource<Bucket>, key: &str, value: &[u8]) -> Result<(), KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        check_key(grant, key)?;
+        check_value(grant, value)?;
+        write(grant, |t| {
+            t.insert(format!("{prefix}{key}").as_str(), value)
+                .map(drop)
+                .map_err(other)
+        })
+    }
+
+    fn delete(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<(), KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        check_key(grant, key)?;
+        write(grant, |t| {
+            t.remove(format!("{prefix}{key}").as_str())
+                .map(drop)
+                .map_err(other)
+        })
+    }
+
+    fn exists(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<bool, KvError> {
+        Ok(self.get(bucket, key)?.is_some())
+    }
+
+    /// One page of keys after the first `skip`, and whether more follow.
+    fn list(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        skip: usize,
+    ) -> Result<(Vec<String>, bool), KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        let page = grant.store.limits.max_batch;
+        let tx = grant.store.db.begin_read().map_err(other)?;
+        let table = tx.open_table(DATA).map_err(other)?;
+        let mut keys = Vec::new();
+        for (i, entry) in table.range(prefix.as_str()..).map_err(other)?.enumerate() {
+            let (k, _) = entry.map_err(other)?;
+            let Some(key) = k.value().strip_prefix(prefix.as_str()) else {
+                break;
+            };
+            if i < skip {
+                continue;
+            }
+            if keys.len() == page {
+                return Ok((keys, true));
+            }
+            keys.push(key.to_string());
+        }
+        Ok((keys, false))
+    }
+
+    /// Every key of the bucket, up to [`KvLimits::max_list_bytes`] of them.
+    fn all_keys(&mut self, bucket: &Resource<Bucket>) -> Result<Vec<String>, KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        let limit = grant.store.limits.max_list_bytes;
+        let tx = grant.store.db.begin_read().map_err(other)?;
+        let table = tx.open_table(DATA).map_err(other)?;
+        let (mut keys, mut bytes) = (Vec::new(), 0usize);
+        for entry in table.range(prefix.as_str()..).map_err(other)? {
+            let (k, _) = entry.map_err(other)?;
+            let Some(key) = k.value().strip_prefix(prefix.as_str()) else {
+                break;
+            };
+            bytes += key.len();
+            if bytes > limit {
+                return Err(KvError::Other(format!(
+                    "the keys of this store are more than {limit} bytes together; list them in pages with wasi:keyvalue list-keys"
+                )));
+            }
+            keys.push(key.to_string());
+        }
+        Ok(keys)
+    }
+
+    /// Adds `delta` to the decimal integer at `key` (0 when absent) and stores the sum.
+    fn increment(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        key: &str,
+        delta: i128,
+        range: (i128, i128),
+    ) -> Result<i128, KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        check_key(grant, key)?;
+        let full = format!("{prefix}{key}");
+        write(grant, |t| {
+            let current = match t.get(full.as_str()).map_err(other)? {
+                Some(v) => std::str::from_utf8(v.value())
+                    .ok()
+                    .and_then(|s| s.parse::<i128>().ok())
+                    .filter(|n| (range.0..=range.1).contains(n))
+                    .ok_or_else(|| {
+                        KvError::Other(format!("value of '{key}' is not a decimal integer"))
+                    })?,
+                None => 0,
+            };
+            let next = current + delta;
+            if !(range.0..=range.1).contains(&next) {
+                return Err(KvError::Other("increment overflows".into()));
+            }
+            t.insert(full.as_str(), next.to_string().as_bytes())
+                .map_err(other)?;
+            Ok(next)
+        })
+    }
+
+    fn get_many(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Vec<Entry>, KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        check_batch(grant, keys.len())?;
+        keys.into_iter()
+            .map(|k| {
+                check_key(grant, &k)?;
+                let v = read(grant, &format!("{prefix}{k}"))?;
+                Ok((k, v))
+            })
+            .collect()
+    }
+
+    fn set_many(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        key_values: &[(String, Vec<u8>)],
+    ) -> Result<(), KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        check_batch(grant, key_values.len())?;
+        for (k, v) in key_values {
+            check_key(grant, k)?;
+            check_value(grant, v)?;
+        }
+        write(grant, |t| {
+            for (k, v) in key_values {
+                t.insert(format!("{prefix}{k}").as_str(), v.as_slice())
+                    .map_err(other)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_many(&mut self, bucket: &Resource<Bucket>, keys: &[String]) -> Result<(), KvError> {
+        let (prefix, grant) = self.bucket(bucket)?;
+        check_batch(grant, keys.len())?;
+        write(grant, |t| {
+            for k in keys {
+                t.remove(format!("{prefix}{k}").as_str()).map_err(other)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The key prefix of an open bucket, for handles that outlive the bucket's resource.
+    fn prefix(&mut self, bucket: &Resource<Bucket>) -> Result<String, KvError> {
+        Ok(self.bucket(bucket)?.0)
+    }
+
+    /// The value at `key` of the bucket whose prefix is `prefix`.
+    fn get_at(&self, prefix: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        let grant = self.grant.ok_or(KvError::AccessDenied)?;
+        check_key(grant, key)?;
+        read(grant, &format!("{prefix}{key}"))
+    }
+
+    /// Stores `value` at `key` of the bucket whose prefix is `prefix` if the key still holds
+    /// `expected`; `false` if it does not.
+    fn swap(
+        &self,
+        prefix: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, KvError> {
+        let grant = self.grant.ok_or(KvError::AccessDenied)?;
+        check_key(grant, key)?;
+        check_value(grant, value)?;
+        let full = format!("{prefix}{key}");
+        write(grant, |t| {
+            let current = t
+                .get(full.as_str())
+                .map_err(other)?
+                .map(|v| v.value().to_vec());
+            if current.as_deref() != expected {
+                return Ok(false);
+            }
+            t.insert(full.as_str(), value).map_err(other)?;
+            Ok(true)
+        })
+    }
+}
+
+fn check_key(grant: &AppKeyValue, key: &str) -> Result<(), KvError> {
+    if key.len() > grant.store.limits.max_key {
+        return Err(KvError::Other(format!(
+            "key is {} bytes; the limit is {}",
+            key.len(),
+            grant.store.limits.max_key
+        )));
+    }
+    Ok(())
+}
+
+fn check_value(grant: &AppKeyValue, value: &[u8]) -> Result<(), KvError> {
+    if value.len() > grant.store.limits.max_value {
+        return Err(KvError::Other(format!(
+            "value is {} bytes; the limit is {}",
+            value.len(),
+            grant.store.limits.max_value
+        )));
+    }
+    Ok(())
+}
+
+fn check_batch(grant: &AppKeyValue, n: usize) -> Result<(), KvError> {
+    if n > grant.store.limits.max_batch {
+        return Err(KvError::Other(format!(
+            "batch of {n} keys; the limit is {}",
+            grant.store.limits.max_batch
+        )));
+    }
+    Ok(())
+}
+
+fn read(grant: &AppKeyValue, full: &str) -> Result<Option<Vec<u8>>, KvError> {
+    let tx = grant.store.db.begin_read().map_err(other)?;
+    let table = tx.open_table(DATA).map_err(other)?;
+    Ok(table.get(full).map_err(other)?.map(|v| v.value().to_vec()))
+}
+
+/// Runs `f` in one write transaction and commits it.
+fn write<R>(
+    grant: &AppKeyValue,
+    f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<R, KvError>,
+) -> Result<R, KvError> {
+    let tx = grant.store.db.begin_write().map_err(other)?;
+    let r = {
+        let mut table = tx.open_table(DATA).map_err(other)?;
+        f(&mut table)?
+    };
+    tx.commit().map_err(other)?;
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(dir: &Path, app: &str) -> AppKeyValue {
+        let limits = KvLimits {
+            max_key: 8,
+            max_value: 16,
+            max_batch: 2,
+            max_list_bytes: 1,
+        };
+        let store = KvStore::open(&dir.join("kv.redb"), limits).unwrap();
+        AppKeyValue::new(store, "default", app, &["default".to_string()])
+    }
+
+    fn message(r: Result<impl std::fmt::Debug, KvError>) -> String {
+        match r {
+            Err(KvError::Other(m)) => m,
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn limits_and_grants() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = grant(dir.path(), "a");
+        let mut table = ResourceTable::new();
+        let mut kv = KvView {
+            grant: Some(&g),
+            table: &mut table,
+        };
+        assert!(matches!(
+            kv.open_bucket("other"),
+            Err(KvError::AccessDenied)
+        ));
+        let b = kv.open_bucket("default").unwrap();
+        assert_eq!(
+            message(kv.set(&b, &"k".repeat(9), &[])),
+            "key is 9 bytes; the limit is 8"
+        );
+        assert_eq!(
+            message(kv.set(&b, "k", &[0; 17])),
+            "value is 17 bytes; the limit is 16"
+        );
+        kv.set(&b, "n", b"41").unwrap();
+        let u64s = (0, i128::from(u64::MAX));
+        assert_eq!(kv.increment(&b, "n", 1, u64s).unwrap(), 42);
+        assert_eq!(
+            message(kv.increment(&b, "n", -43, u64s)),
+            "increment overflows"
+        );
+        kv.set(&b, "s", b"x").unwrap();
+        assert_eq!(
+            message(kv.increment(&b, "s", 1, u64s)),
+            "value of 's' is not a decimal integer"
+        );
+        let p = kv.prefix(&b).unwrap();
+        assert!(!kv.swap(&p, "s", Some(b"y"), b"z").unwrap());
+        assert!(kv.swap(&p, "s", Some(b"x"), b"z").unwrap());
+        assert_eq!(kv.get(&b, "s").unwrap().as_deref(), Some(&b"z"[..]));
+        assert_eq!(
+            message(kv.all_keys(&b)),
+            "the keys of this store are more than 1 bytes together; list them in pages with wasi:keyvalue list-keys"
+        );
+        assert_eq!(kv.list(&b, 1).unwrap(), (vec!["s".to_string()], false));
+
+        let mut none = ResourceTable::new();
+        let mut denied = KvView {
+            grant: None,
+            table: &mut none,
+        };
+        assert!(matches!(
+            denied.open_bucket("default"),
+            Err(KvError::AccessDenied)
+        ));
+    }
+}

@@ -1,0 +1,67 @@
+//! Spin's `fermyon:spin/key-value@2.0.0`: a store per label in `key_value_stores`, on the
+//! same buckets as `wasi:keyvalue`.
+
+use super::{Bucket, HasKv, KvError, KvView};
+use wasmtime::component::{Linker, Resource};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "shoal:capabilities/spin-keyvalue",
+        imports: { default: trappable },
+        with: {
+            "fermyon:spin/key-value.store": crate::keyvalue::Bucket,
+        },
+        trappable_error_type: {
+            "fermyon:spin/key-value.error" => crate::keyvalue::KvError,
+        },
+    });
+}
+
+use generated::fermyon::spin::key_value;
+
+pub(super) fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    view: fn(&mut T) -> KvView<'_>,
+) -> wasmtime::Result<()> {
+    key_value::add_to_linker::<_, HasKv>(linker, view)
+}
+
+impl key_value::Host for KvView<'_> {
+    fn convert_error(&mut self, err: KvError) -> wasmtime::Result<key_value::Error> {
+        Ok(match err {
+            KvError::AccessDenied => key_value::Error::AccessDenied,
+            KvError::Other(m) => key_value::Error::Other(m),
+        })
+    }
+}
+
+impl key_value::HostStore for KvView<'_> {
+    fn open(&mut self, label: String) -> Result<Resource<Bucket>, KvError> {
+        self.open_bucket(&label)
+    }
+
+    fn get(&mut self, store: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
+        KvView::get(self, &store, &key)
+    }
+
+    fn set(&mut self, store: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), KvError> {
+        KvView::set(self, &store, &key, &value)
+    }
+
+    fn delete(&mut self, store: Resource<Bucket>, key: String) -> Result<(), KvError> {
+        KvView::delete(self, &store, &key)
+    }
+
+    fn exists(&mut self, store: Resource<Bucket>, key: String) -> Result<bool, KvError> {
+        KvView::exists(self, &store, &key)
+    }
+
+    fn get_keys(&mut self, store: Resource<Bucket>) -> Result<Vec<String>, KvError> {
+        self.all_keys(&store)
+    }
+
+    fn drop(&mut self, store: Resource<Bucket>) -> wasmtime::Result<()> {
+        self.close(store)
+    }
+}
