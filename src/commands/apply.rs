@@ -1,24 +1,32 @@
-//! `shoal apply -f FILE|DIR|-`: validate every document, upload local components, apply.
+//! `shoal apply -f FILE|DIR|-`: validate every document, upload local components, apply. A
+//! Spin application's `spin.toml` (or a directory holding one) is applied as its Apps.
 
 use crate::settings::Global;
 use anyhow::{Context, bail};
 use shoal_api::{App, ApplyResponse, ApplyResult, ComponentRef, Digest, Job, WasmKind};
 use shoal_client::Client;
 use shoal_manifest::Object;
+use shoal_manifest::spin::{SpinApp, Values};
 use std::path::{Path, PathBuf};
 
 /// Arguments of `shoal apply`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Manifest file, directory of .yaml/.yml files, or `-` for standard input; repeatable.
+    /// Manifest file, directory of .yaml/.yml files, or `-` for standard input; a Spin
+    /// application's spin.toml or its directory; repeatable.
     #[arg(short = 'f', long = "filename", required = true)]
     pub files: Vec<String>,
+    /// A Spin application variable's value, as `spin up --variable` takes it (else
+    /// `SPIN_VARIABLE_NAME`, else its default); repeatable.
+    #[arg(long = "variable", value_name = "NAME=VALUE")]
+    pub variables: Vec<String>,
 }
 
 /// Runs `shoal apply`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let client = g.client();
-    for applied in apply_paths(&client, &args.files, &g.namespace).await? {
+    let values = super::spin::values(&args.variables, false)?;
+    for applied in apply_paths(&client, &args.files, &g.namespace, &values).await? {
         println!("{}", result_line(&applied));
     }
     Ok(())
@@ -56,17 +64,38 @@ pub struct Manifest {
     pub base: PathBuf,
     /// The objects it holds, in order.
     pub objects: Vec<Object>,
+    /// For a Spin application, what the CLI gathers for its Apps (which `objects` holds).
+    pub spin: Option<SpinApp>,
 }
 
-/// Reads and parses every manifest named by `files`; any error fails the whole set.
-pub fn read_manifests(files: &[String], namespace: &str) -> anyhow::Result<Vec<Manifest>> {
+/// Reads and parses every manifest named by `files`; any error fails the whole set. A Spin
+/// manifest's variables are read with `values`.
+pub fn read_manifests(
+    files: &[String],
+    namespace: &str,
+    values: &Values,
+) -> anyhow::Result<Vec<Manifest>> {
     let mut paths = Vec::new();
+    let mut manifests = Vec::new();
     for f in files {
         if f == "-" {
             paths.push(None);
             continue;
         }
         let p = PathBuf::from(f);
+        if let Some((file, text)) = super::spin::manifest_in(&p) {
+            let spin = super::spin::read(&file, &text, values, namespace)?;
+            manifests.push(Manifest {
+                base: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+                objects: spin
+                    .components
+                    .iter()
+                    .map(|c| Object::App(c.app.clone()))
+                    .collect(),
+                spin: Some(spin),
+            });
+            continue;
+        }
         if p.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)
                 .with_context(|| format!("{f}: cannot read directory"))?
@@ -75,14 +104,13 @@ pub fn read_manifests(files: &[String], namespace: &str) -> anyhow::Result<Vec<M
                 .collect();
             entries.sort();
             if entries.is_empty() {
-                bail!("{f}: directory has no .yaml or .yml files");
+                bail!("{f}: directory has no .yaml or .yml files and no spin.toml");
             }
             paths.extend(entries.into_iter().map(Some));
         } else {
             paths.push(Some(p));
         }
     }
-    let mut manifests = Vec::new();
     for path in paths {
         let (name, text, base) = match path {
             None => {
@@ -108,7 +136,11 @@ pub fn read_manifests(files: &[String], namespace: &str) -> anyhow::Result<Vec<M
                 meta.namespace = namespace.to_string();
             }
         }
-        manifests.push(Manifest { base, objects });
+        manifests.push(Manifest {
+            base,
+            objects,
+            spin: None,
+        });
     }
     Ok(manifests)
 }
@@ -118,11 +150,23 @@ pub async fn apply_paths(
     client: &Client,
     files: &[String],
     namespace: &str,
+    values: &Values,
 ) -> anyhow::Result<Vec<Applied>> {
-    let manifests = read_manifests(files, namespace)?;
+    let manifests = read_manifests(files, namespace, values)?;
     // Resolve every local component before touching the server: a bad path anywhere applies nothing.
     let mut pending = Vec::new();
     for m in manifests {
+        if let Some(spin) = m.spin {
+            for mut c in spin.components {
+                let parts = super::spin::parts(&m.base, &mut c).await?;
+                let local = LocalParts {
+                    component: Some((PathBuf::from(parts.component.0), parts.component.1)),
+                    trees: parts.tree.map(|t| (0, t)).into_iter().collect(),
+                };
+                pending.push((Object::App(c.app), local));
+            }
+            continue;
+        }
         for object in m.objects {
             let local = match &object {
                 Object::App(app) => local_parts(

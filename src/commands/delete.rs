@@ -33,7 +33,8 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
                 .map(|n| (kind, g.namespace.clone(), n.clone())),
         );
     } else {
-        for m in super::apply::read_manifests(&args.files, &g.namespace)? {
+        let values = super::spin::values(&[], true)?;
+        for m in super::apply::read_manifests(&args.files, &g.namespace, &values)? {
             for object in m.objects {
                 targets.push(match object {
                     Object::App(a) => (Kind::App, a.metadata.namespace, a.metadata.name),

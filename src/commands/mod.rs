@@ -8,6 +8,7 @@ pub mod logs;
 pub mod node;
 pub mod rollout;
 pub mod server;
+pub mod spin;
 pub mod up;
 pub mod wait;
 

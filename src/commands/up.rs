@@ -102,7 +102,8 @@ async fn apply_and_wait(
     namespace: &str,
     http: SocketAddr,
 ) -> anyhow::Result<Vec<String>> {
-    let applied = super::apply::apply_paths(client, files, namespace).await?;
+    let values = super::spin::values(&[], false)?;
+    let applied = super::apply::apply_paths(client, files, namespace, &values).await?;
     let mut lines: Vec<String> = applied.iter().map(super::apply::result_line).collect();
     let apps = applied.into_iter().filter_map(|a| match a {
         super::apply::Applied::App(a) => Some(a.object),

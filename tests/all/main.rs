@@ -13,6 +13,7 @@ mod logs;
 mod reuse;
 mod rollout;
 mod scale;
+mod spin;
 mod support;
 mod tidy;
 mod wasi3;

@@ -22,7 +22,16 @@ pub struct App {
     pub status: AppStatus,
 }
 
+/// What the API returns in place of a `secretConfig` value.
+pub const SECRET: &str = "(secret)";
+
 impl App {
+    /// The app as the API shows it: every `spec.secretConfig` value replaced by [`SECRET`].
+    pub fn redacted(mut self) -> Self {
+        self.spec.redact();
+        self
+    }
+
     /// The `app/NAME` reference used in messages.
     pub fn object_ref(&self) -> ObjectRef {
         ObjectRef {
@@ -45,9 +54,13 @@ pub struct AppSpec {
     /// Environment variables visible to the component.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
-    /// Values for the `wasi:config/store` interface.
+    /// Values for the `wasi:config/store` interface (and Spin's variables).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
+    /// Values read exactly as `config`'s are, that the API never shows: what it returns
+    /// (`get`, `describe`, `rollout history`) has [`SECRET`] in their place.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_config: BTreeMap<String, String>,
     /// What the component may use beyond computing; everything is denied unless listed.
     #[serde(default, skip_serializing_if = "Capabilities::is_empty")]
     pub capabilities: Capabilities,
@@ -72,6 +85,27 @@ pub struct AppSpec {
     /// Which nodes of a cluster hold the app (a single node holds every app).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+}
+
+impl AppSpec {
+    /// Replaces every `secretConfig` value with [`SECRET`].
+    pub fn redact(&mut self) {
+        for value in self.secret_config.values_mut() {
+            *value = SECRET.to_string();
+        }
+    }
+
+    /// Puts back the stored value of every `secretConfig` entry that reads [`SECRET`] (a
+    /// spec the API returned, applied again), so that a round trip keeps the secrets.
+    pub fn restore_secrets(&mut self, stored: &AppSpec) {
+        for (key, value) in &mut self.secret_config {
+            if value == SECRET
+                && let Some(kept) = stored.secret_config.get(key)
+            {
+                value.clone_from(kept);
+            }
+        }
+    }
 }
 
 /// Where in a cluster an app runs.

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-/// One route: an optional host and a path prefix matched on `/` boundaries.
+/// One route: an optional host and a path prefix matched on `/` boundaries, or with `exact`
+/// the path alone (Spin's routes without `/...`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Route {
@@ -13,6 +14,10 @@ pub struct Route {
     /// Exact host (without port) this route applies to; any host when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Matches only the path itself, not the paths under it; an exact route wins over a
+    /// prefix route of the same path.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact: bool,
 }
 
 impl Route {
@@ -22,6 +27,7 @@ impl Route {
         Route {
             path: normalise_path(&self.path).to_string(),
             host: self.host.as_deref().map(normalise_host),
+            exact: self.exact,
         }
     }
 }
@@ -29,9 +35,13 @@ impl Route {
 impl std::fmt::Display for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.host {
-            Some(host) => write!(f, "{host}{}", self.path),
-            None => f.write_str(&self.path),
+            Some(host) => write!(f, "{host}{}", self.path)?,
+            None => f.write_str(&self.path)?,
         }
+        if self.exact {
+            f.write_str(" (exact)")?;
+        }
+        Ok(())
     }
 }
 
@@ -93,6 +103,7 @@ mod tests {
         let route = |host: Option<&str>, path: &str| Route {
             host: host.map(String::from),
             path: path.into(),
+            exact: false,
         };
         assert_eq!(route(None, "/api/").normalised(), route(None, "/api"));
         assert_eq!(route(None, "/").normalised(), route(None, "/"));

@@ -41,6 +41,51 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, TreeError> {
     pack(dir).map_err(TreeError)
 }
 
+/// Packs the files `files` names into tar bytes: each `(path in the tree, file on disk)`,
+/// the tree's directories made from the paths. The same set gives the same bytes, whatever
+/// its order.
+///
+/// # Errors
+/// A path that is not relative or climbs out (`..`), two files at one path, or a file that
+/// is not a regular file or cannot be read.
+pub fn pack_files(files: &[(PathBuf, PathBuf)]) -> Result<Vec<u8>, TreeError> {
+    let mut entries = std::collections::BTreeMap::new();
+    for (rel, full) in files {
+        if rel.as_os_str().is_empty()
+            || !rel.components().all(|c| matches!(c, Component::Normal(_)))
+        {
+            return Err(TreeError(format!(
+                "{} is not a relative path inside the tree",
+                rel.display()
+            )));
+        }
+        for dir in rel
+            .ancestors()
+            .skip(1)
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            entries.entry(dir.to_path_buf()).or_insert(None);
+        }
+        if let Some(Some(other)) = entries.insert(rel.clone(), Some(full.clone())) {
+            return Err(TreeError(format!(
+                "{} and {} would both be {}",
+                other.display(),
+                full.display(),
+                rel.display()
+            )));
+        }
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for (rel, full) in entries {
+        match full {
+            None => append(&mut builder, &rel, None),
+            Some(full) => append(&mut builder, &rel, Some(&full)),
+        }
+        .map_err(TreeError)?;
+    }
+    builder.into_inner().map_err(|e| TreeError(e.to_string()))
+}
+
 fn pack(dir: &Path) -> Result<Vec<u8>, String> {
     let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     if !meta.is_dir() {
@@ -52,31 +97,60 @@ fn pack(dir: &Path) -> Result<Vec<u8>, String> {
     let mut builder = tar::Builder::new(Vec::new());
     for rel in entries {
         let full = dir.join(&rel);
-        let meta =
-            std::fs::symlink_metadata(&full).map_err(|e| format!("{}: {e}", full.display()))?;
+        let is_dir = std::fs::symlink_metadata(&full)
+            .map_err(|e| format!("{}: {e}", full.display()))?
+            .is_dir();
+        append(&mut builder, &rel, (!is_dir).then_some(full.as_path()))?;
+    }
+    builder.into_inner().map_err(|e| e.to_string())
+}
+
+/// Appends `rel` to the tar: a directory when `full` is `None`, else the regular file `full`.
+fn append(
+    builder: &mut tar::Builder<Vec<u8>>,
+    rel: &Path,
+    full: Option<&Path>,
+) -> Result<(), String> {
+    {
+        let meta = match full {
+            None => None,
+            Some(full) => {
+                let meta = std::fs::symlink_metadata(full)
+                    .map_err(|e| format!("{}: {e}", full.display()))?;
+                if !meta.is_file() {
+                    return Err(format!(
+                        "{} is not a regular file (symbolic links and special files cannot be shipped)",
+                        full.display()
+                    ));
+                }
+                Some(meta)
+            }
+        };
         let mut header = tar::Header::new_gnu();
         header.set_mtime(0);
         header.set_uid(0);
         header.set_gid(0);
-        if meta.is_dir() {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_mode(0o755);
-            header.set_size(0);
-            builder
-                .append_data(&mut header, &rel, std::io::empty())
-                .map_err(|e| e.to_string())?;
-        } else {
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_mode(0o644);
-            header.set_size(meta.len());
-            let file =
-                std::fs::File::open(&full).map_err(|e| format!("{}: {e}", full.display()))?;
-            builder
-                .append_data(&mut header, &rel, file)
-                .map_err(|e| e.to_string())?;
+        match (full, meta) {
+            (Some(full), Some(meta)) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(meta.len());
+                let file =
+                    std::fs::File::open(full).map_err(|e| format!("{}: {e}", full.display()))?;
+                builder
+                    .append_data(&mut header, rel, file)
+                    .map_err(|e| e.to_string())
+            }
+            _ => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder
+                    .append_data(&mut header, rel, std::io::empty())
+                    .map_err(|e| e.to_string())
+            }
         }
     }
-    builder.into_inner().map_err(|e| e.to_string())
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {

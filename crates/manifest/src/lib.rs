@@ -1,9 +1,10 @@
-//! YAML manifests to Shoal API objects.
+//! YAML manifests — and Spin's `spin.toml` (`spin`) — to Shoal API objects.
 //!
 //! Parsing is strict: unknown fields, missing fields, bad quantities and invalid names are errors
 //! that name the file, the object, the field path and the line, and say what to write instead.
 //! This crate does no IO: callers hand it text and a name to use in messages.
 
+pub mod spin;
 mod validate;
 
 pub use shoal_api::FieldError;

@@ -12,15 +12,42 @@ pub type Routes = Arc<ArcSwap<RouteTable<Arc<HttpApp>>>>;
 
 /// An immutable snapshot of every route on this node, mapping to `T` (an app).
 pub struct RouteTable<T> {
+    prefix: Paths<T>,
+    exact: Paths<T>,
+}
+
+/// Paths to apps, for one host each and for any host.
+struct Paths<T> {
     by_host: HashMap<String, HashMap<String, T>>,
     any_host: HashMap<String, T>,
+}
+
+impl<T> Default for Paths<T> {
+    fn default() -> Self {
+        Self {
+            by_host: HashMap::new(),
+            any_host: HashMap::new(),
+        }
+    }
+}
+
+impl<T> Paths<T> {
+    /// The app of `path`: for `host`, else for any host.
+    fn get<'a>(&'a self, host: Option<&'a HashMap<String, T>>, path: &str) -> Option<&'a T> {
+        host.and_then(|r| r.get(path))
+            .or_else(|| self.any_host.get(path))
+    }
+
+    fn len(&self) -> usize {
+        self.any_host.len() + self.by_host.values().map(HashMap::len).sum::<usize>()
+    }
 }
 
 impl<T> Default for RouteTable<T> {
     fn default() -> Self {
         Self {
-            by_host: HashMap::new(),
-            any_host: HashMap::new(),
+            prefix: Paths::default(),
+            exact: Paths::default(),
         }
     }
 }
@@ -30,25 +57,35 @@ impl<T> RouteTable<T> {
     pub fn new(entries: impl IntoIterator<Item = (Route, T)>) -> Self {
         let mut table = Self::default();
         for (route, app) in entries {
-            let Route { path, host } = route.normalised();
+            let Route { path, host, exact } = route.normalised();
+            let paths = if exact {
+                &mut table.exact
+            } else {
+                &mut table.prefix
+            };
             match host {
-                Some(h) => table.by_host.entry(h).or_default().insert(path, app),
-                None => table.any_host.insert(path, app),
+                Some(h) => paths.by_host.entry(h).or_default().insert(path, app),
+                None => paths.any_host.insert(path, app),
             };
         }
         table
     }
 
-    /// The app for a request: the longest matching prefix; a host route beats a hostless one
-    /// of the same length. Costs one or two hash lookups per path segment, whatever the size.
+    /// The app for a request: an exact route of its path, else the longest matching prefix;
+    /// a host route beats a hostless one of the same length. Costs one or two hash lookups
+    /// per path segment, whatever the size.
     pub fn lookup(&self, host: Option<&str>, path: &str) -> Option<&T> {
-        let host_routes = host.and_then(|h| self.by_host.get(&normalise_host(h)));
+        let host = host.map(normalise_host);
         let mut candidate = normalise_path(path);
-        loop {
-            if let Some(app) = host_routes.and_then(|r| r.get(candidate)) {
+        if !self.exact.any_host.is_empty() || !self.exact.by_host.is_empty() {
+            let exact_host = host.as_ref().and_then(|h| self.exact.by_host.get(h));
+            if let Some(app) = self.exact.get(exact_host, candidate) {
                 return Some(app);
             }
-            if let Some(app) = self.any_host.get(candidate) {
+        }
+        let host_routes = host.as_ref().and_then(|h| self.prefix.by_host.get(h));
+        loop {
+            if let Some(app) = self.prefix.get(host_routes, candidate) {
                 return Some(app);
             }
             if candidate == "/" {
@@ -63,7 +100,7 @@ impl<T> RouteTable<T> {
 
     /// Number of routes.
     pub fn len(&self) -> usize {
-        self.any_host.len() + self.by_host.values().map(HashMap::len).sum::<usize>()
+        self.prefix.len() + self.exact.len()
     }
 
     /// Whether there are no routes.
@@ -80,7 +117,8 @@ mod tests {
     fn longest_prefix_on_segment_boundaries() {
         let route = |host: Option<&str>, path: &str| Route {
             host: host.map(String::from),
-            path: path.into(),
+            path: path.trim_start_matches('=').into(),
+            exact: path.starts_with('='),
         };
         let table = RouteTable::new([
             (route(None, "/"), "root"),
@@ -88,6 +126,9 @@ mod tests {
             (route(None, "/hello/deep/"), "deep"),
             (route(Some("example.com"), "/hello"), "example-hello"),
             (route(Some("api.example.com"), "/"), "api"),
+            (route(None, "=/exact"), "exact"),
+            (route(None, "/exact"), "under-exact"),
+            (route(Some("example.com"), "=/only"), "example-exact"),
         ]);
         let cases = [
             (None, "/hello", "hello"),
@@ -103,6 +144,12 @@ mod tests {
             (Some("api.example.com"), "/hello", "hello"),
             (Some("api.example.com"), "/x", "api"),
             (Some("other.com"), "/hello", "hello"),
+            (None, "/exact", "exact"),
+            (None, "/exact/", "exact"),
+            (None, "/exact/x", "under-exact"),
+            (Some("example.com"), "/only", "example-exact"),
+            (Some("example.com"), "/only/x", "root"),
+            (Some("other.com"), "/exact", "exact"),
         ];
         for (host, path, want) in cases {
             let path_only = path.split('?').next().unwrap();

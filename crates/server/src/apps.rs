@@ -22,14 +22,16 @@ pub(crate) async fn list(
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<App>>, ApiError> {
     let (apps, _) = state.objects.list::<App>(Some(&ns)).await?;
-    Ok(Json(apps))
+    Ok(Json(apps.into_iter().map(App::redacted).collect()))
 }
 
 pub(crate) async fn get(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<App>, ApiError> {
-    find(&state, &app_ref(&ns, &name)).await.map(Json)
+    find::<App>(&state, &app_ref(&ns, &name))
+        .await
+        .map(|app| Json(app.redacted()))
 }
 
 /// The object `what` names, or 404 naming it.
@@ -56,7 +58,7 @@ pub(crate) async fn apply(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
     let what = app_ref(&ns, &name);
-    let app: App = decode_object(&what, &body)?;
+    let mut app: App = decode_object(&what, &body)?;
     check_identity(&what, &app.metadata, &app.api_version, &ns, &name)?;
     shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
     check_component(&state, &app.spec.component, Accept::Component)
@@ -69,6 +71,19 @@ pub(crate) async fn apply(
         .get_or_try_init(|| routes::index_existing(&state.objects))
         .await?;
     let existing = state.objects.get::<App>(&ns, &name).await?;
+    // A spec this API returned shows its secrets as `(secret)`: applied again (an edit of
+    // `get -o yaml`, or `rollout undo` with the revision's spec), it keeps their values.
+    if let Some(current) = &existing {
+        match query.rollback_to {
+            Some(n) => {
+                let revisions = revisions::list(&state.objects, current).await?;
+                if let Some(r) = revisions.iter().find(|r| r.revision == n) {
+                    app.spec.restore_secrets(&r.spec);
+                }
+            }
+            None => app.spec.restore_secrets(&current.spec),
+        }
+    }
     // Routes compare as the node matches them: `/a` and `/a/` are one route.
     let released: Vec<Route> = existing.as_ref().map_or_else(Vec::new, |current| {
         current
@@ -127,7 +142,7 @@ pub(crate) async fn apply(
         )),
         _ => None,
     };
-    Ok(applied(&state, &what, event, result, stored).await)
+    Ok(applied(&state, &what, event, result, stored.redacted()).await)
 }
 
 /// The answer to an apply: records its event (if any), then 201 for a creation, 200 otherwise.
@@ -373,5 +388,9 @@ pub(crate) async fn revisions(
     Path((ns, name)): Path<(String, String)>,
 ) -> Result<Json<Vec<shoal_api::Revision>>, ApiError> {
     let app: App = find(&state, &app_ref(&ns, &name)).await?;
-    Ok(Json(revisions::list(&state.objects, &app).await?))
+    let mut revisions = revisions::list(&state.objects, &app).await?;
+    for r in &mut revisions {
+        r.spec.redact();
+    }
+    Ok(Json(revisions))
 }

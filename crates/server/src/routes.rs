@@ -1,8 +1,9 @@
 //! Route claims: one store key per served route, so that an apply checks its routes in O(its
 //! routes), not by reading every App.
 //!
-//! `routes/<host or *><path>` holds the `namespace/name` of the app serving that route, the
-//! route normalised as the node matches it (`/a/` and `/a` are one claim). A claim
+//! `routes/<host or *><path>` (an exact route: `routes/<host or *>=<path>`) holds the
+//! `namespace/name` of the app serving that route, the route normalised as the node matches
+//! it (`/a/` and `/a` are one claim). A claim
 //! is a hint that is always checked against its holder: a claim whose holder no longer lists
 //! the route (the server died between a claim and the app's write, or before releasing it) is
 //! stale and is taken over with compare-and-swap. So no two apps ever both hold a route, and
@@ -17,9 +18,10 @@ use shoal_store::{Objects, Precondition, StoreError, raw};
 fn claim_key(route: &Route) -> String {
     let route = route.normalised();
     format!(
-        "{}{}{}",
+        "{}{}{}{}",
         raw::ROUTE_CLAIMS,
         route.host.as_deref().unwrap_or("*"),
+        if route.exact { "=" } else { "" },
         route.path
     )
 }

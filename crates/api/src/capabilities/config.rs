@@ -10,11 +10,19 @@ pub const NAME: &str = "config";
 /// `.attempt`).
 pub const RESERVED: &str = "shoal.";
 
-/// The values `spec` gives.
+/// The values `spec` gives, and (an App's) secret ones.
 pub fn values(spec: WorkloadSpec<'_>) -> Option<&BTreeMap<String, String>> {
     match spec {
         WorkloadSpec::App(app) => Some(&app.config),
         WorkloadSpec::Job(job) => Some(&job.config),
+    }
+}
+
+/// The secret values `spec` gives (only Apps have any).
+pub fn secret_values(spec: WorkloadSpec<'_>) -> Option<&BTreeMap<String, String>> {
+    match spec {
+        WorkloadSpec::App(app) => Some(&app.secret_config),
+        WorkloadSpec::Job(_) => None,
     }
 }
 
@@ -29,6 +37,17 @@ pub fn validate(spec: WorkloadSpec<'_>) -> Result<(), FieldError> {
     if values.keys().any(String::is_empty) {
         return fail("spec.config", "keys must not be empty");
     }
+    if let Some(secrets) = secret_values(spec) {
+        if secrets.keys().any(String::is_empty) {
+            return fail("spec.secretConfig", "keys must not be empty");
+        }
+        if let Some(key) = secrets.keys().find(|k| values.contains_key(*k)) {
+            return fail(
+                format!("spec.secretConfig.{key}"),
+                "is also in spec.config; give each key one value",
+            );
+        }
+    }
     if let WorkloadSpec::Job(_) = spec
         && let Some(key) = values.keys().find(|k| k.starts_with(RESERVED))
     {
@@ -40,4 +59,32 @@ pub fn validate(spec: WorkloadSpec<'_>) -> Result<(), FieldError> {
         );
     }
     Ok(())
+}
+
+/// Whether `name` is a valid Spin variable name: lowercase letters, digits and single
+/// underscores, starting with a letter and ending with a letter or digit (Spin's rule, which
+/// both `spin.toml`'s variables and `fermyon:spin/variables` lookups follow).
+///
+/// # Errors
+/// Why it is not, as Spin words it.
+pub fn spin_variable_name(name: &str) -> Result<(), String> {
+    let why = if name.is_empty() {
+        "must not be empty".to_string()
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_'))
+    {
+        format!(
+            "invalid character {c:?}. Variable names may contain only lower-case letters, numbers, and underscores."
+        )
+    } else if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        "must start with a lowercase ASCII letter".to_string()
+    } else if name.ends_with('_') {
+        "must end with a lowercase ASCII letter or digit".to_string()
+    } else if name.contains("__") {
+        "must not contain multiple consecutive underscores".to_string()
+    } else {
+        return Ok(());
+    };
+    Err(format!("{name:?}: {why}"))
 }

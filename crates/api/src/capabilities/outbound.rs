@@ -1,8 +1,8 @@
 //! The outbound HTTP capability's spec: allow-list entries (`spec.capabilities.outbound`) and
 //! how a destination is matched.
 //!
-//! An entry is `scheme://host[:port]`: `host` may be `*.example.com` (any subdomain, not the
-//! apex), an IPv4 literal or a bracketed IPv6 literal; `port` may be `*`; without a port, the
+//! An entry is `scheme://host[:port]`: `host` may be `*` (any host), `*.example.com` (any
+//! subdomain, not the apex), an IPv4 literal or a bracketed IPv6 literal; `port` may be `*`; without a port, the
 //! scheme's default port. Matching is on the parsed destination only — never on headers.
 
 use crate::{FieldError, InvalidValue, WorkloadSpec, fail, host_ip, normalise_host};
@@ -51,6 +51,8 @@ pub fn validate(spec: WorkloadSpec<'_>) -> Result<(), FieldError> {
 /// The host part of an allow-list entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
+    /// Any host (internal addresses still only when named exactly).
+    Any,
     /// Exactly this DNS name (lowercase, no trailing dot).
     Exact(String),
     /// Any strict subdomain of this name: `*.example.com` matches `a.example.com`.
@@ -126,7 +128,9 @@ impl OutboundRule {
             ),
         };
         let host_norm = normalise_host(host);
-        let host = if let Some(ip) = host_ip(&host_norm) {
+        let host = if host_norm == "*" {
+            HostPattern::Any
+        } else if let Some(ip) = host_ip(&host_norm) {
             HostPattern::Ip(ip)
         } else if let Some(domain) = host_norm.strip_prefix("*.") {
             if !is_dns_name(domain) {
@@ -147,6 +151,7 @@ impl OutboundRule {
             return false;
         }
         match &self.host {
+            HostPattern::Any => true,
             HostPattern::Exact(h) => *h == dest.host,
             HostPattern::Subdomain(d) => dest
                 .host
@@ -165,6 +170,7 @@ impl OutboundRule {
 impl fmt::Display for OutboundRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let host = match &self.host {
+            HostPattern::Any => "*".to_string(),
             HostPattern::Exact(h) => h.clone(),
             HostPattern::Subdomain(d) => format!("*.{d}"),
             HostPattern::Ip(IpAddr::V6(ip)) => format!("[{ip}]"),

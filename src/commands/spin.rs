@@ -1,0 +1,209 @@
+//! `shoal apply -f spin.toml`: what the CLI does for a Spin application beyond reading it —
+//! its component sources (a path, or a URL checked against its digest) and its `files`,
+//! packed into one tree the component sees at `/`.
+
+use anyhow::{Context, bail};
+use shoal_api::{ComponentRef, Digest, FileMount};
+use shoal_manifest::spin::{SpinApp, SpinComponent, SpinFiles, SpinSource, Values};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The manifest a path names, if it is a Spin application: the file itself, or a
+/// directory's `spin.toml`. Told by content (see `is_spin_manifest`), not by name.
+pub fn manifest_in(path: &Path) -> Option<(PathBuf, String)> {
+    let file = if path.is_dir() {
+        path.join("spin.toml")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file).ok()?;
+    shoal_manifest::spin::is_spin_manifest(&text).then_some((file, text))
+}
+
+/// The variables' values: `--variable k=v` (repeatable) and the `SPIN_VARIABLE_*`
+/// environment, as `spin up` takes them.
+///
+/// # Errors
+/// A `--variable` without `=`, or given twice.
+pub fn values(variables: &[String], names_only: bool) -> anyhow::Result<Values> {
+    let mut given = BTreeMap::new();
+    for v in variables {
+        let Some((k, value)) = v.split_once('=') else {
+            bail!("--variable {v}: variables must be in the form 'key=value'");
+        };
+        if given.insert(k.to_string(), value.to_string()).is_some() {
+            bail!("--variable {k}: given twice");
+        }
+    }
+    let env = std::env::vars()
+        .filter(|(k, _)| k.starts_with("SPIN_VARIABLE_"))
+        .collect();
+    Ok(Values {
+        given,
+        env,
+        names_only,
+    })
+}
+
+/// Reads the Spin manifest `file` and prints its notes (what Shoal ignores or drops).
+pub fn read(file: &Path, text: &str, values: &Values, namespace: &str) -> anyhow::Result<SpinApp> {
+    let app = shoal_manifest::spin::parse(&file.display().to_string(), text, values, namespace)?;
+    for note in &app.notes {
+        eprintln!("note: {}: {note}", file.display());
+    }
+    Ok(app)
+}
+
+/// What one component needs uploaded: its Wasm, and its files as one tree (mounted at `/`,
+/// as `spec.files[0]`).
+pub struct Parts {
+    /// Where the Wasm came from (for messages) and its bytes.
+    pub component: (String, Vec<u8>),
+    /// The packed tree of its `files`, if it has any.
+    pub tree: Option<Vec<u8>>,
+}
+
+/// Reads (or fetches) component `c`'s source and packs its files; `base` is the manifest's
+/// directory. Sets `spec.files` to the one mount the tree will be.
+///
+/// # Errors
+/// A source that cannot be read or fetched, bytes that do not match the digest, a file
+/// pattern that matches nothing, or files that cannot be packed.
+pub async fn parts(base: &Path, c: &mut SpinComponent) -> anyhow::Result<Parts> {
+    let what = format!("component.{}", c.id);
+    let component = match &c.source {
+        SpinSource::Path(p) => {
+            let path = base.join(p);
+            let bytes = std::fs::read(&path).with_context(|| {
+                format!(
+                    "{what}.source: cannot read {} (paths are relative to spin.toml)",
+                    path.display()
+                )
+            })?;
+            (path.display().to_string(), bytes)
+        }
+        SpinSource::Url { url, digest } => (url.clone(), fetch(&what, url, digest).await?),
+    };
+    if shoal_api::WasmKind::of(&component.1) != Some(shoal_api::WasmKind::Component) {
+        bail!(
+            "{what}.source: {} is not a WebAssembly component (Spin components are wasi:http components)",
+            component.0
+        );
+    }
+    let files = collect_files(base, &what, &c.files, &c.exclude_files)?;
+    let tree = if files.is_empty() {
+        None
+    } else {
+        c.app.spec.files = vec![FileMount {
+            source: ComponentRef::Path("(the component's files)".into()),
+            mount: "/".into(),
+            mode: None,
+        }];
+        Some(
+            shoal_blobs::trees::pack_files(&files)
+                .map_err(|e| anyhow::anyhow!("{what}.files: {e}"))?,
+        )
+    };
+    Ok(Parts { component, tree })
+}
+
+/// Fetches `url` and checks it is what `digest` names.
+async fn fetch(what: &str, url: &str, digest: &Digest) -> anyhow::Result<Vec<u8>> {
+    if !url.starts_with("http://") {
+        bail!(
+            "{what}.source: {url}: this CLI fetches sources over plain HTTP only; download the file and name it as a path"
+        );
+    }
+    let response = reqwest::get(url)
+        .await
+        .with_context(|| format!("{what}.source: cannot fetch {url}"))?;
+    let status = response.status();
+    if !status.is_success() {
+        bail!("{what}.source: {url} answered {status}");
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .with_context(|| format!("{what}.source: reading {url}"))?
+        .to_vec();
+    let actual = Digest::of(&bytes);
+    if actual != *digest {
+        bail!(
+            "{what}.source: invalid content digest; expected {digest}, downloaded {actual} from {url}; nothing was applied"
+        );
+    }
+    Ok(bytes)
+}
+
+/// Every file `files` names, as (path in the tree, file on disk), without the excluded ones.
+fn collect_files(
+    base: &Path,
+    what: &str,
+    files: &[SpinFiles],
+    exclude: &[String],
+) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    let excluded = exclude
+        .iter()
+        .map(|p| glob::Pattern::new(p).with_context(|| format!("{what}.exclude_files: {p}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let keep = |rel: &Path| !excluded.iter().any(|p| p.matches_path(rel));
+    let mut out = Vec::new();
+    for (i, entry) in files.iter().enumerate() {
+        let field = format!("{what}.files[{i}]");
+        match entry {
+            SpinFiles::Pattern(pattern) => {
+                let full = base.join(pattern);
+                let full = full
+                    .to_str()
+                    .with_context(|| format!("{field}: not UTF-8"))?;
+                let mut matched = false;
+                for hit in glob::glob(full).with_context(|| format!("{field}: {pattern}"))? {
+                    let hit = hit.with_context(|| format!("{field}: {pattern}"))?;
+                    let rel = hit.strip_prefix(base).unwrap_or(&hit).to_path_buf();
+                    matched = true;
+                    add(&mut out, &hit, &rel, &keep)?;
+                }
+                if !matched {
+                    bail!(
+                        "{field}: \"{pattern}\" matches no file (patterns are relative to spin.toml)"
+                    );
+                }
+            }
+            SpinFiles::Mapping {
+                source,
+                destination,
+            } => {
+                let full = base.join(source);
+                if !full.exists() {
+                    bail!("{field}.source: {} does not exist", full.display());
+                }
+                let dest = PathBuf::from(destination.trim_start_matches('/'));
+                add(&mut out, &full, &dest, &|_: &Path| true)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Adds the file `full` at `rel`, or every file under the directory `full` below `rel`.
+fn add(
+    out: &mut Vec<(PathBuf, PathBuf)>,
+    full: &Path,
+    rel: &Path,
+    keep: &dyn Fn(&Path) -> bool,
+) -> anyhow::Result<()> {
+    let meta = std::fs::symlink_metadata(full).with_context(|| full.display().to_string())?;
+    if meta.is_dir() {
+        let mut entries: Vec<_> = std::fs::read_dir(full)
+            .with_context(|| full.display().to_string())?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        entries.sort();
+        for name in entries {
+            add(out, &full.join(&name), &rel.join(&name), keep)?;
+        }
+    } else if keep(rel) {
+        out.push((rel.to_path_buf(), full.to_path_buf()));
+    }
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! Spin applications applied from their `spin.toml`, built by Spin's own SDKs, served with
+//! the host APIs they import.
+
+use crate::support::{Node, http_client, repo_path};
+
+/// A `spin.toml` for the Spin Python example, in a directory of its own: a wildcard route
+/// and an exact one, variables (one required and secret), a key-value store and a Redis
+/// host that Shoal does not serve.
+fn spin_app(dir: &std::path::Path) {
+    let wasm = repo_path("examples/spin-py/app.wasm");
+    std::fs::write(
+        dir.join("spin.toml"),
+        format!(
+            r#"spin_manifest_version = 2
+
+[application]
+name = "spin-test"
+
+[variables]
+greeting = {{ default = "Hello" }}
+api_key = {{ required = true, secret = true }}
+
+[[trigger.http]]
+route = "/py/..."
+component = "spin-test"
+
+[[trigger.http]]
+route = "/exact"
+component = "exact"
+
+[component.spin-test]
+source = "{wasm}"
+key_value_stores = ["default"]
+allowed_outbound_hosts = ["redis://localhost:6379"]
+
+[component.spin-test.variables]
+message = "{{{{ greeting }}}} from Spin Python"
+token = "Bearer {{{{ api_key }}}}"
+
+[component.spin-test.build]
+command = "componentize-py -w spin-http componentize app -o app.wasm"
+
+[component.exact]
+source = "{wasm}"
+
+[component.exact.variables]
+message = "exactly here"
+"#
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_spin_python_app_runs_from_its_spin_toml_with_spin_host_apis() {
+    let node = Node::start(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    spin_app(tmp.path());
+    let dir = tmp.path().to_str().unwrap();
+
+    // A required variable without a value refuses the apply, naming it.
+    let err = node.fails(&["apply", "-f", dir], None);
+    assert!(err.contains("variables.api_key: is required"), "{err}");
+    assert!(err.contains("--variable api_key=VALUE"), "{err}");
+
+    let out = node.run(&["apply", "-f", dir, "--variable", "api_key=s3cret"], None);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("app/spin-test created"), "{stdout}");
+    assert!(stdout.contains("app/spin-test-exact created"), "{stdout}");
+    assert!(stderr.contains("build is ignored"), "{stderr}");
+    assert!(stderr.contains("redis connections are refused"), "{stderr}");
+    node.wait_ready("spin-test");
+    node.wait_ready("spin-test-exact");
+
+    // Variables: a template over the app's variables, a secret one, Spin's errors.
+    assert_eq!(node.get("/py/"), (200, "Hello from Spin Python\n".into()));
+    assert_eq!(node.get("/py/var/token"), (200, "Bearer s3cret\n".into()));
+    let (status, body) = node.get("/py/var/nope");
+    assert_eq!(status, 404);
+    assert!(body.starts_with("Undefined("), "{body}");
+    let (status, body) = node.get("/py/var/Bad-Name");
+    assert_eq!(status, 404);
+    assert!(body.starts_with("InvalidName("), "{body}");
+
+    // Key-value: the listed store is durable across requests; another one is denied.
+    assert_eq!(node.get("/py/count"), (200, "count 1\n".into()));
+    assert_eq!(node.get("/py/count"), (200, "count 2\n".into()));
+    assert_eq!(node.get("/py/kv/other"), (403, "AccessDenied\n".into()));
+
+    // An interface of Spin's platform the node does not provide answers Spin's error for a
+    // denied address, and the app's log says what was missing.
+    assert_eq!(node.get("/py/redis"), (403, "InvalidAddress\n".into()));
+    node.wait_for_log("spin-test", "fermyon:spin/redis@2.0.0");
+
+    // The exact route serves its path only.
+    assert_eq!(node.get("/exact"), (200, "exactly here\n".into()));
+    assert_eq!(node.get("/exact/more").0, 404);
+
+    // A secret never shows; a second apply of the same files and values is unchanged, and
+    // so is applying the API's own output.
+    let yaml = node.ok(&["get", "app", "spin-test", "-o", "yaml"]);
+    assert!(!yaml.contains("s3cret"), "{yaml}");
+    assert!(yaml.contains("(secret)"), "{yaml}");
+    assert!(yaml.contains("shoal.dev/spin-app: spin-test"), "{yaml}");
+    let again = node.ok(&["apply", "-f", dir, "--variable", "api_key=s3cret"]);
+    assert!(again.contains("app/spin-test unchanged"), "{again}");
+    assert!(again.contains("app/spin-test-exact unchanged"), "{again}");
+    let round_trip = node.run(&["apply", "-f", "-"], Some(&yaml));
+    assert!(round_trip.status.success());
+    assert!(String::from_utf8_lossy(&round_trip.stdout).contains("unchanged"));
+    assert_eq!(node.get("/py/var/token"), (200, "Bearer s3cret\n".into()));
+
+    // A value given as spin up takes it: a new revision with the new value.
+    let changed = node.ok(&[
+        "apply",
+        "-f",
+        dir,
+        "--variable",
+        "api_key=s3cret",
+        "--variable",
+        "greeting=Hi",
+    ]);
+    assert!(changed.contains("app/spin-test configured"), "{changed}");
+    node.wait_ready("spin-test");
+    assert_eq!(node.get("/py/"), (200, "Hi from Spin Python\n".into()));
+
+    // Deleting by manifest needs no variables and removes every App of the application.
+    let deleted = node.ok(&["delete", "-f", dir]);
+    assert!(deleted.contains("app/spin-test deleted"), "{deleted}");
+    assert!(deleted.contains("app/spin-test-exact deleted"), "{deleted}");
+    let status = http_client()
+        .get(format!("{}/py/", node.http))
+        .send()
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+}
