@@ -3,14 +3,15 @@
 # fixtures. The built .wasm files are committed, so neither tests nor CI need these toolchains.
 #
 #   examples/build.sh            # install missing toolchains, then build everything
-#   examples/build.sh c py       # only some: c (examples + fixtures), py, py3 (WASI 0.3), js
+#   examples/build.sh c py       # only some: c (examples + fixtures), py, py3 (WASI 0.3), spin, js
 #
 # Toolchains (all from package registries; see ../shared/guests.md in the project workspace):
 #   clang + wasi-libc (Debian), wit-bindgen-cli 0.63 (crates.io), wasm-tools (PyPI),
-#   componentize-py 0.25.1 (PyPI), componentize-js 0.23.0 (npm), and the wasi_snapshot_preview1
+#   componentize-py 0.25.1 (PyPI), Spin's spin-sdk 3.4.1 with componentize-py 0.17.2 (PyPI, in
+#   a virtualenv of its own), componentize-js 0.23.0 (npm), and the wasi_snapshot_preview1
 #   proxy adapter from the wasi-preview1-component-adapter-provider 48.0.8 crate.
 set -euo pipefail
-targets=${*:-c py py3 js}
+targets=${*:-c py py3 spin js}
 want() { [[ " $targets " == *" $1 "* ]]; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$root/target/guests
@@ -87,6 +88,15 @@ if want py3; then
   (cd "$root/examples/hello-py3" && componentize-py -d "$root/examples/wit3" -w service componentize app -o hello-py3.wasm)
   (cd "$root/examples/tool-py3" && componentize-py -d "$root/examples/wit3" -w command componentize app -o tool-py3.wasm)
   echo "built examples/hello-py3/hello-py3.wasm and examples/tool-py3/tool-py3.wasm"
+fi
+
+# Spin's Python SDK pins its own componentize-py, so it gets a virtualenv of its own; the
+# SDK's componentize-py.toml is found on the activated environment's path.
+if want spin; then
+  venv=$work/spin-py-venv
+  [ -x "$venv/bin/componentize-py" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q spin-sdk==3.4.1 componentize-py==0.17.2; }
+  (cd "$root/examples/spin-py" && . "$venv/bin/activate" && componentize-py -w spin-http componentize app -o app.wasm)
+  echo "built examples/spin-py/app.wasm"
 fi
 
 # JavaScript: componentize-js 0.23 embeds StarlingMonkey built against wasi:http 0.2.10, so its
