@@ -96,6 +96,30 @@ fn a_spin_python_app_runs_from_its_spin_toml_with_spin_host_apis() {
     assert_eq!(node.get("/py/redis"), (403, "InvalidAddress\n".into()));
     node.wait_for_log("spin-test", "fermyon:spin/redis@2.0.0");
 
+    // Spin's request headers, computed from the route that matched; a client's own spin-*
+    // headers never reach the component.
+    let body = http_client()
+        .get(format!("{}/py/headers?x=1", node.http))
+        .header("spin-path-info", "/forged")
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let host = node.http.trim_start_matches("http://");
+    for line in [
+        "GET /py/headers?x=1".to_string(),
+        format!("spin-full-url: http://{host}/py/headers?x=1"),
+        "spin-path-info: /headers".into(),
+        "spin-matched-route: /py/...".into(),
+        "spin-raw-component-route: /py/...".into(),
+        "spin-component-route: /py".into(),
+        "spin-base-path: /".into(),
+        "spin-client-addr: 127.0.0.1:".into(),
+    ] {
+        assert!(body.contains(&line), "{line:?} not in:\n{body}");
+    }
+    assert!(!body.contains("/forged"), "{body}");
+
     // The exact route serves its path only.
     assert_eq!(node.get("/exact"), (200, "exactly here\n".into()));
     assert_eq!(node.get("/exact/more").0, 404);

@@ -22,6 +22,10 @@ pub struct App {
     pub status: AppStatus,
 }
 
+/// The label of an App that runs a Spin component: the Spin application's name. Its
+/// requests carry Spin's `spin-*` headers.
+pub const SPIN_APP_LABEL: &str = "shoal.dev/spin-app";
+
 /// What the API returns in place of a `secretConfig` value.
 pub const SECRET: &str = "(secret)";
 

@@ -116,10 +116,10 @@ async fn accept_loop(
         .max_header_size(limits.max_header_bytes)
         .max_buf_size(limits.max_header_bytes.max(8192));
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and similar: back off instead of spinning.
                     tracing::warn!("ingress accept failed: {e}");
@@ -141,7 +141,9 @@ async fn accept_loop(
         let (routes, cluster) = (routes.clone(), cluster.clone());
         let service = service_fn(move |req| {
             let (routes, cluster) = (routes.clone(), cluster.clone());
-            async move { Ok::<_, Infallible>(dispatch(&routes, cluster.as_deref(), &limits, req).await) }
+            async move {
+                Ok::<_, Infallible>(dispatch(&routes, cluster.as_deref(), &limits, peer, req).await)
+            }
         });
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -165,6 +167,7 @@ async fn dispatch(
     routes: &Routes,
     cluster: Option<&ClusterIngress>,
     limits: &IngressLimits,
+    peer: SocketAddr,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> http::Response<shoal_runtime::Body> {
     if let Some(cluster) = cluster
@@ -209,9 +212,9 @@ async fn dispatch(
     let table = routes.load();
     let local = table.lookup(host.as_deref(), req.uri().path()).cloned();
     drop(table);
-    let req =
+    let mut req =
         req.map(|body| RequestBody::new(body, limits.max_request_body, limits.body_idle_timeout));
-    let Some(app) = local else {
+    let Some(routed) = local else {
         // Held by other nodes of the cluster: forward it, unless it was forwarded already.
         let remote = cluster
             .map(|c| &c.forwarder)
@@ -228,6 +231,15 @@ async fn dispatch(
             ),
         };
     };
+    if let Some(spin) = &routed.spin {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        spin.set_headers(req.headers_mut(), host.as_deref(), &target, Some(peer));
+    }
+    let app = routed.app;
     let response = app.handle(req).await;
     let (limit, name) = (limits.max_response_body, app.name().to_string());
     response.map(|body| ResponseBody::new(body, limit, name).boxed_unsync())

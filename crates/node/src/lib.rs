@@ -27,6 +27,7 @@ mod limits;
 mod node;
 pub mod register;
 mod routes;
+mod spin;
 mod watch;
 pub mod workload;
 
@@ -34,4 +35,4 @@ pub use agent::{Agent, AgentConfig, AgentParts};
 pub use jobs::{Clock, JobController, NodeRunner};
 pub use limits::IngressLimits;
 pub use node::{Builder, Node, StartError, Topology};
-pub use routes::{RouteTable, Routes};
+pub use routes::{RouteTable, Routed, Routes};

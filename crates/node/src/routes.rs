@@ -1,6 +1,7 @@
 //! The route table: (host, path prefix) → app, matched on `/` boundaries; routes and
 //! requests are normalised as `shoal_api::Route::normalised` says, like the server's claims.
 
+use crate::spin::SpinRoute;
 use arc_swap::ArcSwap;
 use shoal_api::{Route, normalise_host, normalise_path};
 use shoal_runtime::HttpApp;
@@ -8,7 +9,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The live route table, swapped atomically when apps change; readers never block.
-pub type Routes = Arc<ArcSwap<RouteTable<Arc<HttpApp>>>>;
+pub type Routes = Arc<ArcSwap<RouteTable<Routed>>>;
+
+/// What a route leads to on this node: the app, and for a Spin component the Spin shape of
+/// the route, whose headers its requests get.
+#[derive(Clone)]
+pub struct Routed {
+    /// The app.
+    pub app: Arc<HttpApp>,
+    /// Set for an app labelled as a Spin component.
+    pub spin: Option<Arc<SpinRoute>>,
+}
 
 /// An immutable snapshot of every route on this node, mapping to `T` (an app).
 pub struct RouteTable<T> {

@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 pub use variables::Values;
 
 /// The label every App of a Spin application carries: the application's name.
-pub const APP_LABEL: &str = "shoal.dev/spin-app";
+pub const APP_LABEL: &str = shoal_api::SPIN_APP_LABEL;
 /// The label naming the component an App runs.
 pub const COMPONENT_LABEL: &str = "shoal.dev/spin-component";
 

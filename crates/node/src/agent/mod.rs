@@ -163,11 +163,19 @@ impl Agent {
         let count = u32::try_from(self.state.deployed.len()).unwrap_or(u32::MAX);
         self.serving
             .store(count, std::sync::atomic::Ordering::Relaxed);
-        let entries = self
-            .state
-            .deployed
-            .values()
-            .flat_map(|d| d.routes.iter().map(|r| (r.clone(), d.app.clone())));
+        let desired = &self.state.desired;
+        let entries = self.state.deployed.iter().flat_map(|(key, d)| {
+            let spin = desired
+                .get(key)
+                .is_some_and(|a| a.metadata.labels.contains_key(shoal_api::SPIN_APP_LABEL));
+            d.routes.iter().map(move |r| {
+                let routed = crate::Routed {
+                    app: d.app.clone(),
+                    spin: spin.then(|| Arc::new(crate::spin::SpinRoute::of(r))),
+                };
+                (r.clone(), routed)
+            })
+        });
         self.routes.store(Arc::new(RouteTable::new(entries)));
     }
 }
