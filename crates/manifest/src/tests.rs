@@ -4,7 +4,8 @@
 use super::*;
 use std::path::Path;
 
-fn check(path: &Path, expected_ext: &str, actual: String) {
+/// Compares `actual` with the golden file beside `path` (or rewrites it with `BLESS=1`).
+pub(crate) fn check(path: &Path, expected_ext: &str, actual: String) {
     let golden = path.with_extension(expected_ext);
     if std::env::var_os("BLESS").is_some() {
         std::fs::write(&golden, &actual).unwrap();

@@ -43,26 +43,7 @@ impl store::Host for KvView<'_> {
 }
 
 impl store::HostBucket for KvView<'_> {
-    fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        KvView::get(self, &bucket, &key)
-    }
-
-    fn set(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key: String,
-        value: Vec<u8>,
-    ) -> Result<(), KvError> {
-        KvView::set(self, &bucket, &key, &value)
-    }
-
-    fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KvError> {
-        KvView::delete(self, &bucket, &key)
-    }
-
-    fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, KvError> {
-        KvView::exists(self, &bucket, &key)
-    }
+    bucket_methods!();
 
     fn list_keys(
         &mut self,
@@ -73,10 +54,6 @@ impl store::HostBucket for KvView<'_> {
         let (keys, more) = self.list(&bucket, skip)?;
         let cursor = more.then(|| (skip + keys.len()) as u64);
         Ok(store::KeyResponse { keys, cursor })
-    }
-
-    fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
-        self.close(bucket)
     }
 }
 

@@ -23,6 +23,41 @@ use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
 
+/// The methods every interface's bucket (or Spin store) resource has alike — get, set,
+/// delete, exists, drop — written once for each generated trait that declares them.
+macro_rules! bucket_methods {
+    () => {
+        fn get(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+        ) -> Result<Option<Vec<u8>>, KvError> {
+            KvView::get(self, &bucket, &key)
+        }
+
+        fn set(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key: String,
+            value: Vec<u8>,
+        ) -> Result<(), KvError> {
+            KvView::set(self, &bucket, &key, &value)
+        }
+
+        fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KvError> {
+            KvView::delete(self, &bucket, &key)
+        }
+
+        fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, KvError> {
+            KvView::exists(self, &bucket, &key)
+        }
+
+        fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+            self.close(bucket)
+        }
+    };
+}
+
 mod draft;
 mod draft2;
 mod spin;

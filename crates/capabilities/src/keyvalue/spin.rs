@@ -41,27 +41,9 @@ impl key_value::HostStore for KvView<'_> {
         self.open_bucket(&label)
     }
 
-    fn get(&mut self, store: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        KvView::get(self, &store, &key)
-    }
-
-    fn set(&mut self, store: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), KvError> {
-        KvView::set(self, &store, &key, &value)
-    }
-
-    fn delete(&mut self, store: Resource<Bucket>, key: String) -> Result<(), KvError> {
-        KvView::delete(self, &store, &key)
-    }
-
-    fn exists(&mut self, store: Resource<Bucket>, key: String) -> Result<bool, KvError> {
-        KvView::exists(self, &store, &key)
-    }
+    bucket_methods!();
 
     fn get_keys(&mut self, store: Resource<Bucket>) -> Result<Vec<String>, KvError> {
         self.all_keys(&store)
-    }
-
-    fn drop(&mut self, store: Resource<Bucket>) -> wasmtime::Result<()> {
-        self.close(store)
     }
 }

@@ -3,18 +3,8 @@
 //! `.err` beside it. `BLESS=1` rewrites them.
 
 use super::*;
+use crate::tests::check;
 use std::path::{Path, PathBuf};
-
-fn check(path: &Path, expected_ext: &str, actual: String) {
-    let golden = path.with_extension(expected_ext);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&golden, &actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&golden)
-        .unwrap_or_else(|_| panic!("{} is missing; run with BLESS=1", golden.display()));
-    assert_eq!(actual, expected, "{}", path.display());
-}
 
 fn cases(dir: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
