@@ -152,7 +152,11 @@ fn collect_files(
         let field = format!("{what}.files[{i}]");
         match entry {
             SpinFiles::Pattern(pattern) => {
-                let full = base.join(pattern);
+                let dir = base
+                    .to_str()
+                    .with_context(|| format!("{field}: not UTF-8"))?;
+                // The directory is literal, whatever characters its name holds.
+                let full = Path::new(&glob::Pattern::escape(dir)).join(pattern);
                 let full = full
                     .to_str()
                     .with_context(|| format!("{field}: not UTF-8"))?;

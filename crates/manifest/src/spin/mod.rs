@@ -435,6 +435,12 @@ impl<'a> Translate<'a> {
         for (i, entry) in c.allowed_outbound_hosts.iter().enumerate() {
             let field = at(&format!("allowed_outbound_hosts[{i}]"));
             let expanded = self.vars.expand(entry).map_err(|m| (field.clone(), m))?;
+            if expanded.secret {
+                return Err((
+                    field,
+                    "names a secret variable; the allow-list is shown to whoever can read the app, so name the host here or use a variable that is not secret".into(),
+                ));
+            }
             let t = hosts::translate(&expanded.value).map_err(|m| (field.clone(), m))?;
             if let Some(note) = t.note {
                 self.notes.push(format!("{field}: {note}"));
