@@ -5,6 +5,7 @@ Paths (under the trigger's route; the first of these markers in the path decides
   .../kv/LABEL   opens store LABEL and answers what the host said (a store not granted is refused)
   .../var/NAME   the variable NAME, or the host's error
   .../headers    the request line and the spin-* headers the host set
+  .../file/PATH  the file /PATH from the component's files
   .../redis      opens a Redis connection (the host answers Spin's error for a denied address)
   anything else  the `message` variable (a template over the app's `greeting`)
 """
@@ -60,6 +61,13 @@ class IncomingHandler(http.IncomingHandler):
                 if k.startswith("spin-"):
                     lines.append(f"{k}: {request.headers[k]}")
             return text(200, "\n".join(lines))
+        name = after(path, "/file/")
+        if name is not None:
+            try:
+                with open("/" + name) as f:
+                    return text(200, f.read().rstrip("\n"))
+            except OSError as e:
+                return text(404, f"{type(e).__name__}: {name}")
         if after(path, "/redis") is not None:
             try:
                 redis.open("redis://localhost:6379")

@@ -3,11 +3,37 @@
 
 use crate::support::{Node, http_client, repo_path};
 
+/// Serves `bytes` to every HTTP request on a free loopback port, in a thread; returns the URL.
+fn serve_file(bytes: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/app.wasm", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut head);
+            let header = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = std::io::Write::write_all(&mut stream, header.as_bytes());
+            let _ = std::io::Write::write_all(&mut stream, &bytes);
+        }
+    });
+    url
+}
+
 /// A `spin.toml` for the Spin Python example, in a directory of its own: a wildcard route
-/// and an exact one, variables (one required and secret), a key-value store and a Redis
-/// host that Shoal does not serve.
-fn spin_app(dir: &std::path::Path) {
+/// and an exact one, variables (one required and secret), a key-value store, files (a glob
+/// with an exclusion, and a directory placed elsewhere), a Redis host that Shoal does not
+/// serve, and the exact route's component fetched from `url` and checked against its digest.
+fn spin_app(dir: &std::path::Path, url: &str, digest: &str) {
     let wasm = repo_path("examples/spin-py/app.wasm");
+    std::fs::create_dir_all(dir.join("static")).unwrap();
+    std::fs::create_dir_all(dir.join("assets/css")).unwrap();
+    std::fs::write(dir.join("static/hello.txt"), "hello from a file\n").unwrap();
+    std::fs::write(dir.join("static/hello.bak"), "excluded\n").unwrap();
+    std::fs::write(dir.join("assets/css/site.css"), "h1 {}\n").unwrap();
     std::fs::write(
         dir.join("spin.toml"),
         format!(
@@ -32,6 +58,8 @@ component = "exact"
 source = "{wasm}"
 key_value_stores = ["default"]
 allowed_outbound_hosts = ["redis://localhost:6379"]
+files = ["static/*", {{ source = "assets", destination = "/www" }}]
+exclude_files = ["static/*.bak"]
 
 [component.spin-test.variables]
 message = "{{{{ greeting }}}} from Spin Python"
@@ -41,7 +69,7 @@ token = "Bearer {{{{ api_key }}}}"
 command = "componentize-py -w spin-http componentize app -o app.wasm"
 
 [component.exact]
-source = "{wasm}"
+source = {{ url = "{url}", digest = "{digest}" }}
 
 [component.exact.variables]
 message = "exactly here"
@@ -55,7 +83,30 @@ message = "exactly here"
 fn a_spin_python_app_runs_from_its_spin_toml_with_spin_host_apis() {
     let node = Node::start(&[]);
     let tmp = tempfile::tempdir().unwrap();
-    spin_app(tmp.path());
+    let bytes = std::fs::read(repo_path("examples/spin-py/app.wasm")).unwrap();
+    let digest = shoal_digest(&bytes);
+    let url = serve_file(bytes);
+    // A source whose bytes are not what its digest says applies nothing.
+    spin_app(tmp.path(), &url, &format!("sha256:{}", "0".repeat(64)));
+    let err = node.fails(
+        &[
+            "apply",
+            "-f",
+            tmp.path().to_str().unwrap(),
+            "--variable",
+            "api_key=x",
+        ],
+        None,
+    );
+    assert!(
+        err.contains("component.exact.source: invalid content digest"),
+        "{err}"
+    );
+    assert!(
+        node.ok(&["get", "apps"]).lines().count() <= 1,
+        "nothing was applied"
+    );
+    spin_app(tmp.path(), &url, &digest);
     let dir = tmp.path().to_str().unwrap();
 
     // A required variable without a value refuses the apply, naming it.
@@ -95,6 +146,18 @@ fn a_spin_python_app_runs_from_its_spin_toml_with_spin_host_apis() {
     // denied address, and the app's log says what was missing.
     assert_eq!(node.get("/py/redis"), (403, "InvalidAddress\n".into()));
     node.wait_for_log("spin-test", "fermyon:spin/redis@2.0.0");
+
+    // Files: the glob's files at their relative paths, the excluded one left out, the
+    // directory at its destination.
+    assert_eq!(
+        node.get("/py/file/static/hello.txt"),
+        (200, "hello from a file\n".into())
+    );
+    assert_eq!(
+        node.get("/py/file/www/css/site.css"),
+        (200, "h1 {}\n".into())
+    );
+    assert_eq!(node.get("/py/file/static/hello.bak").0, 404);
 
     // Spin's request headers, computed from the route that matched; a client's own spin-*
     // headers never reach the component.
@@ -162,4 +225,19 @@ fn a_spin_python_app_runs_from_its_spin_toml_with_spin_host_apis() {
         .unwrap()
         .status();
     assert_eq!(status, 404);
+}
+
+/// `sha256:<hex>` of `bytes`, as Spin's `source.digest` names it.
+fn shoal_digest(bytes: &[u8]) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes)?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", text.split_whitespace().next().unwrap())
 }
