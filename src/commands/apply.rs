@@ -117,6 +117,11 @@ pub fn read_manifests(
                 let mut text = String::new();
                 std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
                     .context("cannot read standard input")?;
+                if shoal_manifest::spin::is_spin_manifest(&text) {
+                    bail!(
+                        "-: this is a Spin manifest, whose sources and files are relative to it; give its path: shoal apply -f spin.toml"
+                    );
+                }
                 ("-".to_string(), text, std::env::current_dir()?)
             }
             Some(p) => {
