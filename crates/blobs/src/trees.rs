@@ -300,4 +300,37 @@ mod tests {
         assert_eq!(err.to_string(), "entry ../escape escapes the tree");
         assert!(!dest.exists() && !out.path().join("escape").exists());
     }
+
+    #[test]
+    fn files_packed_at_their_tree_paths_in_any_order() {
+        let src = tempfile::tempdir().unwrap();
+        std::fs::write(src.path().join("a.txt"), "a").unwrap();
+        std::fs::write(src.path().join("b.txt"), "b").unwrap();
+        let (a, b) = (src.path().join("a.txt"), src.path().join("b.txt"));
+        let one = vec![
+            (PathBuf::from("www/a.txt"), a.clone()),
+            (PathBuf::from("b.txt"), b.clone()),
+        ];
+        let other: Vec<_> = one.iter().rev().cloned().collect();
+        let packed = pack_files(&one).unwrap();
+        assert_eq!(packed, pack_files(&other).unwrap(), "same set, same bytes");
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("tree");
+        unpack(packed.as_slice(), &dest).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dest.join("www/a.txt")).unwrap(),
+            "a"
+        );
+        assert_eq!(std::fs::read_to_string(dest.join("b.txt")).unwrap(), "b");
+
+        let twice = [(PathBuf::from("x"), a.clone()), (PathBuf::from("x"), b)];
+        assert!(
+            pack_files(&twice)
+                .unwrap_err()
+                .to_string()
+                .ends_with("would both be x")
+        );
+        let escape = [(PathBuf::from("../x"), a)];
+        assert!(pack_files(&escape).is_err());
+    }
 }
