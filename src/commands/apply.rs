@@ -164,6 +164,9 @@ pub async fn apply_paths(
         if let Some(spin) = m.spin {
             for mut c in spin.components {
                 let parts = super::spin::parts(&m.base, &mut c).await?;
+                let (name, bytes) = &parts.component;
+                let what = format!("component.{}.source", c.id);
+                check_wasm(&what, name, bytes, Needs::HttpComponent)?;
                 let local = LocalParts {
                     component: Some((PathBuf::from(parts.component.0), parts.component.1)),
                     trees: parts.tree.map(|t| (0, t)).into_iter().collect(),
@@ -321,13 +324,19 @@ fn read_component(
         }
         Err(e) => bail!("{what}: cannot read {}: {e}", path.display()),
     };
-    match WasmKind::of(&bytes) {
+    check_wasm(&what, c, &bytes, needs)?;
+    Ok(Some((path, bytes)))
+}
+
+/// Checks that `bytes` (the file or URL `name`, for field `what`) are what `needs` says.
+fn check_wasm(what: &str, name: &str, bytes: &[u8], needs: Needs) -> anyhow::Result<()> {
+    match WasmKind::of(bytes) {
         None => bail!(
-            "{what}: {c} is not a WebAssembly file (it does not start with the \\0asm magic bytes)"
+            "{what}: {name} is not a WebAssembly file (it does not start with the \\0asm magic bytes)"
         ),
         Some(WasmKind::Module) if needs == Needs::HttpComponent => bail!(
-            "{what}: {c} is a core WebAssembly module, not a component; an App needs a wasi:http component"
+            "{what}: {name} is a core WebAssembly module, not a component; an App needs a wasi:http component"
         ),
-        Some(_) => Ok(Some((path, bytes))),
+        Some(_) => Ok(()),
     }
 }

@@ -54,8 +54,8 @@ pub fn read(file: &Path, text: &str, values: &Values, namespace: &str) -> anyhow
     Ok(app)
 }
 
-/// What one component needs uploaded: its Wasm, and its files as one tree (mounted at `/`,
-/// as `spec.files[0]`).
+/// What one component needs uploaded: its Wasm (not yet checked to be a component), and its
+/// files as one tree (mounted at `/`, as `spec.files[0]`).
 pub struct Parts {
     /// Where the Wasm came from (for messages) and its bytes.
     pub component: (String, Vec<u8>),
@@ -84,12 +84,6 @@ pub async fn parts(base: &Path, c: &mut SpinComponent) -> anyhow::Result<Parts> 
         }
         SpinSource::Url { url, digest } => (url.clone(), fetch(&what, url, digest).await?),
     };
-    if shoal_api::WasmKind::of(&component.1) != Some(shoal_api::WasmKind::Component) {
-        bail!(
-            "{what}.source: {} is not a WebAssembly component (Spin components are wasi:http components)",
-            component.0
-        );
-    }
     let files = collect_files(base, &what, &c.files, &c.exclude_files)?;
     let tree = if files.is_empty() {
         None

@@ -20,27 +20,7 @@ mod generated {
 
 use generated::wasi::keyvalue0_2_0_draft::{atomics, batch, store};
 
-pub(super) fn add_to_linker<T: Send + 'static>(
-    linker: &mut Linker<T>,
-    view: fn(&mut T) -> KvView<'_>,
-) -> wasmtime::Result<()> {
-    store::add_to_linker::<_, HasKv>(linker, view)?;
-    atomics::add_to_linker::<_, HasKv>(linker, view)?;
-    batch::add_to_linker::<_, HasKv>(linker, view)
-}
-
-impl store::Host for KvView<'_> {
-    fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
-        self.open_bucket(&identifier)
-    }
-
-    fn convert_error(&mut self, err: KvError) -> wasmtime::Result<store::Error> {
-        Ok(match err {
-            KvError::AccessDenied => store::Error::AccessDenied,
-            KvError::Other(m) => store::Error::Other(m),
-        })
-    }
-}
+wasi_keyvalue_linking!();
 
 impl store::HostBucket for KvView<'_> {
     bucket_methods!();
