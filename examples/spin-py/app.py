@@ -6,11 +6,14 @@ Paths (under the trigger's route; the first of these markers in the path decides
   .../var/NAME   the variable NAME, or the host's error
   .../headers    the request line and the spin-* headers the host set
   .../file/PATH  the file /PATH from the component's files
+  .../sql/LABEL  adds a row to a table of SQLite database LABEL (spin:sqlite@3.0.0) and answers
+                 the row count
   .../redis      opens a Redis connection (the host answers Spin's error for a denied address)
   anything else  the `message` variable (a template over the app's `greeting`)
 """
 
 from spin_sdk import http, key_value, redis, variables
+from spin_sdk.wit.imports import spin_sqlite_sqlite as sqlite
 from spin_sdk.http import Request, Response
 from spin_sdk.wit.types import Err
 
@@ -47,6 +50,16 @@ class IncomingHandler(http.IncomingHandler):
                 with key_value.open(label) as store:
                     store.exists("probe")
                 return text(200, "opened")
+            except Err as e:
+                return text(403, error_name(e))
+        label = after(path, "/sql/")
+        if label is not None:
+            try:
+                with sqlite.Connection.open(label) as db:
+                    db.execute("CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, path TEXT)", [])
+                    db.execute("INSERT INTO visits (path) VALUES (?)", [sqlite.Value_Text(path)])
+                    count = db.execute("SELECT count(*) FROM visits", []).rows[0].values[0].value
+                return text(200, f"rows {count}")
             except Err as e:
                 return text(403, error_name(e))
         name = after(path, "/var/")

@@ -44,6 +44,10 @@ pub struct NodeArgs {
     /// Disk each app's log (and each job run's) may use; older lines rotate away.
     #[arg(long, default_value = "8Mi", value_parser = Quantity::parse)]
     pub log_budget: Quantity,
+    /// Largest SQLite database an app may grow (Spin's `sqlite_databases`); writes past it
+    /// answer `database-full`.
+    #[arg(long, default_value = "1Gi", value_parser = Quantity::parse)]
+    pub sqlite_max_size: Quantity,
     /// Labels of this node, for placement (`k=v,k2=v2`).
     #[arg(long, value_delimiter = ',', value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
@@ -78,6 +82,7 @@ impl NodeArgs {
             .max_instances(self.max_instances)
             .keep_resident(self.keep_resident.bytes())
             .log_budget(self.log_budget.bytes())
+            .sqlite_max_size(self.sqlite_max_size.bytes())
             .labels(self.labels.iter().cloned().collect())
             .ingress_limits(IngressLimits {
                 max_request_body: self.max_request_body.bytes(),

@@ -273,6 +273,9 @@ pub struct Capabilities {
     /// Key-value buckets the app may open; each is private to this app.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keyvalue: Vec<String>,
+    /// SQLite databases the app may open, by label; each is a database of this app's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sqlite: Vec<String>,
 }
 
 impl Capabilities {

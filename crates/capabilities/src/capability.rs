@@ -1,7 +1,7 @@
 //! The unit every capability is: the [`Capability`] trait and what its steps return.
 
 use shoal_api::{ObjectRef, WorkloadSpec};
-use shoal_runtime::{Grant, Host, InstanceBuilder};
+use shoal_runtime::{EngineKind, Grant, Host, InstanceBuilder};
 use std::any::Any;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,11 +13,12 @@ pub trait Capability: Send + Sync + 'static {
     /// Its name: the name of its spec module in `shoal_api::capabilities`.
     fn name(&self) -> &'static str;
 
-    /// Adds its host interfaces to the engine's linker (once per engine).
+    /// Adds its host interfaces to the engine's linker (once per engine; interfaces with
+    /// `async func`s only to the [`EngineKind::Concurrent`] one).
     ///
     /// # Errors
     /// An interface is already defined.
-    fn link(&self, _linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    fn link(&self, _linker: &mut Linker<Host>, _kind: EngineKind) -> wasmtime::Result<()> {
         Ok(())
     }
 

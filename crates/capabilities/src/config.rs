@@ -1,6 +1,7 @@
 //! `spec.config` and `spec.secretConfig`: the values an app reads at run time, through `wasi:config/store` (both the
 //! `0.2.0-draft` that wasmtime implements and the `0.2.0-draft-2024-09-27` Spin's SDKs
-//! import) and Spin's `fermyon:spin/variables@2.0.0`.
+//! import), Spin's `fermyon:spin/variables@2.0.0` and, on the concurrent engine, Spin 3's
+//! async `spin:variables@3.0.0`.
 //!
 //! A Spin component's variables are its `spec.config` (`shoal apply -f spin.toml` resolves
 //! their templates), so every interface reads the same values.
@@ -8,7 +9,7 @@
 use crate::capability::{Capability, GrantError};
 use shoal_api::capabilities::config;
 use shoal_api::{ObjectRef, WorkloadSpec};
-use shoal_runtime::{Grant, Host};
+use shoal_runtime::{EngineKind, Grant, Host};
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 use wasmtime::component::{HasData, Linker};
@@ -21,8 +22,17 @@ mod generated {
     });
 }
 
+/// Spin 3's `spin:variables@3.0.0`, whose `get` is an `async func`.
+mod generated_async {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "shoal:capabilities/spin-variables-async",
+    });
+}
+
 use generated::fermyon::spin::variables;
 use generated::wasi::config::store as config_2024;
+use generated_async::spin::variables::variables as variables3;
 
 /// The `wasi:config` capability.
 pub struct Config;
@@ -45,12 +55,15 @@ impl Capability for Config {
         config::NAME
     }
 
-    fn link(&self, linker: &mut Linker<Host>) -> wasmtime::Result<()> {
+    fn link(&self, linker: &mut Linker<Host>, kind: EngineKind) -> wasmtime::Result<()> {
         wasmtime_wasi_config::add_to_linker(linker, |host: &mut Host| {
             WasiConfig::from(&values(host).wasi)
         })?;
         config_2024::add_to_linker::<_, HasValues>(linker, values)?;
         variables::add_to_linker::<_, HasValues>(linker, values)?;
+        if kind == EngineKind::Concurrent {
+            variables3::add_to_linker::<_, HasValues>(linker, values)?;
+        }
         Ok(())
     }
 
@@ -97,14 +110,44 @@ impl config_2024::Host for &Values {
     }
 }
 
+impl Values {
+    /// Spin's variable `name`: its name checked by Spin's rules, then its value.
+    fn spin_variable(&self, name: &str) -> Result<String, SpinVariableError> {
+        config::spin_variable_name(name).map_err(SpinVariableError::InvalidName)?;
+        self.map
+            .get(name)
+            .cloned()
+            .ok_or_else(|| SpinVariableError::Undefined(format!("no variable for \"{name}\"")))
+    }
+}
+
+/// Why a Spin variable has no value, before each interface words it.
+enum SpinVariableError {
+    InvalidName(String),
+    Undefined(String),
+}
+
 impl variables::Host for &Values {
     fn get(&mut self, name: String) -> Result<String, variables::Error> {
-        if let Err(why) = config::spin_variable_name(&name) {
-            return Err(variables::Error::InvalidName(why));
-        }
-        self.map
-            .get(&name)
-            .cloned()
-            .ok_or_else(|| variables::Error::Undefined(format!("no variable for \"{name}\"")))
+        self.spin_variable(&name).map_err(|e| match e {
+            SpinVariableError::InvalidName(m) => variables::Error::InvalidName(m),
+            SpinVariableError::Undefined(m) => variables::Error::Undefined(m),
+        })
+    }
+}
+
+impl variables3::Host for &Values {}
+
+impl<T> variables3::HostWithStore<T> for HasValues {
+    async fn get(
+        accessor: &wasmtime::component::Accessor<T, Self>,
+        name: String,
+    ) -> Result<String, variables3::Error> {
+        accessor
+            .with(|mut access| access.get().spin_variable(&name))
+            .map_err(|e| match e {
+                SpinVariableError::InvalidName(m) => variables3::Error::InvalidName(m),
+                SpinVariableError::Undefined(m) => variables3::Error::Undefined(m),
+            })
     }
 }

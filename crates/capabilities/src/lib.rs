@@ -23,6 +23,8 @@
 //!   destination (resolved and pinned addresses), refusing internal addresses.
 //! - [`keyvalue`]: `wasi:keyvalue` (store, atomics, batch) and Spin's key-value on a durable
 //!   node-local file, each app's buckets private to it, with size limits.
+//! - [`sqlite`]: Spin's SQLite interfaces on a real embedded SQLite database per app and
+//!   label, confined to its file, bounded in size, statement time and result size.
 
 mod capability;
 pub mod config;
@@ -31,11 +33,12 @@ pub mod files;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
+pub mod sqlite;
 
 pub use capability::{Capability, GrantError, OpenError};
 
 use shoal_api::{ObjectRef, WorkloadSpec};
-use shoal_runtime::{AbsentImports, Grants, Host};
+use shoal_runtime::{AbsentImports, EngineKind, Grants, Host};
 use std::path::PathBuf;
 use wasmtime::component::Linker;
 
@@ -47,6 +50,8 @@ pub struct Resources {
     pub blobs: shoal_blobs::Blobs,
     /// Where trees are unpacked, one directory per digest.
     pub files: PathBuf,
+    /// Where apps' SQLite databases live (`NAMESPACE/APP/LABEL.db`), and their bounds.
+    pub sqlite: (PathBuf, sqlite::SqliteLimits),
 }
 
 /// Every capability of a node, in one list.
@@ -64,6 +69,7 @@ impl Capabilities {
             Box::new(env::Env),
             Box::new(outbound::Outbound::new()?),
             Box::new(keyvalue::KeyValue::open(&resources.keyvalue)?),
+            Box::new(sqlite::Sqlite::new(resources.sqlite.0, resources.sqlite.1)),
             Box::new(files::Files::new(resources.blobs, resources.files)),
             Box::new(config::Config),
             Box::new(logs::Logs),
@@ -75,8 +81,8 @@ impl Capabilities {
     ///
     /// # Errors
     /// An interface is already defined.
-    pub fn link(&self, linker: &mut Linker<Host>) -> wasmtime::Result<()> {
-        self.all.iter().try_for_each(|c| c.link(linker))
+    pub fn link(&self, linker: &mut Linker<Host>, kind: EngineKind) -> wasmtime::Result<()> {
+        self.all.iter().try_for_each(|c| c.link(linker, kind))
     }
 
     /// Everything `spec` of `owner` is granted.
@@ -100,9 +106,17 @@ impl Capabilities {
     /// MySQL, PostgreSQL, LLM, …), which Spin's SDKs import whether an app uses it or not.
     /// Each call returns the interface's error for a missing permission, as Spin answers a
     /// component that was not granted the host or model.
+    ///
+    /// WASI 0.3's release candidates are absent too: Spin 4's SDKs import the interfaces of a
+    /// candidate beside those of 0.3.0 (which the node links) and use 0.3.0's; a call to a
+    /// candidate's function is answered as a denial (or traps), as the rest of the absent.
     pub fn absent_imports(&self) -> AbsentImports {
         AbsentImports {
-            packages: vec!["fermyon:spin/".into(), "spin:".into()],
+            packages: vec![
+                "fermyon:spin/".into(),
+                "spin:".into(),
+                "wasi:*@0.3.0-rc-".into(),
+            ],
             error_cases: [
                 "access-denied",
                 "invalid-address",
@@ -134,6 +148,7 @@ mod tests {
             keyvalue: dir.path().join("kv.redb"),
             blobs: shoal_blobs::Blobs::local(blobs),
             files: dir.path().join("files"),
+            sqlite: (dir.path().join("sqlite"), Default::default()),
         })
         .unwrap();
         let specs: Vec<&str> = shoal_api::capabilities::SPECS

@@ -25,6 +25,7 @@ use arc_swap::ArcSwap;
 use shoal_api::NodeSpec;
 use shoal_blobs::{BlobStore, Blobs};
 use shoal_capabilities::Capabilities;
+use shoal_capabilities::sqlite::SqliteLimits;
 use shoal_logs::LogDir;
 use shoal_runtime::{Runtime, RuntimeConfig};
 use shoal_store::Objects;
@@ -97,6 +98,7 @@ pub struct Builder {
     log_budget: u64,
     labels: BTreeMap<String, String>,
     capacity_memory: Option<u64>,
+    sqlite: SqliteLimits,
 }
 
 /// A running node: its tasks, and where its ingress listens.
@@ -122,6 +124,7 @@ impl Node {
             log_budget: 8 << 20,
             labels: BTreeMap::new(),
             capacity_memory: None,
+            sqlite: SqliteLimits::default(),
         }
     }
 
@@ -188,6 +191,12 @@ impl Builder {
         self
     }
 
+    /// Largest SQLite database an app may grow; default 1 GiB.
+    pub fn sqlite_max_size(mut self, bytes: u64) -> Self {
+        self.sqlite.max_bytes = bytes;
+        self
+    }
+
     /// Memory the node offers to apps; default the machine's.
     pub fn capacity_memory(mut self, bytes: u64) -> Self {
         self.capacity_memory = Some(bytes);
@@ -226,6 +235,7 @@ impl Builder {
             keyvalue: data.join("keyvalue.redb"),
             blobs: blobs.clone(),
             files: data.join("files"),
+            sqlite: (data.join("sqlite"), self.sqlite),
         })?);
         let runtime = Arc::new(
             Runtime::new(
@@ -237,7 +247,7 @@ impl Builder {
                     keep_resident: self.keep_resident,
                     absent_imports: capabilities.absent_imports(),
                 },
-                |linker| Ok(capabilities.link(linker)?),
+                |linker, kind| Ok(capabilities.link(linker, kind)?),
             )
             .map_err(StartError::Runtime)?,
         );

@@ -60,7 +60,7 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
                 keep_resident: 64 << 20,
                 absent_imports: shoal_runtime::AbsentImports::none(),
             },
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
         .expect("runtime"),
     );

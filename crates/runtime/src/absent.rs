@@ -24,8 +24,9 @@ use wasmtime::component::{Component, Linker, LinkerInstance, ResourceType, Val};
 /// Which absent imports a component may have, and how calls to them are answered.
 #[derive(Debug, Clone, Default)]
 pub struct AbsentImports {
-    /// Prefixes of the import names that may be absent: a namespace (`spin:`) or a package
-    /// (`fermyon:spin/`).
+    /// The import names that may be absent: a prefix — a namespace (`spin:`) or a package
+    /// (`fermyon:spin/`) — optionally followed by `*` and text the rest of the name must
+    /// contain (`wasi:*@0.3.0-rc-`: every WASI 0.3 release candidate).
     pub packages: Vec<String>,
     /// The error cases a call is answered with, in order of preference: the first case of
     /// the function's error variant (or enum) that is named here, else its first case that
@@ -40,7 +41,12 @@ impl AbsentImports {
     }
 
     fn covers(&self, import: &str) -> bool {
-        self.packages.iter().any(|p| import.starts_with(p.as_str()))
+        self.packages.iter().any(|p| match p.split_once('*') {
+            Some((prefix, within)) => import
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.contains(within)),
+            None => import.starts_with(p.as_str()),
+        })
     }
 }
 

@@ -218,7 +218,7 @@ mod tests {
                 keep_resident: 0,
                 absent_imports: crate::AbsentImports::none(),
             },
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
         .unwrap();
         let engine_of = |name: &str, wat: &str| {

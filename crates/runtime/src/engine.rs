@@ -58,6 +58,17 @@ pub(crate) struct Flavor {
     pub(crate) compat: String,
 }
 
+/// Which of the two engines a linker belongs to, and so which host functions it can hold:
+/// only `Concurrent` can define functions whose WIT type is `async func` (Spin 3's
+/// interfaces, say), which only components compiled for it can import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// WASI 0.2 components and wasip1 modules.
+    Sync,
+    /// WASI 0.3 components: the component model's concurrency on.
+    Concurrent,
+}
+
 /// The wasmtime engines and linkers shared by every workload on a node.
 ///
 /// # Why two engines
@@ -101,7 +112,7 @@ impl Runtime {
     /// fails, or the cache directory cannot be created.
     pub fn new(
         cfg: RuntimeConfig,
-        link: impl Fn(&mut Linker<Host>) -> anyhow::Result<()>,
+        link: impl Fn(&mut Linker<Host>, EngineKind) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let n = cfg.max_instances.max(1);
         let sync = Flavor::new(&cfg, false, &link)?;
@@ -165,7 +176,7 @@ impl Flavor {
     fn new(
         cfg: &RuntimeConfig,
         concurrency: bool,
-        link: &impl Fn(&mut Linker<Host>) -> anyhow::Result<()>,
+        link: &impl Fn(&mut Linker<Host>, EngineKind) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let n = cfg.max_instances.max(1);
         let mut pool = PoolingAllocationConfig::new();
@@ -206,7 +217,12 @@ impl Flavor {
             wasmtime_wasi::p3::add_to_linker(&mut linker)?;
             wasmtime_wasi_http::p3::add_to_linker(&mut linker)?;
         }
-        link(&mut linker)?;
+        let kind = if concurrency {
+            EngineKind::Concurrent
+        } else {
+            EngineKind::Sync
+        };
+        link(&mut linker, kind)?;
         let compat = {
             use std::hash::{Hash, Hasher};
             let mut h = std::hash::DefaultHasher::new();

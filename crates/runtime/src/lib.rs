@@ -47,7 +47,7 @@ pub use bodies::{Body, RequestBody, ResponseBody, relayed_body, text_response};
 pub use code::{Artifact, LoadError};
 pub use command::{Command, Exit, Invocation};
 pub use component::{HttpComponent, Wasi};
-pub use engine::{Runtime, RuntimeConfig};
+pub use engine::{EngineKind, Runtime, RuntimeConfig};
 pub use host::Host;
 pub use load::{Loaded, Origin};
 pub use scale::{ActivationError, ActivityState};

@@ -19,25 +19,37 @@ pub fn buckets(spec: WorkloadSpec<'_>) -> &[String] {
 /// # Errors
 /// The first invalid or repeated bucket.
 pub fn validate(spec: WorkloadSpec<'_>) -> Result<(), FieldError> {
+    validate_labels("spec.capabilities.keyvalue", buckets(spec), "bucket")
+}
+
+/// Labels (of buckets, of databases) are 1–63 of `[a-z0-9_-]`, each listed once.
+///
+/// # Errors
+/// The first invalid or repeated label, as `field[i]`.
+pub(crate) fn validate_labels(
+    field: &str,
+    labels: &[String],
+    what: &str,
+) -> Result<(), FieldError> {
     let mut seen = HashSet::new();
-    for (i, bucket) in buckets(spec).iter().enumerate() {
-        let valid = !bucket.is_empty()
-            && bucket.len() <= 63
-            && bucket
+    for (i, label) in labels.iter().enumerate() {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && label
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if !valid {
             return fail(
-                format!("spec.capabilities.keyvalue[{i}]"),
+                format!("{field}[{i}]"),
                 format!(
-                    "'{bucket}' is not a bucket name; use 1-63 lowercase letters, digits, '-' or '_'"
+                    "'{label}' is not a {what} name; use 1-63 lowercase letters, digits, '-' or '_'"
                 ),
             );
         }
-        if !seen.insert(bucket) {
+        if !seen.insert(label) {
             return fail(
-                format!("spec.capabilities.keyvalue[{i}]"),
-                format!("bucket '{bucket}' is listed twice"),
+                format!("{field}[{i}]"),
+                format!("{what} '{label}' is listed twice"),
             );
         }
     }

@@ -11,6 +11,7 @@ pub mod files;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
+pub mod sqlite;
 
 use crate::{AppSpec, FieldError, JobSpec};
 
@@ -31,6 +32,7 @@ pub const SPECS: &[(&str, Validate)] = &[
     (env::NAME, env::validate),
     (outbound::NAME, outbound::validate),
     (keyvalue::NAME, keyvalue::validate),
+    (sqlite::NAME, sqlite::validate),
     (files::NAME, files::validate),
     (config::NAME, config::validate),
     (logs::NAME, logs::validate),

@@ -1,7 +1,8 @@
 //! Key-value on a durable node-local file, through every interface guests use for it:
 //! `wasi:keyvalue` (store, atomics, batch) in the `0.2.0-draft` wasmtime implements
 //! (`draft`) and the `0.2.0-draft2` Spin's SDKs import (`draft2`), and Spin's own
-//! `fermyon:spin/key-value@2.0.0` (`spin`). All reach the same buckets: an app's bucket
+//! `fermyon:spin/key-value@2.0.0` (`spin`), and Spin 3's async `spin:key-value@3.0.0`
+//! (`spin3`, on the concurrent engine only). All reach the same buckets: an app's bucket
 //! `default` is Spin's store `default`.
 //!
 //! # Guarantees
@@ -18,7 +19,7 @@ use crate::capability::{Capability, GrantError, OpenError};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use shoal_api::capabilities::keyvalue as spec;
 use shoal_api::{ObjectRef, WorkloadSpec};
-use shoal_runtime::{Grant, Host};
+use shoal_runtime::{EngineKind, Grant, Host};
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
@@ -90,6 +91,7 @@ macro_rules! wasi_keyvalue_linking {
 mod draft;
 mod draft2;
 mod spin;
+mod spin3;
 
 const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("keyvalue");
 
@@ -142,11 +144,12 @@ impl Capability for KeyValue {
         spec::NAME
     }
 
-    fn link(&self, linker: &mut Linker<Host>) -> wasmtime::Result<()> {
-        add_to_linker(linker, |host: &mut Host| {
-            let (grant, table) = host.granted_with_table::<AppKeyValue>();
-            KvView { grant, table }
-        })
+    fn link(&self, linker: &mut Linker<Host>, kind: EngineKind) -> wasmtime::Result<()> {
+        add_to_linker(linker, view)?;
+        if kind == EngineKind::Concurrent {
+            spin3::add_to_linker(linker, view)?;
+        }
+        Ok(())
     }
 
     async fn grant(
@@ -161,6 +164,11 @@ impl Capability for KeyValue {
         let grant = AppKeyValue::new(self.store.clone(), &owner.namespace, &owner.name, buckets);
         Ok(Some(crate::capability::shared(grant)))
     }
+}
+
+fn view(host: &mut Host) -> KvView<'_> {
+    let (grant, table) = host.granted_with_table::<AppKeyValue>();
+    KvView { grant, table }
 }
 
 /// The node's key-value file, shared by every app.
@@ -199,12 +207,17 @@ impl AppKeyValue {
             store,
             prefix: format!("{namespace}/{name}/"),
             buckets: buckets.to_vec(),
-            app: if namespace == shoal_api::DEFAULT_NAMESPACE {
-                format!("app/{name}")
-            } else {
-                format!("app/{name} (namespace {namespace})")
-            },
+            app: app_label(namespace, name),
         }
+    }
+}
+
+/// App `namespace/name` as log lines name it.
+pub(crate) fn app_label(namespace: &str, name: &str) -> String {
+    if namespace == shoal_api::DEFAULT_NAMESPACE {
+        format!("app/{name}")
+    } else {
+        format!("app/{name} (namespace {namespace})")
     }
 }
 

@@ -7,7 +7,8 @@
 //! labelled `shoal.dev/spin-app` and `shoal.dev/spin-component`. Its routes are its
 //! triggers' routes (`/...` a prefix, anything else exact), its variables become
 //! `spec.config` (or `spec.secretConfig` when a secret went into them), `environment`
-//! `spec.env`, `key_value_stores` `spec.capabilities.keyvalue`, `allowed_outbound_hosts`
+//! `spec.env`, `key_value_stores` `spec.capabilities.keyvalue`, `sqlite_databases`
+//! `spec.capabilities.sqlite`, `allowed_outbound_hosts`
 //! `spec.capabilities.outbound` (see `hosts`). Variables are resolved here, once, at apply
 //! time: the same files and values make the same Apps, so a second apply is `unchanged`.
 //!
@@ -371,12 +372,6 @@ impl<'a> Translate<'a> {
                 "is Spin 1's field; use allowed_outbound_hosts".into(),
             ));
         }
-        if !c.sqlite_databases.is_empty() {
-            return Err((
-                at("sqlite_databases"),
-                "SQLite databases are not supported yet; remove the field".into(),
-            ));
-        }
         if c.dependencies.as_ref().is_some_and(|d| !d.is_empty()) {
             return Err((
                 at("dependencies"),
@@ -420,6 +415,7 @@ impl<'a> Translate<'a> {
             placement: None,
         };
         spec.capabilities.keyvalue = c.key_value_stores.clone();
+        spec.capabilities.sqlite = c.sqlite_databases.clone();
         for (name, template) in &c.variables {
             ids::lower_snake(name).map_err(|m| (at(&format!("variables.{name}")), m))?;
             let v = self

@@ -345,6 +345,7 @@ mod tests {
             keyvalue: dir.path().join("keyvalue.redb"),
             blobs: blobs.clone(),
             files: dir.path().join("files"),
+            sqlite: (dir.path().join("sqlite"), Default::default()),
         })
         .unwrap();
         let runtime = Runtime::new(
@@ -356,7 +357,7 @@ mod tests {
                 keep_resident: 0,
                 absent_imports: shoal_runtime::AbsentImports::none(),
             },
-            |linker| Ok(capabilities.link(linker)?),
+            |linker, kind| Ok(capabilities.link(linker, kind)?),
         )
         .unwrap();
         let agent = Agent::new(
