@@ -8,6 +8,8 @@ Paths (under the trigger's route; the first of these markers in the path decides
   .../file/PATH  the file /PATH from the component's files
   .../sql/LABEL  adds a row to a table of SQLite database LABEL (spin:sqlite@3.0.0) and answers
                  the row count
+  .../query/LABEL runs the request body as one SQL statement on database LABEL and answers
+                 its rows, one per line, values separated by '|' (or the host's error)
   .../redis      opens a Redis connection (the host answers Spin's error for a denied address)
   anything else  the `message` variable (a template over the app's `greeting`)
 """
@@ -50,6 +52,15 @@ class IncomingHandler(http.IncomingHandler):
                 with key_value.open(label) as store:
                     store.exists("probe")
                 return text(200, "opened")
+            except Err as e:
+                return text(403, error_name(e))
+        label = after(path, "/query/")
+        if label is not None:
+            try:
+                with sqlite.Connection.open(label) as db:
+                    result = db.execute(str(request.body or b"", "utf-8"), [])
+                lines = ["|".join(str(v.value) if hasattr(v, "value") else "NULL" for v in row.values) for row in result.rows]
+                return text(200, "\n".join(lines))
             except Err as e:
                 return text(403, error_name(e))
         label = after(path, "/sql/")

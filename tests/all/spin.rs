@@ -241,3 +241,124 @@ fn shoal_digest(bytes: &[u8]) -> String {
     let text = String::from_utf8(out.stdout).unwrap();
     format!("sha256:{}", text.split_whitespace().next().unwrap())
 }
+
+/// A `spin.toml` with two components on one SQLite label: the Spin 2 Python example (WASI
+/// 0.2, `spin:sqlite@3.0.0`) and the Spin 4 one (WASI 0.3, spin-sdk 5.0.0's async
+/// interfaces), each with a key-value store.
+fn sqlite_app(dir: &std::path::Path) {
+    let (py, py3) = (
+        repo_path("examples/spin-py/app.wasm"),
+        repo_path("examples/spin-py3/app.wasm"),
+    );
+    std::fs::write(
+        dir.join("spin.toml"),
+        format!(
+            r#"spin_manifest_version = 2
+
+[application]
+name = "db"
+
+[variables]
+greeting = {{ default = "Hello" }}
+
+[[trigger.http]]
+route = "/db/..."
+component = "py"
+
+[[trigger.http]]
+route = "/db4/..."
+component = "py4"
+
+[component.py]
+source = "{py}"
+sqlite_databases = ["default"]
+
+[component.py4]
+source = "{py3}"
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+
+[component.py4.variables]
+message = "{{{{ greeting }}}} from Spin 4"
+"#
+        ),
+    )
+    .unwrap();
+}
+
+/// Runs `sql` on database `label` through the Spin 2 example's `/query/` path.
+fn query(node: &Node, label: &str, sql: &str) -> (u16, String) {
+    let response = http_client()
+        .post(format!("{}/db/query/{label}", node.http))
+        .body(sql.to_string())
+        .send()
+        .unwrap();
+    (response.status().as_u16(), response.text().unwrap())
+}
+
+#[test]
+fn spin_apps_get_sqlite_databases_of_their_own_durable_and_bounded_and_spin_4_apps_run() {
+    let data = tempfile::tempdir().unwrap();
+    let node = Node::start_in(data.path(), &["--sqlite-max-size", "256Ki"]);
+    let tmp = tempfile::tempdir().unwrap();
+    sqlite_app(tmp.path());
+    let dir = tmp.path().to_str().unwrap();
+    node.ok(&["apply", "-f", dir]);
+    node.wait_ready("db-py");
+    node.wait_ready("db-py4");
+
+    // The listed database keeps its rows across requests; another label is denied.
+    assert_eq!(node.get("/db/sql/default"), (200, "rows 1\n".into()));
+    assert_eq!(node.get("/db/sql/default"), (200, "rows 2\n".into()));
+    assert_eq!(node.get("/db/sql/other"), (403, "AccessDenied\n".into()));
+
+    // A Spin 4 component (WASI 0.3, Spin's async interfaces): its own database under the
+    // same label, its key-value store and variables.
+    assert_eq!(node.get("/db4/sql/default"), (200, "rows 1\n".into()));
+    assert_eq!(node.get("/db4/sql/other"), (403, "AccessDenied\n".into()));
+    assert_eq!(node.get("/db4/count"), (200, "count 1\n".into()));
+    assert_eq!(node.get("/db4/count"), (200, "count 2\n".into()));
+    assert_eq!(node.get("/db4/keys"), (200, "count\n".into()));
+    assert_eq!(node.get("/db4/kv/other"), (403, "AccessDenied\n".into()));
+    assert_eq!(node.get("/db4/"), (200, "Hello from Spin 4\n".into()));
+    let (status, body) = node.get("/db4/var/Bad");
+    assert_eq!(status, 404);
+    assert!(body.starts_with("InvalidName("), "{body}");
+
+    // SQL reaches no other file, and cannot lift the limits.
+    let (status, body) = query(&node, "default", "ATTACH DATABASE '/tmp/other.db' AS o");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("not authorized"), "{body}");
+    let (status, body) = query(&node, "default", "VACUUM INTO '/tmp/copy.db'");
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = query(&node, "default", "PRAGMA max_page_count = 1000000");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        query(&node, "default", "PRAGMA user_version"),
+        (200, "0\n".into())
+    );
+
+    // Past its size a database answers database-full, and what it held stays.
+    query(&node, "default", "CREATE TABLE big (b BLOB)");
+    let full = (0..20)
+        .map(|_| query(&node, "default", "INSERT INTO big VALUES (zeroblob(65536))"))
+        .find(|(status, _)| *status != 200);
+    assert_eq!(full, Some((403, "DatabaseFull\n".into())));
+
+    // A statement that would never end is stopped at the statement time limit.
+    let (status, body) = query(
+        &node,
+        "default",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("ran longer than"), "{body}");
+
+    // Durable across a restart of the node.
+    node.stop();
+    let node = Node::start_in(data.path(), &["--sqlite-max-size", "256Ki"]);
+    node.wait_ready("db-py");
+    node.wait_ready("db-py4");
+    assert_eq!(node.get("/db/sql/default"), (200, "rows 3\n".into()));
+    assert_eq!(node.get("/db4/count"), (200, "count 3\n".into()));
+}
