@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Spin's host APIs per request: the Spin Python example (Spin's Python SDK, spin-sdk 3.4.1)
-# served by Shoal, beside the plain-WASI Python example on the same node, loaded by the same
-# wrk in alternating runs. Its peer would be `wasmtime serve`, but a component built by Spin's
+# Spin's host APIs per request: the Spin Python examples (Spin's Python SDK: spin-sdk 3.4.1,
+# WASI 0.2; spin-sdk 5.0.0, WASI 0.3) served by Shoal, beside the plain-WASI Python examples
+# of the same WASI versions on the same node, loaded by the same wrk in alternating runs. Its peer would be `wasmtime serve`, but a component built by Spin's
 # SDKs does not link there (it imports fermyon:spin/* and Spin's wasi:keyvalue and wasi:config
-# drafts), so the baseline is the plain Python component (examples/hello-py).
+# drafts), so the baselines are the plain Python components (examples/hello-py, hello-py3).
 #
 #   bench/spin.sh [runs] [seconds] [connections]
 #
 # Paths: hello-py `/py` (no host API); spin-py `/spin-py/headers` (no host API: the same
 # bigger component, so the gap to `/py` is the component, not Spin), `/spin-py/` (one
-# variables.get) and `/spin-py/count` (key-value get + set, each write committed to disk).
+# variables.get), `/spin-py/count` (key-value get + set, each write committed to disk) and
+# `/spin-py/sql/default` (SQLite: open, create-if-missing, insert, count; one commit); then the
+# same for WASI 0.3: hello-py3 `/py3`, spin-py3 `/spin-py3/`, `/spin-py3/count`,
+# `/spin-py3/sql/default` (Spin's async interfaces).
 # Needs: a release build and wrk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,12 +22,15 @@ conns=${3:-8}
 source "$root/bench/lib.sh"
 
 start_shoal
-"$shoal" apply -f "$root/examples/hello-py/app.yaml" -f "$root/examples/spin-py" >/dev/null 2>&1
-"$shoal" wait app hello-py --timeout 120s >/dev/null
-"$shoal" wait app spin-py --timeout 120s >/dev/null
+"$shoal" apply -f "$root/examples/hello-py/app.yaml" -f "$root/examples/spin-py" \
+  -f "$root/examples/hello-py3/app.yaml" -f "$root/examples/spin-py3" >/dev/null 2>&1
+for app in hello-py spin-py hello-py3 spin-py3; do
+  "$shoal" wait app "$app" --timeout 300s >/dev/null
+done
 shoal_pid=${pids[-1]}
 
-paths=(/py /spin-py/headers /spin-py/ /spin-py/count)
+paths=(/py /spin-py/headers /spin-py/ /spin-py/count /spin-py/sql/default
+  /py3 /spin-py3/ /spin-py3/count /spin-py3/sql/default)
 for p in "${paths[@]}"; do curl -fsS "$shoal_url$p" >/dev/null; done
 for i in $(seq 1 "$runs"); do
   for j in "${!paths[@]}"; do
@@ -39,7 +45,12 @@ out, runs, conns, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 paths = sys.argv[5:]
 labels = {"/py": "plain WASI Python (hello-py)", "/spin-py/headers": "Spin Python, no host API",
           "/spin-py/": "Spin Python, one variables.get",
-          "/spin-py/count": "Spin Python, key-value get + set"}
+          "/spin-py/count": "Spin Python, key-value get + set",
+          "/spin-py/sql/default": "Spin Python, SQLite create + insert + count",
+          "/py3": "plain WASI 0.3 Python (hello-py3)",
+          "/spin-py3/": "Spin 4 Python, one variables.get",
+          "/spin-py3/count": "Spin 4 Python, key-value get + set",
+          "/spin-py3/sql/default": "Spin 4 Python, SQLite create + insert + count"}
 res = []
 for j, p in enumerate(paths):
     files = [f"{out}/{j}.{i}.txt" for i in range(1, runs + 1)]

@@ -1,3 +1,5 @@
+//! The SQLite core: statements with parameters, grants, confinement to the file, and limits.
+
 use super::*;
 
 fn grant(dir: &std::path::Path, max_bytes: u64) -> AppSqlite {
