@@ -30,39 +30,7 @@ pub(super) fn add_to_linker<T: Send + 'static>(
 impl sqlite::Host for SqlView<'_> {}
 
 impl sqlite::HostConnection for SqlView<'_> {
-    fn open(
-        &mut self,
-        database: String,
-    ) -> wasmtime::Result<Result<Resource<Connection>, sqlite::Error>> {
-        Ok(SqlView::open(self, &database).map_err(error))
-    }
-
-    fn execute(
-        &mut self,
-        c: Resource<Connection>,
-        statement: String,
-        parameters: Vec<sqlite::Value>,
-    ) -> wasmtime::Result<Result<sqlite::QueryResult, sqlite::Error>> {
-        let params = parameters.into_iter().map(value_in).collect();
-        Ok(SqlView::execute(self, &c, &statement, params)
-            .map(|r| sqlite::QueryResult {
-                columns: r.columns,
-                rows: r.rows.into_iter().map(row_out).collect(),
-            })
-            .map_err(error))
-    }
-
-    fn last_insert_rowid(&mut self, c: Resource<Connection>) -> wasmtime::Result<i64> {
-        SqlView::last_insert_rowid(self, &c)
-    }
-
-    fn changes(&mut self, c: Resource<Connection>) -> wasmtime::Result<u64> {
-        SqlView::changes(self, &c)
-    }
-
-    fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
-        self.close(c)
-    }
+    connection_methods!(counters);
 }
 
 /// A statement's columns, its rows as a stream, and how it ended.

@@ -70,6 +70,50 @@ macro_rules! sqlite_types {
     };
 }
 
+/// The `connection` methods every interface declares alike — open, execute, drop — and,
+/// with `counters`, 3.x's `last-insert-rowid` and `changes`: written once for each generated
+/// `HostConnection` (the interface in scope as `sqlite`, with [`sqlite_types!`]).
+macro_rules! connection_methods {
+    () => {
+        fn open(
+            &mut self,
+            database: String,
+        ) -> wasmtime::Result<Result<Resource<Connection>, sqlite::Error>> {
+            Ok(SqlView::open(self, &database).map_err(error))
+        }
+
+        fn execute(
+            &mut self,
+            c: Resource<Connection>,
+            statement: String,
+            parameters: Vec<sqlite::Value>,
+        ) -> wasmtime::Result<Result<sqlite::QueryResult, sqlite::Error>> {
+            let params = parameters.into_iter().map(value_in).collect();
+            Ok(SqlView::execute(self, &c, &statement, params)
+                .map(|r| sqlite::QueryResult {
+                    columns: r.columns,
+                    rows: r.rows.into_iter().map(row_out).collect(),
+                })
+                .map_err(error))
+        }
+
+        fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
+            self.close(c)
+        }
+    };
+    (counters) => {
+        connection_methods!();
+
+        fn last_insert_rowid(&mut self, c: Resource<Connection>) -> wasmtime::Result<i64> {
+            SqlView::last_insert_rowid(self, &c)
+        }
+
+        fn changes(&mut self, c: Resource<Connection>) -> wasmtime::Result<u64> {
+            SqlView::changes(self, &c)
+        }
+    };
+}
+
 mod concurrent;
 mod sync;
 #[cfg(test)]
