@@ -267,8 +267,12 @@ impl SqlView<'_> {
             );
             return Err(SqlError::AccessDenied);
         };
-        let db = open_file(grant, label)
-            .map_err(|e| SqlError::Io(format!("cannot open SQLite database '{label}': {e}")))?;
+        let cannot = |e: &dyn std::fmt::Display| {
+            SqlError::Io(format!("cannot open SQLite database '{label}': {e}"))
+        };
+        std::fs::create_dir_all(&grant.dir)
+            .map_err(|e| cannot(&format!("{}: {e}", grant.dir.display())))?;
+        let db = open_file(grant, label).map_err(|e| cannot(&e))?;
         let connection = Connection {
             db,
             limits: grant.limits,
@@ -307,14 +311,9 @@ impl SqlView<'_> {
     }
 }
 
-/// Opens (creating) database `label` of the app, durable and bounded, SQL confined to it.
+/// Opens (creating) database `label` of the app in its directory, durable and bounded, SQL
+/// confined to it.
 fn open_file(grant: &AppSqlite, label: &str) -> rusqlite::Result<rusqlite::Connection> {
-    std::fs::create_dir_all(&grant.dir).map_err(|e| {
-        rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-            Some(format!("{}: {e}", grant.dir.display())),
-        )
-    })?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
