@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Spin's host APIs per request: the Spin Python examples (Spin's Python SDK: spin-sdk 3.4.1,
-# WASI 0.2; spin-sdk 5.0.0, WASI 0.3) served by Shoal, beside the plain-WASI Python examples
-# of the same WASI versions on the same node, loaded by the same wrk in alternating runs. Its peer would be `wasmtime serve`, but a component built by Spin's
+# WASI 0.2; spin-sdk 5.0.0, WASI 0.3) and the Spin JavaScript example served by Shoal, beside
+# the plain-WASI examples of the same languages and WASI versions on the same node, loaded by
+# the same wrk in alternating runs. Its peer would be `wasmtime serve`, but a component built by Spin's
 # SDKs does not link there (it imports fermyon:spin/* and Spin's wasi:keyvalue and wasi:config
 # drafts), so the baselines are the plain Python components (examples/hello-py, hello-py3).
 #
@@ -12,7 +13,8 @@
 # variables.get), `/spin-py/count` (key-value get + set, each write committed to disk) and
 # `/spin-py/sql/default` (SQLite: open, create-if-missing, insert, count; one commit); then the
 # same for WASI 0.3: hello-py3 `/py3`, spin-py3 `/spin-py3/`, `/spin-py3/count`,
-# `/spin-py3/sql/default` (Spin's async interfaces).
+# `/spin-py3/sql/default` (Spin's async interfaces); and JavaScript: hello-js `/js`
+# (componentize-js), spin-js `/spin-js/headers`, `/spin-js/`, `/spin-js/count` (Spin's build tools).
 # Needs: a release build and wrk.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,14 +25,16 @@ source "$root/bench/lib.sh"
 
 start_shoal
 "$shoal" apply -f "$root/examples/hello-py/app.yaml" -f "$root/examples/spin-py" \
-  -f "$root/examples/hello-py3/app.yaml" -f "$root/examples/spin-py3" >/dev/null 2>&1
-for app in hello-py spin-py hello-py3 spin-py3; do
+  -f "$root/examples/hello-py3/app.yaml" -f "$root/examples/spin-py3" \
+  -f "$root/examples/hello-js/app.yaml" -f "$root/examples/spin-js" >/dev/null 2>&1
+for app in hello-py spin-py hello-py3 spin-py3 hello-js spin-js; do
   "$shoal" wait app "$app" --timeout 300s >/dev/null
 done
 shoal_pid=${pids[-1]}
 
 paths=(/py /spin-py/headers /spin-py/ /spin-py/count /spin-py/sql/default
-  /py3 /spin-py3/ /spin-py3/count /spin-py3/sql/default)
+  /py3 /spin-py3/ /spin-py3/count /spin-py3/sql/default
+  /js /spin-js/headers /spin-js/ /spin-js/count)
 for p in "${paths[@]}"; do curl -fsS "$shoal_url$p" >/dev/null; done
 for i in $(seq 1 "$runs"); do
   for j in "${!paths[@]}"; do
@@ -50,7 +54,11 @@ labels = {"/py": "plain WASI Python (hello-py)", "/spin-py/headers": "Spin Pytho
           "/py3": "plain WASI 0.3 Python (hello-py3)",
           "/spin-py3/": "Spin 4 Python, one variables.get",
           "/spin-py3/count": "Spin 4 Python, key-value get + set",
-          "/spin-py3/sql/default": "Spin 4 Python, SQLite create + insert + count"}
+          "/spin-py3/sql/default": "Spin 4 Python, SQLite create + insert + count",
+          "/js": "plain WASI JavaScript (hello-js)",
+          "/spin-js/headers": "Spin JavaScript, no host API",
+          "/spin-js/": "Spin JavaScript, one variables.get",
+          "/spin-js/count": "Spin JavaScript, key-value get + set"}
 res = []
 for j, p in enumerate(paths):
     files = [f"{out}/{j}.{i}.txt" for i in range(1, runs + 1)]
@@ -64,7 +72,7 @@ print("| app, path | req/s | p50 | p99 | time per request vs the row above it |"
 print("|---|---|---|---|---|")
 for j, (p, r) in enumerate(zip(paths, res)):
     # Two cores saturated: the extra time per request is the difference of 2 s / rate.
-    extra = "" if j == 0 else f"{(2 / r[0] - 2 / res[j - 1][0]) * 1e3:+.2f} ms"
+    extra = "" if p in ("/py", "/py3", "/js") else f"{(2 / r[0] - 2 / res[j - 1][0]) * 1e3:+.2f} ms"
     print(f"| {labels[p]} `{p}` | {r[0]:,.0f} | {r[1]:.2f} ms | {r[2]:.2f} ms | {extra} |")
 PY
 echo "RSS after the runs: Shoal $(($(rss_kib "$shoal_pid") / 1024)) MiB"

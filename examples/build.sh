@@ -8,7 +8,8 @@
 # Toolchains (all from package registries; see ../shared/guests.md in the project workspace):
 #   clang + wasi-libc (Debian), wit-bindgen-cli 0.63 (crates.io), wasm-tools (PyPI),
 #   componentize-py 0.25.1 (PyPI), Spin's spin-sdk 3.4.1 with componentize-py 0.17.2 and
-#   spin-sdk 5.0.0 with componentize-py 0.25.1 (PyPI, each in a virtualenv of its own),
+#   spin-sdk 5.0.0 with componentize-py 0.25.1 (PyPI, each in a virtualenv of its own), Spin's
+#   @spinframework/build-tools 1.0.7 with esbuild (npm, pinned by examples/spin-js/package-lock.json),
 #   componentize-js 0.23.0 (npm), and the wasi_snapshot_preview1 proxy adapter from the
 #   wasi-preview1-component-adapter-provider 48.0.8 crate.
 set -euo pipefail
@@ -98,11 +99,21 @@ if want spin; then
   [ -x "$venv/bin/componentize-py" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q spin-sdk==3.4.1 componentize-py==0.17.2; }
   (cd "$root/examples/spin-py" && . "$venv/bin/activate" && componentize-py -w spin-http componentize app -o app.wasm)
   echo "built examples/spin-py/app.wasm"
+  # The guest that plays Spin's conformance cases (tests/all/spin_conformance.rs).
+  (cd "$root/tests/fixtures/spin-conformance" && . "$venv/bin/activate" && componentize-py -w spin-http componentize app -o ../spin-conformance.wasm)
+  echo "built tests/fixtures/spin-conformance.wasm"
   # Spin 4 (WASI 0.3): spin-sdk 5.0.0 with componentize-py 0.25.1, in a virtualenv of its own.
   venv=$work/spin-py3-venv
   [ -x "$venv/bin/componentize-py" ] || { python3 -m venv "$venv" && "$venv/bin/pip" install -q spin-sdk==5.0.0 componentize-py==0.25.1; }
   (cd "$root/examples/spin-py3" && . "$venv/bin/activate" && componentize-py -w spin:up/http-trigger@4.1.0 componentize app -o app.wasm)
   echo "built examples/spin-py3/app.wasm"
+  # JavaScript: Spin's build tools (j2w) from the example's own package.json and lock file,
+  # installed outside the source tree.
+  js=$work/spin-js
+  mkdir -p "$js" && cp -r "$root/examples/spin-js/"{package.json,package-lock.json,build.mjs,src,wit} "$js/"
+  (cd "$js" && npm ci --silent && npm run --silent build)
+  cp "$js/app.wasm" "$root/examples/spin-js/app.wasm"
+  echo "built examples/spin-js/app.wasm"
 fi
 
 # JavaScript: componentize-js 0.23 embeds StarlingMonkey built against wasi:http 0.2.10, so its

@@ -124,7 +124,7 @@ fn a_route_spelled_with_a_trailing_slash_is_the_same_route() {
     );
     let err = node.fails(&["apply", "-f", "-"], Some(&both));
     assert!(
-        err.contains("spec.routes[1]: route /x/ is listed twice"),
+        err.contains("spec.routes[1]: route /x/ matches what spec.routes[0] matches"),
         "{err}"
     );
 }

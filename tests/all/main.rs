@@ -14,6 +14,7 @@ mod reuse;
 mod rollout;
 mod scale;
 mod spin;
+mod spin_conformance;
 mod support;
 mod tidy;
 mod wasi3;

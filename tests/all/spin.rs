@@ -362,3 +362,47 @@ fn spin_apps_get_sqlite_databases_of_their_own_durable_and_bounded_and_spin_4_ap
     assert_eq!(node.get("/db/sql/default"), (200, "rows 3\n".into()));
     assert_eq!(node.get("/db4/count"), (200, "count 3\n".into()));
 }
+
+#[test]
+fn a_spin_javascript_app_runs_from_its_spin_toml() {
+    let node = Node::start(&[]);
+    let manifest = repo_path("examples/spin-js/spin.toml");
+    let out = node.ok(&["apply", "-f", &manifest]);
+    assert!(out.contains("app/spin-js created"), "{out}");
+    node.wait_ready("spin-js");
+
+    // Variables, key-value (the listed store, durable; another denied) and Spin's headers,
+    // through the JavaScript SDK's build tools.
+    assert_eq!(
+        node.get("/spin-js/"),
+        (200, "Hello from Spin JavaScript\n".into())
+    );
+    assert_eq!(node.get("/spin-js/count"), (200, "count 1\n".into()));
+    assert_eq!(node.get("/spin-js/count"), (200, "count 2\n".into()));
+    assert_eq!(
+        node.get("/spin-js/kv/other"),
+        (403, "access-denied\n".into())
+    );
+    let (status, body) = node.get("/spin-js/var/nope");
+    assert_eq!(
+        (status, body.starts_with("undefined(")),
+        (404, true),
+        "{body}"
+    );
+    let (_, headers) = node.get("/spin-js/headers");
+    assert!(headers.contains("spin-path-info: /headers"), "{headers}");
+    assert!(
+        headers.contains("spin-matched-route: /spin-js/..."),
+        "{headers}"
+    );
+
+    // `--variable` overrides a default, as with `spin up`.
+    let changed = node.ok(&["apply", "-f", &manifest, "--variable", "greeting=Hi"]);
+    assert!(changed.contains("app/spin-js configured"), "{changed}");
+    node.wait_ready("spin-js");
+    assert_eq!(
+        node.get("/spin-js/"),
+        (200, "Hi from Spin JavaScript\n".into())
+    );
+    assert_eq!(node.get("/spin-js/count"), (200, "count 3\n".into()));
+}

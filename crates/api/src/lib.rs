@@ -32,7 +32,9 @@ pub use node::*;
 pub use quantity::*;
 pub use reference::{ComponentRef, Digest, OciRef, ReferenceError, WasmKind, short_digest};
 pub use revision::*;
-pub use route::{Route, host_ip, normalise_host, normalise_path};
+pub use route::{
+    Route, Segment, host_ip, normalise_host, normalise_path, segments, valid_param_name,
+};
 
 /// The only API version this build understands.
 pub const API_VERSION: &str = "shoal/v1alpha1";

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
 /// One route: an optional host and a path prefix matched on `/` boundaries, or with `exact`
-/// the path alone (Spin's routes without `/...`).
+/// the path alone (Spin's routes without `/...`). A segment `:name` is a parameter: it matches
+/// any one non-empty segment (`/users/:id` matches `/users/7`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Route {
@@ -30,6 +31,49 @@ impl Route {
             exact: self.exact,
         }
     }
+
+    /// The normalised route with its parameters unnamed (`/users/:id` → `/users/:`): routes of
+    /// one shape match the same requests, so they are one route to claims and duplicate checks.
+    pub fn shape(&self) -> Route {
+        let mut route = self.normalised();
+        if route.path.contains(':') {
+            route.path = route
+                .path
+                .split('/')
+                .map(|s| if s.starts_with(':') { ":" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+        }
+        route
+    }
+}
+
+/// One segment of a route's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Segment<'a> {
+    /// Matches itself.
+    Literal(&'a str),
+    /// `:name`: matches any one non-empty segment.
+    Param(&'a str),
+}
+
+/// The segments of a normalised route path (`/` has none).
+pub fn segments(path: &str) -> impl Iterator<Item = Segment<'_>> {
+    path.split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| match s.strip_prefix(':') {
+            Some(name) => Segment::Param(name),
+            None => Segment::Literal(s),
+        })
+}
+
+/// Whether `name` can name a route parameter: ASCII letters, digits, `_` and `-` (it becomes
+/// part of a header name, `spin-path-match-NAME`).
+pub fn valid_param_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 impl std::fmt::Display for Route {
@@ -110,6 +154,18 @@ mod tests {
         assert_eq!(
             route(Some("Example.com."), "/x//").normalised(),
             route(Some("example.com"), "/x")
+        );
+        assert_eq!(
+            route(None, "/users/:id/posts/:post/").shape(),
+            route(None, "/users/:/posts/:")
+        );
+        assert_eq!(
+            segments("/users/:id").collect::<Vec<_>>(),
+            [Segment::Literal("users"), Segment::Param("id")]
+        );
+        assert_eq!(segments("/").count(), 0);
+        assert!(
+            valid_param_name("path_segment") && !valid_param_name("a b") && !valid_param_name("")
         );
     }
 }

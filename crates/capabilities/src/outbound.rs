@@ -11,13 +11,13 @@
 use crate::capability::{Capability, GrantError, OpenError};
 use http::Uri;
 use http_body_util::BodyExt;
-use shoal_api::capabilities::outbound;
+use shoal_api::capabilities::outbound::{self, LOCALHOST};
 use shoal_api::{
     Destination, ObjectRef, OutboundRule, WorkloadSpec, default_port, host_ip, is_internal,
     normalise_host,
 };
 use shoal_runtime::{Grant, InstanceBuilder, OutgoingHttp, Sent, Workload};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -162,6 +162,12 @@ impl OutboundPolicy {
         }
         let addrs: Vec<SocketAddr> = match host_ip(&dest.host) {
             Some(ip) => vec![SocketAddr::new(ip, dest.port)],
+            None if dest.host == LOCALHOST => {
+                [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+                    .into_iter()
+                    .map(|ip: IpAddr| SocketAddr::new(ip, dest.port))
+                    .collect()
+            }
             None => match tokio::time::timeout(
                 DNS_TIMEOUT,
                 tokio::net::lookup_host((dest.host.as_str(), dest.port)),
@@ -364,12 +370,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn names_that_resolve_inside_are_refused() {
-        let p = policy(&["http://localhost:8080"]);
+    async fn names_that_resolve_inside_are_refused_but_named_localhost_is_loopback() {
+        let p = policy(&["http://*:8080"]);
         let err = vet(&p, "http://localhost:8080/").await.unwrap_err();
         assert!(
             err.starts_with("localhost resolves to internal address "),
             "{err}"
+        );
+        let p = policy(&["http://localhost:8080"]);
+        let (_, addrs) = p
+            .vet(&"http://localhost:8080/".parse().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            addrs
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 8080),
+            "{addrs:?}"
         );
     }
 }

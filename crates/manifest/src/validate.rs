@@ -4,7 +4,7 @@ use shoal_api::{
     App, DEFAULT_NAMESPACE, DurationSpec, FieldError, Job, JobSpec, ObjectMeta, Quantity, Schedule,
     WorkloadSpec, fail, validate_dns_label,
 };
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 /// Checks an App beyond its shape: names, routes, limits, and each capability's part.
 ///
@@ -22,7 +22,7 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             "must list at least one route, e.g. - path: /hello",
         );
     }
-    let mut seen = HashSet::new();
+    let mut seen = HashMap::new();
     for (i, route) in spec.routes.iter().enumerate() {
         let at = format!("spec.routes[{i}]");
         if !route.path.starts_with('/') {
@@ -40,6 +40,20 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
                 ),
             );
         }
+        if let Some(bad) = route
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix(':'))
+            .find(|name| !shoal_api::valid_param_name(name))
+        {
+            return fail(
+                format!("{at}.path"),
+                format!(
+                    "'{}': parameter ':{bad}' must be named with letters, digits, '_' or '-', e.g. /users/:id",
+                    route.path
+                ),
+            );
+        }
         if let Some(host) = &route.host {
             let valid = !host.is_empty()
                 && host
@@ -52,9 +66,12 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
                 );
             }
         }
-        // `/a` and `/a/` are one route: compare what the node matches.
-        if !seen.insert(route.normalised()) {
-            return fail(at, format!("route {route} is listed twice"));
+        // `/a` and `/a/`, `/u/:id` and `/u/:name` are one route: compare what the node matches.
+        if let Some(first) = seen.insert(route.shape(), i) {
+            return fail(
+                at,
+                format!("route {route} matches what spec.routes[{first}] matches; list it once"),
+            );
         }
     }
     shoal_api::capabilities::validate(WorkloadSpec::App(spec))?;

@@ -1,10 +1,13 @@
 //! The route table: (host, path prefix) → app, matched on `/` boundaries; routes and
 //! requests are normalised as `shoal_api::Route::normalised` says, like the server's claims.
+//! A route with parameters (`/users/:id/...`) is indexed by its literal head (`/users`) and
+//! matched segment by segment when a request's path walks past that head.
 
 use crate::spin::SpinRoute;
 use arc_swap::ArcSwap;
-use shoal_api::{Route, normalise_host, normalise_path};
+use shoal_api::{Route, Segment, normalise_host, normalise_path, segments};
 use shoal_runtime::HttpApp;
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -25,6 +28,37 @@ pub struct Routed {
 pub struct RouteTable<T> {
     prefix: Paths<T>,
     exact: Paths<T>,
+    patterns: Paths<Vec<Pattern<T>>>,
+}
+
+/// A route with parameters, below its literal head.
+struct Pattern<T> {
+    /// The segments after the head: `None` a parameter, `Some` a literal.
+    rest: Vec<Option<String>>,
+    exact: bool,
+    app: T,
+}
+
+impl<T> Pattern<T> {
+    /// Whether the path below the head (`/a/b`, or `` for the head itself) matches.
+    fn matches(&self, below: &str) -> bool {
+        let mut path = below.split('/').skip(1);
+        for want in &self.rest {
+            match (path.next(), want) {
+                (Some(got), Some(lit)) if got == lit => {}
+                (Some(got), None) if !got.is_empty() => {}
+                _ => return false,
+            }
+        }
+        !self.exact || path.next().is_none()
+    }
+
+    /// The order patterns of one head are tried in, most specific first: more segments, then
+    /// a literal before a parameter at the first place they differ, then exact before prefix.
+    fn rank(&self) -> (Reverse<usize>, Vec<bool>, bool) {
+        let params = self.rest.iter().map(Option::is_none).collect();
+        (Reverse(self.rest.len()), params, !self.exact)
+    }
 }
 
 /// Paths to apps, for one host each and for any host.
@@ -59,6 +93,7 @@ impl<T> Default for RouteTable<T> {
         Self {
             prefix: Paths::default(),
             exact: Paths::default(),
+            patterns: Paths::default(),
         }
     }
 }
@@ -69,6 +104,10 @@ impl<T> RouteTable<T> {
         let mut table = Self::default();
         for (route, app) in entries {
             let Route { path, host, exact } = route.normalised();
+            if path.contains("/:") {
+                table.add_pattern(host, &path, exact, app);
+                continue;
+            }
             let paths = if exact {
                 &mut table.exact
             } else {
@@ -79,12 +118,51 @@ impl<T> RouteTable<T> {
                 None => paths.any_host.insert(path, app),
             };
         }
+        for list in table.patterns.any_host.values_mut().chain(
+            table
+                .patterns
+                .by_host
+                .values_mut()
+                .flat_map(HashMap::values_mut),
+        ) {
+            // Stable: of two routes of one shape (claims forbid it), the later pair wins.
+            list.reverse();
+            list.sort_by_key(Pattern::rank);
+        }
         table
     }
 
-    /// The app for a request: an exact route of its path, else the longest matching prefix;
-    /// a host route beats a hostless one of the same length. Costs one or two hash lookups
-    /// per path segment, whatever the size.
+    fn add_pattern(&mut self, host: Option<String>, path: &str, exact: bool, app: T) {
+        let mut head = String::new();
+        let mut rest = Vec::new();
+        for segment in segments(path) {
+            match (segment, rest.is_empty()) {
+                (Segment::Literal(s), true) => {
+                    head.push('/');
+                    head.push_str(s);
+                }
+                (Segment::Literal(s), false) => rest.push(Some(s.to_string())),
+                (Segment::Param(_), _) => rest.push(None),
+            }
+        }
+        if head.is_empty() {
+            head.push('/');
+        }
+        let paths = &mut self.patterns;
+        let heads = match host {
+            Some(h) => paths.by_host.entry(h).or_default(),
+            None => &mut paths.any_host,
+        };
+        heads
+            .entry(head)
+            .or_default()
+            .push(Pattern { rest, exact, app });
+    }
+
+    /// The app for a request: an exact route of its path, else the longest matching prefix
+    /// (at one prefix, a route with parameters below it beats the plain prefix); a host route
+    /// beats a hostless one of the same length. Costs one or two hash lookups per path segment,
+    /// whatever the size, plus a match per route with parameters at a prefix the path has.
     pub fn lookup(&self, host: Option<&str>, path: &str) -> Option<&T> {
         let host = host.map(normalise_host);
         let mut candidate = normalise_path(path);
@@ -95,7 +173,26 @@ impl<T> RouteTable<T> {
             }
         }
         let host_routes = host.as_ref().and_then(|h| self.prefix.by_host.get(h));
+        let any_patterns = !self.patterns.any_host.is_empty() || !self.patterns.by_host.is_empty();
+        let host_patterns = host.as_ref().and_then(|h| self.patterns.by_host.get(h));
+        let full = candidate;
         loop {
+            if any_patterns {
+                let below = if candidate == "/" {
+                    full
+                } else {
+                    &full[candidate.len()..]
+                };
+                let lists = [
+                    host_patterns.and_then(|p| p.get(candidate)),
+                    self.patterns.any_host.get(candidate),
+                ];
+                for list in lists.into_iter().flatten() {
+                    if let Some(p) = list.iter().find(|p| p.matches(below)) {
+                        return Some(&p.app);
+                    }
+                }
+            }
             if let Some(app) = self.prefix.get(host_routes, candidate) {
                 return Some(app);
             }
@@ -111,7 +208,12 @@ impl<T> RouteTable<T> {
 
     /// Number of routes.
     pub fn len(&self) -> usize {
-        self.prefix.len() + self.exact.len()
+        let patterns = self
+            .patterns
+            .any_host
+            .values()
+            .chain(self.patterns.by_host.values().flat_map(HashMap::values));
+        self.prefix.len() + self.exact.len() + patterns.map(Vec::len).sum::<usize>()
     }
 
     /// Whether there are no routes.
@@ -173,5 +275,43 @@ mod tests {
         let empty: RouteTable<&str> = RouteTable::new([(route(None, "/a"), "a")]);
         assert_eq!(empty.lookup(None, "/b"), None);
         assert_eq!(empty.lookup(None, "/"), None);
+    }
+
+    #[test]
+    fn parameters_match_one_segment_and_the_most_specific_route_wins() {
+        let route = |host: Option<&str>, path: &str| Route {
+            host: host.map(String::from),
+            path: path.trim_start_matches('=').into(),
+            exact: path.starts_with('='),
+        };
+        let table = RouteTable::new([
+            (route(None, "/"), "root"),
+            (route(None, "/base"), "base"),
+            (route(None, "/base/:a/:b"), "two"),
+            (route(None, "/base/:a/fixed"), "fixed"),
+            (route(None, "=/base/:a"), "one-exact"),
+            (route(None, "/base/lit"), "lit"),
+            (route(None, "/:any/tail"), "any-tail"),
+            (route(Some("example.com"), "/base/:a/:b"), "example-two"),
+        ]);
+        let cases = [
+            (None, "/base/path/end/rest", "two"),
+            (None, "/base/path/end", "two"),
+            (None, "/base/path/end/", "two"),
+            (None, "/base/path/fixed/x", "fixed"),
+            (None, "/base/path", "one-exact"),
+            (None, "/base/path/", "one-exact"),
+            (None, "/base", "base"),
+            (None, "/base/lit/end", "lit"),
+            (None, "/other/tail/x", "any-tail"),
+            (None, "/other/x", "root"),
+            (None, "//tail", "root"),
+            (Some("example.com"), "/base/p/e", "example-two"),
+            (Some("example.com"), "/base/p", "one-exact"),
+        ];
+        for (host, path, want) in cases {
+            assert_eq!(table.lookup(host, path), Some(&want), "{host:?} {path}");
+        }
+        assert_eq!(table.len(), 8);
     }
 }

@@ -5,12 +5,14 @@
 //! every request, computed from the route that matched: `spin-full-url`, `spin-path-info`
 //! (the path below a wildcard route; empty for an exact one), `spin-matched-route` and
 //! `spin-raw-component-route` (the route as Spin writes it, `/prefix/...`),
-//! `spin-component-route` (without `/...`), `spin-base-path` (`/`) and `spin-client-addr`.
+//! `spin-component-route` (without `/...`), `spin-base-path` (`/`), `spin-client-addr`, and
+//! for each parameter of the route (`/users/:user_id/...`) the segment it matched
+//! (`spin-path-match-user-id`).
 //! Any `spin-*` header the client sent is removed first, so a guest sees each exactly once
 //! and none it could be fooled by.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use shoal_api::Route;
+use shoal_api::{Route, Segment, segments};
 use std::net::SocketAddr;
 
 /// The Spin shape of one route.
@@ -20,30 +22,46 @@ pub struct SpinRoute {
     raw: String,
     /// The raw route without `/...`.
     component: String,
-    /// The path prefix whose rest is the path info; `None` for an exact route.
-    prefix: Option<String>,
+    /// How many segments the route has: the path info is what follows them.
+    depth: usize,
+    /// Each parameter's place among the segments and its header name.
+    params: Vec<(usize, HeaderName)>,
+    /// A prefix route (`/...`); an exact one has no path info.
+    wildcard: bool,
 }
 
 impl SpinRoute {
     /// The Spin shape of `route` (normalised as the route table keys it).
     pub fn of(route: &Route) -> Self {
         let route = route.normalised();
-        if route.exact {
-            return Self {
-                raw: route.path.clone(),
-                component: route.path,
-                prefix: None,
-            };
-        }
         let base = if route.path == "/" {
             ""
         } else {
             route.path.as_str()
         };
+        let mut depth = 0;
+        let mut params = Vec::new();
+        for (i, segment) in segments(base).enumerate() {
+            depth = i + 1;
+            if let Segment::Param(name) = segment {
+                let header =
+                    format!("spin-path-match-{}", name.replace('_', "-")).to_ascii_lowercase();
+                if let Ok(header) = HeaderName::try_from(header) {
+                    params.push((i, header));
+                }
+            }
+        }
+        let (raw, component) = if route.exact {
+            (route.path.clone(), route.path.clone())
+        } else {
+            (format!("{base}/..."), base.to_string())
+        };
         Self {
-            raw: format!("{base}/..."),
-            component: base.to_string(),
-            prefix: Some(base.to_string()),
+            raw,
+            component,
+            depth,
+            params,
+            wildcard: !route.exact,
         }
     }
 
@@ -64,24 +82,41 @@ impl SpinRoute {
             headers.remove(k);
         }
         let path = path_and_query.split('?').next().unwrap_or("");
-        let info = match &self.prefix {
-            Some(prefix) => path.strip_prefix(prefix.as_str()).unwrap_or(""),
-            None => "",
-        };
+        // The route's segments, then the path info: `/rest` below `/base/:a/:b/...`.
+        let mut end = 0;
+        let mut matched = Vec::with_capacity(self.depth);
+        for _ in 0..self.depth {
+            let start = (end + 1).min(path.len());
+            end = path[start..].find('/').map_or(path.len(), |i| start + i);
+            matched.push(&path[start..end]);
+        }
+        let info = if self.wildcard { &path[end..] } else { "" };
         let full = format!("http://{}{path_and_query}", host.unwrap_or("localhost"));
-        let mut set = |name: &'static str, value: &str| {
+        let mut set = |name: HeaderName, value: &str| {
             if let Ok(v) = HeaderValue::from_str(value) {
-                headers.insert(HeaderName::from_static(name), v);
+                headers.insert(name, v);
             }
         };
-        set("spin-full-url", &full);
-        set("spin-path-info", info);
-        set("spin-matched-route", &self.raw);
-        set("spin-raw-component-route", &self.raw);
-        set("spin-component-route", &self.component);
-        set("spin-base-path", "/");
+        set(HeaderName::from_static("spin-full-url"), &full);
+        set(HeaderName::from_static("spin-path-info"), info);
+        set(HeaderName::from_static("spin-matched-route"), &self.raw);
+        set(
+            HeaderName::from_static("spin-raw-component-route"),
+            &self.raw,
+        );
+        set(
+            HeaderName::from_static("spin-component-route"),
+            &self.component,
+        );
+        set(HeaderName::from_static("spin-base-path"), "/");
+        for (i, name) in &self.params {
+            set(name.clone(), matched.get(*i).copied().unwrap_or(""));
+        }
         if let Some(client) = client {
-            set("spin-client-addr", &client.to_string());
+            set(
+                HeaderName::from_static("spin-client-addr"),
+                &client.to_string(),
+            );
         }
     }
 }
@@ -154,5 +189,42 @@ mod tests {
         assert_eq!(info(&exact, "/exact"), "");
         assert_eq!(SpinRoute::of(&root).raw, "/...");
         assert_eq!(SpinRoute::of(&exact).raw, "/exact");
+        let params = Route {
+            path: "/base/:path_segment/:path_end".into(),
+            host: None,
+            exact: false,
+        };
+        assert_eq!(
+            headers(params, "/base/path/end/rest?key=value"),
+            pairs(&[
+                ("accept", "*/*"),
+                ("spin-base-path", "/"),
+                ("spin-client-addr", "127.0.0.1:54321"),
+                ("spin-component-route", "/base/:path_segment/:path_end"),
+                ("spin-full-url", "http://h/base/path/end/rest?key=value"),
+                ("spin-matched-route", "/base/:path_segment/:path_end/..."),
+                ("spin-path-info", "/rest"),
+                ("spin-path-match-path-end", "end"),
+                ("spin-path-match-path-segment", "path"),
+                (
+                    "spin-raw-component-route",
+                    "/base/:path_segment/:path_end/..."
+                ),
+            ])
+        );
+        let exact_param = Route {
+            path: "/users/:id".into(),
+            host: None,
+            exact: true,
+        };
+        let got = headers(exact_param, "/users/7");
+        assert!(
+            got.contains(&("spin-path-match-id".into(), "7".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&("spin-path-info".into(), "".into())),
+            "{got:?}"
+        );
     }
 }

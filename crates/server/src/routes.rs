@@ -14,9 +14,9 @@ use crate::ApiError;
 use shoal_api::{App, Route};
 use shoal_store::{Objects, Precondition, StoreError, raw};
 
-/// The claim key of `route`: one per route as the node matches it.
+/// The claim key of `route`: one per route as the node matches it (parameters unnamed).
 fn claim_key(route: &Route) -> String {
-    let route = route.normalised();
+    let route = route.shape();
     format!(
         "{}{}{}{}",
         raw::ROUTE_CLAIMS,
@@ -26,10 +26,11 @@ fn claim_key(route: &Route) -> String {
     )
 }
 
-/// Whether `app` lists `route`, or another spelling of it (`/a/` for `/a`).
+/// Whether `app` lists `route`, or another spelling of it (`/a/` for `/a`, `/u/:name` for
+/// `/u/:id`).
 pub(crate) fn lists(app: &App, route: &Route) -> bool {
-    let route = route.normalised();
-    app.spec.routes.iter().any(|r| r.normalised() == route)
+    let route = route.shape();
+    app.spec.routes.iter().any(|r| r.shape() == route)
 }
 
 fn holder_of(app: &App) -> String {
@@ -187,6 +188,11 @@ mod tests {
         // Releasing never takes another app's claim.
         release(&objects, &a2, &b.spec.routes).await;
         assert!(conflict(claim(&objects, &app("c", &["/y"])).await).contains("by app/b"));
+        // Routes that differ only in their parameters' names match the same requests.
+        let d = app("d", &["/u/:id"]);
+        claim(&objects, &d).await.unwrap();
+        store_app(&objects, &d).await;
+        assert!(conflict(claim(&objects, &app("e", &["/u/:name/"])).await).contains("by app/d"));
     }
 
     #[tokio::test]

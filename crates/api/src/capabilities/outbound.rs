@@ -161,11 +161,20 @@ impl OutboundRule {
         }
     }
 
-    /// Whether this rule names `ip` exactly (the only way to reach a private address).
+    /// Whether this rule names `ip` exactly (the only way to reach a private address), or
+    /// names `localhost` and `ip` is a loopback address (`localhost` is never looked up: it is
+    /// the loopback interface, RFC 6761).
     pub fn names_ip(&self, ip: IpAddr) -> bool {
-        matches!(self.host, HostPattern::Ip(named) if named == ip)
+        match &self.host {
+            HostPattern::Ip(named) => *named == ip,
+            HostPattern::Exact(h) => h == LOCALHOST && ip.is_loopback(),
+            _ => false,
+        }
     }
 }
+
+/// The one name that reaches the node's loopback interface when an entry names it.
+pub const LOCALHOST: &str = "localhost";
 
 impl fmt::Display for OutboundRule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

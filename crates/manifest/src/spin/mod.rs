@@ -21,11 +21,12 @@ mod ids;
     dead_code,
     reason = "every field Spin defines is accepted as Spin accepts it; Shoal reads only some"
 )]
+mod routes;
 mod schema;
 mod variables;
 
 use crate::ManifestError;
-use schema::{ComponentSpec, FileEntry, HttpTrigger, RouteSpec, Source};
+use schema::{ComponentSpec, FileEntry, HttpTrigger, Source};
 use shoal_api::{API_VERSION, App, AppSpec, ComponentRef, Digest, ObjectMeta, Route};
 use std::collections::BTreeMap;
 pub use variables::Values;
@@ -234,8 +235,8 @@ impl<'a> Translate<'a> {
                     ),
                 ));
             }
-            let route = route(&trigger.route).map_err(|m| (format!("{at}.route"), m))?;
-            if let Some(first) = routes_seen.insert(route.normalised(), i) {
+            let route = routes::route(&trigger.route).map_err(|m| (format!("{at}.route"), m))?;
+            if let Some(first) = routes_seen.insert(route.shape(), i) {
                 return Err((
                     format!("{at}.route"),
                     format!(
@@ -506,59 +507,6 @@ impl<'a> Translate<'a> {
             exclude_files: c.exclude_files.clone(),
         })
     }
-}
-
-/// A Spin route as a Shoal route: `/...` (or a trailing `/*`) is a prefix, anything else
-/// exact.
-fn route(spec: &RouteSpec) -> Result<Route, String> {
-    let pattern = match spec {
-        RouteSpec::Pattern(p) => p,
-        RouteSpec::Private(p) if p.private => {
-            return Err(
-                "private routes are reachable only from other components, which Shoal does not route yet; give the component a route".into(),
-            );
-        }
-        RouteSpec::Private(_) => {
-            return Err("route must be a string pattern or '{ private = true }'".into());
-        }
-    };
-    let path = if pattern.starts_with('/') {
-        pattern.clone()
-    } else {
-        format!("/{pattern}")
-    };
-    if path.split('/').any(|s| s.starts_with(':')) {
-        return Err(format!(
-            "\"{pattern}\": route parameters (:name) are not supported yet; use a wildcard route (/prefix/...)"
-        ));
-    }
-    let (path, exact) = match path
-        .strip_suffix("/...")
-        .or_else(|| path.strip_suffix("/*"))
-    {
-        Some(prefix) => (
-            if prefix.is_empty() { "/" } else { prefix }.to_string(),
-            false,
-        ),
-        None => (path.clone(), true),
-    };
-    if path.contains("...") || path.contains('*') || path.contains(['?', '#', ' ']) {
-        return Err(format!(
-            "\"{pattern}\": a wildcard may only end a route (/prefix/...)"
-        ));
-    }
-    let trimmed = path.trim_end_matches('/');
-    let path = if trimmed.is_empty() {
-        "/".to_string()
-    } else {
-        trimmed.to_string()
-    };
-    // `/` exact is the root only; as a prefix it is everything.
-    Ok(Route {
-        path,
-        host: None,
-        exact,
-    })
 }
 
 /// `name` as a DNS-1123 label: lowercase, `_` and spaces as `-`; `None` if nothing is left
