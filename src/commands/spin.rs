@@ -101,32 +101,21 @@ pub async fn parts(base: &Path, c: &mut SpinComponent) -> anyhow::Result<Parts> 
     Ok(Parts { component, tree })
 }
 
-/// Fetches `url` and checks it is what `digest` names.
+/// The largest component a `{ url, digest }` source may download.
+const MAX_SOURCE_BYTES: u64 = 1 << 30;
+
+/// Fetches `url` (HTTP or HTTPS, trusting Mozilla's roots and those in `SSL_CERT_FILE`) and
+/// checks it is what `digest` names.
 async fn fetch(what: &str, url: &str, digest: &Digest) -> anyhow::Result<Vec<u8>> {
-    if !url.starts_with("http://") {
-        bail!(
-            "{what}.source: {url}: this CLI fetches sources over plain HTTP only; download the file and name it as a path"
-        );
-    }
-    let response = reqwest::get(url)
-        .await
-        .with_context(|| format!("{what}.source: cannot fetch {url}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!("{what}.source: {url} answered {status}");
-    }
-    let bytes = response
-        .bytes()
-        .await
-        .with_context(|| format!("{what}.source: reading {url}"))?
-        .to_vec();
-    let actual = Digest::of(&bytes);
-    if actual != *digest {
-        bail!(
-            "{what}.source: invalid content digest; expected {digest}, downloaded {actual} from {url}; nothing was applied"
-        );
-    }
-    Ok(bytes)
+    let roots = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+    let fetcher = shoal_blobs::Fetcher::new(roots.as_deref(), MAX_SOURCE_BYTES)
+        .with_context(|| format!("{what}.source: {url}: SSL_CERT_FILE"))?;
+    fetcher.fetch(url, digest).await.map_err(|e| match e {
+        shoal_blobs::FetchError::Digest { .. } => {
+            anyhow::anyhow!("{what}.source: {e}; nothing was applied")
+        }
+        e => anyhow::anyhow!("{what}.source: {e}"),
+    })
 }
 
 /// Every file `files` names, as (path in the tree, file on disk), without the excluded ones.

@@ -17,6 +17,8 @@ fn outbound_http_follows_the_allow_list_and_the_real_destination() {
     node.deploy("caller", CAPS, "/caller", &grants);
     let only_name = format!("  capabilities:\n    outbound: [\"http://localhost:{p}\"]\n");
     node.deploy("named", CAPS, "/named", &only_name);
+    let any_host = format!("  capabilities:\n    outbound: [\"http://*:{p}\"]\n");
+    node.deploy("any", CAPS, "/any", &any_host);
     node.deploy("nothing", CAPS, "/nothing", "");
 
     let ok = |path: &str| (200, format!("status 200: target saw {path}"));
@@ -121,10 +123,15 @@ fn outbound_http_follows_the_allow_list_and_the_real_destination() {
         denied(0, &format!("http://127.0.0.2:{p}/")),
         "Host header steering"
     );
-    // A name that resolves to loopback is refused unless the address itself is named.
+    // A name that resolves to loopback is refused unless the address itself is named, or
+    // the entry names localhost (the loopback interface, never looked up).
+    assert_eq!(
+        node.get(&format!("/any/fetch?url=http://localhost:{p}/")),
+        denied(0, &format!("http://localhost:{p}/"))
+    );
     assert_eq!(
         node.get(&format!("/named/fetch?url=http://localhost:{p}/")),
-        denied(0, &format!("http://localhost:{p}/"))
+        ok("/")
     );
     // No grant, no outbound at all.
     assert_eq!(

@@ -124,7 +124,9 @@ mod tests;
 pub struct SqliteLimits {
     /// Largest database file, in bytes.
     pub max_bytes: u64,
-    /// Longest a statement may run.
+    /// Longest a statement may run: half an app's default CPU limit (1 s), because the time
+    /// a guest waits in a host call counts against that limit, and a statement stopped here
+    /// gives the guest an error it can answer, where the CPU limit would end the request.
     pub max_statement_time: Duration,
     /// Most bytes of values one statement may answer.
     pub max_result_bytes: usize,
@@ -134,7 +136,7 @@ impl Default for SqliteLimits {
     fn default() -> Self {
         Self {
             max_bytes: 1 << 30,
-            max_statement_time: Duration::from_secs(1),
+            max_statement_time: Duration::from_millis(500),
             max_result_bytes: 16 << 20,
         }
     }

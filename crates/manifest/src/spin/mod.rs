@@ -17,11 +17,11 @@
 
 mod hosts;
 mod ids;
+mod routes;
 #[allow(
     dead_code,
     reason = "every field Spin defines is accepted as Spin accepts it; Shoal reads only some"
 )]
-mod routes;
 mod schema;
 mod variables;
 
