@@ -226,13 +226,17 @@ impl<T> RouteTable<T> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn longest_prefix_on_segment_boundaries() {
-        let route = |host: Option<&str>, path: &str| Route {
+    /// A route on `host`; a path starting with `=` is exact.
+    fn route(host: Option<&str>, path: &str) -> Route {
+        Route {
             host: host.map(String::from),
             path: path.trim_start_matches('=').into(),
             exact: path.starts_with('='),
-        };
+        }
+    }
+
+    #[test]
+    fn longest_prefix_on_segment_boundaries() {
         let table = RouteTable::new([
             (route(None, "/"), "root"),
             (route(None, "/hello"), "hello"),
@@ -279,11 +283,6 @@ mod tests {
 
     #[test]
     fn parameters_match_one_segment_and_the_most_specific_route_wins() {
-        let route = |host: Option<&str>, path: &str| Route {
-            host: host.map(String::from),
-            path: path.trim_start_matches('=').into(),
-            exact: path.starts_with('='),
-        };
         let table = RouteTable::new([
             (route(None, "/"), "root"),
             (route(None, "/base"), "base"),
