@@ -14,4 +14,4 @@ mod url;
 
 pub use fetch::{BlobError, BlobSource, Blobs};
 pub use store::BlobStore;
-pub use url::{FetchError, Fetcher};
+pub use url::{FetchError, Fetcher, resolve};

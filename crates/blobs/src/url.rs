@@ -4,8 +4,8 @@
 //! that names them before anyone sees them.
 
 use http::{HeaderValue, Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper::body::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use shoal_api::Digest;
@@ -213,10 +213,25 @@ impl Fetcher {
     }
 
     /// One GET of `uri` on a connection of its own.
-    async fn request(
+    async fn request(&self, uri: &Uri) -> Result<http::Response<Incoming>, FetchError> {
+        let request = Request::get(uri.clone())
+            .body(Full::new(Bytes::new()))
+            .map_err(|_| FetchError::BadUrl(uri.to_string()))?;
+        self.send(request).await
+    }
+
+    /// Sends `request` (its URI absolute) on a connection of its own, as it is: no redirect
+    /// followed, no body limit (the caller bounds what it reads). `Host` and `User-Agent` are
+    /// set when missing. What protocols to allow is the caller's policy.
+    ///
+    /// # Errors
+    /// [`FetchError::BadUrl`] for a URI that is not absolute `http(s)`, else
+    /// [`FetchError::Transport`].
+    pub async fn send(
         &self,
-        uri: &Uri,
-    ) -> Result<http::Response<hyper::body::Incoming>, FetchError> {
+        mut request: Request<Full<Bytes>>,
+    ) -> Result<http::Response<Incoming>, FetchError> {
+        let uri = request.uri().clone();
         let url = uri.to_string();
         let fail = |message: String| FetchError::Transport {
             url: url.clone(),
@@ -259,17 +274,22 @@ impl Fetcher {
             .map_err(|e| fail(e.to_string()))?;
         tokio::spawn(conn);
         let authority = uri.authority().map_or(host, |a| a.as_str());
-        let request = Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-            .header(
-                header::HOST,
-                HeaderValue::from_str(authority).map_err(|e| fail(e.to_string()))?,
-            )
-            .header(
-                header::USER_AGENT,
-                concat!("shoal/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| fail(e.to_string()))?;
+        let headers = request.headers_mut();
+        if !headers.contains_key(header::HOST) {
+            let value = HeaderValue::from_str(authority).map_err(|e| fail(e.to_string()))?;
+            headers.insert(header::HOST, value);
+        }
+        headers
+            .entry(header::USER_AGENT)
+            .or_insert(HeaderValue::from_static(concat!(
+                "shoal/",
+                env!("CARGO_PKG_VERSION")
+            )));
+        // HTTP/1.1 sends the path; the authority went into `Host`.
+        let origin = uri.path_and_query().map_or("/", |p| p.as_str());
+        *request.uri_mut() = origin
+            .parse()
+            .map_err(|_| FetchError::BadUrl(url.clone()))?;
         sender
             .send_request(request)
             .await
@@ -281,8 +301,8 @@ impl Fetcher {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// `location` (absolute, or a path) relative to `base`.
-fn resolve(base: &Uri, location: &str) -> Option<Uri> {
+/// A redirect's `location` (absolute, or an absolute path) relative to `base`.
+pub fn resolve(base: &Uri, location: &str) -> Option<Uri> {
     let uri: Uri = location.parse().ok()?;
     if uri.scheme().is_some() {
         return Some(uri);

@@ -1,4 +1,5 @@
-//! Test support shared by the crates' tests and the end-to-end tests: a real etcd server.
+//! Test support shared by the crates' tests and the end-to-end tests: a real etcd server, and
+//! a real OCI registry ([`Registry`]).
 //!
 //! etcd cannot serve its HTTP gateway on port 0 (the gateway dials the configured address), so
 //! [`Etcd::start`] picks free loopback ports, starts `etcd` on them and retries with new ones if
@@ -8,6 +9,9 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod registry;
+pub use registry::Registry;
 
 /// A single-member etcd cluster in a temporary directory; killed on drop.
 pub struct Etcd {

@@ -1,0 +1,322 @@
+//! Pulling a component: the reference resolved to a manifest digest, the manifest read
+//! (bounded) and checked, its format told from its media types, and the one component blob
+//! fetched and checked against its descriptor (size, then digest) before it is returned.
+
+use crate::client::{error_detail, read_limited, transport};
+use crate::{Descriptor, MAX_MANIFEST_BYTES, Manifest, OciError, Registry, media};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use hyper::body::Bytes;
+use shoal_api::{Digest, OciRef};
+
+/// What a pull gave.
+#[derive(Debug)]
+pub struct Pulled {
+    /// The manifest's digest: what the reference resolved to.
+    pub digest: Digest,
+    /// The component's bytes, checked.
+    pub component: Vec<u8>,
+    /// What kind of artifact held it.
+    pub format: Format,
+}
+
+/// The artifact formats Shoal runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A CNCF TAG-Runtime Wasm artifact (`wkg oci push`, `shoal push`).
+    WasmArtifact,
+    /// A plain image whose one layer holds one `.wasm` file (`docker build` from `scratch`).
+    Image,
+}
+
+/// Pulls the component `reference` names from `registry`, refusing any blob over `max_bytes`.
+///
+/// # Errors
+/// An [`OciError`] naming the reference: unreachable, refused, a digest or size that does not
+/// match, or an artifact that is not a component.
+pub async fn pull(
+    registry: &Registry,
+    reference: &OciRef,
+    max_bytes: u64,
+) -> Result<Pulled, OciError> {
+    let shown = reference.to_string();
+    let repo = &reference.repository;
+    let target = match (&reference.digest, &reference.tag) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.clone(),
+        (None, None) => "latest".into(),
+    };
+    let scope = format!("repository:{repo}:pull");
+    let mut headers = HeaderMap::new();
+    let accept = [
+        media::OCI_MANIFEST,
+        media::DOCKER_MANIFEST,
+        media::OCI_INDEX,
+    ]
+    .join(", ");
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_str(&accept).expect("static media types"),
+    );
+    let path = format!("/v2/{repo}/manifests/{target}");
+    let response = registry
+        .send(&shown, Method::GET, &path, &headers, Bytes::new(), &scope)
+        .await?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(OciError::Status {
+            reference: shown,
+            what: format!("GET manifest {target}"),
+            status,
+            detail: error_detail(response).await,
+        });
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let claimed = response
+        .headers()
+        .get("docker-content-digest")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| Digest::parse(v).ok());
+    let body = read_limited(response, MAX_MANIFEST_BYTES)
+        .await
+        .map_err(|e| verification(&shown, format!("manifest: {e}")))?;
+    let digest = Digest::of(&body);
+    if let Some(want) = &reference.digest
+        && *want != digest
+    {
+        return Err(verification(
+            &shown,
+            format!("the registry served a manifest with digest {digest}"),
+        ));
+    }
+    if let Some(claimed) = claimed
+        && claimed != digest
+    {
+        return Err(verification(
+            &shown,
+            format!("the registry says the manifest is {claimed}, but its bytes are {digest}"),
+        ));
+    }
+    let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| OciError::Format {
+        reference: shown.clone(),
+        message: format!("the manifest is not an image manifest ({content_type}): {e}"),
+    })?;
+    let kind = manifest.media_type.as_deref().unwrap_or(&content_type);
+    if kind == media::OCI_INDEX {
+        return Err(format_error(
+            &shown,
+            "an image index (one image per platform)",
+            &manifest,
+        ));
+    }
+    let (format, layer) = classify(&shown, &manifest)?;
+    let blob = fetch_blob(registry, &shown, repo, &scope, layer, max_bytes).await?;
+    let component = match format {
+        Format::WasmArtifact => blob,
+        Format::Image => wasm_in_tar(&shown, &blob)?,
+    };
+    Ok(Pulled {
+        digest,
+        component,
+        format,
+    })
+}
+
+/// The artifact's format and the layer that holds the component.
+fn classify<'m>(shown: &str, m: &'m Manifest) -> Result<(Format, &'m Descriptor), OciError> {
+    match m.config.media_type.as_str() {
+        media::WASM_CONFIG => {
+            let wasm: Vec<_> = m
+                .layers
+                .iter()
+                .filter(|l| l.media_type == media::WASM_LAYER)
+                .collect();
+            match (wasm.as_slice(), m.layers.len()) {
+                ([one], 1) => Ok((Format::WasmArtifact, one)),
+                _ => Err(format_error(
+                    shown,
+                    &format!(
+                        "a Wasm artifact with {} layers, {} of them {}; it must have exactly one",
+                        m.layers.len(),
+                        wasm.len(),
+                        media::WASM_LAYER
+                    ),
+                    m,
+                )),
+            }
+        }
+        media::OCI_CONFIG | media::DOCKER_CONFIG => match m.layers.as_slice() {
+            [one]
+                if one.media_type == media::OCI_LAYER_TAR
+                    || one.media_type == media::DOCKER_LAYER_TAR =>
+            {
+                Ok((Format::Image, one))
+            }
+            _ => Err(format_error(
+                shown,
+                "an image that is not one uncompressed layer holding a .wasm file",
+                m,
+            )),
+        },
+        _ => Err(format_error(shown, "an artifact of an unknown kind", m)),
+    }
+}
+
+fn format_error(shown: &str, what: &str, m: &Manifest) -> OciError {
+    let layers: Vec<_> = m.layers.iter().map(|l| l.media_type.as_str()).collect();
+    OciError::Format {
+        reference: shown.into(),
+        message: format!(
+            "{what} (config {}, layers [{}]); Shoal runs a Wasm artifact (config {}, one {} layer) or an image of one {} layer holding one .wasm file",
+            m.config.media_type,
+            layers.join(", "),
+            media::WASM_CONFIG,
+            media::WASM_LAYER,
+            media::OCI_LAYER_TAR,
+        ),
+    }
+}
+
+fn verification(shown: &str, message: String) -> OciError {
+    OciError::Verification {
+        reference: shown.into(),
+        message,
+    }
+}
+
+/// The most redirects a blob download follows (registries send blobs from storage).
+const MAX_REDIRECTS: usize = 5;
+
+/// The blob `d` describes, checked against its size and digest.
+async fn fetch_blob(
+    registry: &Registry,
+    shown: &str,
+    repo: &str,
+    scope: &str,
+    d: &Descriptor,
+    max_bytes: u64,
+) -> Result<Vec<u8>, OciError> {
+    let digest = Digest::parse(&d.digest).map_err(|_| {
+        verification(
+            shown,
+            format!("layer digest {:?} is not a sha256 digest", d.digest),
+        )
+    })?;
+    if d.size > max_bytes {
+        return Err(verification(
+            shown,
+            format!(
+                "layer {digest} is {} bytes, over the limit of {max_bytes}",
+                d.size
+            ),
+        ));
+    }
+    let mut url = format!("/v2/{repo}/blobs/{digest}");
+    let no_headers = HeaderMap::new();
+    for _ in 0..=MAX_REDIRECTS {
+        let response = registry
+            .send(shown, Method::GET, &url, &no_headers, Bytes::new(), scope)
+            .await?;
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("");
+            let base: http::Uri = if url.starts_with('/') {
+                format!("{}{url}", registry.base())
+                    .parse()
+                    .map_err(|_| transport(shown, format!("bad blob URL {url}")))?
+            } else {
+                url.parse()
+                    .map_err(|_| transport(shown, format!("bad blob URL {url}")))?
+            };
+            url = shoal_blobs::resolve(&base, location)
+                .ok_or_else(|| {
+                    transport(shown, format!("blob {digest} redirects to {location:?}"))
+                })?
+                .to_string();
+            continue;
+        }
+        if status != StatusCode::OK {
+            return Err(OciError::Status {
+                reference: shown.into(),
+                what: format!("GET blob {digest}"),
+                status,
+                detail: error_detail(response).await,
+            });
+        }
+        // One byte more than the descriptor says tells a longer blob from an exact one.
+        let limit = usize::try_from(d.size)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1);
+        let bytes = read_limited(response, limit)
+            .await
+            .map_err(|e| verification(shown, format!("layer {digest}: {e}")))?;
+        if bytes.len() as u64 != d.size {
+            return Err(verification(
+                shown,
+                format!(
+                    "layer {digest} is {} bytes, but its descriptor says {} (truncated or altered)",
+                    bytes.len(),
+                    d.size
+                ),
+            ));
+        }
+        let actual = Digest::of(&bytes);
+        if actual != digest {
+            return Err(verification(
+                shown,
+                format!(
+                    "the registry served other bytes for layer {digest} (their digest is {actual})"
+                ),
+            ));
+        }
+        return Ok(bytes.to_vec());
+    }
+    Err(transport(
+        shown,
+        format!("blob {digest}: more than {MAX_REDIRECTS} redirects"),
+    ))
+}
+
+/// The one `.wasm` file in an image layer.
+fn wasm_in_tar(shown: &str, layer: &[u8]) -> Result<Vec<u8>, OciError> {
+    let bad = |message: String| OciError::Format {
+        reference: shown.into(),
+        message,
+    };
+    let mut archive = tar::Archive::new(layer);
+    let mut found: Option<(String, Vec<u8>)> = None;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("the image layer is not a tar archive: {e}")))?;
+    for entry in entries {
+        let mut entry =
+            entry.map_err(|e| bad(format!("the image layer is not a tar archive: {e}")))?;
+        let path = entry
+            .path()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if !entry.header().entry_type().is_file() || !path.ends_with(".wasm") {
+            continue;
+        }
+        if let Some((first, _)) = &found {
+            return Err(bad(format!(
+                "the image layer holds more than one .wasm file ({first}, {path}); Shoal runs an image of exactly one"
+            )));
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes)
+            .map_err(|e| bad(format!("{path} in the image layer: {e}")))?;
+        found = Some((path, bytes));
+    }
+    found
+        .map(|(_, b)| b)
+        .ok_or_else(|| bad("the image layer holds no .wasm file".into()))
+}

@@ -1,0 +1,83 @@
+//! A real OCI registry: Debian's `docker-registry` (Distribution 2.8) on a free loopback port,
+//! with its own config and storage in a temporary directory. (Installing the package also
+//! starts a system copy on :5000; tests neither use nor disturb it.)
+
+use crate::free_port;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A registry process; killed on drop.
+pub struct Registry {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Starts an anonymous registry and waits until it serves.
+    ///
+    /// # Panics
+    /// `docker-registry` is not installed, or does not start in 5 attempts.
+    pub fn start() -> Registry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for _ in 0..5 {
+            let addr = format!("127.0.0.1:{}", free_port());
+            let config = dir.path().join("config.yml");
+            std::fs::write(
+                &config,
+                format!(
+                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                    dir.path().join("storage").display()
+                ),
+            )
+            .expect("registry config");
+            let mut child = match Command::new("docker-registry")
+                .arg("serve")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+            {
+                Ok(c) => c,
+                Err(e) => panic!(
+                    "cannot run docker-registry ({e}); install it with `apt-get install docker-registry` (scripts/test does)"
+                ),
+            };
+            let stderr = child.stderr.take().expect("piped");
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if line.contains("listening on") {
+                        let _ = tx.send(true);
+                    }
+                    if line.contains("address already in use") {
+                        let _ = tx.send(false);
+                    }
+                }
+                let _ = tx.send(false);
+            });
+            let deadline = Instant::now() + Duration::from_secs(30);
+            if let Ok(true) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                return Registry {
+                    child: Some(child),
+                    addr,
+                    _dir: dir,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("docker-registry did not start in 5 attempts");
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
