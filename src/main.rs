@@ -42,6 +42,8 @@ enum Command {
     Wait(commands::wait::Args),
     /// Follow, list and roll back an app's revisions.
     Rollout(commands::rollout::Args),
+    /// Publish a component to an OCI registry.
+    Push(commands::push::Args),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
             Command::Wait(args) => commands::wait::run(g, args).await,
             Command::Logs(args) => commands::logs::run(g, args).await,
             Command::Rollout(args) => commands::rollout::run(g, args).await,
+            Command::Push(args) => commands::push::run(args).await,
         }
     });
     match result {

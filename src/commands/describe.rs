@@ -42,6 +42,9 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
     let (spec, s) = (&app.spec, &app.status);
     header(&mut out, &app.metadata, s.observed_generation, now);
     field(&mut out, "Component", &spec.component);
+    if let Some(source) = &spec.component_source {
+        field(&mut out, "Pulled from", source);
+    }
     field(
         &mut out,
         "Routes",
@@ -148,6 +151,9 @@ pub fn describe_job(job: &Job, events: &[Event], now: DateTime<Utc>) -> String {
     let spec = &job.spec;
     header(&mut out, &job.metadata, job.status.observed_generation, now);
     field(&mut out, "Component", &spec.component);
+    if let Some(source) = &spec.component_source {
+        field(&mut out, "Pulled from", source);
+    }
     if !spec.args.is_empty() {
         field(
             &mut out,

@@ -6,6 +6,7 @@ pub mod describe;
 pub mod get;
 pub mod logs;
 pub mod node;
+pub mod push;
 pub mod rollout;
 pub mod server;
 pub mod spin;

@@ -10,6 +10,7 @@ mod hostile;
 mod jobs;
 mod limits;
 mod logs;
+mod oci;
 mod reuse;
 mod rollout;
 mod scale;

@@ -40,8 +40,14 @@ impl Job {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JobSpec {
     /// A path relative to the manifest (the CLI uploads it), `sha256:<hex>` of an uploaded
-    /// blob, or an `oci://` image.
+    /// blob, or an `oci://` image (the server pulls it at apply time and stores its digest
+    /// here).
     pub component: ComponentRef,
+    /// Where the component came from, set by the server when `component` named an OCI
+    /// reference: that reference with the manifest digest it resolved to
+    /// (`oci://REGISTRY/REPO:TAG@sha256:…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component_source: Option<String>,
     /// Arguments after the program name (`argv[1..]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,

@@ -61,6 +61,14 @@ pub(crate) async fn apply(
     let mut app: App = decode_object(&what, &body)?;
     check_identity(&what, &app.metadata, &app.api_version, &ns, &name)?;
     shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
+    let spec = &mut app.spec;
+    crate::oci::resolve(
+        &state,
+        &what,
+        &mut spec.component,
+        &mut spec.component_source,
+    )
+    .await?;
     check_component(&state, &app.spec.component, Accept::Component)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
     check_trees(&state, &what, &app.spec.files)?;
@@ -288,11 +296,8 @@ pub(crate) fn check_component(
 ) -> Result<(), String> {
     let digest = match c {
         ComponentRef::Digest(d) => d,
-        ComponentRef::Oci(r) => {
-            return Err(format!(
-                "'{r}': pulling components from OCI registries is not supported yet; fetch the .wasm and give its path"
-            ));
-        }
+        // `oci::resolve` has pulled it and named its digest by now.
+        ComponentRef::Oci(r) => return Err(format!("'{r}' was not pulled")),
         ComponentRef::Path(p) => {
             return Err(format!(
                 "'{p}' is a local path; apply the manifest with `shoal apply -f`, which uploads local files"

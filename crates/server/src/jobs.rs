@@ -42,9 +42,17 @@ pub(crate) async fn apply(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse<Job>>), ApiError> {
     let what = job_ref(&ns, &name);
-    let job: Job = decode_object(&what, &body)?;
+    let mut job: Job = decode_object(&what, &body)?;
     check_identity(&what, &job.metadata, &job.api_version, &ns, &name)?;
     shoal_manifest::validate_job(&job).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
+    let spec = &mut job.spec;
+    crate::oci::resolve(
+        &state,
+        &what,
+        &mut spec.component,
+        &mut spec.component_source,
+    )
+    .await?;
     check_component(&state, &job.spec.component, Accept::ComponentOrModule)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
     check_trees(&state, &what, &job.spec.files)?;

@@ -33,6 +33,7 @@ pub mod leader;
 pub mod liveness;
 mod logs;
 mod nodes;
+mod oci;
 pub mod peers;
 pub mod placement;
 mod revisions;

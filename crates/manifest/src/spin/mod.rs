@@ -403,6 +403,7 @@ impl<'a> Translate<'a> {
                 SpinSource::Path(p) => ComponentRef::Path(p.clone()),
                 SpinSource::Url { digest, .. } => ComponentRef::Digest(digest.clone()),
             },
+            component_source: None,
             routes,
             env: c.environment.clone(),
             config: BTreeMap::new(),

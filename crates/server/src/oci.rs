@@ -1,0 +1,55 @@
+//! Components named by OCI reference: pulled once, at apply time, into the blob store
+//! (replicated to the other servers as uploads are), and the spec rewritten to the pulled
+//! component's digest, with the reference and the manifest digest it resolved to kept in
+//! `spec.componentSource`. Nodes fetch the blob from the servers as they fetch uploads; a
+//! registry that is down later stops nothing already applied, and a rollback names bytes the
+//! servers hold.
+
+use crate::{ApiError, ApiState};
+use shoal_api::{ComponentRef, ObjectRef};
+use shoal_oci::{Credentials, Registry};
+
+/// Pulls `component` if it is an OCI reference and points it at the pulled blob; sets
+/// `source` to where it came from (cleared for any other component).
+///
+/// # Errors
+/// [`ApiError::Invalid`] naming the object, the field and the reference: the registry is
+/// unreachable, refuses, or serves bytes or a format that are not a component.
+pub(crate) async fn resolve(
+    state: &ApiState,
+    what: &ObjectRef,
+    component: &mut ComponentRef,
+    source: &mut Option<String>,
+) -> Result<(), ApiError> {
+    let ComponentRef::Oci(reference) = component else {
+        // A spec the API returned carries its source beside the digest: keep it only while it
+        // still describes that digest (a spec naming another component says nothing of it).
+        if component.digest().is_none() {
+            *source = None;
+        }
+        return Ok(());
+    };
+    let invalid = |e: String| ApiError::Invalid(format!("{what}: spec.component: {e}"));
+    let roots = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+    let http = shoal_blobs::Fetcher::new(roots.as_deref(), state.max_upload)
+        .map_err(|e| invalid(e.to_string()))?;
+    let registry = Registry::new(&reference.registry, Credentials::Anonymous, &[], http);
+    let pulled = shoal_oci::pull(&registry, reference, state.max_upload)
+        .await
+        .map_err(|e| invalid(e.to_string()))?;
+    let blobs = state.blobs.clone();
+    let bytes = pulled.component;
+    let stored = bytes.clone();
+    let digest = tokio::task::spawn_blocking(move || blobs.put(&stored))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot store {reference}: {e}")))?;
+    if let Some(peers) = &state.peers {
+        peers.replicate(&digest, bytes.into()).await;
+    }
+    let mut resolved = reference.clone();
+    resolved.digest = Some(pulled.digest);
+    *source = Some(resolved.to_string());
+    *component = ComponentRef::Digest(digest);
+    Ok(())
+}

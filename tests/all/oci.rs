@@ -1,0 +1,68 @@
+//! Components from an OCI registry: a real one (Distribution, `docker-registry`), pushed to
+//! with `shoal push`, deployed by tag and by digest; a tag resolved once per apply, so a
+//! moved tag is a new revision and a rollback runs the bytes it ran before, with the registry
+//! gone.
+
+use crate::support::{Node, app_yaml, repo_path};
+
+#[test]
+fn apps_deploy_from_a_registry_by_tag_and_by_digest_and_roll_back() {
+    let registry = shoal_testkit::Registry::start();
+    let node = Node::start(&[]);
+    let tag = format!("oci://{}/demo/hello:stable", registry.addr);
+    let v1 = node.ok(&["push", &repo_path("examples/hello-c/hello.wasm"), &tag]);
+    let v1 = v1.trim();
+    assert!(v1.starts_with(&format!("{tag}@sha256:")), "{v1}");
+
+    let manifest = app_yaml("reg", &tag, "/hello", "");
+    assert!(node.apply(&manifest).contains("app/reg created"));
+    node.wait_ready("reg");
+    assert_eq!(node.get("/hello").1, "Hello from C! You asked for /hello\n");
+    // The stored spec names the pulled bytes, and where they came from.
+    let yaml = node.ok(&["get", "app", "reg", "-o", "yaml"]);
+    assert!(yaml.contains(&format!("componentSource: {v1}")), "{yaml}");
+    assert!(yaml.contains("component: sha256:"), "{yaml}");
+    let described = node.ok(&["describe", "app", "reg"]);
+    assert!(
+        described.contains(&format!("Pulled from:  {v1}")),
+        "{described}"
+    );
+    // The tag has not moved: nothing changes.
+    assert!(node.apply(&manifest).contains("app/reg unchanged"));
+
+    // The tag moves: the same manifest is a new revision with the new bytes.
+    let v2 = node.ok(&["push", &repo_path("tests/fixtures/hello-v2.wasm"), &tag]);
+    assert_ne!(v2.trim(), v1);
+    assert!(node.apply(&manifest).contains("app/reg configured"));
+    node.ok(&["rollout", "status", "app", "reg"]);
+    assert_eq!(
+        node.get("/hello").1,
+        "Hello again from C! You asked for /hello\n"
+    );
+
+    // A reference pinned to a digest deploys those bytes whatever the tag says now.
+    node.apply(&app_yaml("pinned", v1, "/pinned", ""));
+    node.wait_ready("pinned");
+    assert_eq!(
+        node.get("/pinned").1,
+        "Hello from C! You asked for /pinned\n"
+    );
+
+    // With the registry gone, everything applied keeps serving and a rollback needs no pull;
+    // a new apply of the tag fails naming the reference, and changes nothing.
+    drop(registry);
+    assert_eq!(
+        node.ok(&["rollout", "undo", "app", "reg"]),
+        "app/reg rolled back to revision 1 (as revision 3)\n"
+    );
+    node.ok(&["rollout", "status", "app", "reg"]);
+    assert_eq!(node.get("/hello").1, "Hello from C! You asked for /hello\n");
+    let out = node.run(&["apply", "-f", "-"], Some(&manifest));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(&format!("app/reg: spec.component: {tag}: cannot fetch")),
+        "{err}"
+    );
+    assert_eq!(node.get("/hello").1, "Hello from C! You asked for /hello\n");
+}
