@@ -3,6 +3,7 @@
 //! One file per command under `commands/`; this file only parses arguments and dispatches.
 
 mod commands;
+mod credentials;
 mod output;
 mod settings;
 mod signals;
@@ -44,6 +45,8 @@ enum Command {
     Rollout(commands::rollout::Args),
     /// Publish a component to an OCI registry.
     Push(commands::push::Args),
+    /// Store or forget the credentials of an OCI registry.
+    Registry(commands::registry::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,7 +83,8 @@ fn main() -> ExitCode {
             Command::Wait(args) => commands::wait::run(g, args).await,
             Command::Logs(args) => commands::logs::run(g, args).await,
             Command::Rollout(args) => commands::rollout::run(g, args).await,
-            Command::Push(args) => commands::push::run(args).await,
+            Command::Push(args) => commands::push::run(&g, args).await,
+            Command::Registry(args) => commands::registry::run(&g, args),
         }
     });
     match result {

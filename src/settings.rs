@@ -43,7 +43,13 @@ impl Global {
                 .ok()
                 .map(|t| t.trim().to_string())
         });
-        shoal_client::Client::new(&self.server, token)
+        let data_dir = self.data_dir();
+        let auth: shoal_client::RegistryAuth = std::sync::Arc::new(move |registry: &str| {
+            crate::credentials::for_registry(&data_dir, registry)
+                .ok()
+                .and_then(|c| crate::credentials::header(&c))
+        });
+        shoal_client::Client::new(&self.server, token).with_registry_auth(auth)
     }
 }
 

@@ -7,6 +7,7 @@ pub mod get;
 pub mod logs;
 pub mod node;
 pub mod push;
+pub mod registry;
 pub mod rollout;
 pub mod server;
 pub mod spin;

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, bail};
 use shoal_api::{ComponentRef, WasmKind};
-use shoal_oci::{Credentials, Registry};
+use shoal_oci::Registry;
 use std::path::PathBuf;
 
 /// Arguments of `shoal push`.
@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 /// Runs `shoal push`.
-pub async fn run(args: Args) -> anyhow::Result<()> {
+pub async fn run(g: &crate::settings::Global, args: Args) -> anyhow::Result<()> {
     let ComponentRef::Oci(reference) =
         ComponentRef::parse(&args.reference).map_err(|e| anyhow::anyhow!("{e}"))?
     else {
@@ -42,12 +42,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let roots = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
     // A push reads only the registry's short answers; no download limit applies.
     let http = shoal_blobs::Fetcher::new(roots.as_deref(), 1 << 20)?;
-    let registry = Registry::new(
-        &reference.registry,
-        Credentials::Anonymous,
-        &args.insecure,
-        http,
-    );
+    let credentials = crate::credentials::for_registry(&g.data_dir(), &reference.registry)?;
+    let registry = Registry::new(&reference.registry, credentials, &args.insecure, http);
     let digest = shoal_oci::push(&registry, &reference, &bytes).await?;
     let mut pinned = reference;
     pinned.digest = Some(digest);

@@ -25,6 +25,10 @@ pub struct Args {
     /// Largest component upload the API accepts.
     #[arg(long, default_value = "100Mi", value_parser = Quantity::parse)]
     pub max_upload: Quantity,
+    /// A registry pulled from over plain HTTP although it is not on loopback (`HOST[:PORT]`);
+    /// repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
 }
 
 /// Runs `shoal server` until Ctrl-C or SIGTERM.
@@ -61,7 +65,8 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         ApiState::new(state_objects, blobs, token, args.max_upload.bytes())
             .with_node_token(node_token)
             .with_peers(peers)
-            .with_leases(etcd.clone()),
+            .with_leases(etcd.clone())
+            .with_insecure_registries(args.insecure_registries.clone()),
     );
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(

@@ -20,6 +20,10 @@ pub struct Args {
     /// Largest component upload the API accepts.
     #[arg(long, default_value = "100Mi", value_parser = Quantity::parse)]
     pub max_upload: Quantity,
+    /// A registry pulled from over plain HTTP although it is not on loopback (`HOST[:PORT]`);
+    /// repeatable.
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    pub insecure_registries: Vec<String>,
     /// Apply these manifests once the node is up, and print where to reach them.
     #[arg(long = "apply")]
     pub apply: Vec<String>,
@@ -65,7 +69,8 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     ));
     let state = Arc::new(
         ApiState::new(objects, blobs, token.clone(), args.max_upload.bytes())
-            .with_logs(node.logs().clone()),
+            .with_logs(node.logs().clone())
+            .with_insecure_registries(args.insecure_registries.clone()),
     );
     let api = tokio::spawn(shoal_server::run(
         api_listener,

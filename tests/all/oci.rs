@@ -66,3 +66,66 @@ fn apps_deploy_from_a_registry_by_tag_and_by_digest_and_roll_back() {
     );
     assert_eq!(node.get("/hello").1, "Hello from C! You asked for /hello\n");
 }
+
+#[test]
+fn a_registry_that_needs_a_login_gets_the_one_stored_by_shoal_registry_login() {
+    let registry = shoal_testkit::Registry::start_with_login("ci", "s3cret-pass");
+    let node = Node::start(&[]);
+    let tag = format!("oci://{}/private/hello:1", registry.addr);
+    let file = repo_path("examples/hello-c/hello.wasm");
+    let err = node.fails(&["push", &file, &tag], None);
+    assert!(
+        err.contains(&format!(
+            "log in with `shoal registry login {}`",
+            registry.addr
+        )),
+        "{err}"
+    );
+
+    let login = [
+        "registry",
+        "login",
+        &registry.addr,
+        "-u",
+        "ci",
+        "--password-stdin",
+    ];
+    let out = node.run(&login, Some("s3cret-pass\n"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = node.data_dir.join("registries.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&stored).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    node.ok(&["push", &file, &tag]);
+
+    // The server pulls with the credentials the CLI sent along with the apply.
+    node.apply(&app_yaml("private", &tag, "/private", ""));
+    node.wait_ready("private");
+    assert_eq!(
+        node.get("/private").1,
+        "Hello from C! You asked for /private\n"
+    );
+    // ... and keeps them nowhere.
+    for shown in [
+        node.ok(&["get", "app", "private", "-o", "yaml"]),
+        node.ok(&["describe", "app", "private"]),
+        node.ok(&["get", "events"]),
+        node.ok(&["logs", "private"]),
+        node.stderr.text(),
+    ] {
+        assert!(!shown.contains("s3cret-pass"), "{shown}");
+    }
+
+    // Logged out, the server's pull is refused, naming the registry.
+    node.ok(&["registry", "logout", &registry.addr]);
+    let other = app_yaml("private2", &tag, "/private2", "");
+    let out = node.run(&["apply", "-f", "-"], Some(&other));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("app/private2: spec.component:"), "{err}");
+    assert!(err.contains("the registry needs credentials"), "{err}");
+}

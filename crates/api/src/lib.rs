@@ -38,3 +38,7 @@ pub use route::{
 
 /// The only API version this build understands.
 pub const API_VERSION: &str = "shoal/v1alpha1";
+
+/// The request header an apply carries the credentials of its component's registry in
+/// (`Basic base64(user:password)`), for the server's pull only: never stored.
+pub const REGISTRY_AUTH_HEADER: &str = "shoal-registry-authorization";

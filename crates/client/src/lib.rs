@@ -60,12 +60,17 @@ pub enum LogSource {
     },
 }
 
+/// The credentials of a registry (`HOST[:PORT]`), as the value of
+/// [`shoal_api::REGISTRY_AUTH_HEADER`].
+pub type RegistryAuth = std::sync::Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// A connection to one Shoal API server.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     token: Option<String>,
     http: reqwest::Client,
+    registry_auth: Option<RegistryAuth>,
 }
 
 impl Client {
@@ -75,6 +80,33 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             token,
             http: reqwest::Client::new(),
+            registry_auth: None,
+        }
+    }
+
+    /// Sends, with an apply whose component is an OCI reference, the credentials `auth` gives
+    /// for its registry, for the server's pull.
+    pub fn with_registry_auth(mut self, auth: RegistryAuth) -> Self {
+        self.registry_auth = Some(auth);
+        self
+    }
+
+    /// `req` with the credentials of `component`'s registry, if it names one and has them.
+    fn with_pull_credentials(
+        &self,
+        req: reqwest::RequestBuilder,
+        component: &shoal_api::ComponentRef,
+    ) -> reqwest::RequestBuilder {
+        let shoal_api::ComponentRef::Oci(r) = component else {
+            return req;
+        };
+        match self
+            .registry_auth
+            .as_ref()
+            .and_then(|auth| auth(&r.registry))
+        {
+            Some(value) => req.header(shoal_api::REGISTRY_AUTH_HEADER, value),
+            None => req,
         }
     }
 
@@ -176,7 +208,8 @@ impl Client {
             "/v1/namespaces/{}/apps/{}",
             app.metadata.namespace, app.metadata.name
         );
-        self.json(self.request(reqwest::Method::PUT, &path).json(app))
+        let req = self.request(reqwest::Method::PUT, &path).json(app);
+        self.json(self.with_pull_credentials(req, &app.spec.component))
             .await
     }
 
@@ -241,7 +274,8 @@ impl Client {
             "/v1/namespaces/{}/jobs/{}",
             job.metadata.namespace, job.metadata.name
         );
-        self.json(self.request(reqwest::Method::PUT, &path).json(job))
+        let req = self.request(reqwest::Method::PUT, &path).json(job);
+        self.json(self.with_pull_credentials(req, &job.spec.component))
             .await
     }
 

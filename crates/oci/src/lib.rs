@@ -7,7 +7,8 @@
 //! - [`pull`] (`pull.rs`): a reference resolved to its manifest digest, the manifest and the
 //!   one component layer fetched, each checked against its descriptor's digest and size, and
 //!   the artifact's format told from its media types (a CNCF Wasm artifact, or an image whose
-//!   one layer is a `.wasm` file). Anything else is refused with the media types found.
+//!   one layer, plain or gzip-compressed tar, holds one `.wasm` file). Anything else is
+//!   refused with the media types found.
 //! - [`push`] (`push.rs`): a component published as a CNCF Wasm artifact (config filled from
 //!   the component's imports and exports), blobs uploaded only when the registry lacks them.
 
@@ -39,8 +40,10 @@ pub mod media {
     pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
     /// An uncompressed OCI image layer.
     pub const OCI_LAYER_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
-    /// A Docker image layer (uncompressed tar, despite a gzip name some tools use).
-    pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+    /// A gzip-compressed OCI image layer.
+    pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    /// A Docker image layer (what `docker push` sends: gzip-compressed tar).
+    pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 }
 
 /// The most bytes a manifest may have (Distribution's own default limit is 4 MiB).

@@ -117,7 +117,10 @@ pub async fn pull(
     let blob = fetch_blob(registry, &shown, repo, &scope, layer, max_bytes).await?;
     let component = match format {
         Format::WasmArtifact => blob,
-        Format::Image => wasm_in_tar(&shown, &blob)?,
+        Format::Image if layer.media_type == media::OCI_LAYER_TAR => {
+            wasm_in_tar(&shown, &blob[..], max_bytes)?
+        }
+        Format::Image => wasm_in_tar(&shown, flate2::read::GzDecoder::new(&blob[..]), max_bytes)?,
     };
     Ok(Pulled {
         digest,
@@ -151,14 +154,18 @@ fn classify<'m>(shown: &str, m: &'m Manifest) -> Result<(Format, &'m Descriptor)
         }
         media::OCI_CONFIG | media::DOCKER_CONFIG => match m.layers.as_slice() {
             [one]
-                if one.media_type == media::OCI_LAYER_TAR
-                    || one.media_type == media::DOCKER_LAYER_TAR =>
+                if [
+                    media::OCI_LAYER_TAR,
+                    media::OCI_LAYER_TAR_GZIP,
+                    media::DOCKER_LAYER_TAR_GZIP,
+                ]
+                .contains(&one.media_type.as_str()) =>
             {
                 Ok((Format::Image, one))
             }
             _ => Err(format_error(
                 shown,
-                "an image that is not one uncompressed layer holding a .wasm file",
+                "an image that is not one tar layer holding a .wasm file",
                 m,
             )),
         },
@@ -171,12 +178,14 @@ fn format_error(shown: &str, what: &str, m: &Manifest) -> OciError {
     OciError::Format {
         reference: shown.into(),
         message: format!(
-            "{what} (config {}, layers [{}]); Shoal runs a Wasm artifact (config {}, one {} layer) or an image of one {} layer holding one .wasm file",
+            "{what} (config {}, layers [{}]); Shoal runs a Wasm artifact (config {}, one {} layer) or an image of one {}, {} or {} layer holding one .wasm file",
             m.config.media_type,
             layers.join(", "),
             media::WASM_CONFIG,
             media::WASM_LAYER,
             media::OCI_LAYER_TAR,
+            media::OCI_LAYER_TAR_GZIP,
+            media::DOCKER_LAYER_TAR_GZIP,
         ),
     }
 }
@@ -285,20 +294,29 @@ async fn fetch_blob(
     ))
 }
 
-/// The one `.wasm` file in an image layer.
-fn wasm_in_tar(shown: &str, layer: &[u8]) -> Result<Vec<u8>, OciError> {
+/// The one `.wasm` file in an image layer (a tar stream), at most `max_bytes` unpacked.
+fn wasm_in_tar(
+    shown: &str,
+    layer: impl std::io::Read,
+    max_bytes: u64,
+) -> Result<Vec<u8>, OciError> {
     let bad = |message: String| OciError::Format {
         reference: shown.into(),
         message,
     };
-    let mut archive = tar::Archive::new(layer);
+    // A small compressed layer may unpack to anything: bound what is read from it.
+    let bounded = std::io::Read::take(layer, max_bytes.saturating_add(1));
+    let mut archive = tar::Archive::new(bounded);
     let mut found: Option<(String, Vec<u8>)> = None;
     let entries = archive
         .entries()
         .map_err(|e| bad(format!("the image layer is not a tar archive: {e}")))?;
     for entry in entries {
-        let mut entry =
-            entry.map_err(|e| bad(format!("the image layer is not a tar archive: {e}")))?;
+        let mut entry = entry.map_err(|e| {
+            bad(format!(
+                "the image layer is not a complete tar archive within {max_bytes} bytes: {e}"
+            ))
+        })?;
         let path = entry
             .path()
             .map(|p| p.display().to_string())
@@ -311,9 +329,15 @@ fn wasm_in_tar(shown: &str, layer: &[u8]) -> Result<Vec<u8>, OciError> {
                 "the image layer holds more than one .wasm file ({first}, {path}); Shoal runs an image of exactly one"
             )));
         }
+        let size = entry.header().size().unwrap_or(u64::MAX);
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut entry, &mut bytes)
             .map_err(|e| bad(format!("{path} in the image layer: {e}")))?;
+        if bytes.len() as u64 != size {
+            return Err(bad(format!(
+                "{path} in the image layer is cut short: more than {max_bytes} bytes unpacked, or a truncated layer"
+            )));
+        }
         found = Some((path, bytes));
     }
     found

@@ -273,6 +273,29 @@ async fn formats_shoal_does_not_run_are_refused_with_their_media_types() {
         (pulled.component.as_slice(), pulled.format),
         (WASM, shoal_oci::Format::Image)
     );
+
+    // The same layer gzip-compressed, as `docker push` sends it.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let gz_layer = Descriptor::of(media::DOCKER_LAYER_TAR_GZIP, &gz);
+    let d = gz_layer.digest.clone();
+    fake.serve(
+        &manifest(media::DOCKER_CONFIG, vec![gz_layer]),
+        &[(&d, &gz)],
+    );
+    let registry = fake.registry(Credentials::Anonymous);
+    let pulled = pull(&registry, &fake.reference(":t"), 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(pulled.component, WASM);
+    // A layer that unpacks to more than the limit (the file's bytes start after its 512-byte
+    // tar header) is refused, not cut short.
+    let err = pull(&registry, &fake.reference(":t"), 520)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than 520 bytes unpacked"), "{err}");
 }
 
 #[tokio::test]

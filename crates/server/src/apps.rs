@@ -55,6 +55,7 @@ pub(crate) async fn apply(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
     Query(query): Query<ApplyQuery>,
+    headers: http::HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
     let what = app_ref(&ns, &name);
@@ -65,6 +66,7 @@ pub(crate) async fn apply(
     crate::oci::resolve(
         &state,
         &what,
+        &headers,
         &mut spec.component,
         &mut spec.component_source,
     )

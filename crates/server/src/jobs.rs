@@ -39,6 +39,7 @@ pub(crate) async fn get(
 pub(crate) async fn apply(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
+    headers: http::HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse<Job>>), ApiError> {
     let what = job_ref(&ns, &name);
@@ -49,6 +50,7 @@ pub(crate) async fn apply(
     crate::oci::resolve(
         &state,
         &what,
+        &headers,
         &mut spec.component,
         &mut spec.component_source,
     )

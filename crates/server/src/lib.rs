@@ -72,6 +72,8 @@ pub struct ApiState {
     pub peers: Option<peers::Peers>,
     /// Per-app logs, when this server runs beside the node that writes them.
     pub logs: Option<shoal_logs::LogDir>,
+    /// Registries (`HOST[:PORT]`) pulled from over plain HTTP although not on loopback.
+    pub insecure_registries: Vec<String>,
     /// Serialises this server's applies and deletes (route claims are also safe across
     /// servers: they are compare-and-swap).
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
@@ -91,6 +93,7 @@ impl ApiState {
             peers: None,
             leases: None,
             logs: None,
+            insecure_registries: Vec::new(),
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
         }
@@ -117,6 +120,12 @@ impl ApiState {
     /// Serves app logs from `logs`.
     pub fn with_logs(mut self, logs: shoal_logs::LogDir) -> Self {
         self.logs = Some(logs);
+        self
+    }
+
+    /// Pulls from `registries` over plain HTTP (`--insecure-registry`).
+    pub fn with_insecure_registries(mut self, registries: Vec<String>) -> Self {
+        self.insecure_registries = registries;
         self
     }
 }

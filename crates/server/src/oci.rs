@@ -6,6 +6,7 @@
 //! servers hold.
 
 use crate::{ApiError, ApiState};
+use base64::Engine;
 use shoal_api::{ComponentRef, ObjectRef};
 use shoal_oci::{Credentials, Registry};
 
@@ -18,6 +19,7 @@ use shoal_oci::{Credentials, Registry};
 pub(crate) async fn resolve(
     state: &ApiState,
     what: &ObjectRef,
+    headers: &http::HeaderMap,
     component: &mut ComponentRef,
     source: &mut Option<String>,
 ) -> Result<(), ApiError> {
@@ -33,7 +35,13 @@ pub(crate) async fn resolve(
     let roots = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
     let http = shoal_blobs::Fetcher::new(roots.as_deref(), state.max_upload)
         .map_err(|e| invalid(e.to_string()))?;
-    let registry = Registry::new(&reference.registry, Credentials::Anonymous, &[], http);
+    let credentials = credentials(headers).map_err(invalid)?;
+    let registry = Registry::new(
+        &reference.registry,
+        credentials,
+        &state.insecure_registries,
+        http,
+    );
     let pulled = shoal_oci::pull(&registry, reference, state.max_upload)
         .await
         .map_err(|e| invalid(e.to_string()))?;
@@ -52,4 +60,33 @@ pub(crate) async fn resolve(
     *source = Some(resolved.to_string());
     *component = ComponentRef::Digest(digest);
     Ok(())
+}
+
+/// The registry credentials the client sent with the apply ([`shoal_api::REGISTRY_AUTH_HEADER`],
+/// `Basic base64(user:password)`), used for this pull and forgotten.
+fn credentials(headers: &http::HeaderMap) -> Result<Credentials, String> {
+    let Some(value) = headers.get(shoal_api::REGISTRY_AUTH_HEADER) else {
+        return Ok(Credentials::Anonymous);
+    };
+    let bad = || {
+        format!(
+            "the {} header is not `Basic base64(user:password)`",
+            shoal_api::REGISTRY_AUTH_HEADER
+        )
+    };
+    let encoded = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Basic "))
+        .ok_or_else(bad)?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|d| String::from_utf8(d).ok())
+        .ok_or_else(bad)?;
+    let (username, password) = decoded.split_once(':').ok_or_else(bad)?;
+    Ok(Credentials::Basic {
+        username: username.into(),
+        password: password.into(),
+    })
 }

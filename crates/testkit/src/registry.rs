@@ -21,14 +21,47 @@ impl Registry {
     /// # Panics
     /// `docker-registry` is not installed, or does not start in 5 attempts.
     pub fn start() -> Registry {
+        Self::launch(None)
+    }
+
+    /// Starts a registry that takes only `username`/`password` (htpasswd Basic auth; the
+    /// bcrypt file made by `htpasswd`, from apache2-utils).
+    ///
+    /// # Panics
+    /// `docker-registry` or `htpasswd` is not installed, or it does not start.
+    pub fn start_with_login(username: &str, password: &str) -> Registry {
+        Self::launch(Some((username, password)))
+    }
+
+    fn launch(login: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::tempdir().expect("temp dir");
+        let auth = match login {
+            None => String::new(),
+            Some((user, pass)) => {
+                let out = Command::new("htpasswd")
+                    .args(["-Bbn", user, pass])
+                    .output()
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "cannot run htpasswd ({e}); install apache2-utils (scripts/test does)"
+                        )
+                    });
+                assert!(out.status.success(), "htpasswd failed");
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, out.stdout).expect("htpasswd file");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: shoal-test\n    path: {}\n",
+                    file.display()
+                )
+            }
+        };
         for _ in 0..5 {
             let addr = format!("127.0.0.1:{}", free_port());
             let config = dir.path().join("config.yml");
             std::fs::write(
                 &config,
                 format!(
-                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                    "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
                     dir.path().join("storage").display()
                 ),
             )
