@@ -29,6 +29,13 @@ pub struct Args {
     /// repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
     pub insecure_registries: Vec<String>,
+    /// The only registries (`HOST[:PORT]`) components may be pulled from; repeatable (any
+    /// when not given).
+    #[arg(long = "allowed-registry", value_name = "HOST[:PORT]")]
+    pub allowed_registries: Vec<String>,
+    /// Refuse OCI references by tag: every one must be pinned to a digest.
+    #[arg(long)]
+    pub require_digest: bool,
 }
 
 /// Runs `shoal server` until Ctrl-C or SIGTERM.
@@ -66,7 +73,11 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             .with_node_token(node_token)
             .with_peers(peers)
             .with_leases(etcd.clone())
-            .with_insecure_registries(args.insecure_registries.clone()),
+            .with_insecure_registries(args.insecure_registries.clone())
+            .with_registry_policy(shoal_server::RegistryPolicy {
+                allowed: args.allowed_registries.clone(),
+                require_digest: args.require_digest,
+            }),
     );
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(

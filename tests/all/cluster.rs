@@ -423,3 +423,44 @@ fn a_two_replica_app_loses_no_request_when_a_holder_dies() {
     assert!(answered > 0);
     drop(holders);
 }
+
+#[test]
+fn a_cluster_pulls_a_registry_component_once_for_all_its_nodes() {
+    let registry = shoal_testkit::Registry::start();
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..5).map(|_| tempfile::tempdir().unwrap()).collect();
+    let one = server(&etcd, &dirs[0]);
+    let two = server(&etcd, &dirs[1]);
+    let token = node_token(&one);
+    let workers: Vec<Node> = (0..3)
+        .map(|i| node(&[&one, &two], &format!("n{i}"), &token, &dirs[2 + i]))
+        .collect();
+    for i in 0..3 {
+        wait_phase(&one, &format!("n{i}"), shoal_api::NodePhase::Ready);
+    }
+    let tag = format!("oci://{}/demo/hello:1", registry.addr);
+    one.ok(&["push", &repo_path("examples/hello-c/hello.wasm"), &tag]);
+    let pushed = registry.requests().len();
+
+    one.apply(&app_yaml(
+        "pulled",
+        &tag,
+        "/pulled",
+        "  placement: {replicas: 3}\n",
+    ));
+    one.wait_ready("pulled");
+    let placed = app(&one, "pulled").status.placement.unwrap().nodes;
+    assert_eq!(placed.len(), 3, "{placed:?}");
+    for w in &workers {
+        assert_eq!(w.get("/pulled").1, "Hello from C! You asked for /pulled\n");
+    }
+    // One manifest and one blob from the registry, for two servers and three nodes.
+    let pulls: Vec<String> = registry.requests().split_off(pushed);
+    let gets = |kind: &str| {
+        pulls
+            .iter()
+            .filter(|r| r.starts_with("GET") && r.contains(kind))
+            .count()
+    };
+    assert_eq!((gets("/manifests/"), gets("/blobs/")), (1, 1), "{pulls:?}");
+}

@@ -129,3 +129,39 @@ fn a_registry_that_needs_a_login_gets_the_one_stored_by_shoal_registry_login() {
     assert!(err.contains("app/private2: spec.component:"), "{err}");
     assert!(err.contains("the registry needs credentials"), "{err}");
 }
+
+#[test]
+fn a_server_can_take_only_some_registries_and_only_digests() {
+    let registry = shoal_testkit::Registry::start();
+    let node = Node::start(&["--allowed-registry", &registry.addr, "--require-digest"]);
+    let tag = format!("oci://{}/demo/hello:1", registry.addr);
+    let pinned = node.ok(&["push", &repo_path("examples/hello-c/hello.wasm"), &tag]);
+    let refused = |component: &str| {
+        let out = node.run(
+            &["apply", "-f", "-"],
+            Some(&app_yaml("p", component, "/p", "")),
+        );
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let err = refused(&tag);
+    assert!(
+        err.contains("takes only references pinned to a digest (--require-digest)"),
+        "{err}"
+    );
+    let elsewhere = format!(
+        "oci://registry.example/demo/hello@{}",
+        pinned.trim().rsplit('@').next().unwrap()
+    );
+    let err = refused(&elsewhere);
+    assert!(
+        err.contains(&format!(
+            "this server pulls only from {} (--allowed-registry)",
+            registry.addr
+        )),
+        "{err}"
+    );
+    node.apply(&app_yaml("p", pinned.trim(), "/p", ""));
+    node.wait_ready("p");
+    assert_eq!(node.get("/p").1, "Hello from C! You asked for /p\n");
+}

@@ -74,6 +74,8 @@ pub struct ApiState {
     pub logs: Option<shoal_logs::LogDir>,
     /// Registries (`HOST[:PORT]`) pulled from over plain HTTP although not on loopback.
     pub insecure_registries: Vec<String>,
+    /// Which OCI references an apply may name.
+    pub registry_policy: RegistryPolicy,
     /// Serialises this server's applies and deletes (route claims are also safe across
     /// servers: they are compare-and-swap).
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
@@ -94,6 +96,7 @@ impl ApiState {
             leases: None,
             logs: None,
             insecure_registries: Vec::new(),
+            registry_policy: RegistryPolicy::default(),
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
         }
@@ -123,11 +126,26 @@ impl ApiState {
         self
     }
 
+    /// Refuses OCI references `policy` does not allow.
+    pub fn with_registry_policy(mut self, policy: RegistryPolicy) -> Self {
+        self.registry_policy = policy;
+        self
+    }
+
     /// Pulls from `registries` over plain HTTP (`--insecure-registry`).
     pub fn with_insecure_registries(mut self, registries: Vec<String>) -> Self {
         self.insecure_registries = registries;
         self
     }
+}
+
+/// Which OCI references an apply may name (`--allowed-registry`, `--require-digest`).
+#[derive(Debug, Clone, Default)]
+pub struct RegistryPolicy {
+    /// The registries (`HOST[:PORT]`) components may come from; any when empty.
+    pub allowed: Vec<String>,
+    /// Refuse tags: every reference must be pinned to a digest.
+    pub require_digest: bool,
 }
 
 /// The API's routes, with authentication applied.

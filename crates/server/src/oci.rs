@@ -32,6 +32,18 @@ pub(crate) async fn resolve(
         return Ok(());
     };
     let invalid = |e: String| ApiError::Invalid(format!("{what}: spec.component: {e}"));
+    let policy = &state.registry_policy;
+    if !policy.allowed.is_empty() && !policy.allowed.contains(&reference.registry) {
+        return Err(invalid(format!(
+            "{reference}: this server pulls only from {} (--allowed-registry)",
+            policy.allowed.join(", ")
+        )));
+    }
+    if policy.require_digest && reference.digest.is_none() {
+        return Err(invalid(format!(
+            "{reference}: this server takes only references pinned to a digest (--require-digest); name it as …@sha256:DIGEST (`shoal push` prints it)"
+        )));
+    }
     let roots = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
     let http = shoal_blobs::Fetcher::new(roots.as_deref(), state.max_upload)
         .map_err(|e| invalid(e.to_string()))?;

@@ -5,6 +5,11 @@
 use crate::free_port;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Numbers the marker requests of [`Registry::requests`].
+static MARKERS: AtomicU64 = AtomicU64::new(0);
 use std::time::{Duration, Instant};
 
 /// A registry process; killed on drop.
@@ -12,6 +17,7 @@ pub struct Registry {
     child: Option<Child>,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    requests: Arc<Mutex<Vec<String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -69,7 +75,7 @@ impl Registry {
             let mut child = match Command::new("docker-registry")
                 .arg("serve")
                 .arg(&config)
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
             {
@@ -78,6 +84,18 @@ impl Registry {
                     "cannot run docker-registry ({e}); install it with `apt-get install docker-registry` (scripts/test does)"
                 ),
             };
+            // Its access log (stdout, combined log format): one line per request.
+            let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+            let stdout = child.stdout.take().expect("piped");
+            let seen = requests.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Some(request) = line.split('"').nth(1) {
+                        let request = request.trim_end_matches(" HTTP/1.1").to_string();
+                        seen.lock().expect("requests").push(request);
+                    }
+                }
+            });
             let stderr = child.stderr.take().expect("piped");
             let (tx, rx) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
@@ -96,6 +114,7 @@ impl Registry {
                 return Registry {
                     child: Some(child),
                     addr,
+                    requests,
                     _dir: dir,
                 };
             }
@@ -103,6 +122,42 @@ impl Registry {
             let _ = child.wait();
         }
         panic!("docker-registry did not start in 5 attempts");
+    }
+}
+
+impl Registry {
+    /// Every request served so far, as `METHOD PATH` (e.g. `GET /v2/a/b/blobs/sha256:…`),
+    /// without the marker requests this makes: it sends one of its own and waits until the
+    /// access log shows it, so every request answered before is listed.
+    ///
+    /// # Panics
+    /// The registry does not answer, or its log does not show the marker within 10 s.
+    pub fn requests(&self) -> Vec<String> {
+        use std::io::{Read, Write};
+        let marker = format!("/v2/?marker={}", MARKERS.fetch_add(1, Ordering::Relaxed));
+        let mut tcp = std::net::TcpStream::connect(&self.addr).expect("registry reachable");
+        write!(
+            tcp,
+            "GET {marker} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .expect("marker request");
+        let _ = tcp.read_to_end(&mut Vec::new());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = self.requests.lock().expect("requests").clone();
+            if seen.iter().any(|r| r.ends_with(&marker)) {
+                return seen
+                    .into_iter()
+                    .filter(|r| !r.contains("/v2/?marker="))
+                    .collect();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the registry's log never showed {marker}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
