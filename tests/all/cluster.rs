@@ -463,4 +463,17 @@ fn a_cluster_pulls_a_registry_component_once_for_all_its_nodes() {
             .count()
     };
     assert_eq!((gets("/manifests/"), gets("/blobs/")), (1, 1), "{pulls:?}");
+
+    // Another app of the same tag, through the other server: the tag is resolved again (one
+    // manifest), the component is held already (no blob).
+    two.apply(&app_yaml("again", &tag, "/again", ""));
+    two.wait_ready("again");
+    let pulls: Vec<String> = registry.requests().split_off(pushed);
+    let gets = |kind: &str| {
+        pulls
+            .iter()
+            .filter(|r| r.starts_with("GET") && r.contains(kind))
+            .count()
+    };
+    assert_eq!((gets("/manifests/"), gets("/blobs/")), (2, 1), "{pulls:?}");
 }

@@ -17,7 +17,7 @@ mod pull;
 mod push;
 
 pub use client::{Credentials, Registry};
-pub use pull::{Format, Pulled, pull};
+pub use pull::{Format, Pull, Pulled, pull, pull_unless_held};
 pub use push::push;
 
 use shoal_api::Digest;

@@ -38,6 +38,38 @@ pub async fn pull(
     reference: &OciRef,
     max_bytes: u64,
 ) -> Result<Pulled, OciError> {
+    match pull_unless_held(registry, reference, max_bytes, |_| false).await? {
+        Pull::Pulled(p) => Ok(p),
+        Pull::Held { .. } => unreachable!("nothing is held"),
+    }
+}
+
+/// What [`pull_unless_held`] did.
+#[derive(Debug)]
+pub enum Pull {
+    /// The component was fetched.
+    Pulled(Pulled),
+    /// The manifest names a Wasm artifact whose component the caller holds already: only the
+    /// manifest was fetched.
+    Held {
+        /// The manifest's digest.
+        digest: Digest,
+        /// The component's digest.
+        component: Digest,
+    },
+}
+
+/// As [`pull`], but the component is not downloaded when the manifest names a Wasm artifact
+/// whose layer `held` says the caller has (a content-addressed store: same digest, same bytes).
+///
+/// # Errors
+/// As [`pull`].
+pub async fn pull_unless_held(
+    registry: &Registry,
+    reference: &OciRef,
+    max_bytes: u64,
+    held: impl Fn(&Digest) -> bool,
+) -> Result<Pull, OciError> {
     let shown = reference.to_string();
     let repo = &reference.repository;
     let target = match (&reference.digest, &reference.tag) {
@@ -114,6 +146,12 @@ pub async fn pull(
         ));
     }
     let (format, layer) = classify(&shown, &manifest)?;
+    if format == Format::WasmArtifact
+        && let Ok(component) = Digest::parse(&layer.digest)
+        && held(&component)
+    {
+        return Ok(Pull::Held { digest, component });
+    }
     let blob = fetch_blob(registry, &shown, repo, &scope, layer, max_bytes).await?;
     let component = match format {
         Format::WasmArtifact => blob,
@@ -122,11 +160,11 @@ pub async fn pull(
         }
         Format::Image => wasm_in_tar(&shown, flate2::read::GzDecoder::new(&blob[..]), max_bytes)?,
     };
-    Ok(Pulled {
+    Ok(Pull::Pulled(Pulled {
         digest,
         component,
         format,
-    })
+    }))
 }
 
 /// The artifact's format and the layer that holds the component.

@@ -54,21 +54,30 @@ pub(crate) async fn resolve(
         &state.insecure_registries,
         http,
     );
-    let pulled = shoal_oci::pull(&registry, reference, state.max_upload)
-        .await
-        .map_err(|e| invalid(e.to_string()))?;
     let blobs = state.blobs.clone();
-    let bytes = pulled.component;
-    let stored = bytes.clone();
-    let digest = tokio::task::spawn_blocking(move || blobs.put(&stored))
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-        .map_err(|e| ApiError::Unavailable(format!("cannot store {reference}: {e}")))?;
-    if let Some(peers) = &state.peers {
-        peers.replicate(&digest, bytes.into()).await;
-    }
+    let pull = shoal_oci::pull_unless_held(&registry, reference, state.max_upload, |d| {
+        blobs.contains(d)
+    })
+    .await
+    .map_err(|e| invalid(e.to_string()))?;
+    let (manifest, digest) = match pull {
+        // Already here (an earlier pull or upload of the same bytes): only the tag was resolved.
+        shoal_oci::Pull::Held { digest, component } => (digest, component),
+        shoal_oci::Pull::Pulled(pulled) => {
+            let bytes = pulled.component;
+            let stored = bytes.clone();
+            let digest = tokio::task::spawn_blocking(move || blobs.put(&stored))
+                .await
+                .map_err(|e| ApiError::Unavailable(e.to_string()))?
+                .map_err(|e| ApiError::Unavailable(format!("cannot store {reference}: {e}")))?;
+            if let Some(peers) = &state.peers {
+                peers.replicate(&digest, bytes.into()).await;
+            }
+            (pulled.digest, digest)
+        }
+    };
     let mut resolved = reference.clone();
-    resolved.digest = Some(pulled.digest);
+    resolved.digest = Some(manifest);
     *source = Some(resolved.to_string());
     *component = ComponentRef::Digest(digest);
     Ok(())
