@@ -455,25 +455,23 @@ fn a_cluster_pulls_a_registry_component_once_for_all_its_nodes() {
         assert_eq!(w.get("/pulled").1, "Hello from C! You asked for /pulled\n");
     }
     // One manifest and one blob from the registry, for two servers and three nodes.
-    let pulls: Vec<String> = registry.requests().split_off(pushed);
-    let gets = |kind: &str| {
-        pulls
-            .iter()
-            .filter(|r| r.starts_with("GET") && r.contains(kind))
-            .count()
-    };
-    assert_eq!((gets("/manifests/"), gets("/blobs/")), (1, 1), "{pulls:?}");
+    assert_eq!(pulls_since(&registry, pushed), (1, 1));
 
     // Another app of the same tag, through the other server: the tag is resolved again (one
     // manifest), the component is held already (no blob).
     two.apply(&app_yaml("again", &tag, "/again", ""));
     two.wait_ready("again");
-    let pulls: Vec<String> = registry.requests().split_off(pushed);
+    assert_eq!(pulls_since(&registry, pushed), (2, 1));
+}
+
+/// The manifest and blob GETs `registry` served after its first `skip` requests.
+fn pulls_since(registry: &shoal_testkit::Registry, skip: usize) -> (usize, usize) {
+    let pulls = registry.requests().split_off(skip);
     let gets = |kind: &str| {
         pulls
             .iter()
             .filter(|r| r.starts_with("GET") && r.contains(kind))
             .count()
     };
-    assert_eq!((gets("/manifests/"), gets("/blobs/")), (2, 1), "{pulls:?}");
+    (gets("/manifests/"), gets("/blobs/"))
 }
