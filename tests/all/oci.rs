@@ -165,3 +165,84 @@ fn a_server_can_take_only_some_registries_and_only_digests() {
     node.wait_ready("p");
     assert_eq!(node.get("/p").1, "Hello from C! You asked for /p\n");
 }
+
+/// The Python of the virtualenv `scripts/test` installs `oras` (oras-py) in.
+fn oras_python() -> String {
+    let python = repo_path("target/oras-venv/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} is missing: scripts/test installs oras (python3 -m venv target/oras-venv && target/oras-venv/bin/pip install oras==0.2.43)"
+    );
+    python
+}
+
+fn oras(args: &[&str]) -> String {
+    let out = std::process::Command::new(oras_python())
+        .arg(repo_path("tests/fixtures/oras_interop.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "oras {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn artifacts_travel_between_shoal_and_oras_both_ways() {
+    let registry = shoal_testkit::Registry::start();
+    let node = Node::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Pushed by oras, deployed by Shoal.
+    let file = dir.path().join("hello.wasm");
+    std::fs::copy(repo_path("examples/hello-c/hello.wasm"), &file).unwrap();
+    oras(&[
+        "push",
+        &registry.addr,
+        "from/oras:1",
+        file.to_str().unwrap(),
+    ]);
+    let reference = format!("oci://{}/from/oras:1", registry.addr);
+    node.apply(&app_yaml("from-oras", &reference, "/oras", ""));
+    node.wait_ready("from-oras");
+    assert_eq!(node.get("/oras").1, "Hello from C! You asked for /oras\n");
+
+    // Pushed by Shoal, pulled by oras with the media types of a Wasm artifact.
+    let v2 = repo_path("tests/fixtures/hello-v2.wasm");
+    node.ok(&[
+        "push",
+        &v2,
+        &format!("oci://{}/from/shoal:1", registry.addr),
+    ]);
+    let out = dir.path().join("pulled");
+    let manifest = oras(&[
+        "pull",
+        &registry.addr,
+        "from/shoal:1",
+        out.to_str().unwrap(),
+    ]);
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(
+        manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{manifest}");
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    let pulled: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(pulled.len(), 1, "{pulled:?}");
+    assert_eq!(
+        std::fs::read(&pulled[0]).unwrap(),
+        std::fs::read(&v2).unwrap()
+    );
+}
