@@ -11,7 +11,8 @@ use shoal_api::{ComponentRef, ObjectRef};
 use shoal_oci::{Credentials, Registry};
 
 /// Pulls `component` if it is an OCI reference and points it at the pulled blob; sets
-/// `source` to where it came from (cleared for any other component).
+/// `source` to where it came from. Beside a digest (a spec the API returned, applied again)
+/// `source` is kept as given: it only informs. With any other component it is cleared.
 ///
 /// # Errors
 /// [`ApiError::Invalid`] naming the object, the field and the reference: the registry is
@@ -24,8 +25,6 @@ pub(crate) async fn resolve(
     source: &mut Option<String>,
 ) -> Result<(), ApiError> {
     let ComponentRef::Oci(reference) = component else {
-        // A spec the API returned carries its source beside the digest: keep it only while it
-        // still describes that digest (a spec naming another component says nothing of it).
         if component.digest().is_none() {
             *source = None;
         }
