@@ -246,3 +246,35 @@ fn artifacts_travel_between_shoal_and_oras_both_ways() {
         std::fs::read(&v2).unwrap()
     );
 }
+
+#[test]
+fn a_job_runs_a_command_component_from_a_registry() {
+    let registry = shoal_testkit::Registry::start();
+    let node = Node::start(&[]);
+    let tag = format!("oci://{}/tools/job:1", registry.addr);
+    node.ok(&[
+        "push",
+        &repo_path("tests/fixtures/job-component.wasm"),
+        &tag,
+    ]);
+    let job = format!(
+        "apiVersion: shoal/v1alpha1\nkind: Job\nmetadata:\n  name: pulled\nspec:\n  component: {tag}\n  args: [echo, from, registry]\n"
+    );
+    assert_eq!(node.apply(&job), "job/pulled created\n");
+    node.ok(&[
+        "wait",
+        "job",
+        "pulled",
+        "--for",
+        "complete",
+        "--timeout",
+        "120s",
+    ]);
+    let logs = node.ok(&["logs", "job", "pulled"]);
+    assert!(logs.contains("stdout arg registry"), "{logs}");
+    let yaml = node.ok(&["get", "job", "pulled", "-o", "yaml"]);
+    assert!(
+        yaml.contains(&format!("componentSource: {tag}@sha256:")),
+        "{yaml}"
+    );
+}
