@@ -39,9 +39,8 @@ pub async fn run(g: &crate::settings::Global, args: Args) -> anyhow::Result<()> 
             args.file.display()
         );
     }
-    let roots = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
     // A push reads only the registry's short answers; no download limit applies.
-    let http = shoal_blobs::Fetcher::new(roots.as_deref(), 1 << 20)?;
+    let http = shoal_blobs::Fetcher::from_env(1 << 20)?;
     let credentials = crate::credentials::for_registry(&g.data_dir(), &reference.registry)?;
     let registry = Registry::new(&reference.registry, credentials, &args.insecure, http);
     let digest = shoal_oci::push(&registry, &reference, &bytes).await?;

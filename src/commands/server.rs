@@ -25,6 +25,13 @@ pub struct Args {
     /// Largest component upload the API accepts.
     #[arg(long, default_value = "100Mi", value_parser = Quantity::parse)]
     pub max_upload: Quantity,
+    #[command(flatten)]
+    pub registries: RegistryArgs,
+}
+
+/// The API's registry flags (`shoal server`'s and `shoal up`'s).
+#[derive(clap::Args)]
+pub struct RegistryArgs {
     /// A registry pulled from over plain HTTP although it is not on loopback (`HOST[:PORT]`);
     /// repeatable.
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
@@ -36,6 +43,17 @@ pub struct Args {
     /// Refuse OCI references by tag: every one must be pinned to a digest.
     #[arg(long)]
     pub require_digest: bool,
+}
+
+impl RegistryArgs {
+    /// The policy the API enforces on OCI references.
+    pub fn policy(&self) -> shoal_server::RegistryPolicy {
+        shoal_server::RegistryPolicy {
+            allowed: self.allowed_registries.clone(),
+            require_digest: self.require_digest,
+            insecure: self.insecure_registries.clone(),
+        }
+    }
 }
 
 /// Runs `shoal server` until Ctrl-C or SIGTERM.
@@ -73,11 +91,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             .with_node_token(node_token)
             .with_peers(peers)
             .with_leases(etcd.clone())
-            .with_insecure_registries(args.insecure_registries.clone())
-            .with_registry_policy(shoal_server::RegistryPolicy {
-                allowed: args.allowed_registries.clone(),
-                require_digest: args.require_digest,
-            }),
+            .with_registry_policy(args.registries.policy()),
     );
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(

@@ -107,8 +107,7 @@ const MAX_SOURCE_BYTES: u64 = 1 << 30;
 /// Fetches `url` (HTTP or HTTPS, trusting Mozilla's roots and those in `SSL_CERT_FILE`) and
 /// checks it is what `digest` names.
 async fn fetch(what: &str, url: &str, digest: &Digest) -> anyhow::Result<Vec<u8>> {
-    let roots = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
-    let fetcher = shoal_blobs::Fetcher::new(roots.as_deref(), MAX_SOURCE_BYTES)
+    let fetcher = shoal_blobs::Fetcher::from_env(MAX_SOURCE_BYTES)
         .with_context(|| format!("{what}.source: {url}: SSL_CERT_FILE"))?;
     fetcher.fetch(url, digest).await.map_err(|e| match e {
         shoal_blobs::FetchError::Digest { .. } => {

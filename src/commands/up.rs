@@ -20,17 +20,8 @@ pub struct Args {
     /// Largest component upload the API accepts.
     #[arg(long, default_value = "100Mi", value_parser = Quantity::parse)]
     pub max_upload: Quantity,
-    /// A registry pulled from over plain HTTP although it is not on loopback (`HOST[:PORT]`);
-    /// repeatable.
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
-    pub insecure_registries: Vec<String>,
-    /// The only registries (`HOST[:PORT]`) components may be pulled from; repeatable (any
-    /// when not given).
-    #[arg(long = "allowed-registry", value_name = "HOST[:PORT]")]
-    pub allowed_registries: Vec<String>,
-    /// Refuse OCI references by tag: every one must be pinned to a digest.
-    #[arg(long)]
-    pub require_digest: bool,
+    #[command(flatten)]
+    pub registries: super::server::RegistryArgs,
     /// Apply these manifests once the node is up, and print where to reach them.
     #[arg(long = "apply")]
     pub apply: Vec<String>,
@@ -77,11 +68,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let state = Arc::new(
         ApiState::new(objects, blobs, token.clone(), args.max_upload.bytes())
             .with_logs(node.logs().clone())
-            .with_insecure_registries(args.insecure_registries.clone())
-            .with_registry_policy(shoal_server::RegistryPolicy {
-                allowed: args.allowed_registries.clone(),
-                require_digest: args.require_digest,
-            }),
+            .with_registry_policy(args.registries.policy()),
     );
     let api = tokio::spawn(shoal_server::run(
         api_listener,

@@ -14,4 +14,4 @@ mod url;
 
 pub use fetch::{BlobError, BlobSource, Blobs};
 pub use store::BlobStore;
-pub use url::{FetchError, Fetcher, resolve};
+pub use url::{BodyError, FetchError, Fetcher, read_body, resolve};

@@ -135,6 +135,16 @@ impl Fetcher {
         })
     }
 
+    /// A fetcher trusting Mozilla's roots and those in the PEM file `SSL_CERT_FILE` names, if
+    /// it is set (the convention OpenSSL and most HTTP clients follow).
+    ///
+    /// # Errors
+    /// As [`Fetcher::new`].
+    pub fn from_env(max_bytes: u64) -> Result<Self, FetchError> {
+        let roots = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
+        Self::new(roots.as_deref(), max_bytes)
+    }
+
     /// The bytes at `url`, if they are what `digest` names.
     ///
     /// # Errors
@@ -191,20 +201,14 @@ impl Fetcher {
                 return Err(too_large());
             }
             let limit = usize::try_from(self.max_bytes).unwrap_or(usize::MAX);
-            let body = Limited::new(response.into_body(), limit)
-                .collect()
-                .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        too_large()
-                    } else {
-                        FetchError::Transport {
-                            url: shown.clone(),
-                            message: e.to_string(),
-                        }
-                    }
-                })?;
-            return Ok(body.to_bytes().to_vec());
+            let body = read_body(response, limit).await.map_err(|e| match e {
+                BodyError::TooLarge => too_large(),
+                BodyError::Failed(message) => FetchError::Transport {
+                    url: shown.clone(),
+                    message,
+                },
+            })?;
+            return Ok(body.to_vec());
         }
         Err(FetchError::Redirect {
             url: url.into(),
@@ -295,6 +299,36 @@ impl Fetcher {
             .await
             .map_err(|e| fail(e.to_string()))
     }
+}
+
+/// Why [`read_body`] gave no body.
+#[derive(Debug)]
+pub enum BodyError {
+    /// It is longer than the limit.
+    TooLarge,
+    /// The connection failed while it was read.
+    Failed(String),
+}
+
+/// A response's body, at most `limit` bytes; reading stops at the first byte over it.
+///
+/// # Errors
+/// [`BodyError`].
+pub async fn read_body(
+    response: http::Response<Incoming>,
+    limit: usize,
+) -> Result<Bytes, BodyError> {
+    Limited::new(response.into_body(), limit)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                BodyError::TooLarge
+            } else {
+                BodyError::Failed(e.to_string())
+            }
+        })
 }
 
 /// A connection, plain or TLS.

@@ -5,7 +5,7 @@
 use crate::OciError;
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use shoal_api::host_ip;
 use shoal_blobs::Fetcher;
@@ -298,16 +298,11 @@ pub(crate) async fn read_limited(
     response: http::Response<Incoming>,
     limit: usize,
 ) -> Result<Bytes, String> {
-    Limited::new(response.into_body(), limit)
-        .collect()
+    shoal_blobs::read_body(response, limit)
         .await
-        .map(|b| b.to_bytes())
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                format!("more than {limit} bytes")
-            } else {
-                e.to_string()
-            }
+        .map_err(|e| match e {
+            shoal_blobs::BodyError::TooLarge => format!("more than {limit} bytes"),
+            shoal_blobs::BodyError::Failed(message) => message,
         })
 }
 

@@ -72,9 +72,7 @@ pub struct ApiState {
     pub peers: Option<peers::Peers>,
     /// Per-app logs, when this server runs beside the node that writes them.
     pub logs: Option<shoal_logs::LogDir>,
-    /// Registries (`HOST[:PORT]`) pulled from over plain HTTP although not on loopback.
-    pub insecure_registries: Vec<String>,
-    /// Which OCI references an apply may name.
+    /// Which OCI references an apply may name, and how registries are reached.
     pub registry_policy: RegistryPolicy,
     /// Serialises this server's applies and deletes (route claims are also safe across
     /// servers: they are compare-and-swap).
@@ -95,7 +93,6 @@ impl ApiState {
             peers: None,
             leases: None,
             logs: None,
-            insecure_registries: Vec::new(),
             registry_policy: RegistryPolicy::default(),
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
@@ -131,21 +128,18 @@ impl ApiState {
         self.registry_policy = policy;
         self
     }
-
-    /// Pulls from `registries` over plain HTTP (`--insecure-registry`).
-    pub fn with_insecure_registries(mut self, registries: Vec<String>) -> Self {
-        self.insecure_registries = registries;
-        self
-    }
 }
 
-/// Which OCI references an apply may name (`--allowed-registry`, `--require-digest`).
+/// Which OCI references an apply may name (`--allowed-registry`, `--require-digest`), and
+/// which registries are pulled from over plain HTTP (`--insecure-registry`).
 #[derive(Debug, Clone, Default)]
 pub struct RegistryPolicy {
     /// The registries (`HOST[:PORT]`) components may come from; any when empty.
     pub allowed: Vec<String>,
     /// Refuse tags: every reference must be pinned to a digest.
     pub require_digest: bool,
+    /// Registries reached over plain HTTP although not on loopback.
+    pub insecure: Vec<String>,
 }
 
 /// The API's routes, with authentication applied.

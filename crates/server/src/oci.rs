@@ -43,16 +43,10 @@ pub(crate) async fn resolve(
             "{reference}: this server takes only references pinned to a digest (--require-digest); name it as …@sha256:DIGEST (`shoal push` prints it)"
         )));
     }
-    let roots = std::env::var_os("SSL_CERT_FILE").map(std::path::PathBuf::from);
-    let http = shoal_blobs::Fetcher::new(roots.as_deref(), state.max_upload)
-        .map_err(|e| invalid(e.to_string()))?;
+    let http =
+        shoal_blobs::Fetcher::from_env(state.max_upload).map_err(|e| invalid(e.to_string()))?;
     let credentials = credentials(headers).map_err(invalid)?;
-    let registry = Registry::new(
-        &reference.registry,
-        credentials,
-        &state.insecure_registries,
-        http,
-    );
+    let registry = Registry::new(&reference.registry, credentials, &policy.insecure, http);
     let blobs = state.blobs.clone();
     let pull = shoal_oci::pull_unless_held(&registry, reference, state.max_upload, |d| {
         blobs.contains(d)
