@@ -5,6 +5,7 @@
 mod commands;
 mod credentials;
 mod output;
+mod progress;
 mod settings;
 mod signals;
 

@@ -3,7 +3,7 @@
 
 use crate::settings::Global;
 use anyhow::{Context, bail};
-use shoal_api::{App, ApplyResponse, ApplyResult, ComponentRef, Digest, Job, WasmKind};
+use shoal_api::{App, ApplyResponse, ApplyResult, ComponentRef, Job, WasmKind};
 use shoal_client::Client;
 use shoal_manifest::Object;
 use shoal_manifest::spin::{SpinApp, Values};
@@ -14,8 +14,18 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// Manifest file, directory of .yaml/.yml files, or `-` for standard input; a Spin
     /// application's spin.toml or its directory; repeatable.
-    #[arg(short = 'f', long = "filename", required = true)]
+    #[arg(short = 'f', long = "filename", required_unless_present = "spin")]
     pub files: Vec<String>,
+    /// A Spin application published to a registry (`spin registry push`, `shoal push -f
+    /// spin.toml`): `oci://REGISTRY/REPOSITORY[:TAG]`; repeatable.
+    #[arg(long = "spin", value_name = "OCI_REFERENCE")]
+    pub spin: Vec<String>,
+    /// Wait until every applied App serves its new spec (compiled and ready on its nodes).
+    #[arg(long)]
+    pub wait: bool,
+    /// How long --wait waits (e.g. 30s, 2m).
+    #[arg(long, default_value = "120s", value_parser = shoal_api::DurationSpec::parse)]
+    pub timeout: shoal_api::DurationSpec,
     /// A Spin application variable's value, as `spin up --variable` takes it (else
     /// `SPIN_VARIABLE_NAME`, else its default); repeatable.
     #[arg(long = "variable", value_name = "NAME=VALUE")]
@@ -26,10 +36,35 @@ pub struct Args {
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let client = g.client();
     let values = super::spin::values(&args.variables, false)?;
-    for applied in apply_paths(&client, &args.files, &g.namespace, &values).await? {
-        println!("{}", result_line(&applied));
+    let sources = Sources {
+        files: &args.files,
+        spin: &args.spin,
+    };
+    let applied = apply_all(&client, sources, &g.namespace, &values).await?;
+    for a in &applied {
+        println!("{}", result_line(a));
+    }
+    if args.wait {
+        let deadline = tokio::time::Instant::now() + args.timeout.get();
+        for a in &applied {
+            if let Applied::App(app) = a {
+                let name = &app.object.metadata.name;
+                super::wait::app_ready(&client, &g.namespace, name, deadline, &args.timeout)
+                    .await?;
+                println!("app/{name} ready");
+            }
+        }
     }
     Ok(())
+}
+
+/// What `shoal apply` reads: manifest paths and published Spin applications.
+#[derive(Clone, Copy)]
+pub struct Sources<'a> {
+    /// `-f`: files, directories, `-`.
+    pub files: &'a [String],
+    /// `--spin`: OCI references of Spin applications.
+    pub spin: &'a [String],
 }
 
 /// What the server stored for one object of a manifest.
@@ -150,25 +185,39 @@ pub fn read_manifests(
     Ok(manifests)
 }
 
-/// Validates everything first, then uploads and applies; returns what the server stored.
+/// Validates every manifest in `files` first, then uploads and applies; returns what the
+/// server stored.
 pub async fn apply_paths(
     client: &Client,
     files: &[String],
     namespace: &str,
     values: &Values,
 ) -> anyhow::Result<Vec<Applied>> {
-    let manifests = read_manifests(files, namespace, values)?;
+    let sources = Sources { files, spin: &[] };
+    apply_all(client, sources, namespace, values).await
+}
+
+/// Validates every local manifest first, then has the server pull what registries hold,
+/// uploads what is local, and applies; returns what the server stored.
+pub async fn apply_all(
+    client: &Client,
+    sources: Sources<'_>,
+    namespace: &str,
+    values: &Values,
+) -> anyhow::Result<Vec<Applied>> {
+    let manifests = read_manifests(sources.files, namespace, values)?;
     // Resolve every local component before touching the server: a bad path anywhere applies nothing.
     let mut pending = Vec::new();
     for m in manifests {
         if let Some(spin) = m.spin {
             for mut c in spin.components {
                 let parts = super::spin::parts(&m.base, &mut c).await?;
-                let (name, bytes) = &parts.component;
-                let what = format!("component.{}.source", c.id);
-                check_wasm(&what, name, bytes, Needs::HttpComponent)?;
+                if let Some((name, bytes)) = &parts.component {
+                    let what = format!("component.{}.source", c.id);
+                    check_wasm(&what, name, bytes, Needs::HttpComponent)?;
+                }
                 let local = LocalParts {
-                    component: Some((PathBuf::from(parts.component.0), parts.component.1)),
+                    component: parts.component.map(|(n, b)| (PathBuf::from(n), b)),
                     trees: parts.tree.map(|t| (0, t)).into_iter().collect(),
                 };
                 pending.push((Object::App(c.app), local));
@@ -195,6 +244,34 @@ pub async fn apply_paths(
             pending.push((object, local));
         }
     }
+    for reference in sources.spin {
+        for app in super::transfer::pull_spin(client, reference, namespace, values).await? {
+            let local = LocalParts {
+                component: None,
+                trees: Vec::new(),
+            };
+            pending.push((Object::App(app), local));
+        }
+    }
+    // Registries next: each component the server pulls, with progress, pinned to its digest.
+    for (object, _) in &mut pending {
+        let (what, component) = match object {
+            Object::App(app) => (
+                format!("app/{}", app.metadata.name),
+                &mut app.spec.component,
+            ),
+            Object::Job(job) => (
+                format!("job/{}", job.metadata.name),
+                &mut job.spec.component,
+            ),
+        };
+        if let ComponentRef::Oci(reference) = component {
+            let pinned = super::transfer::pull_component(client, reference)
+                .await
+                .with_context(|| format!("{what}: spec.component"))?;
+            *component = ComponentRef::Oci(pinned);
+        }
+    }
     let mut applied = Vec::new();
     let mut limit = None;
     for (object, local) in pending {
@@ -203,11 +280,13 @@ pub async fn apply_paths(
             Object::Job(job) => format!("job/{}", job.metadata.name),
         };
         let component = match local.component {
-            Some((path, bytes)) => {
-                Some(upload(client, bytes, &mut limit).await.with_context(|| {
-                    format!("{what}: spec.component: uploading {}", path.display())
-                })?)
-            }
+            Some((path, bytes)) => Some(
+                super::transfer::upload(client, bytes, &mut limit)
+                    .await
+                    .with_context(|| {
+                        format!("{what}: spec.component: uploading {}", path.display())
+                    })?,
+            ),
             None => None,
         };
         match object {
@@ -216,7 +295,7 @@ pub async fn apply_paths(
                     app.spec.component = digest.into();
                 }
                 for (i, tree) in local.trees {
-                    let digest = upload(client, tree, &mut limit)
+                    let digest = super::transfer::upload(client, tree, &mut limit)
                         .await
                         .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
                     app.spec.files[i].source = digest.into();
@@ -228,7 +307,7 @@ pub async fn apply_paths(
                     job.spec.component = digest.into();
                 }
                 for (i, tree) in local.trees {
-                    let digest = upload(client, tree, &mut limit)
+                    let digest = super::transfer::upload(client, tree, &mut limit)
                         .await
                         .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
                     job.spec.files[i].source = digest.into();
@@ -238,27 +317,6 @@ pub async fn apply_paths(
         }
     }
     Ok(applied)
-}
-
-/// Uploads `bytes` unless the server has them; `limit` caches the server's upload limit.
-async fn upload(
-    client: &Client,
-    bytes: Vec<u8>,
-    limit: &mut Option<u64>,
-) -> anyhow::Result<Digest> {
-    let digest = Digest::of(&bytes);
-    if client.has_blob(&digest).await? {
-        return Ok(digest);
-    }
-    // Refuse before sending: a server cutting off a large body mid-upload shows as a broken pipe.
-    let limit = match *limit {
-        Some(l) => l,
-        None => *limit.insert(client.max_upload().await?),
-    };
-    if bytes.len() as u64 > limit {
-        bail!("{}", shoal_server::upload_too_large(limit));
-    }
-    Ok(client.upload_blob(bytes).await?)
 }
 
 /// What an object needs uploaded: its component (unless a digest or an image) and its file

@@ -11,6 +11,7 @@ pub mod registry;
 pub mod rollout;
 pub mod server;
 pub mod spin;
+pub mod transfer;
 pub mod up;
 pub mod wait;
 

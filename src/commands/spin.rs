@@ -54,11 +54,12 @@ pub fn read(file: &Path, text: &str, values: &Values, namespace: &str) -> anyhow
     Ok(app)
 }
 
-/// What one component needs uploaded: its Wasm (not yet checked to be a component), and its
-/// files as one tree (mounted at `/`, as `spec.files[0]`).
+/// What one component needs uploaded: its Wasm (not yet checked to be a component; none
+/// for a registry source, which the server pulls), and its files as one tree (mounted at
+/// `/`, as `spec.files[0]`).
 pub struct Parts {
     /// Where the Wasm came from (for messages) and its bytes.
-    pub component: (String, Vec<u8>),
+    pub component: Option<(String, Vec<u8>)>,
     /// The packed tree of its `files`, if it has any.
     pub tree: Option<Vec<u8>>,
 }
@@ -80,11 +81,13 @@ pub async fn parts(base: &Path, c: &mut SpinComponent) -> anyhow::Result<Parts> 
                     path.display()
                 )
             })?;
-            (path.display().to_string(), bytes)
+            Some((path.display().to_string(), bytes))
         }
-        SpinSource::Url { url, digest } => (url.clone(), fetch(&what, url, digest).await?),
+        SpinSource::Url { url, digest } => Some((url.clone(), fetch(&what, url, digest).await?)),
+        SpinSource::Oci(_) => None,
+        SpinSource::Content(_) => bail!("{what}.source: content of a published app in a spin.toml"),
     };
-    let files = collect_files(base, &what, &c.files, &c.exclude_files)?;
+    let files = files(base, c)?;
     let tree = if files.is_empty() {
         None
     } else {
@@ -99,6 +102,20 @@ pub async fn parts(base: &Path, c: &mut SpinComponent) -> anyhow::Result<Parts> 
         )
     };
     Ok(Parts { component, tree })
+}
+
+/// Every file component `c`'s `files` name, as (path in the tree, file on disk); `base` is
+/// the manifest's directory.
+///
+/// # Errors
+/// A pattern that matches nothing, or a file that cannot be read.
+pub fn files(base: &Path, c: &SpinComponent) -> anyhow::Result<Vec<(PathBuf, PathBuf)>> {
+    collect_files(
+        base,
+        &format!("component.{}", c.id),
+        &c.files,
+        &c.exclude_files,
+    )
 }
 
 /// The largest component a `{ url, digest }` source may download.
@@ -165,6 +182,9 @@ fn collect_files(
                 }
                 let dest = PathBuf::from(destination.trim_start_matches('/'));
                 add(&mut out, &full, &dest, &|_: &Path| true)?;
+            }
+            SpinFiles::Content { path, .. } => {
+                bail!("{field}: {path}: content of a published app in a spin.toml")
             }
         }
     }

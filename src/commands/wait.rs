@@ -48,13 +48,54 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         (Kind::Job, _) => return wait_job(&g, &args, deadline).await,
         (Kind::App, _) => {}
     }
+    let what = format!("app/{}", args.name);
+    let phase = app_until(
+        &client,
+        &g.namespace,
+        &args.name,
+        args.until,
+        deadline,
+        &args.timeout,
+    )
+    .await?;
+    match phase {
+        None => println!("{what} deleted"),
+        Some(phase) => println!("{what} {}", phase.to_string().to_lowercase()),
+    }
+    Ok(())
+}
+
+/// Waits until app `name` serves its latest generation (`shoal apply --wait`).
+///
+/// # Errors
+/// The generation failed, or the deadline passed.
+pub async fn app_ready(
+    client: &shoal_client::Client,
+    namespace: &str,
+    name: &str,
+    deadline: tokio::time::Instant,
+    timeout: &DurationSpec,
+) -> anyhow::Result<()> {
+    app_until(client, namespace, name, Until::Ready, deadline, timeout)
+        .await
+        .map(|_| ())
+}
+
+/// Waits until app `name` reaches `until`, its state shown as it changes (see
+/// `crate::progress::Wait`); returns the phase reached, `None` once deleted.
+async fn app_until(
+    client: &shoal_client::Client,
+    namespace: &str,
+    name: &str,
+    until: Until,
+    deadline: tokio::time::Instant,
+    timeout: &DurationSpec,
+) -> anyhow::Result<Option<Phase>> {
+    let mut shown = crate::progress::Wait::new(&format!("app/{name}"));
     let mut last;
     loop {
-        match (client.get_app(&g.namespace, &args.name).await, args.until) {
-            (Err(e), Until::Delete) if e.is_not_found() => {
-                println!("app/{} deleted", args.name);
-                return Ok(());
-            }
+        match (client.get_app(namespace, name).await, until) {
+            (Err(e), Until::Delete) if e.is_not_found() => return Ok(None),
             (Err(e), _) if !e.is_not_found() => return Err(e.into()),
             (Err(_), _) => last = "not found".into(),
             (Ok(app), until) => {
@@ -62,34 +103,45 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
                 let phase = app.status.phase;
                 match (until, current, phase) {
                     (Until::Ready, true, Phase::Ready) | (Until::Failed, true, Phase::Failed) => {
-                        println!("app/{} {}", args.name, phase.to_string().to_lowercase());
-                        return Ok(());
+                        return Ok(Some(phase));
                     }
                     (Until::Ready, true, Phase::Failed) => {
                         bail!(
-                            "app/{} failed: {}",
-                            args.name,
+                            "app/{name} failed: {}",
                             app.status.message.unwrap_or_default()
                         )
                     }
-                    _ => {
-                        last = format!(
-                            "{phase} (generation {}, observed {})",
-                            app.metadata.generation, app.status.observed_generation
-                        )
-                    }
+                    _ => last = state_line(&app),
                 }
             }
         }
+        shown.update(&last);
         if tokio::time::Instant::now() >= deadline {
-            bail!(
-                "timed out after {} waiting for app/{}; last seen: {last}",
-                args.timeout,
-                args.name
-            );
+            bail!("timed out after {timeout} waiting for app/{name}; last seen: {last}");
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// What an app is doing, for a wait: its phase, how far its nodes are, and its message.
+fn state_line(app: &shoal_api::App) -> String {
+    let generation = app.metadata.generation;
+    let mut line = format!(
+        "{} (generation {generation}, observed {})",
+        app.status.phase, app.status.observed_generation
+    );
+    let nodes = &app.status.nodes;
+    if !nodes.is_empty() {
+        let ready = nodes
+            .values()
+            .filter(|n| n.generation == generation && n.phase == Phase::Ready)
+            .count();
+        line.push_str(&format!(", {ready}/{} nodes ready", nodes.len()));
+    }
+    if let Some(m) = &app.status.message {
+        line.push_str(&format!(": {m}"));
+    }
+    line
 }
 
 /// Waits until the job's latest run (of its current spec) finished as `args.until` asks, or

@@ -13,6 +13,7 @@ mod event;
 mod job;
 mod meta;
 mod node;
+pub mod pull;
 mod quantity;
 mod reference;
 mod revision;

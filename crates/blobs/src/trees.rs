@@ -49,8 +49,40 @@ pub fn pack_dir(dir: &Path) -> Result<Vec<u8>, TreeError> {
 /// A path that is not relative or climbs out (`..`), two files at one path, or a file that
 /// is not a regular file or cannot be read.
 pub fn pack_files(files: &[(PathBuf, PathBuf)]) -> Result<Vec<u8>, TreeError> {
+    pack_entries(
+        files,
+        |full| full.display().to_string(),
+        |builder, rel, full| append(builder, rel, Some(full)),
+    )
+}
+
+/// Packs files given by their bytes into tar bytes: each `(path in the tree, contents)`, as
+/// [`pack_files`] packs files on disk (the same tree gives the same bytes).
+///
+/// # Errors
+/// A path that is not relative or climbs out (`..`), or two files at one path.
+pub fn pack_bytes(files: &[(PathBuf, Vec<u8>)]) -> Result<Vec<u8>, TreeError> {
+    pack_entries(
+        files,
+        |_| "a file".to_string(),
+        |builder, rel, bytes| {
+            let mut header = file_header(bytes.len() as u64);
+            builder
+                .append_data(&mut header, rel, &bytes[..])
+                .map_err(|e| e.to_string())
+        },
+    )
+}
+
+/// The tar of `files` (path in the tree, source), its directories made from the paths, in
+/// path order; `name` says what a source is in errors, `append_file` writes one.
+fn pack_entries<T>(
+    files: &[(PathBuf, T)],
+    name: impl Fn(&T) -> String,
+    append_file: impl Fn(&mut tar::Builder<Vec<u8>>, &Path, &T) -> Result<(), String>,
+) -> Result<Vec<u8>, TreeError> {
     let mut entries = std::collections::BTreeMap::new();
-    for (rel, full) in files {
+    for (rel, source) in files {
         if rel.as_os_str().is_empty()
             || !rel.components().all(|c| matches!(c, Component::Normal(_)))
         {
@@ -66,24 +98,36 @@ pub fn pack_files(files: &[(PathBuf, PathBuf)]) -> Result<Vec<u8>, TreeError> {
         {
             entries.entry(dir.to_path_buf()).or_insert(None);
         }
-        if let Some(Some(other)) = entries.insert(rel.clone(), Some(full.clone())) {
+        if let Some(Some(other)) = entries.insert(rel.clone(), Some(source)) {
             return Err(TreeError(format!(
                 "{} and {} would both be {}",
-                other.display(),
-                full.display(),
+                name(other),
+                name(source),
                 rel.display()
             )));
         }
     }
     let mut builder = tar::Builder::new(Vec::new());
-    for (rel, full) in entries {
-        match full {
+    for (rel, source) in entries {
+        match source {
             None => append(&mut builder, &rel, None),
-            Some(full) => append(&mut builder, &rel, Some(&full)),
+            Some(source) => append_file(&mut builder, &rel, source),
         }
         .map_err(TreeError)?;
     }
     builder.into_inner().map_err(|e| TreeError(e.to_string()))
+}
+
+/// A regular file's header: `size` bytes, mode 0644, no time or owner.
+fn file_header(size: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_mode(0o644);
+    header.set_size(size);
+    header
 }
 
 fn pack(dir: &Path) -> Result<Vec<u8>, String> {
@@ -126,15 +170,9 @@ fn append(
                 Some(meta)
             }
         };
-        let mut header = tar::Header::new_gnu();
-        header.set_mtime(0);
-        header.set_uid(0);
-        header.set_gid(0);
         match (full, meta) {
             (Some(full), Some(meta)) => {
-                header.set_entry_type(tar::EntryType::Regular);
-                header.set_mode(0o644);
-                header.set_size(meta.len());
+                let mut header = file_header(meta.len());
                 let file =
                     std::fs::File::open(full).map_err(|e| format!("{}: {e}", full.display()))?;
                 builder
@@ -142,6 +180,7 @@ fn append(
                     .map_err(|e| e.to_string())
             }
             _ => {
+                let mut header = file_header(0);
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);
                 header.set_size(0);

@@ -231,10 +231,15 @@ impl Fetcher {
     /// # Errors
     /// [`FetchError::BadUrl`] for a URI that is not absolute `http(s)`, else
     /// [`FetchError::Transport`].
-    pub async fn send(
+    pub async fn send<B>(
         &self,
-        mut request: Request<Full<Bytes>>,
-    ) -> Result<http::Response<Incoming>, FetchError> {
+        mut request: Request<B>,
+    ) -> Result<http::Response<Incoming>, FetchError>
+    where
+        B: hyper::body::Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let uri = request.uri().clone();
         let url = uri.to_string();
         let fail = |message: String| FetchError::Transport {

@@ -4,6 +4,7 @@ mod remote_store;
 
 pub use remote_store::RemoteStore;
 
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use shoal_api::{App, ApplyResponse, Digest, Event, Job, Node, Revision};
 use shoal_store::http::root_cause;
@@ -176,6 +177,89 @@ impl Client {
                 server: self.base.clone(),
                 reason: "upload answer has no digest".into(),
             })
+    }
+
+    /// Uploads bytes as [`Client::upload_blob`] does, telling `sent` the size of each chunk
+    /// as the connection takes it.
+    pub async fn upload_blob_reported(
+        &self,
+        bytes: Vec<u8>,
+        sent: impl Fn(u64) + Send + Sync + 'static,
+    ) -> Result<Digest, ClientError> {
+        const CHUNK: usize = 64 << 10;
+        let len = bytes.len() as u64;
+        let bytes = bytes::Bytes::from(bytes);
+        let chunks: Vec<bytes::Bytes> = (0..bytes.len())
+            .step_by(CHUNK)
+            .map(|at| bytes.slice(at..bytes.len().min(at + CHUNK)))
+            .collect();
+        let stream = futures::stream::iter(chunks).map(move |c| {
+            sent(c.len() as u64);
+            Ok::<_, std::io::Error>(c)
+        });
+        let req = self
+            .request(reqwest::Method::POST, "/v1/blobs")
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(reqwest::Body::wrap_stream(stream));
+        let v: serde_json::Value = self.json(req).await?;
+        v.get("digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| Digest::parse(d).ok())
+            .ok_or_else(|| ClientError::Protocol {
+                server: self.base.clone(),
+                reason: "upload answer has no digest".into(),
+            })
+    }
+
+    /// Has the server pull `req`'s artifact (with the credentials of its registry), telling
+    /// `on` of each progress event; returns the last event: what was pulled.
+    ///
+    /// # Errors
+    /// The server refused the request, or reported the pull failed
+    /// ([`ClientError::Api`] with its message), or the stream broke off.
+    pub async fn pull(
+        &self,
+        req: &shoal_api::pull::PullRequest,
+        mut on: impl FnMut(&shoal_api::pull::PullEvent),
+    ) -> Result<shoal_api::pull::PullEvent, ClientError> {
+        use shoal_api::pull::PullEvent;
+        let component = shoal_api::ComponentRef::parse(&req.reference)
+            .unwrap_or_else(|_| shoal_api::ComponentRef::Path(req.reference.clone()));
+        let http = self.with_pull_credentials(
+            self.request(reqwest::Method::POST, "/v1/pull").json(req),
+            &component,
+        );
+        let mut resp = self.send(http).await?;
+        let broken = |reason: String| ClientError::Protocol {
+            server: self.base.clone(),
+            reason,
+        };
+        let mut pending = Vec::new();
+        loop {
+            let chunk = resp.chunk().await.map_err(|e| ClientError::Unreachable {
+                server: self.base.clone(),
+                reason: root_cause(&e),
+            })?;
+            let Some(chunk) = chunk else {
+                return Err(broken("the pull's answer ended before its result".into()));
+            };
+            pending.extend_from_slice(&chunk);
+            while let Some(at) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=at).collect();
+                let event: PullEvent = serde_json::from_slice(&line)
+                    .map_err(|e| broken(format!("a pull event is not JSON: {e}")))?;
+                match event {
+                    PullEvent::Error { message } => {
+                        return Err(ClientError::Api {
+                            status: 400,
+                            message,
+                        });
+                    }
+                    PullEvent::Component { .. } | PullEvent::Spin { .. } => return Ok(event),
+                    progress => on(&progress),
+                }
+            }
+        }
     }
 
     /// The bytes of blob `digest`.

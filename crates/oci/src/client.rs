@@ -3,6 +3,7 @@
 //! from the realm with the Basic credentials if there are any, cached, the request retried).
 
 use crate::OciError;
+use crate::progress::Upload;
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use http_body_util::Full;
@@ -93,6 +94,23 @@ impl Registry {
         body: Bytes,
         scope: &str,
     ) -> Result<http::Response<Incoming>, OciError> {
+        self.send_with(reference, method, path, headers, scope, || {
+            Upload::quiet(body.clone())
+        })
+        .await
+    }
+
+    /// As [`Registry::send`], with each attempt's body made by `body` (an upload reporting
+    /// its progress).
+    pub(crate) async fn send_with(
+        &self,
+        reference: &str,
+        method: Method,
+        path: &str,
+        headers: &HeaderMap,
+        scope: &str,
+        body: impl Fn() -> Upload,
+    ) -> Result<http::Response<Incoming>, OciError> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()
         } else {
@@ -107,7 +125,7 @@ impl Registry {
             let mut request = Request::builder()
                 .method(method.clone())
                 .uri(&url)
-                .body(Full::new(body.clone()))
+                .body(body())
                 .map_err(|e| transport(reference, e.to_string()))?;
             request.headers_mut().extend(headers.clone());
             let auth = if own {

@@ -9,16 +9,25 @@
 //!   the artifact's format told from its media types (a CNCF Wasm artifact, or an image whose
 //!   one layer, plain or gzip-compressed tar, holds one `.wasm` file). Anything else is
 //!   refused with the media types found.
+//!   An image index leads to its `wasm` platform's manifest.
 //! - [`push`] (`push.rs`): a component published as a CNCF Wasm artifact (config filled from
 //!   the component's imports and exports), blobs uploaded only when the registry lacks them.
+//! - [`pull_spin`], [`push_spin`] (`spin.rs`): a Spin application in `spin registry push`'s
+//!   format: its locked app and every layer it names, verified; what the locked app means is
+//!   `shoal_manifest::spin`'s to say.
+//! - [`Progress`] (`progress.rs`): each blob's bytes as they move, for bars and streams.
 
 mod client;
+pub mod progress;
 mod pull;
 mod push;
+mod spin;
 
 pub use client::{Credentials, Registry};
+pub use progress::Progress;
 pub use pull::{Format, Pull, Pulled, pull, pull_unless_held};
 pub use push::push;
+pub use spin::{SpinArtifact, SpinLayer, pull_spin, push_spin};
 
 use shoal_api::Digest;
 
@@ -30,6 +39,8 @@ pub mod media {
     pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// An OCI image index (a manifest of manifests).
     pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    /// A Docker manifest list (Docker's image index).
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     /// The CNCF TAG-Runtime Wasm artifact's config.
     pub const WASM_CONFIG: &str = "application/vnd.wasm.config.v0+json";
     /// A Wasm artifact's layer: the component itself.
@@ -44,6 +55,15 @@ pub mod media {
     pub const OCI_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     /// A Docker image layer (what `docker push` sends: gzip-compressed tar).
     pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    /// A Spin application's locked app (`spin registry push`): a layer, or in older
+    /// artifacts the config.
+    pub const SPIN_APPLICATION: &str = "application/vnd.fermyon.spin.application.v1+config";
+    /// A Spin application's component.
+    pub const SPIN_WASM: &str = "application/vnd.wasm.content.layer.v1+wasm";
+    /// One of a Spin application's files.
+    pub const SPIN_DATA: &str = "application/vnd.wasm.content.layer.v1+data";
+    /// Some of a Spin application's files, as a gzip-compressed tar.
+    pub const SPIN_ARCHIVE: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
 }
 
 /// The most bytes a manifest may have (Distribution's own default limit is 4 MiB).

@@ -3,6 +3,7 @@
 //! fetched and checked against its descriptor (size, then digest) before it is returned.
 
 use crate::client::{error_detail, read_limited, transport};
+use crate::progress::Sink;
 use crate::{Descriptor, MAX_MANIFEST_BYTES, Manifest, OciError, Registry, media};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use hyper::body::Bytes;
@@ -38,7 +39,15 @@ pub async fn pull(
     reference: &OciRef,
     max_bytes: u64,
 ) -> Result<Pulled, OciError> {
-    match pull_unless_held(registry, reference, max_bytes, |_| false).await? {
+    match pull_unless_held(
+        registry,
+        reference,
+        max_bytes,
+        |_| false,
+        &crate::progress::none(),
+    )
+    .await?
+    {
         Pull::Pulled(p) => Ok(p),
         Pull::Held { .. } => unreachable!("nothing is held"),
     }
@@ -69,20 +78,104 @@ pub async fn pull_unless_held(
     reference: &OciRef,
     max_bytes: u64,
     held: impl Fn(&Digest) -> bool,
+    progress: &Sink,
 ) -> Result<Pull, OciError> {
     let shown = reference.to_string();
-    let repo = &reference.repository;
+    let Resolved { digest, manifest } = resolve(registry, reference).await?;
+    let (format, layer) = classify(&shown, &manifest)?;
+    if format == Format::WasmArtifact
+        && let Ok(component) = Digest::parse(&layer.digest)
+        && held(&component)
+    {
+        return Ok(Pull::Held { digest, component });
+    }
+    let blob = fetch_blob(registry, reference, layer, max_bytes, progress).await?;
+    let component = match format {
+        Format::WasmArtifact => blob,
+        Format::Image if layer.media_type == media::OCI_LAYER_TAR => {
+            wasm_in_tar(&shown, &blob[..], max_bytes)?
+        }
+        Format::Image => wasm_in_tar(&shown, flate2::read::GzDecoder::new(&blob[..]), max_bytes)?,
+    };
+    Ok(Pull::Pulled(Pulled {
+        digest,
+        component,
+        format,
+    }))
+}
+
+/// A reference resolved: the digest of what it names, and the image manifest it leads to.
+pub(crate) struct Resolved {
+    /// The digest of the manifest (or image index) the reference names.
+    pub digest: Digest,
+    /// The image manifest: the one named, or the Wasm platform's of an index.
+    pub manifest: Manifest,
+}
+
+/// Fetches the manifest `reference` names, checked against the digest it is pinned to and the
+/// one the registry claims. An image index leads to its Wasm platform's manifest (see
+/// [`pick_platform`]), fetched by digest and checked against the index's descriptor.
+pub(crate) async fn resolve(registry: &Registry, reference: &OciRef) -> Result<Resolved, OciError> {
+    let shown = reference.to_string();
     let target = match (&reference.digest, &reference.tag) {
         (Some(d), _) => d.to_string(),
         (None, Some(t)) => t.clone(),
         (None, None) => "latest".into(),
     };
-    let scope = format!("repository:{repo}:pull");
+    let (digest, content_type, body) = get_manifest(registry, reference, &target).await?;
+    if let Some(want) = &reference.digest
+        && *want != digest
+    {
+        return Err(verification(
+            &shown,
+            format!("the registry served a manifest with digest {digest}"),
+        ));
+    }
+    let probe: Probe = serde_json::from_slice(&body).map_err(|e| OciError::Format {
+        reference: shown.clone(),
+        message: format!("the manifest is not JSON ({content_type}): {e}"),
+    })?;
+    let kind = probe.media_type.as_deref().unwrap_or(&content_type);
+    if !(kind == media::OCI_INDEX || kind == media::DOCKER_LIST || probe.manifests.is_some()) {
+        let manifest = parse_manifest(&shown, &content_type, &body)?;
+        return Ok(Resolved { digest, manifest });
+    }
+    let index: Index = serde_json::from_slice(&body).map_err(|e| OciError::Format {
+        reference: shown.clone(),
+        message: format!("the image index is not well formed: {e}"),
+    })?;
+    let chosen = pick_platform(&shown, &index)?;
+    let (child, child_type, child_body) = get_manifest(registry, reference, &chosen.digest).await?;
+    if child.to_string() != chosen.digest || child_body.len() as u64 != chosen.size {
+        return Err(verification(
+            &shown,
+            format!(
+                "the index names manifest {} ({} bytes), but the registry served {child} ({} bytes)",
+                chosen.digest,
+                chosen.size,
+                child_body.len()
+            ),
+        ));
+    }
+    let manifest = parse_manifest(&shown, &child_type, &child_body)?;
+    Ok(Resolved { digest, manifest })
+}
+
+/// Fetches one manifest by tag or digest: its digest (of the bytes served), content type and
+/// bytes (at most [`MAX_MANIFEST_BYTES`]).
+async fn get_manifest(
+    registry: &Registry,
+    reference: &OciRef,
+    target: &str,
+) -> Result<(Digest, String, Bytes), OciError> {
+    let shown = reference.to_string();
+    let repo = &reference.repository;
     let mut headers = HeaderMap::new();
     let accept = [
         media::OCI_MANIFEST,
         media::DOCKER_MANIFEST,
         media::OCI_INDEX,
+        media::DOCKER_LIST,
     ]
     .join(", ");
     headers.insert(
@@ -91,7 +184,14 @@ pub async fn pull_unless_held(
     );
     let path = format!("/v2/{repo}/manifests/{target}");
     let response = registry
-        .send(&shown, Method::GET, &path, &headers, Bytes::new(), &scope)
+        .send(
+            &shown,
+            Method::GET,
+            &path,
+            &headers,
+            Bytes::new(),
+            &pull_scope(reference),
+        )
         .await?;
     let status = response.status();
     if !status.is_success() {
@@ -117,14 +217,6 @@ pub async fn pull_unless_held(
         .await
         .map_err(|e| verification(&shown, format!("manifest: {e}")))?;
     let digest = Digest::of(&body);
-    if let Some(want) = &reference.digest
-        && *want != digest
-    {
-        return Err(verification(
-            &shown,
-            format!("the registry served a manifest with digest {digest}"),
-        ));
-    }
     if let Some(claimed) = claimed
         && claimed != digest
     {
@@ -133,42 +225,100 @@ pub async fn pull_unless_held(
             format!("the registry says the manifest is {claimed}, but its bytes are {digest}"),
         ));
     }
-    let manifest: Manifest = serde_json::from_slice(&body).map_err(|e| OciError::Format {
-        reference: shown.clone(),
+    Ok((digest, content_type, body))
+}
+
+fn parse_manifest(shown: &str, content_type: &str, body: &[u8]) -> Result<Manifest, OciError> {
+    serde_json::from_slice(body).map_err(|e| OciError::Format {
+        reference: shown.into(),
         message: format!("the manifest is not an image manifest ({content_type}): {e}"),
-    })?;
-    let kind = manifest.media_type.as_deref().unwrap_or(&content_type);
-    if kind == media::OCI_INDEX {
-        return Err(format_error(
-            &shown,
-            "an image index (one image per platform)",
-            &manifest,
-        ));
-    }
-    let (format, layer) = classify(&shown, &manifest)?;
-    if format == Format::WasmArtifact
-        && let Ok(component) = Digest::parse(&layer.digest)
-        && held(&component)
-    {
-        return Ok(Pull::Held { digest, component });
-    }
-    let blob = fetch_blob(registry, &shown, repo, &scope, layer, max_bytes).await?;
-    let component = match format {
-        Format::WasmArtifact => blob,
-        Format::Image if layer.media_type == media::OCI_LAYER_TAR => {
-            wasm_in_tar(&shown, &blob[..], max_bytes)?
-        }
-        Format::Image => wasm_in_tar(&shown, flate2::read::GzDecoder::new(&blob[..]), max_bytes)?,
+    })
+}
+
+/// What tells an index from a manifest.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Option<serde_json::Value>,
+}
+
+/// An image index (or a Docker manifest list): one manifest per platform.
+#[derive(serde::Deserialize)]
+struct Index {
+    manifests: Vec<IndexEntry>,
+}
+
+/// One manifest of an index.
+#[derive(serde::Deserialize)]
+struct IndexEntry {
+    digest: String,
+    size: u64,
+    #[serde(default)]
+    platform: Option<Platform>,
+}
+
+/// A manifest's platform.
+#[derive(serde::Deserialize)]
+struct Platform {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+}
+
+/// The Wasm platform's manifest of an index: architecture `wasm`, preferring os `wasip2`
+/// (components) over `wasip1` and `wasi`. An index without one is refused, naming the
+/// platforms it has.
+fn pick_platform<'i>(shown: &str, index: &'i Index) -> Result<&'i IndexEntry, OciError> {
+    let rank = |os: &str| match os {
+        "wasip2" => 0,
+        "wasip1" | "wasi" => 1,
+        _ => 2,
     };
-    Ok(Pull::Pulled(Pulled {
-        digest,
-        component,
-        format,
-    }))
+    index
+        .manifests
+        .iter()
+        .filter_map(|m| {
+            let p = m.platform.as_ref()?;
+            (p.architecture == "wasm").then(|| (rank(&p.os), m))
+        })
+        .min_by_key(|(r, _)| *r)
+        .map(|(_, m)| m)
+        .ok_or_else(|| {
+            let found: Vec<String> = index
+                .manifests
+                .iter()
+                .map(|m| match &m.platform {
+                    Some(p) => format!("{}/{}", p.os, p.architecture),
+                    None => "(no platform)".into(),
+                })
+                .collect();
+            OciError::Format {
+                reference: shown.into(),
+                message: format!(
+                    "an image index without a wasm platform (it has [{}]); Shoal runs the manifest whose platform architecture is wasm",
+                    found.join(", ")
+                ),
+            }
+        })
+}
+
+/// The token scope of a pull from `reference`'s repository.
+pub(crate) fn pull_scope(reference: &OciRef) -> String {
+    format!("repository:{}:pull", reference.repository)
 }
 
 /// The artifact's format and the layer that holds the component.
 fn classify<'m>(shown: &str, m: &'m Manifest) -> Result<(Format, &'m Descriptor), OciError> {
+    if crate::spin::is_spin_app(m) {
+        return Err(OciError::Format {
+            reference: shown.into(),
+            message: "this is a Spin application, not one component; apply it with `shoal apply --spin oci://…`".into(),
+        });
+    }
     match m.config.media_type.as_str() {
         media::WASM_CONFIG => {
             let wasm: Vec<_> = m
@@ -237,16 +387,20 @@ fn verification(shown: &str, message: String) -> OciError {
 
 /// The most redirects a blob download follows (registries send blobs from storage).
 const MAX_REDIRECTS: usize = 5;
+/// How long a blob download may go without a byte before it is given up.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The blob `d` describes, checked against its size and digest.
-async fn fetch_blob(
+/// The blob `d` describes, from `reference`'s repository, checked against its size and
+/// digest; its bytes reported to `progress` as they arrive.
+pub(crate) async fn fetch_blob(
     registry: &Registry,
-    shown: &str,
-    repo: &str,
-    scope: &str,
+    reference: &OciRef,
     d: &Descriptor,
     max_bytes: u64,
+    progress: &Sink,
 ) -> Result<Vec<u8>, OciError> {
+    let shown = &reference.to_string();
+    let scope = &pull_scope(reference);
     let digest = Digest::parse(&d.digest).map_err(|_| {
         verification(
             shown,
@@ -262,7 +416,7 @@ async fn fetch_blob(
             ),
         ));
     }
-    let mut url = format!("/v2/{repo}/blobs/{digest}");
+    let mut url = format!("/v2/{}/blobs/{digest}", reference.repository);
     let no_headers = HeaderMap::new();
     for _ in 0..=MAX_REDIRECTS {
         let response = registry
@@ -298,13 +452,11 @@ async fn fetch_blob(
                 detail: error_detail(response).await,
             });
         }
-        // One byte more than the descriptor says tells a longer blob from an exact one.
-        let limit = usize::try_from(d.size)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1);
-        let bytes = read_limited(response, limit)
+        progress.start(&d.digest, d.size);
+        let bytes = read_counted(response, d, progress)
             .await
             .map_err(|e| verification(shown, format!("layer {digest}: {e}")))?;
+        progress.finish(&d.digest);
         if bytes.len() as u64 != d.size {
             return Err(verification(
                 shown,
@@ -324,12 +476,43 @@ async fn fetch_blob(
                 ),
             ));
         }
-        return Ok(bytes.to_vec());
+        return Ok(bytes);
     }
     Err(transport(
         shown,
         format!("blob {digest}: more than {MAX_REDIRECTS} redirects"),
     ))
+}
+
+/// A blob's body, read frame by frame and reported; one byte more than the descriptor says
+/// is read at most (it tells a longer blob from an exact one).
+async fn read_counted(
+    response: http::Response<hyper::body::Incoming>,
+    d: &Descriptor,
+    progress: &Sink,
+) -> Result<Vec<u8>, String> {
+    use http_body_util::BodyExt;
+    let limit = usize::try_from(d.size)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut body = response.into_body();
+    let mut bytes = Vec::with_capacity(limit.min(64 << 20));
+    loop {
+        let frame = match tokio::time::timeout(IDLE_TIMEOUT, body.frame()).await {
+            Err(_) => return Err(format!("no byte for {IDLE_TIMEOUT:?}")),
+            Ok(None) => return Ok(bytes),
+            Ok(Some(frame)) => frame.map_err(|e| e.to_string())?,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let room = limit - bytes.len();
+        bytes.extend_from_slice(&data[..data.len().min(room)]);
+        progress.advance(&d.digest, data.len().min(room) as u64);
+        if bytes.len() >= limit {
+            return Ok(bytes);
+        }
+    }
 }
 
 /// The one `.wasm` file in an image layer (a tar stream), at most `max_bytes` unpacked.

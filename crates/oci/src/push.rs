@@ -1,9 +1,11 @@
 //! Publishing a component as a CNCF TAG-Runtime Wasm artifact: a config
 //! (`application/vnd.wasm.config.v0+json`, filled from the component's imports and exports),
 //! one `application/wasm` layer, and an OCI image manifest naming both. Blobs the registry
-//! already has are not sent again.
+//! already has are not sent again. [`push_artifact`] publishes any config and layers (a Spin
+//! application's too).
 
 use crate::client::{error_detail, transport};
+use crate::progress::{Sink, Upload};
 use crate::{Descriptor, Manifest, OciError, Registry, media};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use hyper::body::Bytes;
@@ -18,6 +20,7 @@ pub async fn push(
     registry: &Registry,
     reference: &OciRef,
     component: &[u8],
+    progress: &Sink,
 ) -> Result<Digest, OciError> {
     let shown = reference.to_string();
     let (imports, exports) = interface(component).map_err(|e| OciError::Format {
@@ -33,25 +36,36 @@ pub async fn push(
         "component": { "imports": imports, "exports": exports },
     });
     let config = serde_json::to_vec(&config).expect("JSON");
-    let config_desc = Descriptor::of(media::WASM_CONFIG, &config);
+    let config = (Descriptor::of(media::WASM_CONFIG, &config), config.into());
+    let layers = vec![(layer, Bytes::copy_from_slice(component))];
+    push_artifact(registry, reference, config, layers, progress).await
+}
+
+/// Publishes an image manifest of `config` and `layers` at `reference` (its tag, or
+/// `latest`), uploading each blob the registry lacks; returns the manifest digest.
+pub(crate) async fn push_artifact(
+    registry: &Registry,
+    reference: &OciRef,
+    config: (Descriptor, Bytes),
+    layers: Vec<(Descriptor, Bytes)>,
+    progress: &Sink,
+) -> Result<Digest, OciError> {
+    let shown = reference.to_string();
     let repo = &reference.repository;
     let scope = format!("repository:{repo}:pull,push");
-    upload(registry, &shown, repo, &scope, &config_desc, config.into()).await?;
     upload(
-        registry,
-        &shown,
-        repo,
-        &scope,
-        &layer,
-        Bytes::copy_from_slice(component),
+        registry, &shown, repo, &scope, &config.0, config.1, progress,
     )
     .await?;
+    for (d, bytes) in &layers {
+        upload(registry, &shown, repo, &scope, d, bytes.clone(), progress).await?;
+    }
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(media::OCI_MANIFEST.into()),
         artifact_type: None,
-        config: config_desc,
-        layers: vec![layer],
+        config: config.0,
+        layers: layers.into_iter().map(|(d, _)| d).collect(),
         annotations: Default::default(),
     };
     let body = serde_json::to_vec(&manifest).expect("JSON");
@@ -86,6 +100,7 @@ async fn upload(
     scope: &str,
     d: &Descriptor,
     bytes: Bytes,
+    progress: &Sink,
 ) -> Result<(), OciError> {
     let none = HeaderMap::new();
     let blob = format!("/v2/{repo}/blobs/{}", d.digest);
@@ -93,6 +108,7 @@ async fn upload(
         .send(shown, Method::HEAD, &blob, &none, Bytes::new(), scope)
         .await?;
     if head.status() == StatusCode::OK {
+        progress.finish(&d.digest);
         return Ok(());
     }
     let start = format!("/v2/{repo}/blobs/uploads/");
@@ -125,9 +141,13 @@ async fn upload(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
+    progress.start(&d.digest, d.size);
     let response = registry
-        .send(shown, Method::PUT, &put, &headers, bytes, scope)
+        .send_with(shown, Method::PUT, &put, &headers, scope, || {
+            Upload::reported(bytes.clone(), progress.clone(), d.digest.clone())
+        })
         .await?;
+    progress.finish(&d.digest);
     if response.status() != StatusCode::CREATED {
         let status = response.status();
         return Err(OciError::Status {

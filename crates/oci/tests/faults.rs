@@ -2,152 +2,11 @@
 //! its descriptor, formats Shoal does not run are refused with the media types found, and
 //! credentials challenges (Basic, Bearer) are answered — or reported, naming the registry.
 
-use shoal_api::{ComponentRef, Digest, OciRef};
-use shoal_blobs::Fetcher;
-use shoal_oci::{Credentials, Descriptor, Manifest, OciError, Registry, media, pull};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+mod fake;
 
-/// What the fake registry answers: path → (status, extra headers, body).
-type Routes = HashMap<String, (u16, String, Vec<u8>)>;
-
-/// How it wants to be authorised.
-#[derive(Clone, Copy)]
-enum Gate {
-    Open,
-    /// `WWW-Authenticate: Basic`; accepts `Basic dTpw` (u:p).
-    Basic,
-    /// `WWW-Authenticate: Bearer realm=…/token`; the realm gives a token for u:p only.
-    Bearer,
-}
-
-struct Fake {
-    addr: String,
-    routes: Arc<Mutex<Routes>>,
-    token_requests: Arc<Mutex<usize>>,
-}
-
-async fn fake(gate: Gate) -> Fake {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let routes: Arc<Mutex<Routes>> = Arc::default();
-    let token_requests: Arc<Mutex<usize>> = Arc::default();
-    let (r, t, a) = (routes.clone(), token_requests.clone(), addr.clone());
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut tcp, _)) = listener.accept().await else {
-                return;
-            };
-            let (routes, tokens, addr) = (r.clone(), t.clone(), a.clone());
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let text = String::from_utf8_lossy(&head).to_string();
-                let path = text.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let auth = text
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("authorization: ")
-                            .or_else(|| l.strip_prefix("Authorization: "))
-                    })
-                    .unwrap_or("")
-                    .trim()
-                    .to_string();
-                let (status, extra, body) = if path.starts_with("/token") {
-                    *tokens.lock().unwrap() += 1;
-                    if auth == "Basic dTpw" {
-                        (200, String::new(), br#"{"token":"good"}"#.to_vec())
-                    } else {
-                        (401, String::new(), Vec::new())
-                    }
-                } else {
-                    let allowed = match gate {
-                        Gate::Open => true,
-                        Gate::Basic => auth == "Basic dTpw",
-                        Gate::Bearer => auth == "Bearer good",
-                    };
-                    if allowed {
-                        let routes = routes.lock().unwrap();
-                        routes
-                            .get(&path)
-                            .cloned()
-                            .unwrap_or((404, String::new(), Vec::new()))
-                    } else {
-                        let challenge = match gate {
-                            Gate::Bearer => format!(
-                                "www-authenticate: Bearer realm=\"http://{addr}/token\",service=\"fake\"\r\n"
-                            ),
-                            _ => "www-authenticate: Basic realm=\"fake\"\r\n".into(),
-                        };
-                        (401, challenge, br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec())
-                    }
-                };
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = tcp.write_all(response.as_bytes()).await;
-                let _ = tcp.write_all(&body).await;
-                let _ = tcp.shutdown().await;
-            });
-        }
-    });
-    Fake {
-        addr,
-        routes,
-        token_requests,
-    }
-}
-
-impl Fake {
-    /// Serves `manifest` at tag `t` and each (descriptor digest, served bytes) blob.
-    fn serve(&self, manifest: &[u8], blobs: &[(&str, &[u8])]) {
-        let mut routes = self.routes.lock().unwrap();
-        let ct = format!("content-type: {}\r\n", media::OCI_MANIFEST);
-        routes.insert("/v2/r/manifests/t".into(), (200, ct, manifest.to_vec()));
-        for (digest, bytes) in blobs {
-            routes.insert(
-                format!("/v2/r/blobs/{digest}"),
-                (200, String::new(), bytes.to_vec()),
-            );
-        }
-    }
-
-    fn reference(&self, suffix: &str) -> OciRef {
-        match ComponentRef::parse(&format!("oci://{}/r{suffix}", self.addr)).unwrap() {
-            ComponentRef::Oci(r) => r,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    fn registry(&self, credentials: Credentials) -> Registry {
-        Registry::new(
-            &self.addr,
-            credentials,
-            &[],
-            Fetcher::new(None, 1 << 20).unwrap(),
-        )
-    }
-}
-
-fn manifest(config_type: &str, layers: Vec<Descriptor>) -> Vec<u8> {
-    serde_json::to_vec(&Manifest {
-        schema_version: 2,
-        media_type: Some(media::OCI_MANIFEST.into()),
-        artifact_type: None,
-        config: Descriptor::of(config_type, b"{}"),
-        layers,
-        annotations: Default::default(),
-    })
-    .unwrap()
-}
+use fake::{Fake, Gate, WASM, manifest};
+use shoal_api::Digest;
+use shoal_oci::{Credentials, Descriptor, OciError, media, pull};
 
 async fn error(fake: &Fake, credentials: Credentials) -> String {
     let r = fake.reference(":t");
@@ -157,11 +16,9 @@ async fn error(fake: &Fake, credentials: Credentials) -> String {
     }
 }
 
-const WASM: &[u8] = b"\0asm\x0d\0\x01\0component bytes";
-
 #[tokio::test]
 async fn a_lying_registry_is_caught_and_nothing_is_used() {
-    let fake = fake(Gate::Open).await;
+    let fake = Fake::start(Gate::Open).await;
     let layer = Descriptor::of(media::WASM_LAYER, WASM);
     let d = layer.digest.clone();
 
@@ -205,10 +62,7 @@ async fn a_lying_registry_is_caught_and_nothing_is_used() {
     // A manifest asked for by digest that is not that digest.
     let wrong = fake.reference(&format!("@{}", Digest::of(b"x")));
     let path = format!("/v2/r/manifests/{}", Digest::of(b"x"));
-    fake.routes
-        .lock()
-        .unwrap()
-        .insert(path, (200, String::new(), m.clone()));
+    fake.route(&path, &m);
     let err = pull(&fake.registry(Credentials::Anonymous), &wrong, 1 << 20)
         .await
         .unwrap_err();
@@ -222,7 +76,7 @@ async fn a_lying_registry_is_caught_and_nothing_is_used() {
 
 #[tokio::test]
 async fn formats_shoal_does_not_run_are_refused_with_their_media_types() {
-    let fake = fake(Gate::Open).await;
+    let fake = Fake::start(Gate::Open).await;
     let layer = Descriptor::of(media::WASM_LAYER, WASM);
     fake.serve(
         &manifest(media::WASM_CONFIG, vec![layer.clone(), layer.clone()]),
@@ -309,7 +163,7 @@ async fn credentials_challenges_are_answered_or_reported() {
     let m = manifest(media::WASM_CONFIG, vec![layer]);
 
     // Bearer: the token comes from the realm, with the Basic credentials, once.
-    let bearer = fake(Gate::Bearer).await;
+    let bearer = Fake::start(Gate::Bearer).await;
     bearer.serve(&m, &[(&d, WASM)]);
     let registry = bearer.registry(basic());
     let pulled = pull(&registry, &bearer.reference(":t"), 1 << 20)
@@ -328,7 +182,7 @@ async fn credentials_challenges_are_answered_or_reported() {
     );
 
     // Basic: answered with the credentials; without them, reported.
-    let gated = fake(Gate::Basic).await;
+    let gated = Fake::start(Gate::Basic).await;
     gated.serve(&m, &[(&d, WASM)]);
     assert_eq!(
         pull(&gated.registry(basic()), &gated.reference(":t"), 1 << 20)

@@ -3,6 +3,7 @@
 
 use shoal_api::{ComponentRef, Digest, OciRef};
 use shoal_blobs::Fetcher;
+use shoal_oci::progress::none;
 use shoal_oci::{Credentials, OciError, Registry, pull, push};
 
 fn component(rel: &str) -> Vec<u8> {
@@ -24,7 +25,7 @@ async fn a_pushed_component_is_pulled_back_by_tag_and_by_digest() {
     let hello = component("examples/hello-c/hello.wasm");
     let tag = reference(&format!("oci://{}/acme/hello:1.0", server.addr));
 
-    let digest = push(&registry, &tag, &hello).await.unwrap();
+    let digest = push(&registry, &tag, &hello, &none()).await.unwrap();
     let pulled = pull(&registry, &tag, 1 << 30).await.unwrap();
     assert_eq!(pulled.digest, digest);
     assert_eq!(pulled.component, hello);
@@ -42,7 +43,7 @@ async fn a_pushed_component_is_pulled_back_by_tag_and_by_digest() {
     // The tag moves to other bytes: the same reference now resolves to another digest, and
     // the old digest still names the old bytes.
     let v2 = component("tests/fixtures/hello-v2.wasm");
-    let moved = push(&registry, &tag, &v2).await.unwrap();
+    let moved = push(&registry, &tag, &v2, &none()).await.unwrap();
     assert_ne!(moved, digest);
     let again = pull(&registry, &tag, 1 << 30).await.unwrap();
     assert_eq!((again.digest, again.component), (moved, v2));
@@ -80,7 +81,7 @@ async fn a_pushed_component_is_pulled_back_by_tag_and_by_digest() {
 
     // A core module is not published.
     let module = component("tests/fixtures/command-module.wasm");
-    let err = push(&registry, &tag, &module)
+    let err = push(&registry, &tag, &module, &none())
         .await
         .unwrap_err()
         .to_string();

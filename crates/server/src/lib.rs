@@ -8,6 +8,7 @@
 //! | GET | `/v1/info` | server version and limits (e.g. the largest upload) |
 //! | POST | `/v1/blobs` | upload component bytes; answers their `sha256:` digest |
 //! | GET, HEAD | `/v1/blobs/{digest}` | download / check a blob |
+//! | POST | `/v1/pull` | pull an OCI artifact (a component, or a Spin app's Apps), progress as JSON lines |
 //! | GET | `/v1/namespaces/{ns}/apps` | list Apps |
 //! | GET, PUT, DELETE | `/v1/namespaces/{ns}/apps/{name}` | read, apply, delete an App |
 //! | GET | `/v1/namespaces/{ns}/apps/{name}/logs?tail=N&since=10m&follow=true` | an app's log |
@@ -36,6 +37,7 @@ mod nodes;
 mod oci;
 pub mod peers;
 pub mod placement;
+mod pulls;
 mod revisions;
 mod routes;
 mod store_api;
@@ -147,6 +149,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     let api = Router::new()
         .route("/v1/info", get(info))
         .route("/v1/blobs", post(blobs::upload))
+        .route("/v1/pull", post(pulls::pull))
         .route(
             "/v1/blobs/{digest}",
             get(blobs::download).head(blobs::exists),

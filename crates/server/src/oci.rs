@@ -7,7 +7,7 @@
 
 use crate::{ApiError, ApiState};
 use base64::Engine;
-use shoal_api::{ComponentRef, ObjectRef};
+use shoal_api::{ComponentRef, Digest, ObjectRef, OciRef};
 use shoal_oci::{Credentials, Registry};
 
 /// Pulls `component` if it is an OCI reference and points it at the pulled blob; sets
@@ -31,49 +31,73 @@ pub(crate) async fn resolve(
         return Ok(());
     };
     let invalid = |e: String| ApiError::Invalid(format!("{what}: spec.component: {e}"));
-    let policy = &state.registry_policy;
-    if !policy.allowed.is_empty() && !policy.allowed.contains(&reference.registry) {
-        return Err(invalid(format!(
-            "{reference}: this server pulls only from {} (--allowed-registry)",
-            policy.allowed.join(", ")
-        )));
-    }
-    if policy.require_digest && reference.digest.is_none() {
-        return Err(invalid(format!(
-            "{reference}: this server takes only references pinned to a digest (--require-digest); name it as …@sha256:DIGEST (`shoal push` prints it)"
-        )));
-    }
-    let http =
-        shoal_blobs::Fetcher::from_env(state.max_upload).map_err(|e| invalid(e.to_string()))?;
-    let credentials = credentials(headers).map_err(invalid)?;
-    let registry = Registry::new(&reference.registry, credentials, &policy.insecure, http);
+    let registry = registry(state, headers, reference).map_err(invalid)?;
     let blobs = state.blobs.clone();
-    let pull = shoal_oci::pull_unless_held(&registry, reference, state.max_upload, |d| {
-        blobs.contains(d)
-    })
+    let pull = shoal_oci::pull_unless_held(
+        &registry,
+        reference,
+        state.max_upload,
+        |d| blobs.contains(d),
+        &shoal_oci::progress::none(),
+    )
     .await
     .map_err(|e| invalid(e.to_string()))?;
     let (manifest, digest) = match pull {
         // Already here (an earlier pull or upload of the same bytes): only the tag was resolved.
         shoal_oci::Pull::Held { digest, component } => (digest, component),
-        shoal_oci::Pull::Pulled(pulled) => {
-            let bytes = pulled.component;
-            let stored = bytes.clone();
-            let digest = tokio::task::spawn_blocking(move || blobs.put(&stored))
-                .await
-                .map_err(|e| ApiError::Unavailable(e.to_string()))?
-                .map_err(|e| ApiError::Unavailable(format!("cannot store {reference}: {e}")))?;
-            if let Some(peers) = &state.peers {
-                peers.replicate(&digest, bytes.into()).await;
-            }
-            (pulled.digest, digest)
-        }
+        shoal_oci::Pull::Pulled(pulled) => (pulled.digest, store(state, pulled.component).await?),
     };
     let mut resolved = reference.clone();
     resolved.digest = Some(manifest);
     *source = Some(resolved.to_string());
     *component = ComponentRef::Digest(digest);
     Ok(())
+}
+
+/// The registry `reference` names, if the policy lets it be pulled from, with the
+/// credentials the request carries.
+///
+/// # Errors
+/// The policy's refusal, malformed credentials, or an unreadable `SSL_CERT_FILE`.
+pub(crate) fn registry(
+    state: &ApiState,
+    headers: &http::HeaderMap,
+    reference: &OciRef,
+) -> Result<Registry, String> {
+    let policy = &state.registry_policy;
+    if !policy.allowed.is_empty() && !policy.allowed.contains(&reference.registry) {
+        return Err(format!(
+            "{reference}: this server pulls only from {} (--allowed-registry)",
+            policy.allowed.join(", ")
+        ));
+    }
+    if policy.require_digest && reference.digest.is_none() {
+        return Err(format!(
+            "{reference}: this server takes only references pinned to a digest (--require-digest); name it as …@sha256:DIGEST (`shoal push` prints it)"
+        ));
+    }
+    let http = shoal_blobs::Fetcher::from_env(state.max_upload).map_err(|e| e.to_string())?;
+    let credentials = credentials(headers)?;
+    Ok(Registry::new(
+        &reference.registry,
+        credentials,
+        &policy.insecure,
+        http,
+    ))
+}
+
+/// Stores pulled bytes in the blob store and copies them to the other servers.
+pub(crate) async fn store(state: &ApiState, bytes: Vec<u8>) -> Result<Digest, ApiError> {
+    let blobs = state.blobs.clone();
+    let stored = bytes.clone();
+    let digest = tokio::task::spawn_blocking(move || blobs.put(&stored))
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot store a pulled blob: {e}")))?;
+    if let Some(peers) = &state.peers {
+        peers.replicate(&digest, bytes.into()).await;
+    }
+    Ok(digest)
 }
 
 /// The registry credentials the client sent with the apply ([`shoal_api::REGISTRY_AUTH_HEADER`],

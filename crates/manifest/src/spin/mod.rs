@@ -17,6 +17,7 @@
 
 mod hosts;
 mod ids;
+pub mod locked;
 mod routes;
 #[allow(
     dead_code,
@@ -26,8 +27,9 @@ mod schema;
 mod variables;
 
 use crate::ManifestError;
+pub use locked::{Content, parse_locked};
 use schema::{ComponentSpec, FileEntry, HttpTrigger, Source};
-use shoal_api::{API_VERSION, App, AppSpec, ComponentRef, Digest, ObjectMeta, Route};
+use shoal_api::{API_VERSION, App, AppSpec, ComponentRef, Digest, ObjectMeta, OciRef, Route};
 use std::collections::BTreeMap;
 pub use variables::Values;
 
@@ -74,6 +76,11 @@ pub enum SpinSource {
         /// The digest it must have.
         digest: Digest,
     },
+    /// A registry package (`{ registry, package, version }`): the Wasm artifact
+    /// `oci://REGISTRY/NAMESPACE/NAME:VERSION`, which the server pulls at apply.
+    Oci(OciRef),
+    /// Content of a published application ([`parse_locked`]), by digest.
+    Content(Content),
 }
 
 /// One entry of a component's `files`.
@@ -87,6 +94,13 @@ pub enum SpinFiles {
         source: String,
         /// Where the component sees it (absolute).
         destination: String,
+    },
+    /// A file of a published application ([`parse_locked`]).
+    Content {
+        /// Its path in the tree.
+        path: String,
+        /// Its content.
+        content: Content,
     },
 }
 
@@ -358,14 +372,9 @@ impl<'a> Translate<'a> {
                 }
             }
             Source::Registry(r) => {
-                return Err((
-                    at("source"),
-                    format!(
-                        "registry package {}@{} cannot be fetched yet; use a path or {{ url, digest }}",
-                        r.package, r.version
-                    ),
-                ));
+                SpinSource::Oci(registry_source(r).map_err(|m| (at("source"), m))?)
             }
+            Source::Locked(content) => SpinSource::Content(content.clone()),
         };
         if !c.allowed_http_hosts.is_empty() {
             return Err((
@@ -402,6 +411,8 @@ impl<'a> Translate<'a> {
             component: match &source {
                 SpinSource::Path(p) => ComponentRef::Path(p.clone()),
                 SpinSource::Url { digest, .. } => ComponentRef::Digest(digest.clone()),
+                SpinSource::Oci(r) => ComponentRef::Oci(r.clone()),
+                SpinSource::Content(c) => ComponentRef::Digest(c.digest.clone()),
             },
             component_source: None,
             routes,
@@ -471,6 +482,18 @@ impl<'a> Translate<'a> {
                         destination: m.destination.clone(),
                     }
                 }
+                FileEntry::Locked { path, content } => {
+                    let p = std::path::Path::new(path.trim_start_matches('/'));
+                    if p.as_os_str().is_empty()
+                        || !p.components().all(|c| matches!(c, std::path::Component::Normal(_)))
+                    {
+                        return Err((field, format!("\"{path}\" is not a path inside the application")));
+                    }
+                    SpinFiles::Content {
+                        path: path.trim_start_matches('/').to_string(),
+                        content: content.clone(),
+                    }
+                }
             });
         }
         let name = if id == self.app_name {
@@ -507,6 +530,36 @@ impl<'a> Translate<'a> {
             files,
             exclude_files: c.exclude_files.clone(),
         })
+    }
+}
+
+/// A registry package as the Wasm artifact wkg's default OCI mapping names:
+/// `oci://REGISTRY/NAMESPACE/NAME:VERSION` for package `NAMESPACE:NAME`.
+fn registry_source(r: &schema::RegistrySource) -> Result<OciRef, String> {
+    let Some(registry) = &r.registry else {
+        return Err(format!(
+            "package {}@{} names no registry, and Shoal has no default package registry; add registry = \"HOST\"",
+            r.package, r.version
+        ));
+    };
+    let Some((namespace, name)) = r.package.split_once(':') else {
+        return Err(format!("package \"{}\" must be NAMESPACE:NAME", r.package));
+    };
+    let text = format!(
+        "oci://{registry}/{namespace}/{}:{}",
+        name.replace(':', "/"),
+        r.version
+    );
+    match ComponentRef::parse(&text) {
+        Ok(ComponentRef::Oci(reference)) => Ok(reference),
+        Ok(_) => Err(format!(
+            "package {}@{} does not name an OCI artifact",
+            r.package, r.version
+        )),
+        Err(e) => Err(format!(
+            "package {}@{} at {registry}: {e}",
+            r.package, r.version
+        )),
     }
 }
 

@@ -147,6 +147,9 @@ pub(crate) enum Source {
     Path(String),
     Url(UrlSource),
     Registry(RegistrySource),
+    /// Content a locked app names (never written in a `spin.toml`).
+    #[serde(skip)]
+    Locked(super::locked::Content),
 }
 
 /// `source = { url, digest }`.
@@ -173,6 +176,12 @@ pub(crate) struct RegistrySource {
 pub(crate) enum FileEntry {
     Pattern(String),
     Mapping(FileMapping),
+    /// A file a locked app names (never written in a `spin.toml`).
+    #[serde(skip)]
+    Locked {
+        path: String,
+        content: super::locked::Content,
+    },
 }
 
 /// `{ source, destination }`.

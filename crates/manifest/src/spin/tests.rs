@@ -93,3 +93,103 @@ fn yaml_is_not_a_spin_manifest() {
     assert!(!is_spin_manifest("name = \"x\"\n"));
     assert!(is_spin_manifest("spin_version = \"1\"\n"));
 }
+
+/// Each valid case, locked as `shoal push -f` publishes it (content by digest), reads back
+/// as the same Apps its `spin.toml` reads as.
+#[test]
+fn locked_apps_read_as_their_manifests() {
+    for path in cases("tests/spin") {
+        let Ok(direct) = read(&path) else { continue };
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut locked = locked::lock("spin.toml", &text).unwrap();
+        for c in &mut locked.components {
+            c.source.content = locked::ContentRef::of(c.id.as_bytes());
+            c.files = vec![locked::ContentPath {
+                content: locked::ContentRef::of(b"hello"),
+                path: "static/a.txt".into(),
+            }];
+        }
+        let json = serde_json::to_vec(&locked).unwrap();
+        let mut values = values();
+        if !text.contains("given =") {
+            values.given.clear();
+        }
+        let read_back = parse_locked("lock", &json, &values, "default")
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(read_back.components.len(), direct.components.len());
+        for (back, want) in read_back.components.iter().zip(&direct.components) {
+            assert_eq!(back.id, want.id);
+            assert_eq!(
+                back.app.spec.component,
+                ComponentRef::Digest(Digest::of(back.id.as_bytes()))
+            );
+            assert_eq!(
+                format!("{:?}", back.files),
+                format!(
+                    "{:?}",
+                    [SpinFiles::Content {
+                        path: "static/a.txt".into(),
+                        content: locked::Content {
+                            digest: Digest::of(b"hello"),
+                            inline: Some(b"hello".to_vec()),
+                        },
+                    }]
+                )
+            );
+            let mut back = back.app.clone();
+            back.spec.component = want.app.spec.component.clone();
+            assert_eq!(
+                serde_json::to_value(&back).unwrap(),
+                serde_json::to_value(&want.app).unwrap(),
+                "{}: component {}",
+                path.display(),
+                want.id
+            );
+        }
+    }
+}
+
+/// What a locked app may need that Shoal does not do is refused, naming the field.
+#[test]
+fn locked_apps_shoal_cannot_run_are_refused() {
+    let base = serde_json::json!({
+        "spin_lock_version": 1,
+        "metadata": { "name": "hello", "trigger": { "type": "http" } },
+        "triggers": [{ "id": "t", "trigger_type": "http", "trigger_config": { "component": "hello", "route": "/..." } }],
+        "components": [{ "id": "hello", "source": { "content_type": "application/wasm", "digest": Digest::of(b"w").to_string() } }],
+    });
+    let err = |patch: &dyn Fn(&mut serde_json::Value)| {
+        let mut v = base.clone();
+        patch(&mut v);
+        parse_locked("app", &serde_json::to_vec(&v).unwrap(), &Values::default(), "default")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(parse_locked("app", &serde_json::to_vec(&base).unwrap(), &Values::default(), "default").is_ok());
+    assert_eq!(
+        err(&|v| v["must_understand"] = serde_json::json!(["teleportation"])),
+        "app: must_understand: the application needs \"teleportation\", which Shoal does not know"
+    );
+    assert_eq!(
+        err(&|v| v["components"][0]["host_requirements"] = serde_json::json!({"local_service_chaining": "required"})),
+        "app: component.hello.host_requirements: calls between components of one application (*.spin.internal) are not supported yet"
+    );
+    assert_eq!(
+        err(&|v| v["components"][0]["source"] = serde_json::json!({"content_type": "application/wasm", "source": "file:///x/app.wasm"})),
+        "app: component.hello.source: names file:///x/app.wasm, not content; a locked app from disk is not a published one: apply its spin.toml"
+    );
+    assert_eq!(
+        err(&|v| v["components"][0]["files"] = serde_json::json!([{"inline": "aGk=", "digest": Digest::of(b"x").to_string(), "path": "a"}])),
+        format!("app: component.hello.files[0]: inline content does not have its digest {}", Digest::of(b"x"))
+    );
+    assert_eq!(
+        err(&|v| v["components"][0]["files"] = serde_json::json!([{"inline": "aGk=", "path": "../etc/passwd"}])),
+        "app: component.hello.files[0]: \"../etc/passwd\" is not a path inside the application"
+    );
+    assert_eq!(
+        err(&|v| v["triggers"][0]["trigger_type"] = "redis".into()),
+        "app: trigger.redis: Shoal runs HTTP triggers only; a redis trigger has nothing to run it"
+    );
+    assert!(err(&|v| v["spin_lock_version"] = 2.into()).contains("2 is newer than Shoal reads"));
+}
