@@ -11,6 +11,7 @@ mod jobs;
 mod limits;
 mod logs;
 mod oci;
+mod oci_spin;
 mod reuse;
 mod rollout;
 mod scale;

@@ -176,7 +176,7 @@ fn oras_python() -> String {
     python
 }
 
-fn oras(args: &[&str]) -> String {
+pub(crate) fn oras(args: &[&str]) -> String {
     let out = std::process::Command::new(oras_python())
         .arg(repo_path("tests/fixtures/oras_interop.py"))
         .args(args)

@@ -76,6 +76,8 @@ pub struct ApiState {
     pub logs: Option<shoal_logs::LogDir>,
     /// Which OCI references an apply may name, and how registries are reached.
     pub registry_policy: RegistryPolicy,
+    /// The component of each manifest pulled here, by manifest digest.
+    pub(crate) pinned: oci::Pinned,
     /// Serialises this server's applies and deletes (route claims are also safe across
     /// servers: they are compare-and-swap).
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
@@ -96,6 +98,7 @@ impl ApiState {
             leases: None,
             logs: None,
             registry_policy: RegistryPolicy::default(),
+            pinned: oci::Pinned::default(),
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
         }

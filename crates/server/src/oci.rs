@@ -32,6 +32,15 @@ pub(crate) async fn resolve(
     };
     let invalid = |e: String| ApiError::Invalid(format!("{what}: spec.component: {e}"));
     let registry = registry(state, headers, reference).map_err(invalid)?;
+    // A manifest named by digest never changes: one pulled before needs no request at all.
+    if let Some(manifest) = &reference.digest
+        && let Some(digest) = state.pinned.get(manifest)
+        && state.blobs.contains(&digest)
+    {
+        *source = Some(reference.to_string());
+        *component = ComponentRef::Digest(digest);
+        return Ok(());
+    }
     let blobs = state.blobs.clone();
     let pull = shoal_oci::pull_unless_held(
         &registry,
@@ -47,6 +56,7 @@ pub(crate) async fn resolve(
         shoal_oci::Pull::Held { digest, component } => (digest, component),
         shoal_oci::Pull::Pulled(pulled) => (pulled.digest, store(state, pulled.component).await?),
     };
+    state.pinned.insert(&manifest, &digest);
     let mut resolved = reference.clone();
     resolved.digest = Some(manifest);
     *source = Some(resolved.to_string());
@@ -127,4 +137,28 @@ fn credentials(headers: &http::HeaderMap) -> Result<Credentials, String> {
         username: username.into(),
         password: password.into(),
     })
+}
+
+/// Which component each manifest pulled so far holds, by manifest digest: what lets an apply
+/// of a pinned reference skip the registry. Bounded; forgetting costs one manifest request.
+#[derive(Default)]
+pub(crate) struct Pinned(std::sync::Mutex<std::collections::HashMap<Digest, Digest>>);
+
+/// The most manifests [`Pinned`] remembers.
+const MAX_PINNED: usize = 10_000;
+
+impl Pinned {
+    /// The component manifest `manifest` holds, if it was pulled here.
+    pub(crate) fn get(&self, manifest: &Digest) -> Option<Digest> {
+        self.0.lock().expect("pinned lock").get(manifest).cloned()
+    }
+
+    /// Remembers that `manifest` holds `component`.
+    pub(crate) fn insert(&self, manifest: &Digest, component: &Digest) {
+        let mut map = self.0.lock().expect("pinned lock");
+        if map.len() >= MAX_PINNED {
+            map.clear();
+        }
+        map.insert(manifest.clone(), component.clone());
+    }
 }

@@ -89,6 +89,7 @@ async fn component(
         shoal_oci::Pull::Held { digest, component } => (digest, component),
         shoal_oci::Pull::Pulled(p) => (p.digest, oci::store(state, p.component).await?),
     };
+    state.pinned.insert(&manifest, &component);
     Ok(PullEvent::Component {
         reference: pinned(reference, manifest),
         component,

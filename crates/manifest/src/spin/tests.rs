@@ -161,30 +161,52 @@ fn locked_apps_shoal_cannot_run_are_refused() {
     let err = |patch: &dyn Fn(&mut serde_json::Value)| {
         let mut v = base.clone();
         patch(&mut v);
-        parse_locked("app", &serde_json::to_vec(&v).unwrap(), &Values::default(), "default")
-            .map(|_| ())
-            .unwrap_err()
-            .to_string()
+        parse_locked(
+            "app",
+            &serde_json::to_vec(&v).unwrap(),
+            &Values::default(),
+            "default",
+        )
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
     };
-    assert!(parse_locked("app", &serde_json::to_vec(&base).unwrap(), &Values::default(), "default").is_ok());
+    assert!(
+        parse_locked(
+            "app",
+            &serde_json::to_vec(&base).unwrap(),
+            &Values::default(),
+            "default"
+        )
+        .is_ok()
+    );
     assert_eq!(
         err(&|v| v["must_understand"] = serde_json::json!(["teleportation"])),
         "app: must_understand: the application needs \"teleportation\", which Shoal does not know"
     );
     assert_eq!(
-        err(&|v| v["components"][0]["host_requirements"] = serde_json::json!({"local_service_chaining": "required"})),
+        err(&|v| v["components"][0]["host_requirements"] =
+            serde_json::json!({"local_service_chaining": "required"})),
         "app: component.hello.host_requirements: calls between components of one application (*.spin.internal) are not supported yet"
     );
     assert_eq!(
-        err(&|v| v["components"][0]["source"] = serde_json::json!({"content_type": "application/wasm", "source": "file:///x/app.wasm"})),
+        err(
+            &|v| v["components"][0]["source"] = serde_json::json!({"content_type": "application/wasm", "source": "file:///x/app.wasm"})
+        ),
         "app: component.hello.source: names file:///x/app.wasm, not content; a locked app from disk is not a published one: apply its spin.toml"
     );
     assert_eq!(
-        err(&|v| v["components"][0]["files"] = serde_json::json!([{"inline": "aGk=", "digest": Digest::of(b"x").to_string(), "path": "a"}])),
-        format!("app: component.hello.files[0]: inline content does not have its digest {}", Digest::of(b"x"))
+        err(
+            &|v| v["components"][0]["files"] = serde_json::json!([{"inline": "aGk=", "digest": Digest::of(b"x").to_string(), "path": "a"}])
+        ),
+        format!(
+            "app: component.hello.files[0]: inline content does not have its digest {}",
+            Digest::of(b"x")
+        )
     );
     assert_eq!(
-        err(&|v| v["components"][0]["files"] = serde_json::json!([{"inline": "aGk=", "path": "../etc/passwd"}])),
+        err(&|v| v["components"][0]["files"] =
+            serde_json::json!([{"inline": "aGk=", "path": "../etc/passwd"}])),
         "app: component.hello.files[0]: \"../etc/passwd\" is not a path inside the application"
     );
     assert_eq!(
