@@ -97,9 +97,10 @@ fn a_route_spelled_with_a_trailing_slash_is_the_same_route() {
         &["apply", "-f", "-"],
         Some(&app_yaml("second", &misbehave, "/api/", "")),
     );
+    // The error is the last line (the upload's progress line comes before it).
     assert_eq!(
-        err,
-        "error: app/second: spec.routes[0]: route /api/ is already served by app/first; choose another path or host\n"
+        err.lines().last().unwrap_or_default(),
+        "error: app/second: spec.routes[0]: route /api/ is already served by app/first; choose another path or host"
     );
     let out = node.ok(&["get", "apps"]);
     assert_eq!(out.lines().count(), 2, "{out}");
@@ -138,8 +139,10 @@ fn a_component_that_is_not_an_http_handler_fails_with_the_reason() {
         "app/cli created\n"
     );
     let err = node.fails(&["wait", "app", "cli", "--timeout", "120s"], None);
+    // The wait's state lines, then the error.
+    let last = err.lines().last().unwrap_or_default();
     assert!(
-        err.starts_with("error: app/cli failed: component sha256:"),
+        last.starts_with("error: app/cli failed: component sha256:"),
         "{err}"
     );
     assert!(

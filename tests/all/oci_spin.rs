@@ -331,7 +331,10 @@ message = "from a file"
     node.wait_ready("packaged-local");
     assert_eq!(node.get("/pkg/"), (200, "from a package\n".into()));
     assert_eq!(node.get("/local/"), (200, "from a file\n".into()));
-    assert_eq!(node.get("/local/file/static/a.txt"), (200, "a file\n".into()));
+    assert_eq!(
+        node.get("/local/file/static/a.txt"),
+        (200, "a file\n".into())
+    );
     let yaml = node.ok(&["get", "app", "packaged-hello", "-o", "yaml"]);
     assert!(
         yaml.contains(&format!(

@@ -63,7 +63,8 @@ fn revisions_roll_out_roll_back_and_a_failed_one_leaves_the_previous_serving() {
     // A revision that cannot serve: status says so and exits 1; revision 4 keeps serving.
     apply("tests/fixtures/command-component.wasm", "");
     let err = node.fails(&["rollout", "status", "app", "hello"], None);
-    assert!(err.starts_with("error: app/hello failed:"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: app/hello failed:"), "{err}");
     assert_eq!(
         node.get("/hello").1,
         "Hello again from C! You asked for /hello\n"

@@ -27,7 +27,7 @@ pub use client::{Credentials, Registry};
 pub use progress::Progress;
 pub use pull::{Format, Pull, Pulled, pull, pull_unless_held};
 pub use push::push;
-pub use spin::{SpinArtifact, SpinLayer, pull_spin, push_spin};
+pub use spin::{MAX_SPIN_LAYERS, SpinArtifact, SpinLayer, pull_spin, push_spin};
 
 use shoal_api::Digest;
 
@@ -179,4 +179,16 @@ pub struct Manifest {
     /// Annotations.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub annotations: std::collections::BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Whether this is a Spin application's manifest (`spin registry push`): its locked app
+    /// is a layer, or (older artifacts) the config.
+    pub fn is_spin_app(&self) -> bool {
+        self.config.media_type == media::SPIN_APPLICATION
+            || self
+                .layers
+                .iter()
+                .any(|l| l.media_type == media::SPIN_APPLICATION)
+    }
 }

@@ -313,7 +313,7 @@ pub(crate) fn pull_scope(reference: &OciRef) -> String {
 
 /// The artifact's format and the layer that holds the component.
 fn classify<'m>(shown: &str, m: &'m Manifest) -> Result<(Format, &'m Descriptor), OciError> {
-    if crate::spin::is_spin_app(m) {
+    if m.is_spin_app() {
         return Err(OciError::Format {
             reference: shown.into(),
             message: "this is a Spin application, not one component; apply it with `shoal apply --spin oci://…`".into(),

@@ -10,22 +10,14 @@
 
 use crate::progress::Sink;
 use crate::pull::{fetch_blob, resolve};
-use crate::{Descriptor, MAX_MANIFEST_BYTES, Manifest, OciError, Registry, media};
+use crate::{Descriptor, MAX_MANIFEST_BYTES, OciError, Registry, media};
 use hyper::body::Bytes;
 use shoal_api::{Digest, OciRef};
 use std::collections::BTreeMap;
 
 /// The most layers a Spin application may have (the lowest limit among well-known
 /// registries, which Spin also keeps to).
-pub const MAX_LAYERS: usize = 500;
-
-/// Whether `m` is a Spin application's manifest.
-pub(crate) fn is_spin_app(m: &Manifest) -> bool {
-    m.config.media_type == media::SPIN_APPLICATION
-        || m.layers
-            .iter()
-            .any(|l| l.media_type == media::SPIN_APPLICATION)
-}
+pub const MAX_SPIN_LAYERS: usize = 500;
 
 /// A Spin application pulled.
 #[derive(Debug)]
@@ -75,9 +67,9 @@ pub async fn pull_spin(
                 media::SPIN_APPLICATION
             ))
         })?;
-    if m.layers.len() > MAX_LAYERS {
+    if m.layers.len() > MAX_SPIN_LAYERS {
         return Err(format(format!(
-            "{} layers, more than the {MAX_LAYERS} a Spin application may have",
+            "{} layers, more than the {MAX_SPIN_LAYERS} a Spin application may have",
             m.layers.len()
         )));
     }

@@ -33,8 +33,7 @@ pub(crate) async fn resolve(
     let invalid = |e: String| ApiError::Invalid(format!("{what}: spec.component: {e}"));
     let registry = registry(state, headers, reference).map_err(invalid)?;
     // A manifest named by digest never changes: one pulled before needs no request at all.
-    if let Some(manifest) = &reference.digest
-        && let Some(digest) = state.pinned.get(manifest)
+    if let Some(digest) = state.pinned.get(reference)
         && state.blobs.contains(&digest)
     {
         *source = Some(reference.to_string());
@@ -56,9 +55,9 @@ pub(crate) async fn resolve(
         shoal_oci::Pull::Held { digest, component } => (digest, component),
         shoal_oci::Pull::Pulled(pulled) => (pulled.digest, store(state, pulled.component).await?),
     };
-    state.pinned.insert(&manifest, &digest);
     let mut resolved = reference.clone();
     resolved.digest = Some(manifest);
+    state.pinned.insert(&resolved, &digest);
     *source = Some(resolved.to_string());
     *component = ComponentRef::Digest(digest);
     Ok(())
@@ -139,26 +138,41 @@ fn credentials(headers: &http::HeaderMap) -> Result<Credentials, String> {
     })
 }
 
-/// Which component each manifest pulled so far holds, by manifest digest: what lets an apply
-/// of a pinned reference skip the registry. Bounded; forgetting costs one manifest request.
+/// Which component each manifest pulled so far holds, by registry, repository and manifest
+/// digest (not the digest alone: naming a manifest some other repository holds must not
+/// skip this one's credentials): what lets an apply of a pinned reference skip the
+/// registry. Bounded; forgetting costs one manifest request.
 #[derive(Default)]
-pub(crate) struct Pinned(std::sync::Mutex<std::collections::HashMap<Digest, Digest>>);
+pub(crate) struct Pinned(std::sync::Mutex<std::collections::HashMap<String, Digest>>);
 
 /// The most manifests [`Pinned`] remembers.
 const MAX_PINNED: usize = 10_000;
 
 impl Pinned {
-    /// The component manifest `manifest` holds, if it was pulled here.
-    pub(crate) fn get(&self, manifest: &Digest) -> Option<Digest> {
-        self.0.lock().expect("pinned lock").get(manifest).cloned()
+    /// The key of a pinned reference; none for a tag alone (it may move).
+    fn key(reference: &OciRef) -> Option<String> {
+        let digest = reference.digest.as_ref()?;
+        Some(format!(
+            "{}/{}@{digest}",
+            reference.registry, reference.repository
+        ))
     }
 
-    /// Remembers that `manifest` holds `component`.
-    pub(crate) fn insert(&self, manifest: &Digest, component: &Digest) {
+    /// The component the pinned `reference` holds, if it was pulled here.
+    pub(crate) fn get(&self, reference: &OciRef) -> Option<Digest> {
+        let key = Self::key(reference)?;
+        self.0.lock().expect("pinned lock").get(&key).cloned()
+    }
+
+    /// Remembers that the pinned `reference` holds `component`.
+    pub(crate) fn insert(&self, reference: &OciRef, component: &Digest) {
+        let Some(key) = Self::key(reference) else {
+            return;
+        };
         let mut map = self.0.lock().expect("pinned lock");
         if map.len() >= MAX_PINNED {
             map.clear();
         }
-        map.insert(manifest.clone(), component.clone());
+        map.insert(key, component.clone());
     }
 }

@@ -89,9 +89,11 @@ async fn component(
         shoal_oci::Pull::Held { digest, component } => (digest, component),
         shoal_oci::Pull::Pulled(p) => (p.digest, oci::store(state, p.component).await?),
     };
-    state.pinned.insert(&manifest, &component);
+    let mut resolved = reference.clone();
+    resolved.digest = Some(manifest);
+    state.pinned.insert(&resolved, &component);
     Ok(PullEvent::Component {
-        reference: pinned(reference, manifest),
+        reference: resolved.to_string(),
         component,
     })
 }
@@ -121,7 +123,7 @@ async fn spin_app(
         env: spin.env,
         names_only: false,
     };
-    let app = shoal_manifest::spin::parse_locked(
+    let app = shoal_manifest::spin::locked::parse_locked(
         &reference.to_string(),
         &artifact.locked,
         &values,
@@ -150,7 +152,7 @@ async fn spin_app(
                 c.id, wasm.digest
             )));
         }
-        let digest = oci::store(state, bytes).await?;
+        let digest = keep(state, bytes).await?;
         let mut spec_app = c.app;
         spec_app.spec.component = ComponentRef::Digest(digest);
         spec_app.spec.component_source = Some(source.clone());
@@ -164,15 +166,17 @@ async fn spin_app(
             files.push((PathBuf::from(path), bytes));
         }
         for (_, bytes) in &files {
-            let (blobs, b) = (state.blobs.clone(), bytes.clone());
             // Kept (not replicated: nodes need only the tree) so the next pull skips them.
-            let _ = tokio::task::spawn_blocking(move || blobs.put(&b)).await;
+            if !state.blobs.contains(&Digest::of(bytes)) {
+                let (blobs, b) = (state.blobs.clone(), bytes.clone());
+                let _ = tokio::task::spawn_blocking(move || blobs.put(&b)).await;
+            }
         }
         if !files.is_empty() {
             let tree = shoal_blobs::trees::pack_bytes(&files)
                 .map_err(|e| invalid(format!("component.{}.files: {e}", c.id)))?;
             spec_app.spec.files = vec![FileMount {
-                source: ComponentRef::Digest(oci::store(state, tree).await?),
+                source: ComponentRef::Digest(keep(state, tree).await?),
                 mount: "/".into(),
                 mode: None,
             }];
@@ -184,6 +188,16 @@ async fn spin_app(
         apps,
         notes: app.notes,
     })
+}
+
+/// Stores `bytes` and copies them to the other servers, unless they are here already (an
+/// earlier pull of the same application).
+async fn keep(state: &ApiState, bytes: Vec<u8>) -> Result<Digest, ApiError> {
+    let digest = Digest::of(&bytes);
+    if state.blobs.contains(&digest) {
+        return Ok(digest);
+    }
+    oci::store(state, bytes).await
 }
 
 /// `reference` pinned to `digest`, keeping its tag: `oci://R/REPO:TAG@sha256:…`.

@@ -9,6 +9,7 @@
 //! building the manifest schema it came from and translating that as `parse` does: the same
 //! checks, the same Apps.
 
+use super::content::Content;
 use super::schema::{self, FileEntry, Source};
 use super::{SpinApp, Translate, Values};
 use crate::ManifestError;
@@ -128,15 +129,6 @@ pub struct ContentPath {
     pub content: ContentRef,
     /// Where the component sees it, relative to `/`.
     pub path: String,
-}
-
-/// Content a locked app names: its digest, and its bytes when they are inline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Content {
-    /// The digest of its bytes.
-    pub digest: Digest,
-    /// The bytes, when the locked app holds them.
-    pub inline: Option<Vec<u8>>,
 }
 
 /// The most bytes Spin inlines in a locked app instead of a layer.

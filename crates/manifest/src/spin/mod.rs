@@ -15,6 +15,7 @@
 //! This module does no IO: the CLI reads the component sources and the files this returns
 //! the patterns of, and uploads them.
 
+mod content;
 mod hosts;
 mod ids;
 pub mod locked;
@@ -27,7 +28,7 @@ mod schema;
 mod variables;
 
 use crate::ManifestError;
-pub use locked::{Content, parse_locked};
+pub use content::Content;
 use schema::{ComponentSpec, FileEntry, HttpTrigger, Source};
 use shoal_api::{API_VERSION, App, AppSpec, ComponentRef, Digest, ObjectMeta, OciRef, Route};
 use std::collections::BTreeMap;
@@ -79,7 +80,7 @@ pub enum SpinSource {
     /// A registry package (`{ registry, package, version }`): the Wasm artifact
     /// `oci://REGISTRY/NAMESPACE/NAME:VERSION`, which the server pulls at apply.
     Oci(OciRef),
-    /// Content of a published application ([`parse_locked`]), by digest.
+    /// Content of a published application (`locked::parse_locked`), by digest.
     Content(Content),
 }
 
@@ -95,7 +96,7 @@ pub enum SpinFiles {
         /// Where the component sees it (absolute).
         destination: String,
     },
-    /// A file of a published application ([`parse_locked`]).
+    /// A file of a published application (`locked::parse_locked`).
     Content {
         /// Its path in the tree.
         path: String,

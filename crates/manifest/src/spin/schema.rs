@@ -149,7 +149,7 @@ pub(crate) enum Source {
     Registry(RegistrySource),
     /// Content a locked app names (never written in a `spin.toml`).
     #[serde(skip)]
-    Locked(super::locked::Content),
+    Locked(super::content::Content),
 }
 
 /// `source = { url, digest }`.
@@ -180,7 +180,7 @@ pub(crate) enum FileEntry {
     #[serde(skip)]
     Locked {
         path: String,
-        content: super::locked::Content,
+        content: super::content::Content,
     },
 }
 

@@ -114,7 +114,7 @@ fn locked_apps_read_as_their_manifests() {
         if !text.contains("given =") {
             values.given.clear();
         }
-        let read_back = parse_locked("lock", &json, &values, "default")
+        let read_back = locked::parse_locked("lock", &json, &values, "default")
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(read_back.components.len(), direct.components.len());
         for (back, want) in read_back.components.iter().zip(&direct.components) {
@@ -129,7 +129,7 @@ fn locked_apps_read_as_their_manifests() {
                     "{:?}",
                     [SpinFiles::Content {
                         path: "static/a.txt".into(),
-                        content: locked::Content {
+                        content: Content {
                             digest: Digest::of(b"hello"),
                             inline: Some(b"hello".to_vec()),
                         },
@@ -161,7 +161,7 @@ fn locked_apps_shoal_cannot_run_are_refused() {
     let err = |patch: &dyn Fn(&mut serde_json::Value)| {
         let mut v = base.clone();
         patch(&mut v);
-        parse_locked(
+        locked::parse_locked(
             "app",
             &serde_json::to_vec(&v).unwrap(),
             &Values::default(),
@@ -172,7 +172,7 @@ fn locked_apps_shoal_cannot_run_are_refused() {
         .to_string()
     };
     assert!(
-        parse_locked(
+        locked::parse_locked(
             "app",
             &serde_json::to_vec(&base).unwrap(),
             &Values::default(),
