@@ -98,15 +98,17 @@ impl shoal_oci::Progress for Transfers {
             return;
         };
         let took = b.started.elapsed();
+        // Complete: all of it moved, whatever the last report said.
+        let moved = b.total.max(b.done);
         match b.bar {
             Some(bar) => bar.finish_and_clear(),
             None => eprintln!(
                 "{} {}: {} in {:.1} s ({}/s)",
                 self.verb,
                 shoal_api::short_digest(id),
-                indicatif::HumanBytes(b.total.max(b.done)),
+                indicatif::HumanBytes(moved),
                 took.as_secs_f64(),
-                indicatif::HumanBytes((b.done as f64 / took.as_secs_f64().max(1e-3)) as u64),
+                indicatif::HumanBytes((moved as f64 / took.as_secs_f64().max(1e-3)) as u64),
             ),
         }
     }

@@ -167,16 +167,7 @@ impl Client {
 
     /// Uploads component bytes; returns their `sha256:` digest.
     pub async fn upload_blob(&self, bytes: Vec<u8>) -> Result<Digest, ClientError> {
-        let v: serde_json::Value = self
-            .json(self.request(reqwest::Method::POST, "/v1/blobs").body(bytes))
-            .await?;
-        v.get("digest")
-            .and_then(|d| d.as_str())
-            .and_then(|d| Digest::parse(d).ok())
-            .ok_or_else(|| ClientError::Protocol {
-                server: self.base.clone(),
-                reason: "upload answer has no digest".into(),
-            })
+        self.upload_blob_reported(bytes, |_| {}).await
     }
 
     /// Uploads bytes as [`Client::upload_blob`] does, telling `sent` the size of each chunk

@@ -71,6 +71,22 @@ async fn an_image_index_leads_to_its_wasm_platform() {
     );
 }
 
+/// Why `fake`'s tag `t` does not pull as a Spin application of at most `max_total` bytes.
+async fn spin_error(fake: &Fake, max_total: u64) -> String {
+    let registry = fake.registry(Credentials::Anonymous);
+    pull_spin(
+        &registry,
+        &fake.reference(":t"),
+        1 << 20,
+        max_total,
+        |_| false,
+        &none(),
+    )
+    .await
+    .unwrap_err()
+    .to_string()
+}
+
 #[tokio::test]
 async fn a_spin_application_and_a_component_are_told_apart() {
     let fake = Fake::start(Gate::Open).await;
@@ -121,17 +137,7 @@ async fn a_spin_application_and_a_component_are_told_apart() {
     .unwrap();
     assert!(held.blobs.is_empty());
     // The total is bounded.
-    let err = pull_spin(
-        &registry,
-        &fake.reference(":t"),
-        1 << 20,
-        4,
-        |_| false,
-        &none(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = spin_error(&fake, 4).await;
     assert!(err.contains("over 4 bytes in all"), "{err}");
 
     // Layers a Spin application does not have are refused, naming them.
@@ -140,17 +146,7 @@ async fn a_spin_application_and_a_component_are_told_apart() {
         &manifest(media::OCI_CONFIG, vec![odd, app_layer.clone()]),
         &[(&app_layer.digest, locked)],
     );
-    let err = pull_spin(
-        &registry,
-        &fake.reference(":t"),
-        1 << 20,
-        1 << 20,
-        |_| false,
-        &none(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = spin_error(&fake, 1 << 20).await;
     assert!(err.contains("has media type application/x-odd"), "{err}");
 
     // A component is not a Spin application.
@@ -161,17 +157,7 @@ async fn a_spin_application_and_a_component_are_told_apart() {
         ),
         &[],
     );
-    let err = pull_spin(
-        &registry,
-        &fake.reference(":t"),
-        1 << 20,
-        1 << 20,
-        |_| false,
-        &none(),
-    )
-    .await
-    .unwrap_err()
-    .to_string();
+    let err = spin_error(&fake, 1 << 20).await;
     assert!(
         err.contains("not a Spin application (config application/vnd.wasm.config.v0+json"),
         "{err}"

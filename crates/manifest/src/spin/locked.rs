@@ -11,7 +11,7 @@
 
 use super::content::Content;
 use super::schema::{self, FileEntry, Source};
-use super::{SpinApp, Translate, Values};
+use super::{SpinApp, Values};
 use crate::ManifestError;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
@@ -209,15 +209,7 @@ pub fn parse_locked(
         serde_json::from_slice(json).map_err(|e| err(format!("not a Spin locked app: {e}")))?;
     let manifest =
         schema_of(&locked).map_err(|(field, message)| err(format!("{field}: {message}")))?;
-    Translate::new(&manifest, values, namespace)
-        .and_then(|t| t.run(&manifest))
-        .map_err(|(field, message)| {
-            err(if field.is_empty() {
-                message
-            } else {
-                format!("{field}: {message}")
-            })
-        })
+    super::translate(source_name, &manifest, values, namespace)
 }
 
 /// The manifest schema a locked app was made from.

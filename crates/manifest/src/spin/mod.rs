@@ -153,14 +153,25 @@ pub fn parse(
     }
     let manifest: schema::Manifest =
         toml::from_str(text).map_err(|e| err(format!("invalid manifest: {e}")))?;
-    Translate::new(&manifest, values, namespace)
-        .and_then(|t| t.run(&manifest))
-        .map_err(|(field, message)| {
-            err(if field.is_empty() {
+    translate(source_name, &manifest, values, namespace)
+}
+
+/// The Apps of `manifest` (read from `source_name`), errors joined with their field.
+fn translate(
+    source_name: &str,
+    manifest: &schema::Manifest,
+    values: &Values,
+    namespace: &str,
+) -> Result<SpinApp, ManifestError> {
+    Translate::new(manifest, values, namespace)
+        .and_then(|t| t.run(manifest))
+        .map_err(|(field, message)| ManifestError {
+            source_name: source_name.to_string(),
+            message: if field.is_empty() {
                 message
             } else {
                 format!("{field}: {message}")
-            })
+            },
         })
 }
 
