@@ -53,6 +53,22 @@ impl LogDir {
         self.root.join(namespace).join(format!("{name}.log"))
     }
 
+    /// [`LogDir::path`] for names that come from a request: only a log of this directory, a
+    /// scope of one or two labels (`NAMESPACE`, `NAMESPACE/JOB`) and a label as the name, so
+    /// no absolute path and no `..` ever leaves the directory.
+    fn checked_path(&self, namespace: &str, name: &str) -> std::io::Result<PathBuf> {
+        let scope: Vec<&str> = namespace.split('/').collect();
+        if scope.len() > 2 || !scope.iter().chain([&name]).all(|l| is_label(l)) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "no log is named {namespace:?}/{name:?}: a scope is NAMESPACE or NAMESPACE/JOB and a name a lowercase label"
+                ),
+            ));
+        }
+        Ok(self.path(namespace, name))
+    }
+
     /// The writer of app `namespace/name`'s log (shared, opened on first use).
     pub fn app(&self, namespace: &str, name: &str) -> Arc<AppLog> {
         let mut open = self.open.lock().expect("log table poisoned");
@@ -78,7 +94,7 @@ impl LogDir {
         since: Option<DateTime<Utc>>,
         tail: Option<usize>,
     ) -> std::io::Result<Vec<String>> {
-        let current = self.path(namespace, name);
+        let current = self.checked_path(namespace, name)?;
         let mut lines = Vec::new();
         for path in [rotated(&current), current] {
             match File::open(&path) {
@@ -128,6 +144,17 @@ impl LogDir {
         let _ = std::fs::remove_file(rotated(&current));
         let _ = std::fs::remove_file(current);
     }
+}
+
+/// A DNS-1123 label (what object names and run numbers are): lowercase letters, digits and
+/// `-`, at most 63, starting and ending with a letter or digit.
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 /// Where the logs of job `namespace/job` live, as the `namespace` argument of [`LogDir::read`]
@@ -200,6 +227,46 @@ impl AppLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_read_never_leaves_the_log_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(
+            outside.join("secret.log"),
+            "2026-01-01T00:00:00Z stdout secret\n",
+        )
+        .unwrap();
+        let dir = LogDir::open(tmp.path().join("logs"), 1 << 20).unwrap();
+        let abs = outside.to_str().unwrap();
+        for (scope, name) in [
+            (abs, "secret"),
+            ("../outside", "secret"),
+            ("..", "outside/secret"),
+            ("default", "../../outside/secret"),
+            ("a/b/c", "x"),
+            ("", "x"),
+            ("Default", "x"),
+        ] {
+            let err = dir.read(scope, name, None, None).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::InvalidInput,
+                "{scope} {name}"
+            );
+        }
+        dir.app("default", "web").write_line("stdout", b"hello");
+        assert_eq!(dir.read("default", "web", None, None).unwrap().len(), 1);
+        dir.job_run("default", "report", 3)
+            .write_line("stdout", b"run");
+        assert_eq!(
+            dir.read(&job_scope("default", "report"), "3", None, None)
+                .unwrap()
+                .len(),
+            1
+        );
+    }
 
     #[test]
     fn bounded_rotation_and_reading() {

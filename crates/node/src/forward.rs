@@ -79,6 +79,9 @@ impl ClusterIngress {
         match self.logs.read(scope, name, since, tail) {
             // One line per log line (an empty log is one empty line).
             Ok(lines) => text_response(StatusCode::OK, lines.join("\n")),
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                text_response(StatusCode::BAD_REQUEST, e.to_string())
+            }
             Err(e) => text_response(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("cannot read logs: {e}"),
