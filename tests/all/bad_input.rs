@@ -288,3 +288,58 @@ fn a_component_that_does_not_compile_fails_with_a_compile_failed_event() {
     assert!(events.contains("CompileFailed"), "{events}");
     assert_eq!(node.get("/broken").0, 404);
 }
+
+#[test]
+fn durations_too_long_to_add_to_a_clock_are_refused_not_a_panic() {
+    let node = Node::start(&[]);
+    let hello = repo_path("examples/hello-c/hello.wasm");
+    // Through the CLI: refused naming the field.
+    let huge = "  limits: {timeout: 2562047788015215h}\n";
+    let err = node.fails(
+        &["apply", "-f", "-"],
+        Some(&app_yaml("huge", &hello, "/huge", huge)),
+    );
+    assert!(err.contains("limits.timeout"), "{err}");
+    assert!(
+        err.contains("is longer than the longest duration Shoal takes"),
+        "{err}"
+    );
+    // Straight to the API: a 400, and the server keeps answering.
+    node.deploy("ok", "examples/hello-c/hello.wasm", "/ok", "");
+    let token = std::fs::read_to_string(node.data_dir.join("token")).unwrap();
+    let client = crate::support::http_client();
+    let mut app: serde_json::Value = client
+        .get(format!("{}/v1/namespaces/default/apps/ok", node.api))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    app["spec"]["limits"] = serde_json::json!({ "timeout": "2562047788015215h" });
+    let resp = client
+        .put(format!("{}/v1/namespaces/default/apps/ok", node.api))
+        .bearer_auth(token.trim())
+        .json(&app)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    for since in ["3000000000h", "2000000000h"] {
+        let resp = client
+            .get(format!(
+                "{}/v1/namespaces/default/apps/ok/logs?since={since}",
+                node.api
+            ))
+            .bearer_auth(token.trim())
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 400, "since={since}");
+        assert!(
+            resp.text()
+                .unwrap()
+                .contains("longer than the longest duration")
+        );
+    }
+    // A long but valid one reads everything.
+    node.ok(&["logs", "ok", "--since", "87600h"]);
+    assert_eq!(node.get("/ok").0, 200);
+}

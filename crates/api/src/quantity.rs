@@ -75,6 +75,10 @@ pub struct DurationSpec {
 }
 
 impl DurationSpec {
+    /// The longest duration: 10 years. Every deadline (`now + d`) and every date (`now - d`)
+    /// of a longer one could overflow, so none is taken.
+    pub const MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
     /// Parses `text`; the error says what a valid duration looks like.
     pub fn parse(text: &str) -> Result<Self, InvalidValue> {
         Self::parse_text(text).map_err(InvalidValue::from)
@@ -93,6 +97,12 @@ impl DurationSpec {
             "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(err)?),
             _ => return Err(err()),
         };
+        if value > Self::MAX {
+            return Err(format!(
+                "'{text}' is longer than the longest duration Shoal takes, {}h (10 years)",
+                Self::MAX.as_secs() / 3600
+            ));
+        }
         Ok(Self {
             text: t.to_string(),
             value,
@@ -186,5 +196,22 @@ mod tests {
             DurationSpec::parse("10").unwrap_err(),
             "'10' is not a duration; use e.g. 100ms, 30s or 5m"
         );
+        assert_eq!(
+            DurationSpec::parse("87600h").unwrap().get(),
+            DurationSpec::MAX
+        );
+        for huge in [
+            "87601h",
+            "3000000000h",
+            "2562047788015215h",
+            "18446744073709551615ms",
+        ] {
+            assert_eq!(
+                DurationSpec::parse(huge).unwrap_err().to_string(),
+                format!(
+                    "'{huge}' is longer than the longest duration Shoal takes, 87600h (10 years)"
+                )
+            );
+        }
     }
 }

@@ -146,7 +146,10 @@ pub(crate) async fn serve(
         Some(s) => {
             let d =
                 DurationSpec::parse(s).map_err(|e| ApiError::BadRequest(format!("since: {e}")))?;
-            Some(Utc::now() - chrono::Duration::from_std(d.get()).unwrap_or_default())
+            // Before the earliest date there is: every line.
+            chrono::Duration::from_std(d.get())
+                .ok()
+                .and_then(|d| Utc::now().checked_sub_signed(d))
         }
     };
     let reader = Arc::new(Reader {
