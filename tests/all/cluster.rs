@@ -475,3 +475,67 @@ fn pulls_since(registry: &shoal_testkit::Registry, skip: usize) -> (usize, usize
     };
     (gets("/manifests/"), gets("/blobs/"))
 }
+
+#[test]
+fn a_blob_no_server_has_is_not_chased_from_server_to_server() {
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let one = server(&etcd, &dirs[0]);
+    let two = server(&etcd, &dirs[1]);
+    let token = std::fs::read_to_string(one.data_dir.join("token")).unwrap();
+    let client = crate::support::http_client();
+    // The servers know each other: an upload to one is on the other.
+    let resp = client
+        .post(format!("{}/v1/blobs", one.api))
+        .bearer_auth(token.trim())
+        .body(b"known".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let known = shoal_api::Digest::of(b"known");
+    loop {
+        let r = client
+            .head(format!("{}/v1/blobs/{known}", two.api))
+            .bearer_auth(token.trim())
+            .send()
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        // The second server registered after the upload: upload again.
+        client
+            .post(format!("{}/v1/blobs", one.api))
+            .bearer_auth(token.trim())
+            .body(b"known".to_vec())
+            .send()
+            .unwrap();
+    }
+    // A digest neither has: each asks the other once and answers 404 (before, each asked the
+    // other in turn, forever).
+    let missing = shoal_api::Digest::of(b"nobody has this");
+    for server in [&one, &two, &one] {
+        let r = client
+            .get(format!("{}/v1/blobs/{missing}", server.api))
+            .bearer_auth(token.trim())
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    // A blob only the other one has (a replica's copy, not copied on) is fetched from it.
+    let r = client
+        .post(format!("{}/v1/blobs", two.api))
+        .bearer_auth(token.trim())
+        .header(shoal_server::peers::REPLICA, "1")
+        .body(b"only on two".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let only = shoal_api::Digest::of(b"only on two");
+    let r = client
+        .get(format!("{}/v1/blobs/{only}", one.api))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap();
+    assert_eq!(r.bytes().unwrap().as_ref(), b"only on two");
+}

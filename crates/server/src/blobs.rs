@@ -70,6 +70,7 @@ pub(crate) async fn exists(
 pub(crate) async fn download(
     State(state): State<Arc<ApiState>>,
     Path(digest): Path<String>,
+    headers: http::HeaderMap,
 ) -> Result<Vec<u8>, ApiError> {
     let not_found = || ApiError::NotFound(format!("blob {digest} not found"));
     let digest = Digest::parse(&digest).map_err(|_| not_found())?;
@@ -78,7 +79,11 @@ pub(crate) async fn download(
         return Ok(bytes);
     }
     // Uploaded to another server (before this one joined, or while it was away): fetch it,
-    // and keep it only if it is what its digest says.
+    // and keep it only if it is what its digest says. A peer's own fetch is answered from
+    // here only, so a digest no server has is never chased from server to server.
+    if headers.contains_key(crate::peers::REPLICA) {
+        return Err(not_found());
+    }
     let peers = state.peers.as_ref().ok_or_else(not_found)?;
     let bytes = peers.fetch(&digest).await.ok_or_else(not_found)?;
     let blobs = state.blobs.clone();

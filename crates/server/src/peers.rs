@@ -8,8 +8,14 @@ use shoal_store::{Etcd, Objects};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// The header on a copy sent to a peer (which does not copy it further).
+/// The header on a copy sent to a peer (which does not copy it further), and on a fetch from
+/// a peer (which answers from its own store only, never asking its peers in turn).
 pub const REPLICA: &str = "shoal-replica";
+
+/// How long a blob no peer had is not asked for again.
+const MISS_TTL: Duration = Duration::from_secs(2);
+/// The most misses remembered.
+const MAX_MISSES: usize = 10_000;
 
 /// A server as it registers itself.
 #[derive(Debug, Serialize, Deserialize)]
@@ -24,6 +30,8 @@ pub struct Peers {
     me: String,
     token: String,
     http: reqwest::Client,
+    /// Blobs no peer had, and when that was found.
+    misses: std::sync::Mutex<std::collections::HashMap<shoal_api::Digest, std::time::Instant>>,
 }
 
 impl Peers {
@@ -38,6 +46,7 @@ impl Peers {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("an HTTP client without TLS builds"),
+            misses: Default::default(),
         }
     }
 
@@ -78,13 +87,25 @@ impl Peers {
         futures::future::join_all(copies).await;
     }
 
-    /// Blob `digest` from the first peer that has it.
+    /// Blob `digest` from the first peer that has it in its own store. One hop only: the
+    /// peers do not ask theirs (the request says it is a replica's), so a digest nobody has
+    /// costs one request per peer — and none for [`MISS_TTL`] after.
     pub(crate) async fn fetch(&self, digest: &shoal_api::Digest) -> Option<Bytes> {
+        if self
+            .misses
+            .lock()
+            .expect("misses lock")
+            .get(digest)
+            .is_some_and(|at| at.elapsed() < MISS_TTL)
+        {
+            return None;
+        }
         for peer in self.others().await {
             let resp = self
                 .http
                 .get(format!("{peer}/v1/blobs/{digest}"))
                 .bearer_auth(&self.token)
+                .header(REPLICA, "1")
                 .send()
                 .await;
             if let Ok(r) = resp
@@ -93,6 +114,13 @@ impl Peers {
             {
                 return Some(bytes);
             }
+        }
+        let mut misses = self.misses.lock().expect("misses lock");
+        if misses.len() >= MAX_MISSES {
+            misses.retain(|_, at| at.elapsed() < MISS_TTL);
+        }
+        if misses.len() < MAX_MISSES {
+            misses.insert(digest.clone(), std::time::Instant::now());
         }
         None
     }
