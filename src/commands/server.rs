@@ -27,6 +27,29 @@ pub struct Args {
     pub max_upload: Quantity,
     #[command(flatten)]
     pub registries: RegistryArgs,
+    #[command(flatten)]
+    pub limits: ApiLimitArgs,
+}
+
+/// What the API accepts from clients (`shoal server`'s and `shoal up`'s).
+#[derive(clap::Args)]
+pub struct ApiLimitArgs {
+    /// Connections the API keeps open at once; one more is closed on accept.
+    #[arg(long = "api-max-connections", default_value_t = 1024)]
+    pub api_max_connections: usize,
+    /// How long an API client may take to send a request's header, or pause in its body.
+    #[arg(long = "api-client-timeout", default_value = "30s", value_parser = shoal_api::DurationSpec::parse)]
+    pub api_client_timeout: shoal_api::DurationSpec,
+}
+
+impl ApiLimitArgs {
+    /// The limits the API enforces.
+    pub fn limits(&self) -> shoal_server::ApiLimits {
+        shoal_server::ApiLimits {
+            max_connections: self.api_max_connections,
+            client_timeout: self.api_client_timeout.get(),
+        }
+    }
 }
 
 /// The API's registry flags (`shoal server`'s and `shoal up`'s).
@@ -97,6 +120,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let api = tokio::spawn(shoal_server::run(
         listener,
         state,
+        args.limits.limits(),
         shutdown.clone().cancelled_owned(),
     ));
     let registration = tokio::spawn(shoal_server::peers::register(

@@ -22,6 +22,8 @@ pub struct Args {
     pub max_upload: Quantity,
     #[command(flatten)]
     pub registries: super::server::RegistryArgs,
+    #[command(flatten)]
+    pub limits: super::server::ApiLimitArgs,
     /// Apply these manifests once the node is up, and print where to reach them.
     #[arg(long = "apply")]
     pub apply: Vec<String>,
@@ -73,6 +75,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let api = tokio::spawn(shoal_server::run(
         api_listener,
         state,
+        args.limits.limits(),
         shutdown.clone().cancelled_owned(),
     ));
 

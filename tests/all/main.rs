@@ -1,6 +1,7 @@
 //! End-to-end tests: each starts a real `shoal up` on port 0 with its own data dir and drives it
 //! with the real CLI and real HTTP requests.
 
+mod api_limits;
 mod apps;
 mod bad_input;
 mod capabilities;

@@ -242,6 +242,7 @@ mod tests {
         tokio::spawn(shoal_server::run(
             listener,
             Arc::new(state),
+            shoal_server::ApiLimits::default(),
             std::future::pending(),
         ));
         url

@@ -24,7 +24,7 @@
 //! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
 //! server validates everything again — the CLI is a convenience, not a gatekeeper.
 //!
-//! [`run`] takes its listener and shutdown signal from the caller.
+//! [`run`] takes its listener, limits ([`ApiLimits`]) and shutdown signal from the caller.
 
 mod apps;
 mod blobs;
@@ -40,9 +40,11 @@ pub mod placement;
 mod pulls;
 mod revisions;
 mod routes;
+mod serve;
 mod store_api;
 
 pub use error::ApiError;
+pub use serve::{ApiLimits, run};
 pub use shoal_blobs::BlobStore;
 pub use store_api::WireKv;
 
@@ -196,20 +198,6 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(api)
         .with_state(state)
-}
-
-/// Serves the API on `listener` until `shutdown` resolves, then finishes in-flight requests.
-///
-/// # Errors
-/// Accepting connections failed.
-pub async fn run(
-    listener: tokio::net::TcpListener,
-    state: Arc<ApiState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
 }
 
 async fn info(State(state): State<Arc<ApiState>>) -> axum::Json<serde_json::Value> {
