@@ -156,7 +156,10 @@ impl OutboundPolicy {
             port: uri.port_u16().unwrap_or(default),
             host,
         };
-        if !self.rules.iter().any(|r| r.allows(&dest)) {
+        // Only an entry that allows this destination can exempt an internal address: naming
+        // one internal address in one entry opens no other entry's scheme or port to it.
+        let allowing: Vec<&OutboundRule> = self.rules.iter().filter(|r| r.allows(&dest)).collect();
+        if allowing.is_empty() {
             let shown = format!("{}://{}:{}", dest.scheme, dest.host, dest.port);
             return Err(VetError::Denied(Denial::NotAllowed(shown)));
         }
@@ -192,7 +195,7 @@ impl OutboundPolicy {
         }
         for addr in &addrs {
             let ip = addr.ip();
-            if is_internal(ip) && !self.rules.iter().any(|r| r.names_ip(ip)) {
+            if is_internal(ip) && !allowing.iter().any(|r| r.names_ip(ip)) {
                 return Err(VetError::Denied(Denial::Internal {
                     host: dest.host.clone(),
                     ip,
@@ -367,6 +370,29 @@ mod tests {
             vet(&policy(&[]), "http://127.0.0.1:1/").await.unwrap_err(),
             Denial::NotGranted.to_string()
         );
+    }
+
+    #[tokio::test]
+    async fn an_internal_address_is_exempt_only_under_the_entry_that_names_it() {
+        let p = policy(&[
+            "http://127.0.0.1:8080",
+            "https://*:*",
+            "http://localhost:3000",
+            "http://*:*",
+        ]);
+        assert!(vet(&p, "http://127.0.0.1:8080/").await.is_ok());
+        assert!(vet(&p, "http://localhost:3000/").await.is_ok());
+        for url in [
+            "https://127.0.0.1:8080/",
+            "https://127.0.0.1:22/",
+            "http://127.0.0.1:22/",
+            "https://localhost:3000/",
+            "http://localhost:22/",
+            "http://[::1]:8080/",
+        ] {
+            let err = vet(&p, url).await.unwrap_err();
+            assert!(err.contains("internal address"), "{url}: {err}");
+        }
     }
 
     #[tokio::test]

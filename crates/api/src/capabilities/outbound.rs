@@ -224,8 +224,10 @@ fn is_dns_name(s: &str) -> bool {
 
 /// Whether an address is one a guest must not reach unless an entry names it exactly:
 /// loopback, private, link-local (which includes cloud metadata at 169.254.169.254),
-/// unique-local, unspecified, broadcast, documentation and shared (CGNAT) ranges, and IPv4
-/// addresses embedded in IPv6.
+/// unique-local and site-local, unspecified, broadcast, documentation, benchmarking
+/// (198.18.0.0/15) and shared (CGNAT) ranges, and every IPv6 form that carries or reaches an
+/// IPv4 address: mapped, compatible, 6to4 (2002::/16), Teredo (2001::/32) and NAT64
+/// (64:ff9b::/96, 64:ff9b:1::/48).
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -240,6 +242,7 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || o[0] == 0
                 || (o[0] == 100 && (64..128).contains(&o[1]))
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
                 || o[0] >= 240
         }
         IpAddr::V6(v6) => {
@@ -252,8 +255,11 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local
                 || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated, still routed inside)
+                || s[0] == 0x2002 // 6to4: an IPv4 address inside
+                || (s[0] == 0x2001 && s[1] == 0) // Teredo: an IPv4 address inside
                 || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0) // IPv4-compatible
-                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 can reach IPv4 internals
+                || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 (both prefixes) reaches IPv4 internals
                 || s[0] == 0x2001 && s[1] == 0xdb8
         }
     }
@@ -346,10 +352,24 @@ mod tests {
             "fd00::1",
             "::ffff:127.0.0.1",
             "::127.0.0.1",
+            "198.18.0.1",
+            "198.19.255.254",
+            "fec0::1",
+            "2002:7f00:1::1",
+            "2002:a9fe:a9fe::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b::7f00:1",
+            "64:ff9b:1::a00:1",
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "198.20.0.1",
+            "2606:4700::1111",
+            "2001:4860::8888",
+        ] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
     }
