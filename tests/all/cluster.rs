@@ -539,3 +539,73 @@ fn a_blob_no_server_has_is_not_chased_from_server_to_server() {
         .unwrap();
     assert_eq!(r.bytes().unwrap().as_ref(), b"only on two");
 }
+
+#[test]
+fn store_writes_are_typed_objects_and_a_corrupt_one_hides_nothing() {
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..1).map(|_| tempfile::tempdir().unwrap()).collect();
+    let one = server(&etcd, &dirs[0]);
+    let node_token = node_token(&one);
+    one.apply(&app_yaml(
+        "typed",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/typed",
+        "",
+    ));
+    let client = crate::support::http_client();
+    let kv = |key: &str| format!("{}/v1/store/kv?key={key}", one.api);
+    let current: serde_json::Value = client
+        .get(kv("apps/default/typed"))
+        .bearer_auth(&node_token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&base64_decode(current["value"].as_str().unwrap())).unwrap();
+
+    // A node's status write that is not a status: refused, naming the key.
+    let mut bad = stored.clone();
+    bad["status"] = 42.into();
+    let r = client
+        .put(kv("apps/default/typed"))
+        .bearer_auth(&node_token)
+        .body(serde_json::to_vec(&bad).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("apps/default/typed: not a App"));
+    // A Node object under another node's name.
+    let r = client
+        .put(kv("nodes/n1"))
+        .bearer_auth(&node_token)
+        .body(r#"{"apiVersion":"shoal/v1alpha1","kind":"Node","metadata":{"name":"n2"},"spec":{"address":"http://127.0.0.1:1","capacityMemory":1,"maxInstances":1}}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("not the one its key names"));
+
+    // Bytes written to etcd behind the API's back do not break listing the kind.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = shoal_store::Etcd::new(&etcd.url()).unwrap();
+        shoal_store::Store::put(
+            &store,
+            "apps/default/corrupt",
+            br#"{"status": 42}"#.to_vec(),
+            shoal_store::Precondition::None,
+        )
+        .await
+        .unwrap();
+    });
+    let listed = one.ok(&["get", "apps"]);
+    assert!(listed.contains("typed"), "{listed}");
+    assert!(!listed.contains("corrupt"), "{listed}");
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}

@@ -266,13 +266,12 @@ mod tests {
         let url = server(dir.path()).await;
         let client = RemoteStore::new(std::slice::from_ref(&url), "client");
         let node = RemoteStore::new(&[url], "node");
-        let app =
-            br#"{"spec":{"component":"a"},"metadata":{"name":"a"},"status":{"phase":"Pending"}}"#;
+        let app = br#"{"apiVersion":"shoal/v1alpha1","kind":"App","spec":{"component":"a.wasm","routes":[{"path":"/a"}]},"metadata":{"name":"a"},"status":{"phase":"Pending"}}"#;
         let rev = client
             .put("apps/default/a", app.to_vec(), Precondition::Absent)
             .await
             .unwrap();
-        let ready = br#"{"spec":{"component":"a"},"metadata":{"name":"a","resourceVersion":9},"status":{"phase":"Ready"}}"#;
+        let ready = br#"{"apiVersion":"shoal/v1alpha1","kind":"App","spec":{"component":"a.wasm","routes":[{"path":"/a"}]},"metadata":{"name":"a","resourceVersion":9},"status":{"phase":"Ready"}}"#;
         node.put(
             "apps/default/a",
             ready.to_vec(),
@@ -280,8 +279,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let respec =
-            br#"{"spec":{"component":"evil"},"metadata":{"name":"a"},"status":{"phase":"Ready"}}"#;
+        let respec = br#"{"apiVersion":"shoal/v1alpha1","kind":"App","spec":{"component":"evil.wasm","routes":[{"path":"/a"}]},"metadata":{"name":"a"},"status":{"phase":"Ready"}}"#;
         let err = node
             .put("apps/default/a", respec.to_vec(), Precondition::None)
             .await
@@ -298,12 +296,26 @@ mod tests {
                 .is_err()
         );
         assert!(node.get("routes/x").await.is_err());
-        node.put("events/default/e", b"{}".to_vec(), Precondition::None)
+        let event = br#"{"apiVersion":"shoal/v1alpha1","kind":"Event","metadata":{"name":"e"},"involvedObject":{"kind":"app","namespace":"default","name":"a"},"type":"Normal","reason":"Ready","message":"m","source":"node/n1","timestamp":"2026-01-01T00:00:00Z"}"#;
+        node.put("events/default/e", event.to_vec(), Precondition::None)
             .await
             .unwrap();
-        node.put("nodes/n1", b"{}".to_vec(), Precondition::None)
+        let n1 = br#"{"apiVersion":"shoal/v1alpha1","kind":"Node","metadata":{"name":"n1"},"spec":{"address":"http://127.0.0.1:1","capacityMemory":1,"maxInstances":1}}"#;
+        node.put("nodes/n1", n1.to_vec(), Precondition::None)
             .await
             .unwrap();
+        // Not an object of its kind, or not the one its key names: refused.
+        for (key, body) in [
+            ("nodes/n1", &b"{}"[..]),
+            ("nodes/n2", &n1[..]),
+            ("events/default/e", &b"{\"status\": 42}"[..]),
+        ] {
+            let err = node
+                .put(key, body.to_vec(), Precondition::None)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("400"), "{key}: {err}");
+        }
         assert_eq!(node.list("apps/").await.unwrap().0.len(), 1);
     }
 }

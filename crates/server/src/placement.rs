@@ -56,6 +56,9 @@ pub fn place(ask: &Ask<'_>, nodes: &[Candidate]) -> Result<Vec<String>, String> 
             && n.capacity.saturating_sub(n.reserved) >= ask.reservation
     };
     let mut eligible: Vec<&Candidate> = nodes.iter().filter(|n| fits(n)).collect();
+    // One candidate per name (two objects claiming one name count once, never twice).
+    let mut seen = std::collections::HashSet::new();
+    eligible.retain(|n| seen.insert(n.name.as_str()));
     if eligible.is_empty() {
         return Err(why_none(ask, nodes));
     }
@@ -378,6 +381,21 @@ mod tests {
                 &[]
             ),
             Err("no node has joined the cluster".into())
+        );
+        // Two candidates with one name are one node: no panic, one replica there.
+        let twins = vec![node("a", true, &[], 512), node("a", true, &[], 512)];
+        assert_eq!(
+            place(
+                &Ask {
+                    replicas: Replicas::All,
+                    selector: &none,
+                    spread_by: None,
+                    reservation: 1,
+                    current: &[],
+                },
+                &twins
+            ),
+            Ok(vec!["a".to_string()])
         );
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! A node token may read objects and write only what a node writes: the `status` of Apps and
 //! Jobs (spec and metadata must stay as stored), events, and Node objects. The client token
-//! may do anything.
+//! may do anything. Whoever writes, a value under an object kind's prefix is decoded as that
+//! kind, must be the object its key names, and is stored as serialised again.
 
 use crate::{ApiError, ApiState, Role};
 use axum::Json;
@@ -122,14 +123,11 @@ pub(crate) async fn put(
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     let pre = precondition(q.pre.as_deref())?;
+    let value = typed(&q.key, &body)?;
     if role == Role::Node {
-        node_may_write(&state, &q.key, Some(&body)).await?;
+        node_may_write(&state, &q.key, Some(&value)).await?;
     }
-    let revision = state
-        .objects
-        .store()
-        .put(&q.key, body.to_vec(), pre)
-        .await?;
+    let revision = state.objects.store().put(&q.key, value, pre).await?;
     Ok(Json(json!({"revision": revision})))
 }
 
@@ -144,6 +142,40 @@ pub(crate) async fn delete(
     }
     let revision = state.objects.store().delete(&q.key, pre).await?;
     Ok(Json(json!({"revision": revision})))
+}
+
+/// The value to store at `key`: under an object kind's prefix, the body decoded as that kind
+/// (its name and namespace those of the key) and serialised again, so nothing but a well
+/// formed object of the right name is ever stored there; elsewhere the body as it is.
+///
+/// # Errors
+/// [`ApiError::BadRequest`] naming the key and what is wrong.
+fn typed(key: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    if key.starts_with(App::PREFIX) {
+        checked::<App>(key, body, "App")
+    } else if key.starts_with(Job::PREFIX) {
+        checked::<Job>(key, body, "Job")
+    } else if key.starts_with(Node::PREFIX) {
+        checked::<Node>(key, body, "Node")
+    } else if key.starts_with(Event::PREFIX) {
+        checked::<Event>(key, body, "Event")
+    } else {
+        Ok(body.to_vec())
+    }
+}
+
+fn checked<T: Resource>(key: &str, body: &[u8], kind: &str) -> Result<Vec<u8>, ApiError> {
+    let bad = |m: String| ApiError::BadRequest(format!("{key}: {m}"));
+    let at = T::parse_key(key).ok_or_else(|| bad(format!("not the key of a {kind}")))?;
+    let obj: T = serde_json::from_slice(body).map_err(|e| bad(format!("not a {kind}: {e}")))?;
+    let meta = obj.metadata();
+    if meta.name != at.name || (T::NAMESPACED && meta.namespace != at.namespace) {
+        return Err(bad(format!(
+            "holds {kind} {}/{}, not the one its key names",
+            meta.namespace, meta.name
+        )));
+    }
+    Ok(serde_json::to_vec(&obj).expect("an object serialises"))
 }
 
 /// What a node may change: events and Node objects freely; an App's or Job's `status` only.

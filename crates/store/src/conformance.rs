@@ -7,17 +7,17 @@ use crate::{Precondition, Store, StoreError, WatchEvent};
 /// Compare-and-swap, revisions, listing and deletes.
 pub async fn cas_and_revisions(s: &dyn Store) {
     let r1 = s
-        .put("apps/default/a", b"1".to_vec(), Precondition::Absent)
+        .put("kv-a/default/a", b"1".to_vec(), Precondition::Absent)
         .await
         .unwrap();
     assert!(matches!(
-        s.put("apps/default/a", b"x".to_vec(), Precondition::Absent)
+        s.put("kv-a/default/a", b"x".to_vec(), Precondition::Absent)
             .await,
         Err(StoreError::Conflict { .. })
     ));
     let r2 = s
         .put(
-            "apps/default/a",
+            "kv-a/default/a",
             b"2".to_vec(),
             Precondition::ModRevision(r1),
         )
@@ -26,48 +26,48 @@ pub async fn cas_and_revisions(s: &dyn Store) {
     assert!(r2 > r1);
     assert!(matches!(
         s.put(
-            "apps/default/a",
+            "kv-a/default/a",
             b"3".to_vec(),
             Precondition::ModRevision(r1)
         )
         .await,
         Err(StoreError::Conflict { .. })
     ));
-    s.put("apps/other/b", b"b".to_vec(), Precondition::None)
+    s.put("kv-a/other/b", b"b".to_vec(), Precondition::None)
         .await
         .unwrap();
-    let (items, rev) = s.list("apps/default/").await.unwrap();
+    let (items, rev) = s.list("kv-a/default/").await.unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].value, b"2");
     assert_eq!(rev, r2 + 1);
     assert_eq!(
-        s.delete("apps/default/zzz", Precondition::None)
+        s.delete("kv-a/default/zzz", Precondition::None)
             .await
             .unwrap(),
         None
     );
     assert!(
-        s.delete("apps/default/a", Precondition::None)
+        s.delete("kv-a/default/a", Precondition::None)
             .await
             .unwrap()
             .is_some()
     );
-    assert_eq!(s.get("apps/default/a").await.unwrap(), None);
+    assert_eq!(s.get("kv-a/default/a").await.unwrap(), None);
 }
 
 /// A watch resumes after a revision, in order, with deletes.
 pub async fn watch_resumes_from_revision(s: &dyn Store) {
     let r1 = s
-        .put("apps/a", b"1".to_vec(), Precondition::None)
+        .put("kv-a/a", b"1".to_vec(), Precondition::None)
         .await
         .unwrap();
-    s.put("jobs/x", b"j".to_vec(), Precondition::None)
+    s.put("kv-j/x", b"j".to_vec(), Precondition::None)
         .await
         .unwrap();
-    let mut w = s.watch("apps/", r1 - 1).await.unwrap();
-    s.delete("apps/a", Precondition::None).await.unwrap();
+    let mut w = s.watch("kv-a/", r1 - 1).await.unwrap();
+    s.delete("kv-a/a", Precondition::None).await.unwrap();
     match w.next().await.unwrap().unwrap() {
-        WatchEvent::Put(kv) => assert_eq!((kv.key.as_str(), kv.mod_revision), ("apps/a", r1)),
+        WatchEvent::Put(kv) => assert_eq!((kv.key.as_str(), kv.mod_revision), ("kv-a/a", r1)),
         other => panic!("{other:?}"),
     }
     assert!(matches!(

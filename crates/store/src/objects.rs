@@ -56,10 +56,10 @@ impl Objects {
     }
 
     /// Every object of kind `T` in `namespace` (every namespace: `None`), and the revision
-    /// they were read at.
+    /// they were read at. An object that does not decode is skipped with a warning.
     ///
     /// # Errors
-    /// The store is unavailable or a stored value is corrupt.
+    /// The store is unavailable.
     pub async fn list<T: Resource>(
         &self,
         namespace: Option<&str>,
@@ -69,7 +69,17 @@ impl Objects {
 
     async fn list_at<T: Resource>(&self, prefix: &str) -> Result<(Vec<T>, u64), StoreError> {
         let (kvs, rev) = self.store.list(prefix).await?;
-        let objs = kvs.iter().map(Self::decode).collect::<Result<_, _>>()?;
+        // One undecodable object is reported and skipped: it never hides the rest of its kind.
+        let objs = kvs
+            .iter()
+            .filter_map(|kv| match Self::decode(kv) {
+                Ok(obj) => Some(obj),
+                Err(e) => {
+                    tracing::warn!("skipping an object that does not decode: {e}");
+                    None
+                }
+            })
+            .collect();
         Ok((objs, rev))
     }
 
