@@ -260,6 +260,10 @@ mod tests {
         shoal_store::conformance::watch_resumes_from_revision(&s).await;
     }
 
+    fn ready_app() -> Vec<u8> {
+        br#"{"apiVersion":"shoal/v1alpha1","kind":"App","spec":{"component":"a.wasm","routes":[{"path":"/a"}]},"metadata":{"name":"a"},"status":{"phase":"Ready"}}"#.to_vec()
+    }
+
     #[tokio::test]
     async fn a_node_token_writes_status_events_and_nodes_but_never_a_spec() {
         let dir = tempfile::tempdir().unwrap();
@@ -304,6 +308,43 @@ mod tests {
         node.put("nodes/n1", n1.to_vec(), Precondition::None)
             .await
             .unwrap();
+        // What the leader's controllers own is not a node's to write: an app's placement
+        // (a node could pull every app's traffic to itself), a node's phase.
+        let (kv, _) = node.list("apps/").await.unwrap();
+        let rev = kv[0].mod_revision;
+        let grab = br#"{"apiVersion":"shoal/v1alpha1","kind":"App","spec":{"component":"a.wasm","routes":[{"path":"/a"}]},"metadata":{"name":"a"},"status":{"phase":"Ready","placement":{"nodes":["n1"]}}}"#;
+        let err = node
+            .put(
+                "apps/default/a",
+                grab.to_vec(),
+                Precondition::ModRevision(rev),
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("status.placement"), "{err}");
+        let ready = br#"{"apiVersion":"shoal/v1alpha1","kind":"Node","metadata":{"name":"n1"},"spec":{"address":"http://127.0.0.1:1","capacityMemory":1,"maxInstances":1},"status":{"phase":"Ready"}}"#;
+        let err = node
+            .put("nodes/n1", ready.to_vec(), Precondition::None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("status.phase"), "{err}");
+        let ready_n3 = String::from_utf8_lossy(ready).replace("n1", "n3");
+        let err = node
+            .put("nodes/n3", ready_n3.into_bytes(), Precondition::None)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("status.phase"), "{err}");
+        // A write checked against a revision that is no longer current is a conflict.
+        let err = node
+            .put(
+                "apps/default/a",
+                ready_app(),
+                Precondition::ModRevision(rev - 1),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
         // Not an object of its kind, or not the one its key names: refused.
         for (key, body) in [
             ("nodes/n1", &b"{}"[..]),

@@ -65,12 +65,6 @@ pub(crate) struct PrefixQuery {
 /// Prefixes a node may read.
 const NODE_READS: &[&str] = &[App::PREFIX, Job::PREFIX, Event::PREFIX, Node::PREFIX];
 
-/// Prefixes a node may write whole.
-const NODE_WRITES: &[&str] = &[Event::PREFIX, Node::PREFIX];
-
-/// Prefixes whose objects a node may change only the status of.
-const NODE_STATUS_WRITES: &[&str] = &[App::PREFIX, Job::PREFIX];
-
 fn readable(role: Role, key: &str) -> Result<(), ApiError> {
     match role {
         Role::Client => Ok(()),
@@ -124,9 +118,15 @@ pub(crate) async fn put(
 ) -> Result<Json<Value>, ApiError> {
     let pre = precondition(q.pre.as_deref())?;
     let value = typed(&q.key, &body)?;
-    if role == Role::Node {
-        node_may_write(&state, &q.key, Some(&value)).await?;
-    }
+    let pre = if role == Role::Node {
+        checked_at(
+            node_may_write(&state, &q.key, Some(&value)).await?,
+            pre,
+            &q.key,
+        )?
+    } else {
+        pre
+    };
     let revision = state.objects.store().put(&q.key, value, pre).await?;
     Ok(Json(json!({"revision": revision})))
 }
@@ -137,9 +137,11 @@ pub(crate) async fn delete(
     Query(q): Query<KeyQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let pre = precondition(q.pre.as_deref())?;
-    if role == Role::Node {
-        node_may_write(&state, &q.key, None).await?;
-    }
+    let pre = if role == Role::Node {
+        checked_at(node_may_write(&state, &q.key, None).await?, pre, &q.key)?
+    } else {
+        pre
+    };
     let revision = state.objects.store().delete(&q.key, pre).await?;
     Ok(Json(json!({"revision": revision})))
 }
@@ -178,35 +180,113 @@ fn checked<T: Resource>(key: &str, body: &[u8], kind: &str) -> Result<Vec<u8>, A
     Ok(serde_json::to_vec(&obj).expect("an object serialises"))
 }
 
-/// What a node may change: events and Node objects freely; an App's or Job's `status` only.
-async fn node_may_write(state: &ApiState, key: &str, value: Option<&[u8]>) -> Result<(), ApiError> {
-    if NODE_WRITES.iter().any(|p| key.starts_with(p)) {
-        return Ok(());
+/// The precondition a node's write is made with: the one it gave, and the revision its check
+/// was made against (`checked`), so the check and the write are one compare-and-swap — a
+/// concurrent apply or controller write makes the node's write a conflict, never reverts.
+fn checked_at(
+    checked: Option<Precondition>,
+    given: Precondition,
+    key: &str,
+) -> Result<Precondition, ApiError> {
+    match (checked, given) {
+        (None, given) => Ok(given),
+        (Some(checked), Precondition::None) => Ok(checked),
+        (Some(checked), given) if checked == given => Ok(given),
+        (Some(_), _) => Err(ApiError::Conflict(format!(
+            "{key} changed since the node read it; read it again"
+        ))),
     }
-    let forbidden = || ApiError::Forbidden(format!("a node may change only the status of {key}"));
-    if !NODE_STATUS_WRITES.iter().any(|p| key.starts_with(p)) {
-        return Err(forbidden());
+}
+
+/// What a node may change: events freely; Node objects and the `status` of Apps and Jobs,
+/// but never what the leading server's controllers own (an App's `status.placement`, a Job's
+/// `status.node`, a Node's `status.phase` and `status.memoryReserved`). Returns the
+/// precondition the check holds under (the stored revision, or absence), if there is one.
+async fn node_may_write(
+    state: &ApiState,
+    key: &str,
+    value: Option<&[u8]>,
+) -> Result<Option<Precondition>, ApiError> {
+    if key.starts_with(Event::PREFIX) {
+        return Ok(None);
     }
-    let value = value.ok_or_else(forbidden)?;
-    let Some(current) = state.objects.store().get(key).await? else {
-        return Err(forbidden());
+    let forbidden =
+        |what: &str| ApiError::Forbidden(format!("a node may not change {what} of {key}"));
+    let parse = |bytes: &[u8]| -> Result<Value, ApiError> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("{key}: not a JSON object: {e}")))
     };
-    let strip = |bytes: &[u8]| -> Result<Value, ApiError> {
-        let mut v: Value = serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::BadRequest(format!("{key}: not a JSON object: {e}")))?;
+    let current = state.objects.store().get(key).await?;
+    let owned = |v: &Value, fields: &[&str]| -> Vec<Value> {
+        fields
+            .iter()
+            .map(|f| {
+                v.get("status")
+                    .and_then(|s| s.get(*f))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            })
+            .collect()
+    };
+    if key.starts_with(Node::PREFIX) {
+        const LEADER_OWNED: &[&str] = &["phase", "memoryReserved"];
+        let Some(value) = value else {
+            return Err(forbidden("the existence"));
+        };
+        let next = parse(value)?;
+        let (before, pre) = match &current {
+            Some(kv) => (
+                owned(&parse(&kv.value)?, LEADER_OWNED),
+                Precondition::ModRevision(kv.mod_revision),
+            ),
+            // A node registering itself starts where the leader would start it.
+            None => (
+                owned(
+                    &json!({ "status": shoal_api::NodeStatus::default() }),
+                    LEADER_OWNED,
+                ),
+                Precondition::Absent,
+            ),
+        };
+        if owned(&next, LEADER_OWNED) != before {
+            return Err(forbidden(
+                "status.phase or status.memoryReserved (the leader's)",
+            ));
+        }
+        return Ok(Some(pre));
+    }
+    let leader_owned: &[&str] = if key.starts_with(App::PREFIX) {
+        &["placement"]
+    } else if key.starts_with(Job::PREFIX) {
+        &["node"]
+    } else {
+        return Err(forbidden("anything"));
+    };
+    let value = value.ok_or_else(|| forbidden("the existence"))?;
+    let Some(current) = current else {
+        return Err(forbidden("the existence"));
+    };
+    let strip = |v: &Value| -> Value {
+        let mut v = v.clone();
         if let Some(obj) = v.as_object_mut() {
             obj.remove("status");
             if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.remove("resourceVersion");
             }
         }
-        Ok(v)
+        v
     };
-    if strip(value)? == strip(&current.value)? {
-        Ok(())
-    } else {
-        Err(forbidden())
+    let (next, stored) = (parse(value)?, parse(&current.value)?);
+    if strip(&next) != strip(&stored) {
+        return Err(forbidden("anything but the status"));
     }
+    if owned(&next, leader_owned) != owned(&stored, leader_owned) {
+        return Err(forbidden(&format!(
+            "status.{} (the leader's)",
+            leader_owned[0]
+        )));
+    }
+    Ok(Some(Precondition::ModRevision(current.mod_revision)))
 }
 
 pub(crate) async fn watch(
