@@ -300,10 +300,45 @@ mod tests {
                 .is_err()
         );
         assert!(node.get("routes/x").await.is_err());
-        let event = br#"{"apiVersion":"shoal/v1alpha1","kind":"Event","metadata":{"name":"e"},"involvedObject":{"kind":"app","namespace":"default","name":"a"},"type":"Normal","reason":"Ready","message":"m","source":"node/n1","timestamp":"2026-01-01T00:00:00Z"}"#;
-        node.put("events/default/e", event.to_vec(), Precondition::None)
+        let event = |name: &str, message: &str| {
+            format!(
+                r#"{{"apiVersion":"shoal/v1alpha1","kind":"Event","metadata":{{"name":"{name}"}},"involvedObject":{{"kind":"app","namespace":"default","name":"a"}},"type":"Normal","reason":"Ready","message":"{message}","source":"node/n1","timestamp":"2026-01-01T00:00:00Z"}}"#
+            )
+            .into_bytes()
+        };
+        // However many a writer sends, the newest 50 per object are kept.
+        for i in 0..60 {
+            let name = format!("app.a.{i:020}");
+            node.put(
+                &format!("events/default/{name}"),
+                event(&name, "m"),
+                Precondition::None,
+            )
             .await
             .unwrap();
+        }
+        let (events, _) = node.list("events/default/app.a.").await.unwrap();
+        assert_eq!(events.len(), shoal_store::EVENTS_PER_OBJECT);
+        assert!(
+            events[0].key.ends_with(&format!("{:020}", 10)),
+            "{}",
+            events[0].key
+        );
+        // An event named for another object, or with a message past the limit: refused.
+        for (name, message) in [
+            ("app.b.1", "m".to_string()),
+            ("app.a.2", "x".repeat(shoal_store::MAX_EVENT_MESSAGE + 1)),
+        ] {
+            let err = node
+                .put(
+                    &format!("events/default/{name}"),
+                    event(name, &message),
+                    Precondition::None,
+                )
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("400"), "{name}: {err}");
+        }
         let n1 = br#"{"apiVersion":"shoal/v1alpha1","kind":"Node","metadata":{"name":"n1"},"spec":{"address":"http://127.0.0.1:1","capacityMemory":1,"maxInstances":1}}"#;
         node.put("nodes/n1", n1.to_vec(), Precondition::None)
             .await
@@ -349,7 +384,7 @@ mod tests {
         for (key, body) in [
             ("nodes/n1", &b"{}"[..]),
             ("nodes/n2", &n1[..]),
-            ("events/default/e", &b"{\"status\": 42}"[..]),
+            ("events/default/app.a.3", &b"{\"status\": 42}"[..]),
         ] {
             let err = node
                 .put(key, body.to_vec(), Precondition::None)

@@ -127,8 +127,56 @@ pub(crate) async fn put(
     } else {
         pre
     };
-    let revision = state.objects.store().put(&q.key, value, pre).await?;
+    let revision = state
+        .objects
+        .store()
+        .put(&q.key, value.clone(), pre)
+        .await?;
+    if q.key.starts_with(Event::PREFIX) {
+        prune_events(&state, &value).await;
+    }
     Ok(Json(json!({"revision": revision})))
+}
+
+/// Keeps the newest [`shoal_store::EVENTS_PER_OBJECT`] events about the object `event` is
+/// about, whoever wrote them: a writer that never prunes cannot grow them without bound.
+async fn prune_events(state: &ApiState, event: &[u8]) {
+    let Ok(event) = serde_json::from_slice::<Event>(event) else {
+        return;
+    };
+    let prefix = shoal_store::resource::events_about(&event.involved_object);
+    let Ok((old, _)) = state.objects.store().list(&prefix).await else {
+        return;
+    };
+    for kv in old.iter().rev().skip(shoal_store::EVENTS_PER_OBJECT) {
+        let _ = state
+            .objects
+            .store()
+            .delete(&kv.key, Precondition::None)
+            .await;
+    }
+}
+
+/// An event is about the object its name says (`KIND.NAME.STAMP`, as `record_event` names
+/// them), in its own namespace, with a bounded message: so pruning by object bounds them all.
+fn check_event(key: &str, event: &Event) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::BadRequest(format!("{key}: {m}"));
+    let about = &event.involved_object;
+    let expected = format!("{}.{}.", about.kind, about.name);
+    if !event.metadata.name.starts_with(&expected) || about.namespace != event.metadata.namespace {
+        return Err(bad(format!(
+            "an event about {}/{} in {} must be named {expected}STAMP in that namespace",
+            about.kind, about.name, about.namespace
+        )));
+    }
+    if event.message.len() > shoal_store::MAX_EVENT_MESSAGE {
+        return Err(bad(format!(
+            "the message is {} bytes, more than {}",
+            event.message.len(),
+            shoal_store::MAX_EVENT_MESSAGE
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) async fn delete(
@@ -160,7 +208,10 @@ fn typed(key: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     } else if key.starts_with(Node::PREFIX) {
         checked::<Node>(key, body, "Node")
     } else if key.starts_with(Event::PREFIX) {
-        checked::<Event>(key, body, "Event")
+        let value = checked::<Event>(key, body, "Event")?;
+        let event: Event = serde_json::from_slice(&value).expect("just serialised");
+        check_event(key, &event)?;
+        Ok(value)
     } else {
         Ok(body.to_vec())
     }

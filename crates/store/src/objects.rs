@@ -212,6 +212,22 @@ impl Objects {
 /// Events kept per object; older ones are pruned when a new one is recorded.
 pub const EVENTS_PER_OBJECT: usize = 50;
 
+/// The longest event message, in bytes; a longer one is cut (and marked) when recorded.
+pub const MAX_EVENT_MESSAGE: usize = 4096;
+
+/// `message` within [`MAX_EVENT_MESSAGE`] bytes, cut at a character boundary and marked.
+fn bounded_message(message: &str) -> String {
+    if message.len() <= MAX_EVENT_MESSAGE {
+        return message.to_string();
+    }
+    let mark = " … (cut)";
+    let mut end = MAX_EVENT_MESSAGE - mark.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{mark}", &message[..end])
+}
+
 impl Objects {
     /// Records an event about `about`, keeping at most [`EVENTS_PER_OBJECT`] per object.
     ///
@@ -238,7 +254,7 @@ impl Objects {
             involved_object: about.clone(),
             type_: reason.type_(),
             reason,
-            message: message.into(),
+            message: bounded_message(message),
             source: source.into(),
             timestamp: now,
         };
@@ -275,5 +291,20 @@ impl Objects {
             self.store.delete(&kv.key, Precondition::None).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_messages_are_cut_within_the_limit_at_a_character() {
+        assert_eq!(bounded_message("short"), "short");
+        let long = "é".repeat(MAX_EVENT_MESSAGE);
+        let cut = bounded_message(&long);
+        assert!(cut.len() <= MAX_EVENT_MESSAGE, "{}", cut.len());
+        assert!(cut.ends_with(" … (cut)"));
+        assert!(cut.starts_with("éé"));
     }
 }
