@@ -61,12 +61,20 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         .await?;
     let http_addr = node.http();
     // A single node is its own leader: it judges its own liveness, as a cluster's leader would.
-    let liveness = tokio::spawn(shoal_server::liveness::run(
-        objects.clone(),
-        shoal_server::liveness::Proof::Heartbeats,
-        "server/local".into(),
-        shutdown.clone(),
-    ));
+    let liveness = {
+        let (objects, stop) = (objects.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            shoal_server::leader::supervise("liveness", stop.clone(), move || {
+                shoal_server::liveness::run(
+                    objects.clone(),
+                    shoal_server::liveness::Proof::Heartbeats,
+                    "server/local".into(),
+                    stop.clone(),
+                )
+            })
+            .await;
+        })
+    };
     let state = Arc::new(
         ApiState::new(objects, blobs, token.clone(), args.max_upload.bytes())
             .with_logs(node.logs().clone())

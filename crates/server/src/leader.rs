@@ -48,11 +48,28 @@ where
         };
         tracing::info!("server {id} leads the cluster");
         let leading = shutdown.child_token();
-        let controllers = tokio::spawn(lead(etcd.fenced(LEADER_KEY, revision), leading.clone()));
+        let mut controllers =
+            tokio::spawn(lead(etcd.fenced(LEADER_KEY, revision), leading.clone()));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(RENEW) => {}
+                // Controllers that end while this server leads (a panic) cannot be left dead
+                // behind a live lease: step down, so a leader (this one again, or another)
+                // starts them afresh.
+                ended = &mut controllers => {
+                    match ended {
+                        Err(e) if e.is_panic() => tracing::error!(
+                            "server {id}: the controllers panicked; stepping down so they restart"
+                        ),
+                        _ => tracing::error!(
+                            "server {id}: the controllers stopped while leading; stepping down"
+                        ),
+                    }
+                    let _ = etcd.revoke(lease).await;
+                    pause(&shutdown).await;
+                    break;
+                }
             }
             match tokio::time::timeout(RENEW, etcd.keep_alive(lease)).await {
                 Ok(Ok(true)) => {}
@@ -63,8 +80,29 @@ where
             }
         }
         leading.cancel();
-        let _ = controllers.await;
+        if !controllers.is_finished() {
+            let _ = controllers.await;
+        }
         let _ = etcd.revoke(lease).await;
+    }
+}
+
+/// Runs the controller `make` gives until `shutdown`, starting it again (after [`RENEW`])
+/// whenever it panics: one bad pass never leaves a node or a cluster without its controller.
+/// `name` says which in the log.
+pub async fn supervise<F, Fut>(name: &str, shutdown: CancellationToken, make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    while !shutdown.is_cancelled() {
+        match tokio::spawn(make()).await {
+            Err(e) if e.is_panic() => {
+                tracing::error!("the {name} controller panicked; starting it again");
+                pause(&shutdown).await;
+            }
+            _ => return,
+        }
     }
 }
 
@@ -72,5 +110,74 @@ async fn pause(shutdown: &CancellationToken) {
     tokio::select! {
         _ = shutdown.cancelled() => {}
         _ = tokio::time::sleep(RENEW) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Starts counted runs of a controller that panics on its first run and then waits to be
+    /// stopped; returns the channel each run's number arrives on.
+    fn counted() -> (
+        impl Fn(CancellationToken) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone,
+        tokio::sync::mpsc::UnboundedReceiver<usize>,
+    ) {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let run = move |stop: CancellationToken| {
+            let n = runs.fetch_add(1, Ordering::SeqCst) + 1;
+            let _ = tx.send(n);
+            Box::pin(async move {
+                if n == 1 {
+                    panic!("a controller bug");
+                }
+                stop.cancelled().await;
+            }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+        };
+        (run, rx)
+    }
+
+    async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<usize>) -> Option<usize> {
+        tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the controller was not started again")
+    }
+
+    #[tokio::test]
+    async fn a_supervised_controller_that_panics_is_started_again() {
+        let (run, mut rx) = counted();
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        let task = tokio::spawn(async move {
+            supervise("test", stop.clone(), move || run(stop.clone())).await
+        });
+        assert_eq!(next(&mut rx).await, Some(1));
+        assert_eq!(next(&mut rx).await, Some(2));
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_leader_whose_controllers_panic_steps_down_and_they_start_again() {
+        let etcd = tokio::task::spawn_blocking(shoal_testkit::Etcd::start)
+            .await
+            .unwrap();
+        let store = Etcd::new(&etcd.url()).unwrap();
+        let (run, mut rx) = counted();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(campaign(
+            store,
+            "s1".into(),
+            shutdown.clone(),
+            move |_, leading| run(leading),
+        ));
+        assert_eq!(next(&mut rx).await, Some(1));
+        assert_eq!(next(&mut rx).await, Some(2));
+        shutdown.cancel();
+        task.await.unwrap();
+        drop(etcd);
     }
 }
