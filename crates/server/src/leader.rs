@@ -119,10 +119,13 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// A controller run, boxed.
+    type Run = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+
     /// Starts counted runs of a controller that panics on its first run and then waits to be
     /// stopped; returns the channel each run's number arrives on.
     fn counted() -> (
-        impl Fn(CancellationToken) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Clone,
+        impl Fn(CancellationToken) -> Run + Clone,
         tokio::sync::mpsc::UnboundedReceiver<usize>,
     ) {
         let runs = Arc::new(AtomicUsize::new(0));
@@ -135,7 +138,7 @@ mod tests {
                     panic!("a controller bug");
                 }
                 stop.cancelled().await;
-            }) as std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+            }) as Run
         };
         (run, rx)
     }
