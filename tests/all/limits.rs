@@ -105,3 +105,42 @@ fn over_the_concurrency_limit_requests_get_503_not_a_queue() {
     // Once the burst is over, the app answers again.
     assert_eq!(node.get("/slow/sleep?ms=1").0, 200);
 }
+
+#[test]
+fn a_full_instance_pool_answers_503_with_retry_after_not_500() {
+    // One instance slot for the whole node: a request in flight to one app fills it.
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "up",
+        "--api",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--max-instances",
+        "1",
+    ];
+    let node = Node::spawn(&args, tmp.path(), &[], &["API:", "ingress:"]);
+    node.deploy("slow", "tests/fixtures/misbehave.wasm", "/slow", "");
+    node.deploy("other", "examples/hello-c/hello.wasm", "/other", "");
+    let url = format!("{}/slow/sleep?ms=3000", node.http);
+    let in_flight =
+        std::thread::spawn(move || http_client().get(&url).send().unwrap().status().as_u16());
+    loop {
+        let r = http_client()
+            .get(format!("{}/other", node.http))
+            .send()
+            .unwrap();
+        if r.status() != 200 {
+            assert_eq!(r.status(), 503);
+            assert_eq!(r.headers()["retry-after"], "1");
+            assert!(r.text().unwrap().contains("at its instance limit"));
+            break;
+        }
+        assert!(
+            !in_flight.is_finished(),
+            "never saw the node's only slot in use"
+        );
+    }
+    assert_eq!(in_flight.join().unwrap(), 200);
+    assert_eq!(node.get("/other").0, 200);
+}

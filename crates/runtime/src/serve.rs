@@ -334,6 +334,26 @@ impl HttpApp {
                     ),
                 )
             }
+            Outcome::Trapped(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
+                // Every instance slot of the node is in use (by any app): shed, as over an
+                // app's own concurrency limit — the client may retry; nothing failed.
+                self.workload.event(
+                    "the node's instance slots are all in use (--max-instances); answered 503",
+                );
+                let mut resp = text_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "{}: this node is at its instance limit; retry shortly",
+                        self.workload.name
+                    ),
+                );
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                resp
+            }
             Outcome::Trapped(e) => {
                 self.workload.event(&format!("request failed: {e:#}"));
                 let reason = match e.downcast_ref::<Trap>() {
