@@ -9,7 +9,8 @@
 //! - An app opens only the buckets its spec lists; every key is stored under the app's own
 //!   namespace and name, so no other app can name it, whatever bucket identifier it passes.
 //! - Keys, values and batch sizes are bounded ([`KvLimits`]); a guest cannot make the host
-//!   allocate or store more than that per call.
+//!   allocate or store more than that per call, and an app's data altogether is bounded by
+//!   its quota (`max_app_bytes`), counted in the same transactions as the data.
 //! - Every write is committed (fsynced) before the call returns.
 //!
 //! # Caveats
@@ -106,6 +107,8 @@ pub struct KvLimits {
     pub max_batch: usize,
     /// Most bytes of keys one call that lists every key (Spin's `get-keys`) answers.
     pub max_list_bytes: usize,
+    /// Most bytes of keys and values one app keeps, all its buckets together.
+    pub max_app_bytes: u64,
 }
 
 impl Default for KvLimits {
@@ -115,6 +118,7 @@ impl Default for KvLimits {
             max_value: 1 << 20,
             max_batch: 1000,
             max_list_bytes: 1 << 20,
+            max_app_bytes: 256 << 20,
         }
     }
 }
@@ -186,6 +190,7 @@ impl KvStore {
         let db = Database::create(path)?;
         let tx = db.begin_write()?;
         tx.open_table(DATA)?;
+        tx.open_table(USAGE)?;
         tx.commit()?;
         Ok(Arc::new(Self { db, limits }))
     }
@@ -313,21 +318,13 @@ impl KvView<'_> {
         let (prefix, grant) = self.bucket(bucket)?;
         check_key(grant, key)?;
         check_value(grant, value)?;
-        write(grant, |t| {
-            t.insert(format!("{prefix}{key}").as_str(), value)
-                .map(drop)
-                .map_err(other)
-        })
+        write(grant, |t| t.insert(&format!("{prefix}{key}"), value))
     }
 
     fn delete(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<(), KvError> {
         let (prefix, grant) = self.bucket(bucket)?;
         check_key(grant, key)?;
-        write(grant, |t| {
-            t.remove(format!("{prefix}{key}").as_str())
-                .map(drop)
-                .map_err(other)
-        })
+        write(grant, |t| t.remove(&format!("{prefix}{key}")))
     }
 
     fn exists(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<bool, KvError> {
@@ -396,8 +393,8 @@ impl KvView<'_> {
         check_key(grant, key)?;
         let full = format!("{prefix}{key}");
         write(grant, |t| {
-            let current = match t.get(full.as_str()).map_err(other)? {
-                Some(v) => std::str::from_utf8(v.value())
+            let current = match t.get(&full)? {
+                Some(v) => std::str::from_utf8(&v)
                     .ok()
                     .and_then(|s| s.parse::<i128>().ok())
                     .filter(|n| (range.0..=range.1).contains(n))
@@ -410,8 +407,7 @@ impl KvView<'_> {
             if !(range.0..=range.1).contains(&next) {
                 return Err(KvError::Other("increment overflows".into()));
             }
-            t.insert(full.as_str(), next.to_string().as_bytes())
-                .map_err(other)?;
+            t.insert(&full, next.to_string().as_bytes())?;
             Ok(next)
         })
     }
@@ -445,8 +441,7 @@ impl KvView<'_> {
         }
         write(grant, |t| {
             for (k, v) in key_values {
-                t.insert(format!("{prefix}{k}").as_str(), v.as_slice())
-                    .map_err(other)?;
+                t.insert(&format!("{prefix}{k}"), v)?;
             }
             Ok(())
         })
@@ -457,7 +452,7 @@ impl KvView<'_> {
         check_batch(grant, keys.len())?;
         write(grant, |t| {
             for k in keys {
-                t.remove(format!("{prefix}{k}").as_str()).map_err(other)?;
+                t.remove(&format!("{prefix}{k}"))?;
             }
             Ok(())
         })
@@ -489,14 +484,11 @@ impl KvView<'_> {
         check_value(grant, value)?;
         let full = format!("{prefix}{key}");
         write(grant, |t| {
-            let current = t
-                .get(full.as_str())
-                .map_err(other)?
-                .map(|v| v.value().to_vec());
+            let current = t.get(&full)?;
             if current.as_deref() != expected {
                 return Ok(false);
             }
-            t.insert(full.as_str(), value).map_err(other)?;
+            t.insert(&full, value)?;
             Ok(true)
         })
     }
@@ -540,18 +532,87 @@ fn read(grant: &AppKeyValue, full: &str) -> Result<Option<Vec<u8>>, KvError> {
     Ok(table.get(full).map_err(other)?.map(|v| v.value().to_vec()))
 }
 
-/// Runs `f` in one write transaction and commits it.
+/// Bytes each app's keys and values take (`namespace/name/` → bytes), kept with the data in
+/// the same transactions.
+const USAGE: TableDefinition<&str, u64> = TableDefinition::new("usage");
+
+/// One write transaction's view of the data, counting the app's bytes as it changes them.
+struct Writer<'t> {
+    table: redb::Table<'t, &'static str, &'static [u8]>,
+    used: u64,
+}
+
+impl Writer<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self
+            .table
+            .get(key)
+            .map_err(other)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    fn insert(&mut self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        let old = self.table.insert(key, value).map_err(other)?;
+        let old = old.map_or(0, |v| key.len() + v.value().len());
+        self.used = self.used.saturating_sub(old as u64) + (key.len() + value.len()) as u64;
+        Ok(())
+    }
+
+    fn remove(&mut self, key: &str) -> Result<(), KvError> {
+        if let Some(old) = self.table.remove(key).map_err(other)? {
+            self.used = self
+                .used
+                .saturating_sub((key.len() + old.value().len()) as u64);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` in one write transaction and commits it, unless it leaves the app over its quota
+/// (`max_app_bytes`) with more than it had: then nothing it did is kept.
 fn write<R>(
     grant: &AppKeyValue,
-    f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<R, KvError>,
+    f: impl FnOnce(&mut Writer) -> Result<R, KvError>,
 ) -> Result<R, KvError> {
     let tx = grant.store.db.begin_write().map_err(other)?;
     let r = {
-        let mut table = tx.open_table(DATA).map_err(other)?;
-        f(&mut table)?
+        let mut usage = tx.open_table(USAGE).map_err(other)?;
+        let table = tx.open_table(DATA).map_err(other)?;
+        let before = match usage.get(grant.prefix.as_str()).map_err(other)? {
+            Some(v) => v.value(),
+            // First write since usage was counted: count what the app holds.
+            None => app_bytes(&table, &grant.prefix)?,
+        };
+        let mut w = Writer {
+            table,
+            used: before,
+        };
+        let r = f(&mut w)?;
+        let quota = grant.store.limits.max_app_bytes;
+        if w.used > quota && w.used > before {
+            return Err(KvError::Other(format!(
+                "{}'s key-value data would be {} bytes, over its quota of {quota}; delete keys first",
+                grant.app, w.used
+            )));
+        }
+        usage.insert(grant.prefix.as_str(), w.used).map_err(other)?;
+        r
     };
     tx.commit().map_err(other)?;
     Ok(r)
+}
+
+/// The bytes of every key and value under `prefix`.
+fn app_bytes(table: &redb::Table<&str, &[u8]>, prefix: &str) -> Result<u64, KvError> {
+    let mut total = 0u64;
+    for entry in table.range(prefix..).map_err(other)? {
+        let (k, v) = entry.map_err(other)?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        total += (k.value().len() + v.value().len()) as u64;
+    }
+    Ok(total)
 }
 
 #[cfg(test)]

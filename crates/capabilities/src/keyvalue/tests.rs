@@ -8,9 +8,53 @@ fn grant(dir: &Path, app: &str) -> AppKeyValue {
         max_value: 16,
         max_batch: 2,
         max_list_bytes: 1,
+        max_app_bytes: 1 << 20,
     };
     let store = KvStore::open(&dir.join("kv.redb"), limits).unwrap();
     AppKeyValue::new(store, "default", app, &["default".to_string()])
+}
+
+#[test]
+fn each_app_keeps_within_its_quota_and_an_over_quota_write_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = KvLimits {
+        // Each entry counts its full stored key (`default/a/default\0k1`, 20 bytes) and value.
+        max_app_bytes: 80,
+        ..KvLimits::default()
+    };
+    let store = KvStore::open(&dir.path().join("kv.redb"), limits).unwrap();
+    let a = AppKeyValue::new(store.clone(), "default", "a", &["default".to_string()]);
+    let b = AppKeyValue::new(store, "default", "b", &["default".to_string()]);
+    let (mut ta, mut tb) = (ResourceTable::new(), ResourceTable::new());
+    let mut kv = KvView {
+        grant: Some(&a),
+        table: &mut ta,
+    };
+    let bucket = kv.open_bucket("default").unwrap();
+    kv.set(&bucket, "k1", &[1; 16]).unwrap();
+    kv.set(&bucket, "k2", &[2; 16]).unwrap();
+    let err = message(kv.set(&bucket, "k3", &[3; 16]));
+    assert!(err.contains("over its quota of 80"), "{err}");
+    assert_eq!(kv.get(&bucket, "k3").unwrap(), None);
+    // A batch over the quota keeps none of its keys.
+    let err = message(kv.set_many(
+        &bucket,
+        &[("k4".into(), vec![4; 2]), ("k5".into(), vec![5; 16])],
+    ));
+    assert!(err.contains("over its quota"), "{err}");
+    assert_eq!(kv.get(&bucket, "k4").unwrap(), None);
+    // Shrinking and deleting are always allowed, and free room.
+    kv.set(&bucket, "k1", &[1; 2]).unwrap();
+    kv.delete(&bucket, "k2").unwrap();
+    kv.set(&bucket, "k3", &[3; 16]).unwrap();
+    // Another app has a quota of its own.
+    let mut other = KvView {
+        grant: Some(&b),
+        table: &mut tb,
+    };
+    let ob = other.open_bucket("default").unwrap();
+    other.set(&ob, "k1", &[1; 16]).unwrap();
+    other.set(&ob, "k2", &[2; 16]).unwrap();
 }
 
 fn message(r: Result<impl std::fmt::Debug, KvError>) -> String {
