@@ -6,6 +6,7 @@ mod apps;
 mod bad_input;
 mod capabilities;
 mod cluster;
+mod cluster_trust;
 mod commands;
 mod hostile;
 mod jobs;

@@ -17,13 +17,16 @@
 //! Calls are synchronous and run on the request's thread; a write costs one fsync.
 
 use crate::capability::{Capability, GrantError, OpenError};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+pub use error::KvError;
+use error::other;
+use quota::{DATA, USAGE};
+use redb::{Database, ReadableDatabase};
 use shoal_api::capabilities::keyvalue as spec;
 use shoal_api::{ObjectRef, WorkloadSpec};
 use shoal_runtime::{EngineKind, Grant, Host};
 use std::path::Path;
 use std::sync::Arc;
-use wasmtime::component::{HasData, Linker, Resource, ResourceTable, ResourceTableError};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 /// The methods every interface's bucket (or Spin store) resource has alike — get, set,
 /// delete, exists, drop — written once for each generated trait that declares them.
@@ -93,8 +96,6 @@ mod draft;
 mod draft2;
 mod spin;
 mod spin3;
-
-const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("keyvalue");
 
 /// Size bounds on what a guest can store or request.
 #[derive(Debug, Clone, Copy)]
@@ -234,25 +235,6 @@ pub struct Bucket {
 
 /// A key and its value, if it has one.
 type Entry = (String, Option<Vec<u8>>);
-
-/// Why a key-value call failed, before each interface words it as its own error.
-#[derive(Debug)]
-pub enum KvError {
-    /// The bucket is not one the app was granted.
-    AccessDenied,
-    /// Anything else, with a message for the guest.
-    Other(String),
-}
-
-impl From<ResourceTableError> for KvError {
-    fn from(e: ResourceTableError) -> Self {
-        KvError::Other(e.to_string())
-    }
-}
-
-fn other(e: impl std::fmt::Display) -> KvError {
-    KvError::Other(e.to_string())
-}
 
 /// The per-instance view every interface's bindings are handed.
 pub struct KvView<'a> {
@@ -532,87 +514,21 @@ fn read(grant: &AppKeyValue, full: &str) -> Result<Option<Vec<u8>>, KvError> {
     Ok(table.get(full).map_err(other)?.map(|v| v.value().to_vec()))
 }
 
-/// Bytes each app's keys and values take (`namespace/name/` → bytes), kept with the data in
-/// the same transactions.
-const USAGE: TableDefinition<&str, u64> = TableDefinition::new("usage");
+mod error;
+mod quota;
 
-/// One write transaction's view of the data, counting the app's bytes as it changes them.
-struct Writer<'t> {
-    table: redb::Table<'t, &'static str, &'static [u8]>,
-    used: u64,
-}
-
-impl Writer<'_> {
-    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        Ok(self
-            .table
-            .get(key)
-            .map_err(other)?
-            .map(|v| v.value().to_vec()))
-    }
-
-    fn insert(&mut self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        let old = self.table.insert(key, value).map_err(other)?;
-        let old = old.map_or(0, |v| key.len() + v.value().len());
-        self.used = self.used.saturating_sub(old as u64) + (key.len() + value.len()) as u64;
-        Ok(())
-    }
-
-    fn remove(&mut self, key: &str) -> Result<(), KvError> {
-        if let Some(old) = self.table.remove(key).map_err(other)? {
-            self.used = self
-                .used
-                .saturating_sub((key.len() + old.value().len()) as u64);
-        }
-        Ok(())
-    }
-}
-
-/// Runs `f` in one write transaction and commits it, unless it leaves the app over its quota
-/// (`max_app_bytes`) with more than it had: then nothing it did is kept.
+/// Runs `f` in one write transaction of `grant`'s app, within its quota (see `quota`).
 fn write<R>(
     grant: &AppKeyValue,
-    f: impl FnOnce(&mut Writer) -> Result<R, KvError>,
+    f: impl FnOnce(&mut quota::Writer) -> Result<R, KvError>,
 ) -> Result<R, KvError> {
-    let tx = grant.store.db.begin_write().map_err(other)?;
-    let r = {
-        let mut usage = tx.open_table(USAGE).map_err(other)?;
-        let table = tx.open_table(DATA).map_err(other)?;
-        let before = match usage.get(grant.prefix.as_str()).map_err(other)? {
-            Some(v) => v.value(),
-            // First write since usage was counted: count what the app holds.
-            None => app_bytes(&table, &grant.prefix)?,
-        };
-        let mut w = Writer {
-            table,
-            used: before,
-        };
-        let r = f(&mut w)?;
-        let quota = grant.store.limits.max_app_bytes;
-        if w.used > quota && w.used > before {
-            return Err(KvError::Other(format!(
-                "{}'s key-value data would be {} bytes, over its quota of {quota}; delete keys first",
-                grant.app, w.used
-            )));
-        }
-        usage.insert(grant.prefix.as_str(), w.used).map_err(other)?;
-        r
-    };
-    tx.commit().map_err(other)?;
-    Ok(r)
-}
-
-/// The bytes of every key and value under `prefix`.
-fn app_bytes(table: &redb::Table<&str, &[u8]>, prefix: &str) -> Result<u64, KvError> {
-    let mut total = 0u64;
-    for entry in table.range(prefix..).map_err(other)? {
-        let (k, v) = entry.map_err(other)?;
-        if !k.value().starts_with(prefix) {
-            break;
-        }
-        total += (k.value().len() + v.value().len()) as u64;
-    }
-    Ok(total)
+    quota::write(
+        &grant.store.db,
+        &grant.prefix,
+        &grant.app,
+        grant.store.limits.max_app_bytes,
+        f,
+    )
 }
 
 #[cfg(test)]

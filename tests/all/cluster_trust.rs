@@ -1,0 +1,141 @@
+//! A cluster's servers do not trust what reaches them through the store API or from each
+//! other: every write is a well-formed object of the right name, a corrupt object hides no
+//! other, and a blob no server has is not chased from server to server.
+
+use crate::cluster::{node_token, server};
+use crate::support::{app_yaml, repo_path};
+use shoal_testkit::Etcd;
+
+#[test]
+fn a_blob_no_server_has_is_not_chased_from_server_to_server() {
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let one = server(&etcd, &dirs[0]);
+    let two = server(&etcd, &dirs[1]);
+    let token = std::fs::read_to_string(one.data_dir.join("token")).unwrap();
+    let client = crate::support::http_client();
+    // The servers know each other: an upload to one is on the other.
+    let resp = client
+        .post(format!("{}/v1/blobs", one.api))
+        .bearer_auth(token.trim())
+        .body(b"known".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let known = shoal_api::Digest::of(b"known");
+    loop {
+        let r = client
+            .head(format!("{}/v1/blobs/{known}", two.api))
+            .bearer_auth(token.trim())
+            .send()
+            .unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        // The second server registered after the upload: upload again.
+        client
+            .post(format!("{}/v1/blobs", one.api))
+            .bearer_auth(token.trim())
+            .body(b"known".to_vec())
+            .send()
+            .unwrap();
+    }
+    // A digest neither has: each asks the other once and answers 404 (before, each asked the
+    // other in turn, forever).
+    let missing = shoal_api::Digest::of(b"nobody has this");
+    for server in [&one, &two, &one] {
+        let r = client
+            .get(format!("{}/v1/blobs/{missing}", server.api))
+            .bearer_auth(token.trim())
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 404);
+    }
+    // A blob only the other one has (a replica's copy, not copied on) is fetched from it.
+    let r = client
+        .post(format!("{}/v1/blobs", two.api))
+        .bearer_auth(token.trim())
+        .header(shoal_server::peers::REPLICA, "1")
+        .body(b"only on two".to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let only = shoal_api::Digest::of(b"only on two");
+    let r = client
+        .get(format!("{}/v1/blobs/{only}", one.api))
+        .bearer_auth(token.trim())
+        .send()
+        .unwrap();
+    assert_eq!(r.bytes().unwrap().as_ref(), b"only on two");
+}
+
+#[test]
+fn store_writes_are_typed_objects_and_a_corrupt_one_hides_nothing() {
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..1).map(|_| tempfile::tempdir().unwrap()).collect();
+    let one = server(&etcd, &dirs[0]);
+    let node_token = node_token(&one);
+    one.apply(&app_yaml(
+        "typed",
+        &repo_path("examples/hello-c/hello.wasm"),
+        "/typed",
+        "",
+    ));
+    let client = crate::support::http_client();
+    let kv = |key: &str| format!("{}/v1/store/kv?key={key}", one.api);
+    let current: serde_json::Value = client
+        .get(kv("apps/default/typed"))
+        .bearer_auth(&node_token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let stored: serde_json::Value =
+        serde_json::from_slice(&base64_decode(current["value"].as_str().unwrap())).unwrap();
+
+    // A node's status write that is not a status: refused, naming the key.
+    let mut bad = stored.clone();
+    bad["status"] = 42.into();
+    let r = client
+        .put(kv("apps/default/typed"))
+        .bearer_auth(&node_token)
+        .body(serde_json::to_vec(&bad).unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("apps/default/typed: not a App"));
+    // A Node object under another node's name.
+    let r = client
+        .put(kv("nodes/n1"))
+        .bearer_auth(&node_token)
+        .body(r#"{"apiVersion":"shoal/v1alpha1","kind":"Node","metadata":{"name":"n2"},"spec":{"address":"http://127.0.0.1:1","capacityMemory":1,"maxInstances":1}}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("not the one its key names"));
+
+    // Bytes written to etcd behind the API's back do not break listing the kind.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = shoal_store::Etcd::new(&etcd.url()).unwrap();
+        shoal_store::Store::put(
+            &store,
+            "apps/default/corrupt",
+            br#"{"status": 42}"#.to_vec(),
+            shoal_store::Precondition::None,
+        )
+        .await
+        .unwrap();
+    });
+    let listed = one.ok(&["get", "apps"]);
+    assert!(listed.contains("typed"), "{listed}");
+    assert!(!listed.contains("corrupt"), "{listed}");
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
