@@ -68,12 +68,12 @@ def one_run(tmp):
         procs.append(server)
         api = s["API"]
         token = open(f"{tmp}/server/token").read().strip()
-        node_token = open(f"{tmp}/server/node-token").read().strip()
+        join_token = open(f"{tmp}/server/join-token").read().strip()
         nodes = {}
         for name in ("n1", "n2", "n3"):
             p, v = start([shoal, "node", "--name", name, "--http", "127.0.0.1:0", "--max-instances", "64",
                           "--data-dir", f"{tmp}/{name}"],
-                         env={"SHOAL_SERVER": api, "SHOAL_NODE_TOKEN": node_token}, ready="ingress:")
+                         env={"SHOAL_SERVER": api, "SHOAL_JOIN_TOKEN": join_token}, ready="ingress:")
             procs.append(p)
             nodes[name] = (p, v["ingress"])
 

@@ -36,8 +36,10 @@ enum Command {
     Get(commands::get::Args),
     /// Show an object in detail, with its conditions and recent events.
     Describe(commands::describe::Args),
-    /// Delete objects by name or by manifest.
+    /// Delete objects by name or by manifest, or remove a node from its cluster.
     Delete(commands::delete::Args),
+    /// Create a node's credential.
+    Create(commands::create::Args),
     /// Print an app's log, or a job run's: stdout, stderr and runtime events.
     Logs(commands::logs::Args),
     /// Wait until an object reaches a condition.
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
             Command::Get(args) => commands::get::run(g, args).await,
             Command::Describe(args) => commands::describe::run(g, args).await,
             Command::Delete(args) => commands::delete::run(g, args).await,
+            Command::Create(args) => commands::create::run(g, args).await,
             Command::Wait(args) => commands::wait::run(g, args).await,
             Command::Logs(args) => commands::logs::run(g, args).await,
             Command::Rollout(args) => commands::rollout::run(g, args).await,

@@ -1,6 +1,6 @@
-//! `shoal delete app|job NAME` and `shoal delete -f FILE`.
+//! `shoal delete app|job|node NAME` and `shoal delete -f FILE`.
 
-use super::Kind;
+use super::DeleteKind as Kind;
 use crate::settings::Global;
 use anyhow::bail;
 use shoal_manifest::Object;
@@ -24,7 +24,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     if args.files.is_empty() {
         let (Some(kind), false) = (args.kind, args.names.is_empty()) else {
             bail!(
-                "name what to delete: `shoal delete app NAME…`, `shoal delete job NAME…` or `shoal delete -f FILE`"
+                "name what to delete: `shoal delete app NAME…`, `shoal delete job NAME…`, `shoal delete node NAME…` or `shoal delete -f FILE`"
             );
         };
         targets.extend(
@@ -48,6 +48,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         let deleted = match kind {
             Kind::App => client.delete_app(&ns, &name).await,
             Kind::Job => client.delete_job(&ns, &name).await,
+            Kind::Node => client.delete_node(&name).await,
         };
         match deleted {
             Ok(()) => println!("{}/{name} deleted", kind.noun()),

@@ -1,9 +1,11 @@
 //! One module per `shoal` subcommand.
 
 pub mod apply;
+pub mod create;
 pub mod delete;
 pub mod describe;
 pub mod get;
+pub mod join;
 pub mod logs;
 pub mod node;
 pub mod push;
@@ -26,12 +28,27 @@ pub enum Kind {
     Job,
 }
 
-impl Kind {
-    /// The lowercase singular, as in `app/NAME`.
+/// Kinds `shoal delete` removes: the object kinds, and nodes (removed from the cluster).
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DeleteKind {
+    /// Apps.
+    #[value(alias = "apps")]
+    App,
+    /// Jobs.
+    #[value(alias = "jobs")]
+    Job,
+    /// A cluster's nodes: the credential is revoked, the apps placed elsewhere.
+    #[value(alias = "nodes")]
+    Node,
+}
+
+impl DeleteKind {
+    /// The lowercase singular, as in `node/NAME`.
     pub fn noun(self) -> &'static str {
         match self {
-            Kind::App => "app",
-            Kind::Job => "job",
+            DeleteKind::App => "app",
+            DeleteKind::Job => "job",
+            DeleteKind::Node => "node",
         }
     }
 }

@@ -108,9 +108,11 @@ pub struct Args {
     /// This node's name, unique in the cluster.
     #[arg(long)]
     pub name: String,
-    /// The node token (`shoal server` writes it to its DATA_DIR/node-token).
-    #[arg(long, env = "SHOAL_NODE_TOKEN", hide_env_values = true)]
-    pub node_token: String,
+    /// For the first start: the cluster's join token (`shoal server` writes it to its
+    /// DATA_DIR/join-token), or this node's credential from `shoal create node NAME`. The node
+    /// keeps its credential in DATA_DIR/node-credential and needs no token after.
+    #[arg(long, env = "SHOAL_JOIN_TOKEN", hide_env_values = true)]
+    pub join_token: Option<String>,
     #[command(flatten)]
     pub node: NodeArgs,
 }
@@ -128,10 +130,13 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let data_dir = g.data_dir();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
+    let credential =
+        super::join::credential(&servers, &args.name, args.join_token.as_deref(), &data_dir)
+            .await?;
     let shutdown = CancellationToken::new();
     let topology = Topology::Cluster {
         servers: servers.clone(),
-        token: args.node_token.clone(),
+        token: credential,
     };
     let node = args
         .node

@@ -93,11 +93,11 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     }
     // The first server of a cluster makes its tokens; every later one reads them. Each
     // writes them to its data dir, for the CLI and for nodes started beside it.
-    // Every server of a cluster accepts the same two tokens, kept in etcd.
+    // Every server of a cluster accepts the same client and join tokens, kept in etcd.
     let token = cluster_secret(&etcd, shoal_store::raw::CLIENT_TOKEN).await?;
-    let node_token = cluster_secret(&etcd, shoal_store::raw::NODE_TOKEN).await?;
+    let join_token = cluster_secret(&etcd, shoal_store::raw::JOIN_TOKEN).await?;
     ensure_secret(&data_dir.join("token"), Some(&token))?;
-    ensure_secret(&data_dir.join("node-token"), Some(&node_token))?;
+    ensure_secret(&data_dir.join("join-token"), Some(&join_token))?;
 
     let objects = Objects::new(Arc::new(etcd.clone()));
     let state_objects = objects.clone();
@@ -111,7 +111,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         shoal_server::peers::Peers::new(objects.clone(), format!("http://{addr}"), token.clone());
     let state = Arc::new(
         ApiState::new(state_objects, blobs, token, args.max_upload.bytes())
-            .with_node_token(node_token)
+            .with_join_token(join_token)
             .with_peers(peers)
             .with_leases(etcd.clone())
             .with_registry_policy(args.registries.policy()),

@@ -1,10 +1,114 @@
 //! A cluster's servers do not trust what reaches them through the store API or from each
-//! other: every write is a well-formed object of the right name, a corrupt object hides no
-//! other, and a blob no server has is not chased from server to server.
+//! other: a node joins once and is then only itself, every write is a well-formed object of
+//! the right name, a corrupt object hides no other, and a blob no server has is not chased
+//! from server to server.
 
-use crate::cluster::{node_token, server};
+use crate::cluster::{join_token, node, server, wait_phase};
 use crate::support::{app_yaml, repo_path};
 use shoal_testkit::Etcd;
+
+/// The credential of node `name`, from a join with `server`'s join token.
+fn credential(server: &crate::support::Node, name: &str) -> String {
+    let resp = crate::support::http_client()
+        .post(format!("{}/v1/nodes/{name}/join", server.api))
+        .bearer_auth(join_token(server))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let v: serde_json::Value = resp.json().unwrap();
+    v["credential"].as_str().unwrap().to_string()
+}
+
+/// `shoal get apps` with `token`: its stderr, after it failed.
+fn refused(server: &crate::support::Node, token: &str) -> String {
+    let out = server
+        .cli()
+        .env("SHOAL_TOKEN", token)
+        .args(["get", "apps"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_node_joins_once_and_is_then_only_itself() {
+    use std::os::unix::fs::PermissionsExt;
+    let etcd = Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let srv = server(&etcd, &dirs[0]);
+    let join = join_token(&srv);
+    // The join token admits nodes, and reads nothing.
+    let err = refused(&srv, &join);
+    assert!(
+        err.contains("the join token cannot use /v1/namespaces/default/apps"),
+        "{err}"
+    );
+
+    // A node joins with it and keeps a credential of its own, readable by it alone.
+    let n1 = node(&[&srv], "n1", &join, &dirs[1]);
+    let kept = dirs[1].path().join("node-credential");
+    let own = std::fs::read_to_string(&kept).unwrap().trim().to_string();
+    assert!(own.starts_with("node.n1."), "{own}");
+    let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let err = refused(&srv, &own);
+    assert!(
+        err.contains("node/n1's credential cannot use /v1/namespaces/default/apps"),
+        "{err}"
+    );
+    // Restarted, it needs no token, and serves.
+    drop(n1);
+    let n1 = node(&[&srv], "n1", "", &dirs[1]);
+    wait_phase(&srv, "n1", shoal_api::NodePhase::Ready);
+    srv.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
+    assert_eq!(n1.get("/hello").0, 200);
+    // The servers read its logs with its credential; the join token does not.
+    srv.ok(&["logs", "hello"]);
+    let r = crate::support::http_client()
+        .get(format!("{}/.shoal/logs?scope=default&name=hello", n1.http))
+        .bearer_auth(&join)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
+    // Another machine taking the name with the join token is refused, and told what to do.
+    let out = std::process::Command::new(crate::support::SHOAL)
+        .args([
+            "node",
+            "--name",
+            "n1",
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dirs[2].path())
+        .env("SHOAL_SERVER", &srv.api)
+        .env("SHOAL_JOIN_TOKEN", &join)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("node/n1 has joined already") && err.contains("shoal delete node n1"),
+        "{err}"
+    );
+    assert_eq!(
+        n1.get("/hello").0,
+        200,
+        "the node that joined is undisturbed"
+    );
+
+    // A credential an operator made joins a node without the join token; removing the node
+    // revokes it.
+    let made = srv.ok(&["create", "node", "n2"]).trim().to_string();
+    let n2 = node(&[&srv], "n2", &made, &dirs[2]);
+    wait_phase(&srv, "n2", shoal_api::NodePhase::Ready);
+    assert_eq!(srv.ok(&["delete", "node", "n2"]), "node/n2 deleted\n");
+    let err = refused(&srv, &made);
+    assert!(err.contains("not valid for this cluster"), "{err}");
+    drop(n2);
+}
 
 #[test]
 fn a_blob_no_server_has_is_not_chased_from_server_to_server() {
@@ -75,7 +179,7 @@ fn store_writes_are_typed_objects_and_a_corrupt_one_hides_nothing() {
     let etcd = Etcd::start();
     let dirs: Vec<tempfile::TempDir> = (0..1).map(|_| tempfile::tempdir().unwrap()).collect();
     let one = server(&etcd, &dirs[0]);
-    let node_token = node_token(&one);
+    let node_token = credential(&one, "n1");
     one.apply(&app_yaml(
         "typed",
         &repo_path("examples/hello-c/hello.wasm"),

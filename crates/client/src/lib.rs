@@ -384,7 +384,30 @@ impl Client {
             .await
     }
 
-    /// Renews the liveness lease of node `name` (with the node token).
+    /// The credential of node `name`, from the server: with the join token for a node that has
+    /// none yet; with the client token also a new one that revokes the old (`replace`).
+    pub async fn join_node(&self, name: &str, replace: bool) -> Result<String, ClientError> {
+        let req = self
+            .request(reqwest::Method::POST, &format!("/v1/nodes/{name}/join"))
+            .query(&[("replace", replace)]);
+        let v: serde_json::Value = self.json(req).await?;
+        v.get("credential")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+            .ok_or_else(|| ClientError::Protocol {
+                server: self.base.clone(),
+                reason: "join answer has no credential".into(),
+            })
+    }
+
+    /// Removes node `name` from the cluster: its credential, lease and Node object.
+    pub async fn delete_node(&self, name: &str) -> Result<(), ClientError> {
+        self.send(self.request(reqwest::Method::DELETE, &format!("/v1/nodes/{name}")))
+            .await?;
+        Ok(())
+    }
+
+    /// Renews the liveness lease of node `name` (with its credential).
     pub async fn keep_node_lease(&self, name: &str) -> Result<(), ClientError> {
         self.send(self.request(reqwest::Method::PUT, &format!("/v1/nodes/{name}/lease")))
             .await?;

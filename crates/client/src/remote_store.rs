@@ -6,7 +6,8 @@ use serde::Deserialize;
 use shoal_store::{KeyValue, Precondition, Store, StoreError, Watch, WatchEvent};
 use std::time::Duration;
 
-/// A [`Store`] reached through one or more Shoal servers (tried in turn), with a node token.
+/// A [`Store`] reached through one or more Shoal servers (tried in turn), with a node's
+/// credential (or the client token).
 ///
 /// # Guarantees
 /// The same semantics as the store behind the servers (compare-and-swap, ordered watches,
@@ -236,7 +237,7 @@ mod tests {
             "client".into(),
             1 << 20,
         )
-        .with_node_token("node".into());
+        .with_join_token("join".into());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(shoal_server::run(
@@ -265,11 +266,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_node_token_writes_status_events_and_nodes_but_never_a_spec() {
+    async fn a_node_writes_status_events_and_its_node_but_never_a_spec() {
         let dir = tempfile::tempdir().unwrap();
         let url = server(dir.path()).await;
         let client = RemoteStore::new(std::slice::from_ref(&url), "client");
-        let node = RemoteStore::new(&[url], "node");
+        let credential = crate::Client::new(&url, Some("join".into()))
+            .join_node("n1", false)
+            .await
+            .unwrap();
+        let node = RemoteStore::new(&[url], &credential);
         let app = br#"{"apiVersion":"shoal/v1alpha1","kind":"App","spec":{"component":"a.wasm","routes":[{"path":"/a"}]},"metadata":{"name":"a"},"status":{"phase":"Pending"}}"#;
         let rev = client
             .put("apps/default/a", app.to_vec(), Precondition::Absent)
@@ -363,12 +368,15 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.to_string().contains("status.phase"), "{err}");
-        let ready_n3 = String::from_utf8_lossy(ready).replace("n1", "n3");
+        let n3 = String::from_utf8_lossy(n1).replace("n1", "n3");
         let err = node
-            .put("nodes/n3", ready_n3.into_bytes(), Precondition::None)
+            .put("nodes/n3", n3.into_bytes(), Precondition::None)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("status.phase"), "{err}");
+        assert!(
+            err.to_string().contains("another node's Node object"),
+            "{err}"
+        );
         // A write checked against a revision that is no longer current is a conflict.
         let err = node
             .put(

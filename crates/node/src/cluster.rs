@@ -6,7 +6,7 @@ use shoal_api::Digest;
 use shoal_blobs::{BlobError, BlobSource};
 use shoal_client::{Client, RemoteStore};
 
-/// The cluster's servers, as a node reaches them with the node token.
+/// The cluster's servers, as a node reaches them with its credential.
 pub(crate) struct Servers {
     urls: Vec<String>,
     token: String,
@@ -14,7 +14,7 @@ pub(crate) struct Servers {
 }
 
 impl Servers {
-    /// The servers at `urls`, reached with the node token `token`.
+    /// The servers at `urls`, reached with the node's credential `token`.
     pub(crate) fn new(urls: &[String], token: &str) -> Self {
         Self {
             urls: urls.to_vec(),

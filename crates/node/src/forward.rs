@@ -31,11 +31,11 @@ pub const RESERVED: &str = "/.shoal/";
 
 /// What a cluster node's ingress does beyond serving its own apps: forward requests for apps
 /// held elsewhere, and give the servers the logs it keeps (`GET /.shoal/logs?scope=&name=
-/// &since=RFC3339&tail=N`, with the node token).
+/// &since=RFC3339&tail=N`, with this node's credential).
 pub struct ClusterIngress {
     /// Requests for apps held elsewhere.
     pub forwarder: Forwarder,
-    /// The node token the servers present.
+    /// This node's credential, which the servers present.
     pub token: String,
     /// The logs of this node's apps and job runs.
     pub logs: shoal_logs::LogDir,
@@ -58,7 +58,10 @@ impl ClusterIngress {
                     == 0
         });
         if !matches {
-            return text_response(StatusCode::UNAUTHORIZED, "the node token is required");
+            return text_response(
+                StatusCode::UNAUTHORIZED,
+                "this node's credential is required",
+            );
         }
         if req.uri().path() != "/.shoal/logs" {
             return text_response(StatusCode::NOT_FOUND, "no such node endpoint");

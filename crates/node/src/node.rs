@@ -54,7 +54,7 @@ pub enum Topology {
     Cluster {
         /// The servers' base URLs, tried in turn.
         servers: Vec<String>,
-        /// The cluster's node token.
+        /// This node's credential (`node.NAME.SECRET`, see `shoal node`).
         token: String,
     },
 }

@@ -170,5 +170,5 @@ pub(crate) async fn logs(
     let source = crate::logs::source(&state, &what.to_string(), &holders).await?;
     let scope = shoal_logs::job_scope(&ns, &name);
     let what = format!("{what} run {run}");
-    crate::logs::serve(&state, source, what, scope, run.to_string(), q).await
+    crate::logs::serve(source, what, scope, run.to_string(), q).await
 }

@@ -18,6 +18,8 @@
 //! | GET | `/v1/namespaces/{ns}/jobs/{name}/logs?run=N&tail=N&since=10m&follow=true` | a run's output |
 //! | GET | `/v1/namespaces/{ns}/events?kind=app&name=N` | events about an object |
 //! | GET | `/v1/nodes`, `/v1/nodes/{name}` | the cluster's nodes |
+//! | DELETE | `/v1/nodes/{name}` | remove a node: its credential, lease and Node object |
+//! | POST | `/v1/nodes/{name}/join` | a node's credential, for the join token or a client (`?replace=true`) |
 //! | PUT | `/v1/nodes/{name}/lease` | a node keeps its liveness lease (etcd, TTL 2 s) alive |
 //! | GET, PUT, DELETE | `/v1/store/…` | the store as nodes use it (see `store_api`) |
 //!
@@ -27,12 +29,14 @@
 //! [`run`] takes its listener, limits ([`ApiLimits`]) and shutdown signal from the caller.
 
 mod apps;
+mod auth;
 mod blobs;
 mod error;
 mod jobs;
 pub mod leader;
 pub mod liveness;
 mod logs;
+mod node_writes;
 mod nodes;
 mod oci;
 pub mod peers;
@@ -43,15 +47,14 @@ mod routes;
 mod serve;
 mod store_api;
 
+pub use auth::{Role, credential_node};
 pub use error::ApiError;
 pub use serve::{ApiLimits, run};
 pub use shoal_blobs::BlobStore;
 pub use store_api::WireKv;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::State;
 use axum::routing::{get, post};
 use shoal_store::Objects;
 use std::sync::Arc;
@@ -62,12 +65,11 @@ pub struct ApiState {
     pub objects: Objects,
     /// Uploaded components, by digest.
     pub blobs: BlobStore,
-    /// The bearer token of clients (users, the CLI): every request but `/healthz` carries it
-    /// or the node token.
+    /// The bearer token of clients (users, the CLI): every request but `/healthz` carries it,
+    /// the join token or a node's credential (see `auth`).
     pub token: String,
-    /// The bearer token of nodes, which may only read objects, write their status, events and
-    /// Node objects (`/v1/store`), and download blobs.
-    pub node_token: Option<String>,
+    /// In a cluster, the token that admits new nodes; nodes then use their own credentials.
+    pub join_token: Option<String>,
     /// Largest accepted upload, in bytes.
     pub max_upload: u64,
     /// etcd, in a cluster: nodes keep their liveness leases there (see `nodes`).
@@ -94,7 +96,7 @@ impl ApiState {
             objects,
             blobs,
             token,
-            node_token: None,
+            join_token: None,
             max_upload,
             peers: None,
             leases: None,
@@ -106,9 +108,10 @@ impl ApiState {
         }
     }
 
-    /// Accepts `token` from nodes (see [`ApiState::node_token`]).
-    pub fn with_node_token(mut self, token: String) -> Self {
-        self.node_token = Some(token);
+    /// Admits nodes that present `token` (see [`ApiState::join_token`]), and accepts the
+    /// credentials they are given.
+    pub fn with_join_token(mut self, token: String) -> Self {
+        self.join_token = Some(token);
         self
     }
 
@@ -177,7 +180,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/namespaces/{ns}/jobs/{name}/logs", get(jobs::logs))
         .route("/v1/namespaces/{ns}/events", get(apps::events))
         .route("/v1/nodes", get(nodes::list))
-        .route("/v1/nodes/{name}", get(nodes::get))
+        .route("/v1/nodes/{name}", get(nodes::get).delete(nodes::delete))
+        .route("/v1/nodes/{name}/join", post(nodes::join))
         .route(
             "/v1/nodes/{name}/lease",
             axum::routing::put(nodes::keep_lease),
@@ -192,7 +196,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/store/watch", get(store_api::watch))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            authenticate,
+            auth::authenticate,
         ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
@@ -212,57 +216,4 @@ pub fn upload_too_large(limit: u64) -> String {
         "upload is larger than this server's limit of {} MiB; shrink the component or start the server with a larger --max-upload",
         limit >> 20
     )
-}
-
-/// Who a request comes from, by its bearer token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    /// A user or the CLI: everything.
-    Client,
-    /// A node: the store API (reads, and its own writes), blob downloads, info.
-    Node,
-}
-
-async fn authenticate(
-    State(state): State<Arc<ApiState>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let presented = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let matches = |t: &str, expected: &str| constant_time_eq(t.as_bytes(), expected.as_bytes());
-    let role = match presented {
-        Some(t) if matches(t, &state.token) => Role::Client,
-        Some(t) if state.node_token.as_deref().is_some_and(|n| matches(t, n)) => Role::Node,
-        Some(_) => {
-            return ApiError::Unauthorized("the bearer token is not valid for this server".into())
-                .into_response();
-        }
-        None => {
-            return ApiError::Unauthorized(
-                "missing bearer token; pass --token or SHOAL_TOKEN (shoal up and shoal server write one to DATA_DIR/token)".into(),
-            )
-            .into_response();
-        }
-    };
-    if role == Role::Node {
-        let path = req.uri().path();
-        let allowed = path.starts_with("/v1/store/")
-            || path == "/v1/info"
-            || (path.starts_with("/v1/nodes/") && path.ends_with("/lease"))
-            || (path.starts_with("/v1/blobs/") && req.method() == http::Method::GET);
-        if !allowed {
-            return ApiError::Forbidden(format!("a node token cannot use {path}")).into_response();
-        }
-    }
-    req.extensions_mut().insert(role);
-    next.run(req).await
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a token matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

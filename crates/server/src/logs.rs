@@ -33,15 +33,16 @@ pub(crate) async fn logs(
     let app: shoal_api::App = crate::apps::find(&state, &what).await?;
     let holders = app.status.placement.map(|p| p.nodes).unwrap_or_default();
     let source = source(&state, &what.to_string(), &holders).await?;
-    serve(&state, source, what.to_string(), ns, name, q).await
+    serve(source, what.to_string(), ns, name, q).await
 }
 
 /// Where the logs are: this server's disk (`shoal up`), or the nodes that hold the object.
 pub(crate) enum Source {
     /// The log directory of the node beside this server.
     Local(shoal_logs::LogDir),
-    /// The ingress URLs of the nodes that hold the object (each keeps its own part).
-    Nodes(Vec<String>),
+    /// The nodes that hold the object (each keeps its own part): each one's ingress URL, and
+    /// its credential, which it asks of whoever reads its logs.
+    Nodes(Vec<(String, String)>),
 }
 
 /// The logs of `what`, held by the cluster nodes `holders` (ignored beside a single node).
@@ -53,15 +54,19 @@ pub(crate) async fn source(
     if let Some(logs) = &state.logs {
         return Ok(Source::Local(logs.clone()));
     }
-    if state.node_token.is_none() {
+    if state.join_token.is_none() {
         return Err(ApiError::NotFound("this server keeps no logs".into()));
     }
     let (nodes, _) = state.objects.list::<shoal_api::Node>(None).await?;
-    let addresses: Vec<String> = nodes
+    let mut addresses = Vec::new();
+    for n in nodes
         .into_iter()
         .filter(|n| holders.contains(&n.metadata.name))
-        .map(|n| n.spec.address)
-        .collect();
+    {
+        if let Some(credential) = crate::auth::of(state, &n.metadata.name).await? {
+            addresses.push((n.spec.address, credential));
+        }
+    }
     if addresses.is_empty() {
         return Err(ApiError::NotFound(format!(
             "{what} runs on no node now, so no node has its log"
@@ -75,7 +80,6 @@ struct Reader {
     source: Source,
     scope: String,
     name: String,
-    token: String,
     http: reqwest::Client,
 }
 
@@ -102,12 +106,12 @@ impl Reader {
         }
         let mut lines = Vec::new();
         let mut reached = false;
-        for node in nodes {
+        for (node, credential) in nodes {
             let resp = self
                 .http
                 .get(format!("{node}/.shoal/logs"))
                 .query(&query)
-                .bearer_auth(&self.token)
+                .bearer_auth(credential)
                 .send()
                 .await;
             if let Ok(r) = resp
@@ -134,7 +138,6 @@ impl Reader {
 /// The lines of log `scope/name` (see [`shoal_logs::LogDir`]) that `q` selects, followed
 /// when it asks to.
 pub(crate) async fn serve(
-    state: &ApiState,
     source: Source,
     what: String,
     scope: String,
@@ -156,7 +159,6 @@ pub(crate) async fn serve(
         source,
         scope,
         name,
-        token: state.node_token.clone().unwrap_or_default(),
         http: reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(10))

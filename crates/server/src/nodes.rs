@@ -1,11 +1,14 @@
 //! Node endpoints: the cluster's workers, as they registered and as the leader judges them,
-//! and the liveness lease each node keeps alive through any server.
+//! how one joins (its credential) and is removed, and the liveness lease each node keeps
+//! alive through any server.
 
 use crate::apps::find;
-use crate::{ApiError, ApiState};
+use crate::{ApiError, ApiState, Role, auth};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, Query, State};
+use http::StatusCode;
 use shoal_api::{Node, ObjectRef};
+use shoal_store::Precondition;
 use std::sync::Arc;
 
 pub(crate) async fn list(State(state): State<Arc<ApiState>>) -> Result<Json<Vec<Node>>, ApiError> {
@@ -18,6 +21,67 @@ pub(crate) async fn get(
 ) -> Result<Json<Node>, ApiError> {
     let what = ObjectRef::new("node", shoal_api::DEFAULT_NAMESPACE, &name);
     find(&state, &what).await.map(Json)
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct JoinQuery {
+    #[serde(default)]
+    replace: bool,
+}
+
+/// Gives node `name` its credential: to the join token for a name no node has, and to a
+/// client (an operator making it for the node, or with `replace=true` a new one that revokes
+/// the old).
+pub(crate) async fn join(
+    State(state): State<Arc<ApiState>>,
+    Extension(role): Extension<Role>,
+    Path(name): Path<String>,
+    Query(q): Query<JoinQuery>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    shoal_api::validate_dns_label(&name)
+        .map_err(|m| ApiError::BadRequest(format!("node name: {m}")))?;
+    if state.join_token.is_none() {
+        return Err(ApiError::NotFound(
+            "this server admits no nodes (shoal up is its own node)".into(),
+        ));
+    }
+    if q.replace && role != Role::Client {
+        return Err(ApiError::Forbidden(
+            "only the client token may replace a node's credential".into(),
+        ));
+    }
+    let credential = auth::issue(&state, &name, q.replace).await?;
+    tracing::info!("node/{name} has a new credential");
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "node": name, "credential": credential })),
+    ))
+}
+
+/// Removes node `name` from the cluster: revokes its credential (every server refuses it
+/// from now on), drops its lease and its Node object. Its apps are placed elsewhere, as when
+/// a node dies; a node still running under that name can no longer reach the servers.
+pub(crate) async fn delete(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    shoal_api::validate_dns_label(&name)
+        .map_err(|m| ApiError::BadRequest(format!("node name: {m}")))?;
+    let revoked = auth::revoke(&state, &name).await?;
+    state
+        .objects
+        .store()
+        .delete(&lease_key(&name), Precondition::None)
+        .await?;
+    let existed = state
+        .objects
+        .delete::<Node>(shoal_api::DEFAULT_NAMESPACE, &name, Precondition::None)
+        .await?
+        .is_some();
+    if !revoked && !existed {
+        return Err(ApiError::NotFound(format!("node/{name} not found")));
+    }
+    Ok(Json(serde_json::json!({ "deleted": name })))
 }
 
 /// The key of node `name`'s liveness lease; its value is the etcd lease id.

@@ -8,12 +8,12 @@
 //! | DELETE | `/v1/store/kv?key=K&pre=…` | `{revision}` (null if there was no key) |
 //! | GET | `/v1/store/watch?prefix=P&after=N` | newline-delimited JSON events, streamed |
 //!
-//! A node token may read objects and write only what a node writes: the `status` of Apps and
-//! Jobs (spec and metadata must stay as stored), events, and Node objects. The client token
-//! may do anything. Whoever writes, a value under an object kind's prefix is decoded as that
-//! kind, must be the object its key names, and is stored as serialised again.
+//! A node's credential reads objects and writes only what is that node's (see
+//! `node_writes`); the client token may do anything. Whoever writes, a value under an object
+//! kind's prefix is decoded as that kind, must be the object its key names, and is stored as
+//! serialised again.
 
-use crate::{ApiError, ApiState, Role};
+use crate::{ApiError, ApiState, Role, node_writes};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Extension, Query, State};
@@ -65,12 +65,15 @@ pub(crate) struct PrefixQuery {
 /// Prefixes a node may read.
 const NODE_READS: &[&str] = &[App::PREFIX, Job::PREFIX, Event::PREFIX, Node::PREFIX];
 
-fn readable(role: Role, key: &str) -> Result<(), ApiError> {
+fn readable(role: &Role, key: &str) -> Result<(), ApiError> {
     match role {
         Role::Client => Ok(()),
-        Role::Node if NODE_READS.iter().any(|p| key.starts_with(p)) => Ok(()),
-        Role::Node => Err(ApiError::Forbidden(format!(
-            "a node token cannot read {key}"
+        Role::Node(_) if NODE_READS.iter().any(|p| key.starts_with(p)) => Ok(()),
+        Role::Node(name) => Err(ApiError::Forbidden(format!(
+            "node/{name} cannot read {key}"
+        ))),
+        Role::Join => Err(ApiError::Forbidden(format!(
+            "the join token cannot read {key}"
         ))),
     }
 }
@@ -92,7 +95,7 @@ pub(crate) async fn get(
     Extension(role): Extension<Role>,
     Query(q): Query<KeyQuery>,
 ) -> Result<Json<WireKv>, ApiError> {
-    readable(role, &q.key)?;
+    readable(&role, &q.key)?;
     match state.objects.store().get(&q.key).await? {
         Some(kv) => Ok(Json(kv.into())),
         None => Err(ApiError::NotFound(format!("{} not found", q.key))),
@@ -104,7 +107,7 @@ pub(crate) async fn list(
     Extension(role): Extension<Role>,
     Query(q): Query<PrefixQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    readable(role, &q.prefix)?;
+    readable(&role, &q.prefix)?;
     let (items, revision) = state.objects.store().list(&q.prefix).await?;
     let items: Vec<WireKv> = items.into_iter().map(Into::into).collect();
     Ok(Json(json!({"items": items, "revision": revision})))
@@ -118,14 +121,15 @@ pub(crate) async fn put(
 ) -> Result<Json<Value>, ApiError> {
     let pre = precondition(q.pre.as_deref())?;
     let value = typed(&q.key, &body)?;
-    let pre = if role == Role::Node {
-        checked_at(
-            node_may_write(&state, &q.key, Some(&value)).await?,
-            pre,
-            &q.key,
-        )?
-    } else {
-        pre
+    let (value, pre) = match &role {
+        Role::Client => (value, pre),
+        Role::Node(node) => {
+            let store = state.objects.store().as_ref();
+            let allowed = node_writes::check(store, node, &q.key, Some(value)).await?;
+            let value = allowed.value.expect("a put stays a put");
+            (value, checked_at(allowed.pre, pre, &q.key)?)
+        }
+        Role::Join => return Err(join_may_not(&q.key)),
     };
     let revision = state
         .objects
@@ -138,8 +142,9 @@ pub(crate) async fn put(
     Ok(Json(json!({"revision": revision})))
 }
 
-/// Keeps the newest [`shoal_store::EVENTS_PER_OBJECT`] events about the object `event` is
-/// about, whoever wrote them: a writer that never prunes cannot grow them without bound.
+/// Keeps the newest [`shoal_store::EVENTS_PER_OBJECT`] events of `event`'s writer (its
+/// source) about the object it is about: a writer that never prunes cannot grow them without
+/// bound, nor push out another writer's.
 async fn prune_events(state: &ApiState, event: &[u8]) {
     let Ok(event) = serde_json::from_slice::<Event>(event) else {
         return;
@@ -148,7 +153,7 @@ async fn prune_events(state: &ApiState, event: &[u8]) {
     let Ok((old, _)) = state.objects.store().list(&prefix).await else {
         return;
     };
-    for kv in old.iter().rev().skip(shoal_store::EVENTS_PER_OBJECT) {
+    for kv in shoal_store::surplus_events(&old, &event.source) {
         let _ = state
             .objects
             .store()
@@ -185,10 +190,14 @@ pub(crate) async fn delete(
     Query(q): Query<KeyQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let pre = precondition(q.pre.as_deref())?;
-    let pre = if role == Role::Node {
-        checked_at(node_may_write(&state, &q.key, None).await?, pre, &q.key)?
-    } else {
-        pre
+    let pre = match &role {
+        Role::Client => pre,
+        Role::Node(node) => {
+            let store = state.objects.store().as_ref();
+            let allowed = node_writes::check(store, node, &q.key, None).await?;
+            checked_at(allowed.pre, pre, &q.key)?
+        }
+        Role::Join => return Err(join_may_not(&q.key)),
     };
     let revision = state.objects.store().delete(&q.key, pre).await?;
     Ok(Json(json!({"revision": revision})))
@@ -249,95 +258,8 @@ fn checked_at(
     }
 }
 
-/// What a node may change: events freely; Node objects and the `status` of Apps and Jobs,
-/// but never what the leading server's controllers own (an App's `status.placement`, a Job's
-/// `status.node`, a Node's `status.phase` and `status.memoryReserved`). Returns the
-/// precondition the check holds under (the stored revision, or absence), if there is one.
-async fn node_may_write(
-    state: &ApiState,
-    key: &str,
-    value: Option<&[u8]>,
-) -> Result<Option<Precondition>, ApiError> {
-    if key.starts_with(Event::PREFIX) {
-        return Ok(None);
-    }
-    let forbidden =
-        |what: &str| ApiError::Forbidden(format!("a node may not change {what} of {key}"));
-    let parse = |bytes: &[u8]| -> Result<Value, ApiError> {
-        serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::BadRequest(format!("{key}: not a JSON object: {e}")))
-    };
-    let current = state.objects.store().get(key).await?;
-    let owned = |v: &Value, fields: &[&str]| -> Vec<Value> {
-        fields
-            .iter()
-            .map(|f| {
-                v.get("status")
-                    .and_then(|s| s.get(*f))
-                    .cloned()
-                    .unwrap_or(Value::Null)
-            })
-            .collect()
-    };
-    if key.starts_with(Node::PREFIX) {
-        const LEADER_OWNED: &[&str] = &["phase", "memoryReserved"];
-        let Some(value) = value else {
-            return Err(forbidden("the existence"));
-        };
-        let next = parse(value)?;
-        let (before, pre) = match &current {
-            Some(kv) => (
-                owned(&parse(&kv.value)?, LEADER_OWNED),
-                Precondition::ModRevision(kv.mod_revision),
-            ),
-            // A node registering itself starts where the leader would start it.
-            None => (
-                owned(
-                    &json!({ "status": shoal_api::NodeStatus::default() }),
-                    LEADER_OWNED,
-                ),
-                Precondition::Absent,
-            ),
-        };
-        if owned(&next, LEADER_OWNED) != before {
-            return Err(forbidden(
-                "status.phase or status.memoryReserved (the leader's)",
-            ));
-        }
-        return Ok(Some(pre));
-    }
-    let leader_owned: &[&str] = if key.starts_with(App::PREFIX) {
-        &["placement"]
-    } else if key.starts_with(Job::PREFIX) {
-        &["node"]
-    } else {
-        return Err(forbidden("anything"));
-    };
-    let value = value.ok_or_else(|| forbidden("the existence"))?;
-    let Some(current) = current else {
-        return Err(forbidden("the existence"));
-    };
-    let strip = |v: &Value| -> Value {
-        let mut v = v.clone();
-        if let Some(obj) = v.as_object_mut() {
-            obj.remove("status");
-            if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                meta.remove("resourceVersion");
-            }
-        }
-        v
-    };
-    let (next, stored) = (parse(value)?, parse(&current.value)?);
-    if strip(&next) != strip(&stored) {
-        return Err(forbidden("anything but the status"));
-    }
-    if owned(&next, leader_owned) != owned(&stored, leader_owned) {
-        return Err(forbidden(&format!(
-            "status.{} (the leader's)",
-            leader_owned[0]
-        )));
-    }
-    Ok(Some(Precondition::ModRevision(current.mod_revision)))
+fn join_may_not(key: &str) -> ApiError {
+    ApiError::Forbidden(format!("the join token cannot write {key}"))
 }
 
 pub(crate) async fn watch(
@@ -345,7 +267,7 @@ pub(crate) async fn watch(
     Extension(role): Extension<Role>,
     Query(q): Query<PrefixQuery>,
 ) -> Result<Response, ApiError> {
-    readable(role, &q.prefix)?;
+    readable(&role, &q.prefix)?;
     let watch = state.objects.store().watch(&q.prefix, q.after).await?;
     let lines = futures::stream::unfold(Some(watch), |watch| async move {
         let mut watch = watch?;

@@ -17,7 +17,7 @@ pub mod resource;
 
 pub use embedded::Embedded;
 pub use etcd::Etcd;
-pub use objects::{EVENTS_PER_OBJECT, MAX_EVENT_MESSAGE, Objects};
+pub use objects::{EVENTS_PER_OBJECT, MAX_EVENT_MESSAGE, Objects, surplus_events};
 pub use resource::{HasStatus, ObjectKey, Resource, raw};
 
 use async_trait::async_trait;

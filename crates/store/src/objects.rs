@@ -209,7 +209,8 @@ impl Objects {
     }
 }
 
-/// Events kept per object; older ones are pruned when a new one is recorded.
+/// Events kept per object and writer (`source`); older ones are pruned when a new one is
+/// recorded.
 pub const EVENTS_PER_OBJECT: usize = 50;
 
 /// The longest event message, in bytes; a longer one is cut (and marked) when recorded.
@@ -228,8 +229,20 @@ fn bounded_message(message: &str) -> String {
     format!("{}{mark}", &message[..end])
 }
 
+/// The events of `source` among `events` (about one object, oldest first) beyond the newest
+/// [`EVENTS_PER_OBJECT`]: those to delete.
+pub fn surplus_events<'a>(events: &'a [KeyValue], source: &str) -> Vec<&'a KeyValue> {
+    events
+        .iter()
+        .rev()
+        .filter(|kv| serde_json::from_slice::<Event>(&kv.value).is_ok_and(|e| e.source == source))
+        .skip(EVENTS_PER_OBJECT)
+        .collect()
+}
+
 impl Objects {
-    /// Records an event about `about`, keeping at most [`EVENTS_PER_OBJECT`] per object.
+    /// Records an event about `about`, keeping at most [`EVENTS_PER_OBJECT`] of `source`'s
+    /// per object (so no writer's events push out another's).
     ///
     /// # Errors
     /// The store is unavailable. Callers usually log and continue: events are advisory.
@@ -260,7 +273,7 @@ impl Objects {
         };
         self.put(event, Precondition::None).await?;
         let (old, _) = self.store.list(&prefix).await?;
-        for kv in old.iter().rev().skip(EVENTS_PER_OBJECT) {
+        for kv in surplus_events(&old, source) {
             self.store.delete(&kv.key, Precondition::None).await?;
         }
         Ok(())

@@ -186,8 +186,10 @@ pub mod raw {
     pub const LEADER: &str = "cluster/leader";
     /// The cluster's client token.
     pub const CLIENT_TOKEN: &str = "cluster/tokens/client";
-    /// The cluster's node token.
-    pub const NODE_TOKEN: &str = "cluster/tokens/node";
+    /// The cluster's join token: it admits a new node, nothing else.
+    pub const JOIN_TOKEN: &str = "cluster/tokens/node";
+    /// Nodes' credentials: `cluster/nodes/<name>` → the secret of node `name`'s credential.
+    pub const NODE_CREDENTIALS: &str = "cluster/nodes/";
 }
 
 #[cfg(test)]

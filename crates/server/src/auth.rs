@@ -1,0 +1,190 @@
+//! Who a request comes from, by its bearer token, and what each may reach:
+//!
+//! - the **client token** (users, the CLI): everything;
+//! - the **join token** of a cluster: `POST /v1/nodes/{name}/join` for a name no node has
+//!   yet — it admits a new node, and that is all it does;
+//! - a **node's credential** (`node.NAME.SECRET`, from a join or `shoal create node`): the
+//!   store API as node NAME (reads, and only NAME's own writes — see `store_api`), NAME's
+//!   lease, blob downloads and `/v1/info`.
+//!
+//! Credentials live in the store under [`shoal_store::raw::NODE_CREDENTIALS`]; one is checked
+//! on every request, so a revoked node (`shoal delete node`) is refused at once.
+
+use crate::{ApiError, ApiState};
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use shoal_store::{Precondition, StoreError};
+use std::sync::Arc;
+
+/// Who a request comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// A user or the CLI: everything.
+    Client,
+    /// Holder of the cluster's join token: may obtain the credential of a new node.
+    Join,
+    /// Node `0`, by its own credential.
+    Node(String),
+}
+
+/// What a node's credential starts with; then its name, a dot and its secret.
+const PREFIX: &str = "node.";
+
+/// The node a credential `node.NAME.SECRET` names, if it is one.
+pub fn credential_node(credential: &str) -> Option<&str> {
+    let (name, secret) = credential.strip_prefix(PREFIX)?.split_once('.')?;
+    (!secret.is_empty() && shoal_api::validate_dns_label(name).is_ok()).then_some(name)
+}
+
+fn key(name: &str) -> String {
+    format!("{}{name}", shoal_store::raw::NODE_CREDENTIALS)
+}
+
+/// Makes node `name`'s credential, or (`replace`) a new one that revokes the old one; a
+/// name that has one already is a conflict otherwise.
+///
+/// # Errors
+/// [`ApiError::Conflict`] when `name` has a credential and `replace` is false; store errors.
+pub(crate) async fn issue(state: &ApiState, name: &str, replace: bool) -> Result<String, ApiError> {
+    let secret = hex::encode(rand::random::<[u8; 32]>());
+    let pre = if replace {
+        Precondition::None
+    } else {
+        Precondition::Absent
+    };
+    match state
+        .objects
+        .store()
+        .put(&key(name), secret.clone().into_bytes(), pre)
+        .await
+    {
+        Ok(_) => Ok(format!("{PREFIX}{name}.{secret}")),
+        Err(StoreError::Conflict { .. }) => Err(ApiError::Conflict(format!(
+            "node/{name} has joined already; a node that lost its data dir gets a new credential once an operator revokes the old one (shoal delete node {name}), or from shoal create node {name} --replace"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Node `name`'s credential, as the servers present it to the node (to read its logs).
+pub(crate) async fn of(state: &ApiState, name: &str) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .objects
+        .store()
+        .get(&key(name))
+        .await?
+        .map(|kv| format!("{PREFIX}{name}.{}", String::from_utf8_lossy(&kv.value))))
+}
+
+/// Revokes node `name`'s credential; whether there was one.
+pub(crate) async fn revoke(state: &ApiState, name: &str) -> Result<bool, ApiError> {
+    Ok(state
+        .objects
+        .store()
+        .delete(&key(name), Precondition::None)
+        .await?
+        .is_some())
+}
+
+/// The node whose credential `presented` is, if it is a current one.
+async fn verify(state: &ApiState, presented: &str) -> Result<Option<String>, ApiError> {
+    let Some(name) = credential_node(presented) else {
+        return Ok(None);
+    };
+    let current = of(state, name).await?;
+    Ok(current
+        .is_some_and(|c| constant_time_eq(c.as_bytes(), presented.as_bytes()))
+        .then(|| name.to_string()))
+}
+
+/// The paths each role but the client's may use.
+fn allowed(role: &Role, req: &Request) -> bool {
+    let path = req.uri().path();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match role {
+        Role::Client => true,
+        Role::Join => {
+            path == "/v1/info"
+                || (req.method() == http::Method::POST
+                    && matches!(segments.as_slice(), ["v1", "nodes", _, "join"]))
+        }
+        Role::Node(name) => {
+            path.starts_with("/v1/store/")
+                || path == "/v1/info"
+                || segments == ["v1", "nodes", name.as_str(), "lease"]
+                || (path.starts_with("/v1/blobs/") && req.method() == http::Method::GET)
+        }
+    }
+}
+
+/// The middleware: finds the request's [`Role`] and refuses what it may not do.
+pub(crate) async fn authenticate(
+    State(state): State<Arc<ApiState>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let presented = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let matches = |t: &str, expected: &str| constant_time_eq(t.as_bytes(), expected.as_bytes());
+    let role = match presented.as_deref() {
+        Some(t) if matches(t, &state.token) => Role::Client,
+        Some(t) if state.join_token.as_deref().is_some_and(|j| matches(t, j)) => Role::Join,
+        Some(t) if state.join_token.is_some() && credential_node(t).is_some() => {
+            match verify(&state, t).await {
+                Ok(Some(name)) => Role::Node(name),
+                Ok(None) => {
+                    return ApiError::Unauthorized(format!(
+                        "the credential of node/{} is not valid for this cluster (revoked, or replaced by a newer one)",
+                        credential_node(t).unwrap_or_default()
+                    ))
+                    .into_response();
+                }
+                Err(e) => return e.into_response(),
+            }
+        }
+        Some(_) => {
+            return ApiError::Unauthorized("the bearer token is not valid for this server".into())
+                .into_response();
+        }
+        None => {
+            return ApiError::Unauthorized(
+                "missing bearer token; pass --token or SHOAL_TOKEN (shoal up and shoal server write one to DATA_DIR/token)".into(),
+            )
+            .into_response();
+        }
+    };
+    if !allowed(&role, &req) {
+        let who = match &role {
+            Role::Node(name) => format!("node/{name}'s credential"),
+            _ => "the join token".to_string(),
+        };
+        return ApiError::Forbidden(format!("{who} cannot use {}", req.uri().path()))
+            .into_response();
+    }
+    req.extensions_mut().insert(role);
+    next.run(req).await
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a token matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_credential_names_its_node() {
+        assert_eq!(credential_node("node.n1.abc"), Some("n1"));
+        assert_eq!(credential_node("node.n1."), None);
+        assert_eq!(credential_node("node.N_1.abc"), None);
+        assert_eq!(credential_node("n1.abc"), None);
+        assert_eq!(credential_node("node.n1"), None);
+    }
+}

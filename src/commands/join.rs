@@ -1,0 +1,93 @@
+//! How `shoal node` gets its own credential: from its data dir (`node-credential`) once it
+//! has joined; before that, from the servers in exchange for the cluster's join token — or
+//! the token given is already the node's credential, made by an operator with `shoal create
+//! node`. The join token is needed once; from then on the node is only itself.
+
+use anyhow::{Context, bail};
+use shoal_client::{Client, ClientError};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// Where a node keeps its credential, in its data dir.
+pub const FILE: &str = "node-credential";
+
+/// Node `name`'s credential, joining through `servers` with `token` if its data dir holds
+/// none; waits for a server while none answers.
+///
+/// # Errors
+/// The data dir belongs to another node, no token is given for the first start, or a server
+/// refuses the join (the name has joined already, the token is wrong).
+pub async fn credential(
+    servers: &[String],
+    name: &str,
+    token: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<String> {
+    let path = data_dir.join(FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let kept = text.trim().to_string();
+        return match shoal_server::credential_node(&kept) {
+            Some(n) if n == name => Ok(kept),
+            Some(n) => bail!(
+                "{} holds the credential of node/{n}, not node/{name}: a data dir belongs to one node; start with --name {n} or another --data-dir",
+                path.display()
+            ),
+            None => bail!(
+                "{} is not a node credential; remove it to join again with --join-token",
+                path.display()
+            ),
+        };
+    }
+    let Some(token) = token else {
+        bail!(
+            "node/{name} has not joined yet: pass --join-token (or SHOAL_JOIN_TOKEN) with the cluster's join token (shoal server writes it to DATA_DIR/join-token) or a credential from `shoal create node {name}`"
+        );
+    };
+    let credential = match shoal_server::credential_node(token) {
+        Some(n) if n == name => token.to_string(),
+        Some(n) => bail!("--join-token is the credential of node/{n}, not node/{name}"),
+        None => join(servers, name, token).await?,
+    };
+    keep(&path, &credential)?;
+    Ok(credential)
+}
+
+/// Asks the servers, in turn, for node `name`'s credential with the join token.
+async fn join(servers: &[String], name: &str, token: &str) -> anyhow::Result<String> {
+    let clients: Vec<Client> = servers
+        .iter()
+        .map(|s| Client::new(s, Some(token.to_string())))
+        .collect();
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let mut unreachable = Vec::new();
+        for client in &clients {
+            match client.join_node(name, false).await {
+                Ok(credential) => return Ok(credential),
+                Err(e @ ClientError::Unreachable { .. }) => unreachable.push(e.to_string()),
+                Err(e) => bail!("node/{name} cannot join through {}: {e}", client.server()),
+            }
+        }
+        tracing::warn!(
+            "node/{name}: waiting for a server to join through: {}",
+            unreachable.join("; ")
+        );
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Writes the credential to `path`, readable by its owner only.
+fn keep(path: &Path, credential: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write the node's credential to {}", path.display()))?;
+    writeln!(file, "{credential}")?;
+    Ok(())
+}
