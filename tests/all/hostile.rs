@@ -113,6 +113,35 @@ fn hostile_guests_hurt_only_themselves() {
 }
 
 /// POSTs `total` bytes with chunked encoding from a second thread and returns the response.
+#[test]
+fn a_guest_cannot_make_the_host_copy_more_than_a_call_may_carry() {
+    let node = Node::start(&[]);
+    node.deploy("hello", HELLO, "/hello", "");
+    node.deploy("bad", BAD, "/bad", "  limits: {memory: 16Mi}\n");
+    assert_eq!(node.get("/hello").0, 200);
+    assert_eq!(node.get("/bad/aliased?n=0").1, "the host took them all\n");
+    let before = node.peak_memory();
+    // 100,000 header values that all alias one 1 MiB buffer: 100 GB for a host that copies
+    // the list before it checks it. The host stops counting at 16 MiB, before copying more.
+    for _ in 0..3 {
+        assert_eq!(
+            node.get("/bad/aliased?n=100000"),
+            (
+                500,
+                "app/bad: the component passed the host more than 16 MiB in one call\n".into()
+            )
+        );
+        assert_eq!(node.get("/hello").0, 200, "the neighbour keeps answering");
+    }
+    let grown = node.peak_memory().saturating_sub(before);
+    assert!(
+        grown < 64 << 20,
+        "the node's peak memory grew by {grown} bytes"
+    );
+    let log = node.ok(&["logs", "bad"]);
+    assert!(log.contains("more than 16 MiB in one call"), "{log}");
+}
+
 fn chunked_post(addr: &str, path: &str, total: usize) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream

@@ -252,6 +252,18 @@ impl Node {
         in_flight
     }
 
+    /// The most memory the process has held resident so far (`VmHWM`), in bytes.
+    pub fn peak_memory(&self) -> u64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        kib << 10
+    }
+
     /// Sends `signal` (e.g. `STOP`, `CONT`) to the process.
     pub fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().unwrap().id().to_string();

@@ -275,6 +275,7 @@ fn metered_store<T: Charged>(
 ) -> Store<T> {
     let mut store = Store::new(engine, host);
     store.limiter(|h| &mut h.account().limits);
+    store.set_hostcall_fuel(crate::host::MAX_HOSTCALL_BYTES);
     store.set_epoch_deadline(1);
     let meter = meter.clone();
     store.epoch_deadline_callback(move |mut ctx| {

@@ -14,6 +14,22 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpVi
 /// Largest in-memory size of one `fields` resource (headers) a guest can build or receive.
 const FIELD_SIZE_LIMIT: usize = 64 * 1024;
 
+/// Most bytes the host takes from a guest in one call of an import (wasmtime's hostcall
+/// fuel): counted as the arguments are lifted, before anything is copied, so that a list of
+/// a million entries aliasing one region of linear memory costs the host at most this, not
+/// terabytes; past it the call traps. 16 MiB carries any legitimate call here (a key-value
+/// value is at most 1 MiB, header sets 64 KiB; body bytes are written in chunks).
+pub const MAX_HOSTCALL_BYTES: usize = 16 << 20;
+
+/// Whether `e` is a call that passed the host more than [`MAX_HOSTCALL_BYTES`].
+pub(crate) fn passed_too_much(e: &wasmtime::Error) -> bool {
+    // wasmtime 48 keeps the error's type private; its message is stable within the pinned line.
+    e.chain().any(|c| {
+        c.to_string()
+            .contains("fuel allocated for hostcalls has been exhausted")
+    })
+}
+
 /// Host state of one component instance.
 pub struct Host {
     wasi: WasiCtx,

@@ -118,6 +118,7 @@ pub(crate) fn new_store(
 ) -> Store<Host> {
     let mut store = Store::new(&component.engine, Host::new(workload, memory, |_| {}));
     store.limiter(|h| &mut h.account.limits);
+    store.set_hostcall_fuel(crate::host::MAX_HOSTCALL_BYTES);
     store
 }
 

@@ -354,6 +354,17 @@ impl HttpApp {
                     .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
                 resp
             }
+            Outcome::Trapped(e) if crate::host::passed_too_much(&e) => {
+                let reason = format!(
+                    "the component passed the host more than {} MiB in one call",
+                    crate::host::MAX_HOSTCALL_BYTES >> 20
+                );
+                self.workload.event(&format!("request failed: {reason}"));
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("{}: {reason}", self.workload.name),
+                )
+            }
             Outcome::Trapped(e) => {
                 self.workload.event(&format!("request failed: {e:#}"));
                 let reason = match e.downcast_ref::<Trap>() {
