@@ -46,6 +46,8 @@ mod revisions;
 mod routes;
 mod serve;
 mod store_api;
+#[cfg(test)]
+mod store_props;
 
 pub use auth::{Role, credential_node};
 pub use error::ApiError;

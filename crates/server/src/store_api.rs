@@ -209,7 +209,7 @@ pub(crate) async fn delete(
 ///
 /// # Errors
 /// [`ApiError::BadRequest`] naming the key and what is wrong.
-fn typed(key: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn typed(key: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     if key.starts_with(App::PREFIX) {
         checked::<App>(key, body, "App")
     } else if key.starts_with(Job::PREFIX) {
