@@ -48,6 +48,10 @@ pub struct NodeArgs {
     /// answer `database-full`.
     #[arg(long, default_value = "1Gi", value_parser = Quantity::parse)]
     pub sqlite_max_size: Quantity,
+    /// Most bytes of keys and values one app may keep in key-value (all its buckets); a write
+    /// past it fails and keeps nothing.
+    #[arg(long, default_value = "256Mi", value_parser = Quantity::parse)]
+    pub kv_quota: Quantity,
     /// Labels of this node, for placement (`k=v,k2=v2`).
     #[arg(long, value_delimiter = ',', value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
@@ -83,6 +87,7 @@ impl NodeArgs {
             .keep_resident(self.keep_resident.bytes())
             .log_budget(self.log_budget.bytes())
             .sqlite_max_size(self.sqlite_max_size.bytes())
+            .keyvalue_quota(self.kv_quota.bytes())
             .labels(self.labels.iter().cloned().collect())
             .ingress_limits(IngressLimits {
                 max_request_body: self.max_request_body.bytes(),

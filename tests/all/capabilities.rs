@@ -207,6 +207,29 @@ fn keyvalue_buckets_are_granted_private_and_durable() {
 }
 
 #[test]
+fn an_apps_keyvalue_data_stays_within_the_nodes_quota() {
+    let node = Node::start(&["--kv-quota", "100"]);
+    node.deploy(
+        "a",
+        CAPS,
+        "/a",
+        "  capabilities:\n    keyvalue: [default]\n",
+    );
+    let value = "v".repeat(60);
+    assert_eq!(
+        node.get(&format!("/a/kv/set?bucket=default&key=one&value={value}")),
+        (200, "set one\n".into())
+    );
+    let (status, body) = node.get(&format!("/a/kv/set?bucket=default&key=two&value={value}"));
+    assert_ne!(status, 200);
+    assert!(body.contains("over its quota of 100"), "{body}");
+    assert_eq!(
+        node.get("/a/kv/get?bucket=default&key=two"),
+        (200, "no value\n".into())
+    );
+}
+
+#[test]
 fn config_and_isolation_between_requests() {
     let node = Node::start(&[]);
     node.deploy("a", CAPS, "/a", "  config: {greeting: hi there}\n");

@@ -44,8 +44,8 @@ use wasmtime::component::Linker;
 
 /// What the node's capabilities keep: files and the blobs to fetch trees from.
 pub struct Resources {
-    /// The node's key-value file (every app's buckets).
-    pub keyvalue: PathBuf,
+    /// The node's key-value file (every app's buckets), and its bounds.
+    pub keyvalue: (PathBuf, keyvalue::KvLimits),
     /// Where components and trees come from.
     pub blobs: shoal_blobs::Blobs,
     /// Where trees are unpacked, one directory per digest.
@@ -68,7 +68,10 @@ impl Capabilities {
         let all: Vec<Box<dyn Capability>> = vec![
             Box::new(env::Env),
             Box::new(outbound::Outbound::new()?),
-            Box::new(keyvalue::KeyValue::open(&resources.keyvalue)?),
+            Box::new(keyvalue::KeyValue::open(
+                &resources.keyvalue.0,
+                resources.keyvalue.1,
+            )?),
             Box::new(sqlite::Sqlite::new(resources.sqlite.0, resources.sqlite.1)),
             Box::new(files::Files::new(resources.blobs, resources.files)),
             Box::new(config::Config),
@@ -145,7 +148,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let blobs = shoal_blobs::BlobStore::open(dir.path().join("blobs")).unwrap();
         let caps = Capabilities::open(Resources {
-            keyvalue: dir.path().join("kv.redb"),
+            keyvalue: (dir.path().join("kv.redb"), Default::default()),
             blobs: shoal_blobs::Blobs::local(blobs),
             files: dir.path().join("files"),
             sqlite: (dir.path().join("sqlite"), Default::default()),

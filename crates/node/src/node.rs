@@ -25,6 +25,7 @@ use arc_swap::ArcSwap;
 use shoal_api::NodeSpec;
 use shoal_blobs::{BlobStore, Blobs};
 use shoal_capabilities::Capabilities;
+use shoal_capabilities::keyvalue::KvLimits;
 use shoal_capabilities::sqlite::SqliteLimits;
 use shoal_logs::LogDir;
 use shoal_runtime::{Runtime, RuntimeConfig};
@@ -99,6 +100,7 @@ pub struct Builder {
     labels: BTreeMap<String, String>,
     capacity_memory: Option<u64>,
     sqlite: SqliteLimits,
+    keyvalue: KvLimits,
 }
 
 /// A running node: its tasks, and where its ingress listens.
@@ -125,6 +127,7 @@ impl Node {
             labels: BTreeMap::new(),
             capacity_memory: None,
             sqlite: SqliteLimits::default(),
+            keyvalue: KvLimits::default(),
         }
     }
 
@@ -197,6 +200,12 @@ impl Builder {
         self
     }
 
+    /// Most bytes of keys and values one app may keep in key-value; default 256 MiB.
+    pub fn keyvalue_quota(mut self, bytes: u64) -> Self {
+        self.keyvalue.max_app_bytes = bytes;
+        self
+    }
+
     /// Memory the node offers to apps; default the machine's.
     pub fn capacity_memory(mut self, bytes: u64) -> Self {
         self.capacity_memory = Some(bytes);
@@ -232,7 +241,7 @@ impl Builder {
         let logs = LogDir::open(data.join("logs"), self.log_budget)
             .map_err(dir("the log directory", data.join("logs")))?;
         let capabilities = Arc::new(Capabilities::open(shoal_capabilities::Resources {
-            keyvalue: data.join("keyvalue.redb"),
+            keyvalue: (data.join("keyvalue.redb"), self.keyvalue),
             blobs: blobs.clone(),
             files: data.join("files"),
             sqlite: (data.join("sqlite"), self.sqlite),

@@ -130,12 +130,12 @@ pub struct KeyValue {
 }
 
 impl KeyValue {
-    /// The capability on the key-value file at `path` (created if missing).
+    /// The capability on the key-value file at `path` (created if missing), with `limits`.
     ///
     /// # Errors
     /// The file cannot be opened or is locked by another process.
-    pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let store = KvStore::open(path, KvLimits::default()).map_err(|e| OpenError::KeyValue {
+    pub fn open(path: &Path, limits: KvLimits) -> Result<Self, OpenError> {
+        let store = KvStore::open(path, limits).map_err(|e| OpenError::KeyValue {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;

@@ -342,7 +342,7 @@ mod tests {
         let digest = store.put(&std::fs::read(hello).unwrap()).unwrap();
         let blobs = Blobs::local(store);
         let capabilities = Capabilities::open(shoal_capabilities::Resources {
-            keyvalue: dir.path().join("keyvalue.redb"),
+            keyvalue: (dir.path().join("keyvalue.redb"), Default::default()),
             blobs: blobs.clone(),
             files: dir.path().join("files"),
             sqlite: (dir.path().join("sqlite"), Default::default()),
