@@ -8,7 +8,7 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "shoal:capabilities/keyvalue",
-        imports: { default: trappable },
+        imports: { default: async | trappable },
         with: {
             "wasi:keyvalue/store@0.2.0-draft.bucket": crate::keyvalue::Bucket,
         },
@@ -25,7 +25,7 @@ wasi_keyvalue_linking!();
 impl store::HostBucket for KvView<'_> {
     bucket_methods!();
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<Bucket>,
         cursor: Option<u64>,
@@ -38,19 +38,19 @@ impl store::HostBucket for KvView<'_> {
 }
 
 impl atomics::Host for KvView<'_> {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         delta: u64,
     ) -> Result<u64, KvError> {
-        let n = KvView::increment(self, &bucket, &key, delta.into(), (0, u64::MAX.into()))?;
+        let n = KvView::increment(self, &bucket, &key, delta.into(), (0, u64::MAX.into()))?.await?;
         Ok(n as u64)
     }
 }
 
 impl batch::Host for KvView<'_> {
-    fn get_many(
+    async fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
         keys: Vec<String>,
@@ -59,15 +59,19 @@ impl batch::Host for KvView<'_> {
         Ok(found.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), KvError> {
-        KvView::set_many(self, &bucket, &key_values)
+        KvView::set_many(self, &bucket, key_values)?.await
     }
 
-    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
-        KvView::delete_many(self, &bucket, &keys)
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<(), KvError> {
+        KvView::delete_many(self, &bucket, keys)?.await
     }
 }

@@ -8,7 +8,7 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "shoal:capabilities/keyvalue-draft2",
-        imports: { default: trappable },
+        imports: { default: async | trappable },
         with: {
             "wasi:keyvalue/store@0.2.0-draft2.bucket": crate::keyvalue::Bucket,
             "wasi:keyvalue/atomics@0.2.0-draft2.cas": crate::keyvalue::draft2::Cas,
@@ -34,7 +34,7 @@ wasi_keyvalue_linking!();
 impl store::HostBucket for KvView<'_> {
     bucket_methods!();
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<Bucket>,
         cursor: Option<String>,
@@ -52,30 +52,33 @@ impl store::HostBucket for KvView<'_> {
 }
 
 impl atomics::Host for KvView<'_> {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         delta: i64,
     ) -> Result<i64, KvError> {
         let range = (i64::MIN.into(), i64::MAX.into());
-        let n = KvView::increment(self, &bucket, &key, delta.into(), range)?;
+        let n = KvView::increment(self, &bucket, &key, delta.into(), range)?.await?;
         Ok(n as i64)
     }
 
-    fn swap(
+    async fn swap(
         &mut self,
         cas: Resource<Cas>,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), atomics::CasError>> {
         let handle = self.table.delete(cas)?;
-        let swapped = KvView::swap(
+        let swapped = match KvView::swap(
             self,
             &handle.prefix,
             &handle.key,
-            handle.current.as_deref(),
-            &value,
-        );
+            handle.current.clone(),
+            value,
+        ) {
+            Ok(commit) => commit.await,
+            Err(e) => Err(e),
+        };
         Ok(match swapped {
             Ok(true) => Ok(()),
             Ok(false) => {
@@ -92,7 +95,11 @@ impl atomics::Host for KvView<'_> {
 }
 
 impl atomics::HostCas for KvView<'_> {
-    fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Resource<Cas>, KvError> {
+    async fn new(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+    ) -> Result<Resource<Cas>, KvError> {
         let current = KvView::get(self, &bucket, &key)?;
         let prefix = self.prefix(&bucket)?;
         Ok(self.table.push(Cas {
@@ -102,18 +109,18 @@ impl atomics::HostCas for KvView<'_> {
         })?)
     }
 
-    fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, KvError> {
+    async fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, KvError> {
         Ok(self.table.get(&cas)?.current.clone())
     }
 
-    fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
         self.table.delete(cas)?;
         Ok(())
     }
 }
 
 impl batch::Host for KvView<'_> {
-    fn get_many(
+    async fn get_many(
         &mut self,
         bucket: Resource<Bucket>,
         keys: Vec<String>,
@@ -121,15 +128,19 @@ impl batch::Host for KvView<'_> {
         KvView::get_many(self, &bucket, keys)
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), KvError> {
-        KvView::set_many(self, &bucket, &key_values)
+        KvView::set_many(self, &bucket, key_values)?.await
     }
 
-    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), KvError> {
-        KvView::delete_many(self, &bucket, &keys)
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<(), KvError> {
+        KvView::delete_many(self, &bucket, keys)?.await
     }
 }

@@ -11,10 +11,12 @@
 //! - Keys, values and batch sizes are bounded ([`KvLimits`]); a guest cannot make the host
 //!   allocate or store more than that per call, and an app's data altogether is bounded by
 //!   its quota (`max_app_bytes`), counted in the same transactions as the data.
-//! - Every write is committed (fsynced) before the call returns.
+//! - Every write is committed (fsynced) before the call returns. Writes run on the node's
+//!   key-value writer thread (`writer`), never on the thread running the guest, which awaits
+//!   them; the writes waiting when a commit starts share it (one fsync for the group).
 //!
 //! # Caveats
-//! Calls are synchronous and run on the request's thread; a write costs one fsync.
+//! Reads run on the request's thread (redb reads do not wait for writers).
 
 use crate::capability::{Capability, GrantError, OpenError};
 pub use error::KvError;
@@ -32,7 +34,7 @@ use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 /// delete, exists, drop — written once for each generated trait that declares them.
 macro_rules! bucket_methods {
     () => {
-        fn get(
+        async fn get(
             &mut self,
             bucket: Resource<Bucket>,
             key: String,
@@ -40,24 +42,24 @@ macro_rules! bucket_methods {
             KvView::get(self, &bucket, &key)
         }
 
-        fn set(
+        async fn set(
             &mut self,
             bucket: Resource<Bucket>,
             key: String,
             value: Vec<u8>,
         ) -> Result<(), KvError> {
-            KvView::set(self, &bucket, &key, &value)
+            KvView::set(self, &bucket, &key, value)?.await
         }
 
-        fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KvError> {
-            KvView::delete(self, &bucket, &key)
+        async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), KvError> {
+            KvView::delete(self, &bucket, &key)?.await
         }
 
-        fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, KvError> {
+        async fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, KvError> {
             KvView::exists(self, &bucket, &key)
         }
 
-        fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
+        async fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
             self.close(bucket)
         }
     };
@@ -78,7 +80,7 @@ macro_rules! wasi_keyvalue_linking {
         }
 
         impl store::Host for KvView<'_> {
-            fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
+            async fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, KvError> {
                 self.open_bucket(&identifier)
             }
 
@@ -96,6 +98,11 @@ mod draft;
 mod draft2;
 mod spin;
 mod spin3;
+mod writer;
+
+/// A write's commit, to await: the checks are made, the bytes are the write's own.
+pub(crate) type Commit<R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, KvError>> + Send>>;
 
 /// Size bounds on what a guest can store or request.
 #[derive(Debug, Clone, Copy)]
@@ -176,10 +183,11 @@ fn view(host: &mut Host) -> KvView<'_> {
     KvView { grant, table }
 }
 
-/// The node's key-value file, shared by every app.
+/// The node's key-value file, shared by every app, and its writer.
 pub struct KvStore {
-    db: Database,
+    db: Arc<Database>,
     limits: KvLimits,
+    writer: writer::Writer,
 }
 
 impl KvStore {
@@ -188,12 +196,13 @@ impl KvStore {
     /// # Errors
     /// The file cannot be opened or is locked by another process.
     pub fn open(path: &Path, limits: KvLimits) -> Result<Arc<Self>, redb::Error> {
-        let db = Database::create(path)?;
+        let db = Arc::new(Database::create(path)?);
         let tx = db.begin_write()?;
         tx.open_table(DATA)?;
         tx.open_table(USAGE)?;
         tx.commit()?;
-        Ok(Arc::new(Self { db, limits }))
+        let writer = writer::Writer::start(db.clone())?;
+        Ok(Arc::new(Self { db, limits, writer }))
     }
 }
 
@@ -215,6 +224,20 @@ impl AppKeyValue {
             buckets: buckets.to_vec(),
             app: app_label(namespace, name),
         }
+    }
+}
+
+impl AppKeyValue {
+    /// Queues `f` as one write of this app's, within its quota, on the node's writer.
+    fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut quota::Writer) -> Result<R, KvError> + Send + 'static,
+    ) -> Commit<R> {
+        let (prefix, app) = (self.prefix.clone(), self.app.clone());
+        let quota = self.store.limits.max_app_bytes;
+        self.store
+            .writer
+            .write(move |tx| quota::apply(tx, &prefix, &app, quota, f))
     }
 }
 
@@ -296,17 +319,24 @@ impl KvView<'_> {
         read(grant, &format!("{prefix}{key}"))
     }
 
-    fn set(&mut self, bucket: &Resource<Bucket>, key: &str, value: &[u8]) -> Result<(), KvError> {
+    fn set(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        key: &str,
+        value: Vec<u8>,
+    ) -> Result<Commit<()>, KvError> {
         let (prefix, grant) = self.bucket(bucket)?;
         check_key(grant, key)?;
-        check_value(grant, value)?;
-        write(grant, |t| t.insert(&format!("{prefix}{key}"), value))
+        check_value(grant, &value)?;
+        let full = format!("{prefix}{key}");
+        Ok(grant.write(move |t| t.insert(&full, &value)))
     }
 
-    fn delete(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<(), KvError> {
+    fn delete(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<Commit<()>, KvError> {
         let (prefix, grant) = self.bucket(bucket)?;
         check_key(grant, key)?;
-        write(grant, |t| t.remove(&format!("{prefix}{key}")))
+        let full = format!("{prefix}{key}");
+        Ok(grant.write(move |t| t.remove(&full)))
     }
 
     fn exists(&mut self, bucket: &Resource<Bucket>, key: &str) -> Result<bool, KvError> {
@@ -370,11 +400,12 @@ impl KvView<'_> {
         key: &str,
         delta: i128,
         range: (i128, i128),
-    ) -> Result<i128, KvError> {
+    ) -> Result<Commit<i128>, KvError> {
         let (prefix, grant) = self.bucket(bucket)?;
         check_key(grant, key)?;
         let full = format!("{prefix}{key}");
-        write(grant, |t| {
+        let key = key.to_string();
+        Ok(grant.write(move |t| {
             let current = match t.get(&full)? {
                 Some(v) => std::str::from_utf8(&v)
                     .ok()
@@ -391,7 +422,7 @@ impl KvView<'_> {
             }
             t.insert(&full, next.to_string().as_bytes())?;
             Ok(next)
-        })
+        }))
     }
 
     fn get_many(
@@ -413,31 +444,38 @@ impl KvView<'_> {
     fn set_many(
         &mut self,
         bucket: &Resource<Bucket>,
-        key_values: &[(String, Vec<u8>)],
-    ) -> Result<(), KvError> {
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Result<Commit<()>, KvError> {
         let (prefix, grant) = self.bucket(bucket)?;
         check_batch(grant, key_values.len())?;
-        for (k, v) in key_values {
+        for (k, v) in &key_values {
             check_key(grant, k)?;
             check_value(grant, v)?;
         }
-        write(grant, |t| {
-            for (k, v) in key_values {
+        Ok(grant.write(move |t| {
+            for (k, v) in &key_values {
                 t.insert(&format!("{prefix}{k}"), v)?;
             }
             Ok(())
-        })
+        }))
     }
 
-    fn delete_many(&mut self, bucket: &Resource<Bucket>, keys: &[String]) -> Result<(), KvError> {
+    fn delete_many(
+        &mut self,
+        bucket: &Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<Commit<()>, KvError> {
         let (prefix, grant) = self.bucket(bucket)?;
         check_batch(grant, keys.len())?;
-        write(grant, |t| {
-            for k in keys {
+        for k in &keys {
+            check_key(grant, k)?;
+        }
+        Ok(grant.write(move |t| {
+            for k in &keys {
                 t.remove(&format!("{prefix}{k}"))?;
             }
             Ok(())
-        })
+        }))
     }
 
     /// The key prefix of an open bucket, for handles that outlive the bucket's resource.
@@ -458,21 +496,21 @@ impl KvView<'_> {
         &self,
         prefix: &str,
         key: &str,
-        expected: Option<&[u8]>,
-        value: &[u8],
-    ) -> Result<bool, KvError> {
+        expected: Option<Vec<u8>>,
+        value: Vec<u8>,
+    ) -> Result<Commit<bool>, KvError> {
         let grant = self.grant.ok_or(KvError::AccessDenied)?;
         check_key(grant, key)?;
-        check_value(grant, value)?;
+        check_value(grant, &value)?;
         let full = format!("{prefix}{key}");
-        write(grant, |t| {
+        Ok(grant.write(move |t| {
             let current = t.get(&full)?;
-            if current.as_deref() != expected {
+            if current != expected {
                 return Ok(false);
             }
-            t.insert(&full, value)?;
+            t.insert(&full, &value)?;
             Ok(true)
-        })
+        }))
     }
 }
 
@@ -516,20 +554,6 @@ fn read(grant: &AppKeyValue, full: &str) -> Result<Option<Vec<u8>>, KvError> {
 
 mod error;
 mod quota;
-
-/// Runs `f` in one write transaction of `grant`'s app, within its quota (see `quota`).
-fn write<R>(
-    grant: &AppKeyValue,
-    f: impl FnOnce(&mut quota::Writer) -> Result<R, KvError>,
-) -> Result<R, KvError> {
-    quota::write(
-        &grant.store.db,
-        &grant.prefix,
-        &grant.app,
-        grant.store.limits.max_app_bytes,
-        f,
-    )
-}
 
 #[cfg(test)]
 mod tests;

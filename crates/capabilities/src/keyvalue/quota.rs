@@ -1,9 +1,12 @@
-//! Writes, and each app's quota: every write runs in one redb transaction that also keeps the
-//! app's byte count (`usage`), so the count is exactly the data's and a write over the quota
-//! leaves nothing behind.
+//! Writes, and each app's quota: a write reads through an overlay of its own changes, which
+//! reach the table only once the app's byte count (`usage`, kept in the same transaction) is
+//! within its quota — so the count is exactly the data's, and a refused write leaves nothing
+//! behind, even in a transaction it shares with other writes.
 
 use super::error::{KvError, other};
-use redb::{Database, ReadableTable, TableDefinition};
+use super::writer::Failure;
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use std::collections::BTreeMap;
 
 /// Every app's keys and values, each key under its app's prefix.
 pub(super) const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("keyvalue");
@@ -12,14 +15,19 @@ pub(super) const DATA: TableDefinition<&str, &[u8]> = TableDefinition::new("keyv
 /// the same transactions.
 pub(super) const USAGE: TableDefinition<&str, u64> = TableDefinition::new("usage");
 
-/// One write transaction's view of the data, counting the app's bytes as it changes them.
-pub(super) struct Writer<'t> {
-    table: redb::Table<'t, &'static str, &'static [u8]>,
+/// One write's view of the data: what is stored, under the changes it made so far, and the
+/// app's bytes as they would be with them.
+pub(super) struct Writer<'t, 'tx> {
+    table: &'t redb::Table<'tx, &'static str, &'static [u8]>,
+    changes: BTreeMap<String, Option<Vec<u8>>>,
     used: u64,
 }
 
-impl Writer<'_> {
+impl Writer<'_, '_> {
     pub(super) fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        if let Some(changed) = self.changes.get(key) {
+            return Ok(changed.clone());
+        }
         Ok(self
             .table
             .get(key)
@@ -27,56 +35,66 @@ impl Writer<'_> {
             .map(|v| v.value().to_vec()))
     }
 
+    fn bytes(&self, key: &str) -> Result<u64, KvError> {
+        Ok(self.get(key)?.map_or(0, |v| (key.len() + v.len()) as u64))
+    }
+
     pub(super) fn insert(&mut self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        let old = self.table.insert(key, value).map_err(other)?;
-        let old = old.map_or(0, |v| key.len() + v.value().len());
-        self.used = self.used.saturating_sub(old as u64) + (key.len() + value.len()) as u64;
+        let old = self.bytes(key)?;
+        self.used = self.used.saturating_sub(old) + (key.len() + value.len()) as u64;
+        self.changes.insert(key.to_string(), Some(value.to_vec()));
         Ok(())
     }
 
     pub(super) fn remove(&mut self, key: &str) -> Result<(), KvError> {
-        if let Some(old) = self.table.remove(key).map_err(other)? {
-            self.used = self
-                .used
-                .saturating_sub((key.len() + old.value().len()) as u64);
-        }
+        let old = self.bytes(key)?;
+        self.used = self.used.saturating_sub(old);
+        self.changes.insert(key.to_string(), None);
         Ok(())
     }
 }
 
-/// Runs `f` in one write transaction and commits it, unless it leaves the app (`prefix`, named
-/// `app` in messages) over `quota` with more than it had: then nothing it did is kept.
-pub(super) fn write<R>(
-    db: &Database,
+/// Runs `f` in `tx` for the app whose keys start with `prefix` (named `app` in messages), and
+/// keeps what it changed unless that leaves the app over `quota` with more than it had.
+///
+/// # Errors
+/// [`Failure::Refused`] when `f` fails or the quota refuses (nothing was written);
+/// [`Failure::Store`] when writing failed part way.
+pub(super) fn apply<R>(
+    tx: &WriteTransaction,
     prefix: &str,
     app: &str,
     quota: u64,
     f: impl FnOnce(&mut Writer) -> Result<R, KvError>,
-) -> Result<R, KvError> {
-    let tx = db.begin_write().map_err(other)?;
-    let r = {
-        let mut usage = tx.open_table(USAGE).map_err(other)?;
-        let table = tx.open_table(DATA).map_err(other)?;
-        let before = match usage.get(prefix).map_err(other)? {
-            Some(v) => v.value(),
-            // First write since usage was counted: count what the app holds.
-            None => app_bytes(&table, prefix)?,
-        };
-        let mut w = Writer {
-            table,
-            used: before,
-        };
-        let r = f(&mut w)?;
-        if w.used > quota && w.used > before {
-            return Err(KvError::Other(format!(
-                "{app}'s key-value data would be {} bytes, over its quota of {quota}; delete keys first",
-                w.used
-            )));
-        }
-        usage.insert(prefix, w.used).map_err(other)?;
-        r
+) -> Result<R, Failure> {
+    let store = |e: redb::Error| Failure::Store(other(e));
+    let mut usage = tx.open_table(USAGE).map_err(|e| store(e.into()))?;
+    let mut table = tx.open_table(DATA).map_err(|e| store(e.into()))?;
+    let before = match usage.get(prefix).map_err(|e| store(e.into()))? {
+        Some(v) => v.value(),
+        // First write since usage was counted: count what the app holds.
+        None => app_bytes(&table, prefix).map_err(Failure::Refused)?,
     };
-    tx.commit().map_err(other)?;
+    let mut w = Writer {
+        table: &table,
+        changes: BTreeMap::new(),
+        used: before,
+    };
+    let r = f(&mut w).map_err(Failure::Refused)?;
+    let (changes, used) = (w.changes, w.used);
+    if used > quota && used > before {
+        return Err(Failure::Refused(KvError::Other(format!(
+            "{app}'s key-value data would be {used} bytes, over its quota of {quota}; delete keys first"
+        ))));
+    }
+    for (key, value) in changes {
+        match value {
+            Some(v) => table.insert(key.as_str(), v.as_slice()).map(drop),
+            None => table.remove(key.as_str()).map(drop),
+        }
+        .map_err(|e| store(e.into()))?;
+    }
+    usage.insert(prefix, used).map_err(|e| store(e.into()))?;
     Ok(r)
 }
 

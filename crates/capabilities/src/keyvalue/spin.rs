@@ -8,7 +8,7 @@ mod generated {
     wasmtime::component::bindgen!({
         path: "wit",
         world: "shoal:capabilities/spin-keyvalue",
-        imports: { default: trappable },
+        imports: { default: async | trappable },
         with: {
             "fermyon:spin/key-value.store": crate::keyvalue::Bucket,
         },
@@ -37,13 +37,13 @@ impl key_value::Host for KvView<'_> {
 }
 
 impl key_value::HostStore for KvView<'_> {
-    fn open(&mut self, label: String) -> Result<Resource<Bucket>, KvError> {
+    async fn open(&mut self, label: String) -> Result<Resource<Bucket>, KvError> {
         self.open_bucket(&label)
     }
 
     bucket_methods!();
 
-    fn get_keys(&mut self, store: Resource<Bucket>) -> Result<Vec<String>, KvError> {
+    async fn get_keys(&mut self, store: Resource<Bucket>) -> Result<Vec<String>, KvError> {
         self.all_keys(&store)
     }
 }

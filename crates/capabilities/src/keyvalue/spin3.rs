@@ -1,7 +1,7 @@
 //! Spin 3's `spin:key-value/key-value@3.0.0`: the same stores as `fermyon:spin/key-value`,
-//! with `async func`s (WASI 0.3 components import it). Each call runs to completion on the
-//! instance's thread, as the 2.0 interface's do; `get-keys` streams keys the host listed
-//! (bounded as Spin 2's `get-keys` is).
+//! with `async func`s (WASI 0.3 components import it). Reads run on the instance's thread;
+//! writes are checked there and committed by the node's key-value writer, awaited; `get-keys`
+//! streams keys the host listed (bounded as Spin 2's `get-keys` is).
 
 use super::{Bucket, HasKv, KvError, KvView};
 use wasmtime::component::{Accessor, FutureReader, Linker, Resource, StreamReader};
@@ -43,6 +43,19 @@ fn on_view<T, R>(
         .map_err(error))
 }
 
+/// Checks a write on the instance's key-value view with `f`, then awaits its commit (off the
+/// view: other calls of the instance go on meanwhile).
+async fn committed<T, R>(
+    accessor: &Accessor<T, HasKv>,
+    f: impl FnOnce(&mut KvView<'_>) -> Result<super::Commit<R>, KvError>,
+) -> wasmtime::Result<Result<R, Error>> {
+    let commit = match accessor.with(|mut access| f(&mut access.get())) {
+        Ok(commit) => commit,
+        Err(e) => return Ok(Err(error(e))),
+    };
+    Ok(commit.await.map_err(error))
+}
+
 impl key_value::Host for KvView<'_> {}
 
 impl key_value::HostStore for KvView<'_> {
@@ -73,7 +86,7 @@ impl<T> key_value::HostStoreWithStore<T> for HasKv {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), Error>> {
-        on_view(accessor, |kv| KvView::set(kv, &store, &key, &value))
+        committed(accessor, |kv| KvView::set(kv, &store, &key, value)).await
     }
 
     async fn delete(
@@ -81,7 +94,7 @@ impl<T> key_value::HostStoreWithStore<T> for HasKv {
         store: Resource<Bucket>,
         key: String,
     ) -> wasmtime::Result<Result<(), Error>> {
-        on_view(accessor, |kv| KvView::delete(kv, &store, &key))
+        committed(accessor, |kv| KvView::delete(kv, &store, &key)).await
     }
 
     async fn exists(
