@@ -121,10 +121,10 @@ fn api_and_manifest_do_no_io() {
             assert!(!deps.contains(io), "shoal-{krate} depends on {io}");
         }
         for file in sources_of(&format!("crates/{krate}/src")) {
-            if file.file_name().unwrap() == "tests.rs" {
-                continue; // golden-file tests read their cases from disk
-            }
             let text = std::fs::read_to_string(&file).unwrap();
+            if file.file_name().unwrap() == "tests.rs" || test_only(&file, &text) {
+                continue; // golden-file and property tests read their cases from disk
+            }
             // Address types are data; sockets and name lookups are IO.
             for io in [
                 "std::fs",
@@ -191,10 +191,21 @@ fn a_capabilitys_host_types_stay_in_the_capabilities_crate() {
     assert!(bindgens > 0, "the check itself works");
 }
 
+/// Whether a file holds only tests: an integration test (under a crate's `tests/`), or a
+/// module that says `#![cfg(test)]`.
+fn test_only(file: &Path, text: &str) -> bool {
+    let rel = file.strip_prefix(root()).unwrap_or(file);
+    rel.components().any(|c| c.as_os_str() == "tests") || text.contains("#![cfg(test)]")
+}
+
 /// A file's code: without comments (doc links name modules too, but depend on nothing) and
-/// without its `#[cfg(test)]` module (by convention, the end of the file).
+/// without its `#[cfg(test)]` module (by convention, the end of the file); nothing of a file
+/// that holds only tests.
 fn non_test_text(file: &Path) -> String {
     let text = std::fs::read_to_string(file).unwrap();
+    if test_only(file, &text) {
+        return String::new();
+    }
     let code = match text.find("#[cfg(test)]") {
         Some(i) => &text[..i],
         None => &text,

@@ -142,7 +142,6 @@ fn typed<T: DeserializeOwned>(doc: serde_yaml::Deserializer<'_>) -> Result<T, St
     })
 }
 
-#[cfg(test)]
 mod props;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
 //! Property tests: whatever text arrives, the parser answers objects or an error that names
 //! the file — never a panic — and a well-formed App says what it was written to say.
+#![cfg(test)]
 
 use super::*;
 use proptest::prelude::*;

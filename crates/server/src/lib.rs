@@ -46,7 +46,6 @@ mod revisions;
 mod routes;
 mod serve;
 mod store_api;
-#[cfg(test)]
 mod store_props;
 
 pub use auth::{Role, credential_node};

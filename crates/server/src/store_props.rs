@@ -1,6 +1,7 @@
 //! Property tests of what `/v1/store` lets through: whatever value arrives, a write under an
 //! App's key is refused or stores a well-formed App of that name; and whatever node n1
 //! changes in an App, what it may store changes n1's report and nothing of anyone else's.
+#![cfg(test)]
 
 use crate::node_writes;
 use crate::store_api::typed;

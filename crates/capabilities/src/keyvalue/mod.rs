@@ -100,9 +100,7 @@ mod spin;
 mod spin3;
 mod writer;
 
-/// A write's commit, to await: the checks are made, the bytes are the write's own.
-pub(crate) type Commit<R> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, KvError>> + Send>>;
+pub(crate) use writer::Commit;
 
 /// Size bounds on what a guest can store or request.
 #[derive(Debug, Clone, Copy)]

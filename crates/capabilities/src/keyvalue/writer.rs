@@ -10,6 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
+/// A write's commit, to await: the checks are made, the bytes are the write's own.
+pub(crate) type Commit<R> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<R, KvError>> + Send>>;
+
 /// Most writes one transaction commits.
 const MAX_GROUP: usize = 256;
 
@@ -65,7 +69,7 @@ impl Writer {
     pub(super) fn write<R: Send + 'static>(
         &self,
         f: impl FnOnce(&WriteTransaction) -> Result<R, Failure> + Send + 'static,
-    ) -> super::Commit<R> {
+    ) -> Commit<R> {
         let stopped = || KvError::Other("the node's key-value writer has stopped".into());
         let (send, done) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |tx| {
