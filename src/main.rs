@@ -53,6 +53,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The node's compiler child (see shoal_runtime::compiler): nothing else of the CLI runs.
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(shoal_node::compiler::CHILD_ARG) {
+        let code = shoal_node::compiler::child_main(args);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -52,6 +52,12 @@ pub struct NodeArgs {
     /// past it fails and keeps nothing.
     #[arg(long, default_value = "256Mi", value_parser = Quantity::parse)]
     pub kv_quota: Quantity,
+    /// Longest one component may take to compile; past it, its revision fails.
+    #[arg(long, default_value = "10m", value_parser = DurationSpec::parse)]
+    pub compile_timeout: DurationSpec,
+    /// Memory (address space) compiling one component may use; past it, its revision fails.
+    #[arg(long, default_value = "4Gi", value_parser = Quantity::parse)]
+    pub compile_memory: Quantity,
     /// Labels of this node, for placement (`k=v,k2=v2`).
     #[arg(long, value_delimiter = ',', value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
@@ -88,6 +94,12 @@ impl NodeArgs {
             .log_budget(self.log_budget.bytes())
             .sqlite_max_size(self.sqlite_max_size.bytes())
             .keyvalue_quota(self.kv_quota.bytes())
+            .compile_limits(shoal_node::compiler::CompileLimits {
+                program: std::env::current_exe()
+                    .context("cannot find this program, to run its compiler processes")?,
+                timeout: self.compile_timeout.get(),
+                memory: self.compile_memory.bytes(),
+            })
             .labels(self.labels.iter().cloned().collect())
             .ingress_limits(IngressLimits {
                 max_request_body: self.max_request_body.bytes(),

@@ -144,3 +144,34 @@ fn a_full_instance_pool_answers_503_with_retry_after_not_500() {
     assert_eq!(in_flight.join().unwrap(), 200);
     assert_eq!(node.get("/other").0, 200);
 }
+
+#[test]
+fn a_compile_past_the_nodes_bounds_fails_its_revision_and_the_node_serves_on() {
+    for (flag, value, said) in [
+        (
+            "--compile-timeout",
+            "1ms",
+            "was not compiled: compiling took longer than this node's limit of 1ms (--compile-timeout)",
+        ),
+        (
+            "--compile-memory",
+            "1Mi",
+            "was not compiled: compiling needed more memory than this node's limit of 1 MiB (--compile-memory)",
+        ),
+    ] {
+        let node = Node::start(&[flag, value]);
+        node.apply(&app_yaml(
+            "big",
+            &repo_path("examples/hello-c/hello.wasm"),
+            "/big",
+            "",
+        ));
+        let err = node.fails(&["wait", "app", "big", "--timeout", "120s"], None);
+        assert!(err.contains(said), "{flag}: {err}");
+        let described = node.ok(&["describe", "app", "big"]);
+        assert!(described.contains("CompileFailed"), "{described}");
+        // The node is up and answers; the app is not served.
+        assert_eq!(node.get("/big").0, 404);
+        assert!(node.ok(&["get", "apps"]).contains("big"));
+    }
+}

@@ -36,3 +36,4 @@ pub use jobs::{Clock, JobController, NodeRunner};
 pub use limits::IngressLimits;
 pub use node::{Builder, Node, StartError, Topology};
 pub use routes::{RouteTable, Routed, Routes};
+pub use shoal_runtime::compiler;

@@ -101,6 +101,7 @@ pub struct Builder {
     capacity_memory: Option<u64>,
     sqlite: SqliteLimits,
     keyvalue: KvLimits,
+    compile_limits: Option<shoal_runtime::compiler::CompileLimits>,
 }
 
 /// A running node: its tasks, and where its ingress listens.
@@ -128,6 +129,7 @@ impl Node {
             capacity_memory: None,
             sqlite: SqliteLimits::default(),
             keyvalue: KvLimits::default(),
+            compile_limits: None,
         }
     }
 
@@ -200,6 +202,13 @@ impl Builder {
         self
     }
 
+    /// Compiles components in child processes within `limits` (default: in this process,
+    /// unbounded).
+    pub fn compile_limits(mut self, limits: shoal_runtime::compiler::CompileLimits) -> Self {
+        self.compile_limits = Some(limits);
+        self
+    }
+
     /// Most bytes of keys and values one app may keep in key-value; default 256 MiB.
     pub fn keyvalue_quota(mut self, bytes: u64) -> Self {
         self.keyvalue.max_app_bytes = bytes;
@@ -255,6 +264,7 @@ impl Builder {
                     pooling: true,
                     keep_resident: self.keep_resident,
                     absent_imports: capabilities.absent_imports(),
+                    compile_limits: self.compile_limits,
                 },
                 |linker, kind| Ok(capabilities.link(linker, kind)?),
             )

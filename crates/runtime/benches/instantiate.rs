@@ -59,6 +59,7 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
                 pooling,
                 keep_resident: 64 << 20,
                 absent_imports: shoal_runtime::AbsentImports::none(),
+                compile_limits: None,
             },
             |_, _| Ok(()),
         )

@@ -44,6 +44,9 @@ pub enum LoadError {
     /// Cranelift or validation rejected it.
     #[error("failed to compile: {0:#}")]
     Compile(wasmtime::Error),
+    /// Compiling it ran past one of the node's bounds (time, memory), or its compiler failed.
+    #[error("was not compiled: {0}")]
+    CompileLimit(String),
     /// It imports something this node does not provide.
     #[error(
         "cannot be linked: {0:#}; Shoal provides WASI 0.2 and 0.3, wasi:http, and the capabilities its spec grants"
@@ -129,12 +132,29 @@ impl Runtime {
                 return Ok((code, true));
             }
         }
-        let bytes = std::fs::read(&artifact.path)?;
-        match compile(&self.sync, &bytes, &cached(&self.sync), module) {
-            Err(LoadError::Compile(e)) if !module && needs_concurrency(&e) => Ok((
-                compile(&self.concurrent, &bytes, &cached(&self.concurrent), module)?,
-                false,
-            )),
+        let compiled = |flavor: &Flavor| match &self.compile_limits {
+            Some(limits) => {
+                let concurrent = std::ptr::eq(flavor, &self.concurrent);
+                compile_in_child(
+                    limits,
+                    flavor,
+                    concurrent,
+                    artifact,
+                    &cached(flavor),
+                    module,
+                )
+            }
+            None => compile(
+                flavor,
+                &std::fs::read(&artifact.path)?,
+                &cached(flavor),
+                module,
+            ),
+        };
+        match compiled(&self.sync) {
+            Err(LoadError::Compile(e)) if !module && needs_concurrency(&e) => {
+                Ok((compiled(&self.concurrent)?, false))
+            }
             other => Ok((other?, false)),
         }
     }
@@ -146,22 +166,58 @@ fn needs_concurrency(e: &wasmtime::Error) -> bool {
     format!("{e:#}").contains("requires the component model async feature")
 }
 
+/// The compiled code in `path`, for `flavor`'s engine.
+fn deserialize(flavor: &Flavor, path: &Path, module: bool) -> wasmtime::Result<Code> {
+    // SAFETY: the file is written only by this node — `compile` below, or its own compiler
+    // child — into its own data dir, named after the engine compatibility hash; wasmtime
+    // re-checks its header.
+    #[allow(unsafe_code, reason = "deserializing our own precompiled code")]
+    unsafe {
+        if module {
+            Module::deserialize_file(&flavor.engine, path).map(Code::Module)
+        } else {
+            Component::deserialize_file(&flavor.engine, path).map(Code::Component)
+        }
+    }
+}
+
+/// A unique temporary name beside `cached`: two nodes or threads may compile one digest.
+fn temporary(cached: &Path) -> PathBuf {
+    cached.with_extension(format!(
+        "tmp{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ))
+}
+
+/// Compiles `artifact` for `flavor` in a child process within `limits`, and keeps the code
+/// at `cached`.
+fn compile_in_child(
+    limits: &crate::compiler::CompileLimits,
+    flavor: &Flavor,
+    concurrent: bool,
+    artifact: &Artifact,
+    cached: &Path,
+    module: bool,
+) -> Result<Code, LoadError> {
+    let tmp = temporary(cached);
+    crate::compiler::compile_in_child(limits, concurrent, module, &artifact.path, &tmp)?;
+    let code = deserialize(flavor, &tmp, module).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        LoadError::CompileLimit(format!("its compiled code does not load: {e:#}"))
+    })?;
+    if let Err(e) = std::fs::rename(&tmp, cached) {
+        tracing::warn!(path = %cached.display(), "cannot write compile cache: {e}");
+    }
+    Ok(code)
+}
+
 /// The code cached for `flavor` at `cached`, if it is there and loads.
 fn load_cached(flavor: &Flavor, cached: &Path, module: bool) -> Option<Code> {
     if !cached.exists() {
         return None;
     }
-    // SAFETY: the file is written only by `compile` below, into the node's own data dir,
-    // and is named after the engine compatibility hash; wasmtime re-checks its header.
-    #[allow(unsafe_code, reason = "deserializing our own precompiled code")]
-    let result = unsafe {
-        if module {
-            Module::deserialize_file(&flavor.engine, cached).map(Code::Module)
-        } else {
-            Component::deserialize_file(&flavor.engine, cached).map(Code::Component)
-        }
-    };
-    match result {
+    match deserialize(flavor, cached, module) {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!(path = %cached.display(), "ignoring unusable compile cache entry: {e:#}");
@@ -183,12 +239,7 @@ fn compile(flavor: &Flavor, bytes: &[u8], cached: &Path, module: bool) -> Result
     };
     match serialized {
         Ok(compiled) => {
-            // A unique temporary name: two nodes or threads may compile the same digest.
-            let tmp = cached.with_extension(format!(
-                "tmp{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
+            let tmp = temporary(cached);
             let written =
                 std::fs::write(&tmp, compiled).and_then(|()| std::fs::rename(&tmp, cached));
             if let Err(e) = written {
@@ -217,6 +268,7 @@ mod tests {
                 pooling: false,
                 keep_resident: 0,
                 absent_imports: crate::AbsentImports::none(),
+                compile_limits: None,
             },
             |_, _| Ok(()),
         )

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::absent::AbsentImports;
 use crate::component::LoadedSet;
@@ -36,6 +36,9 @@ pub struct RuntimeConfig {
     /// Imports that nothing links and that are answered as denials rather than refused at
     /// load (see [`AbsentImports`]).
     pub absent_imports: AbsentImports,
+    /// Compile in a child process within these bounds (see [`crate::compiler`]); `None`
+    /// compiles in this process, unbounded (for tests and embedders without the program).
+    pub compile_limits: Option<crate::compiler::CompileLimits>,
 }
 
 impl RuntimeConfig {
@@ -92,6 +95,8 @@ pub struct Runtime {
     /// WASI preview 1 for Jobs that are core modules (on the `sync` engine).
     pub(crate) p1_linker: Arc<wasmtime::Linker<P1Host>>,
     pub(crate) cache_dir: PathBuf,
+    /// Bounds of a compile, run in a child process; `None`: in this process.
+    pub(crate) compile_limits: Option<crate::compiler::CompileLimits>,
     pub(crate) ticker: Arc<Ticker>,
     pub(crate) lane: Arc<BusyLane>,
     /// The HTTP components loaded now, shared by digest.
@@ -152,6 +157,7 @@ impl Runtime {
             concurrent,
             p1_linker: Arc::new(p1_linker),
             cache_dir: cfg.cache_dir,
+            compile_limits: cfg.compile_limits,
             ticker,
             lane: Arc::new(BusyLane::start(cfg.busy_threads)?),
             loaded: LoadedSet::default(),
@@ -198,16 +204,12 @@ impl Flavor {
             .max_unused_warm_slots(WARM_SLOTS.min(n))
             .table_keep_resident(1 << 20)
             .async_stack_keep_resident(1 << 20);
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .memory_init_cow(true)
-            .concurrency_support(concurrency)
-            .allocation_strategy(if cfg.pooling {
-                InstanceAllocationStrategy::Pooling(pool)
-            } else {
-                InstanceAllocationStrategy::OnDemand
-            });
+        let mut config = crate::compiler::engine_config(concurrency);
+        config.allocation_strategy(if cfg.pooling {
+            InstanceAllocationStrategy::Pooling(pool)
+        } else {
+            InstanceAllocationStrategy::OnDemand
+        });
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;

@@ -29,6 +29,7 @@ mod absent;
 mod bodies;
 mod code;
 mod command;
+pub mod compiler;
 mod component;
 mod engine;
 mod host;

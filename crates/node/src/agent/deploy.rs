@@ -38,7 +38,9 @@ impl Agent {
                 let loaded = tokio::task::spawn_blocking(move || {
                     runtime.load_http(&artifact).map_err(|e| {
                         let reason = match e {
-                            LoadError::Compile(_) => EventReason::CompileFailed,
+                            LoadError::Compile(_) | LoadError::CompileLimit(_) => {
+                                EventReason::CompileFailed
+                            }
                             _ => EventReason::Failed,
                         };
                         (reason, format!("component {short} {e}"))

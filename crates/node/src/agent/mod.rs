@@ -356,6 +356,7 @@ mod tests {
                 pooling: false,
                 keep_resident: 0,
                 absent_imports: shoal_runtime::AbsentImports::none(),
+                compile_limits: None,
             },
             |linker, kind| Ok(capabilities.link(linker, kind)?),
         )

@@ -1,0 +1,229 @@
+//! Compiling out of process: with [`CompileLimits`], a component or module is compiled by a
+//! child process — the node's own program, run as `shoal __compile` — under an address-space
+//! limit and a deadline, so that a hostile or enormous component costs a failed revision,
+//! never the node's memory or a compile slot forever. The child writes the compiled code to a
+//! file the node then loads (and keeps, as its compile cache entry).
+//!
+//! The child's protocol: `__compile [--concurrent] [--module] MEMORY_BYTES IN OUT`; exit 0
+//! with OUT written, exit 2 with the compile error on stderr, anything else a crash (an
+//! abort when an allocation failed under the limit).
+
+use crate::LoadError;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+use wasmtime::{Config, Engine};
+
+/// The argument that makes the node's program a compiler child.
+pub const CHILD_ARG: &str = "__compile";
+
+/// Exit code of a child whose input does not compile (its stderr says why).
+const DOES_NOT_COMPILE: i32 = 2;
+
+/// Bounds on compiling one component or module.
+#[derive(Debug, Clone)]
+pub struct CompileLimits {
+    /// The program to run as the compiler child (the node's own executable).
+    pub program: PathBuf,
+    /// Longest a compile may take.
+    pub timeout: Duration,
+    /// Address space the child may use, in bytes.
+    pub memory: u64,
+}
+
+/// The wasmtime configuration every engine of a node compiles with (what makes compiled code
+/// compatible between the child and the node), with or without the component model's
+/// concurrency; the node adds its instance allocator, which does not change the code.
+pub(crate) fn engine_config(concurrency: bool) -> Config {
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .concurrency_support(concurrency);
+    config
+}
+
+/// Compiles `input` in a child process within `limits`, writing the compiled code to `output`.
+///
+/// # Errors
+/// [`LoadError::Compile`] when the input does not compile; [`LoadError::CompileLimit`] when
+/// the compile ran past a limit or the child failed.
+pub(crate) fn compile_in_child(
+    limits: &CompileLimits,
+    concurrent: bool,
+    module: bool,
+    input: &Path,
+    output: &Path,
+) -> Result<(), LoadError> {
+    let mut cmd = Command::new(&limits.program);
+    cmd.arg(CHILD_ARG);
+    if concurrent {
+        cmd.arg("--concurrent");
+    }
+    if module {
+        cmd.arg("--module");
+    }
+    let mut child = cmd
+        .arg(limits.memory.to_string())
+        .arg(input)
+        .arg(output)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            LoadError::CompileLimit(format!(
+                "the compiler process ({}) cannot start: {e}",
+                limits.program.display()
+            ))
+        })?;
+    let stderr = child.stderr.take().map(|mut pipe| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = (&mut pipe).take(64 << 10).read_to_string(&mut text);
+            // Drain the rest so the child never blocks on a full pipe.
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+            text
+        })
+    });
+    let status = wait_until(&mut child, Instant::now() + limits.timeout);
+    let said = stderr
+        .and_then(|t| t.join().ok())
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let Some(status) = status? else {
+        let _ = std::fs::remove_file(output);
+        return Err(LoadError::CompileLimit(format!(
+            "compiling took longer than this node's limit of {:?} (--compile-timeout)",
+            limits.timeout
+        )));
+    };
+    verdict(status, &said, limits)
+}
+
+/// What the child's exit says.
+fn verdict(status: ExitStatus, said: &str, limits: &CompileLimits) -> Result<(), LoadError> {
+    use std::os::unix::process::ExitStatusExt;
+    match status.code() {
+        Some(0) => Ok(()),
+        Some(DOES_NOT_COMPILE) => Err(LoadError::Compile(wasmtime::Error::msg(said.to_string()))),
+        _ if status.signal() == Some(libc::SIGABRT) || said.contains("memory allocation") => {
+            Err(LoadError::CompileLimit(format!(
+                "compiling needed more memory than this node's limit of {} MiB (--compile-memory)",
+                limits.memory >> 20
+            )))
+        }
+        _ => Err(LoadError::CompileLimit(format!(
+            "the compiler process failed ({status}): {}",
+            said.lines().last().unwrap_or("no message")
+        ))),
+    }
+}
+
+/// Waits for `child` until `deadline`; `None` (the child killed) when it ran past it.
+fn wait_until(
+    child: &mut std::process::Child,
+    deadline: Instant,
+) -> Result<Option<ExitStatus>, LoadError> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
+/// The compiler child: `args` are what follows [`CHILD_ARG`]. Returns the exit code.
+pub fn child_main(args: impl IntoIterator<Item = String>) -> i32 {
+    let (mut concurrent, mut module, mut rest) = (false, false, Vec::new());
+    for a in args {
+        match a.as_str() {
+            "--concurrent" => concurrent = true,
+            "--module" => module = true,
+            _ => rest.push(a),
+        }
+    }
+    let [memory, input, output] = rest.as_slice() else {
+        eprintln!("usage: {CHILD_ARG} [--concurrent] [--module] MEMORY_BYTES IN OUT");
+        return 64;
+    };
+    let Ok(memory) = memory.parse::<u64>() else {
+        eprintln!("{CHILD_ARG}: MEMORY_BYTES: '{memory}' is not a number");
+        return 64;
+    };
+    crate::lanes::lower_priority(crate::lanes::COMPILE_NICE);
+    limit_address_space(memory);
+    let compiled = (|| -> wasmtime::Result<Vec<u8>> {
+        let engine = Engine::new(&engine_config(concurrent))?;
+        let bytes = std::fs::read(input)?;
+        if module {
+            engine.precompile_module(&bytes)
+        } else {
+            engine.precompile_component(&bytes)
+        }
+    })();
+    match compiled.and_then(|code| Ok(std::fs::write(output, code)?)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e:#}");
+            DOES_NOT_COMPILE
+        }
+    }
+}
+
+/// Caps this process's address space at `bytes` (`RLIMIT_AS`): past it, allocations fail.
+fn limit_address_space(bytes: u64) {
+    let limit = libc::rlimit {
+        rlim_cur: bytes,
+        rlim_max: bytes,
+    };
+    // SAFETY: setrlimit reads the struct it is given and changes only this process's limit.
+    #[allow(unsafe_code, reason = "setrlimit has no safe wrapper in std")]
+    let set = unsafe { libc::setrlimit(libc::RLIMIT_AS, &raw const limit) };
+    if set != 0 {
+        eprintln!(
+            "{CHILD_ARG}: cannot limit the address space: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> CompileLimits {
+        CompileLimits {
+            program: "/bin/false".into(),
+            timeout: Duration::from_secs(1),
+            memory: 1 << 30,
+        }
+    }
+
+    #[test]
+    fn the_childs_exit_says_what_happened() {
+        use std::os::unix::process::ExitStatusExt;
+        let exit = |code: i32| ExitStatus::from_raw(code << 8);
+        assert!(verdict(exit(0), "", &limits()).is_ok());
+        let e = verdict(exit(2), "bad magic", &limits()).unwrap_err();
+        assert!(matches!(e, LoadError::Compile(_)), "{e}");
+        let e = verdict(ExitStatus::from_raw(libc::SIGABRT), "", &limits()).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("more memory than this node's limit of 1024 MiB"),
+            "{e}"
+        );
+        let e = verdict(exit(101), "thread panicked\nat here", &limits()).unwrap_err();
+        assert!(e.to_string().contains("at here"), "{e}");
+    }
+}
