@@ -142,6 +142,40 @@ fn a_guest_cannot_make_the_host_copy_more_than_a_call_may_carry() {
     assert!(log.contains("more than 16 MiB in one call"), "{log}");
 }
 
+#[test]
+fn a_client_slow_to_send_its_body_holds_none_of_its_apps_slots() {
+    let node = Node::start(&[]);
+    node.deploy(
+        "one",
+        BAD,
+        "/one",
+        "  limits: {concurrency: 1, timeout: 2s}\n",
+    );
+    let addr = node.http.trim_start_matches("http://").to_string();
+    let head = "POST /one/readbody HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100000\r\n\r\nthe start";
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(head.as_bytes()).unwrap();
+    // The app's one slot stays free while the body trickles in: every request is answered.
+    for _ in 0..20 {
+        assert_eq!(node.get("/one/count").0, 200);
+    }
+    // Once the body is there, the guest reads all of it.
+    slow.write_all(&vec![b'x'; 100_000 - 9]).unwrap();
+    let mut out = String::new();
+    slow.read_to_string(&mut out).unwrap();
+    assert!(out.contains("read 100000 bytes, then end of body"), "{out}");
+    // A body that never comes is answered by the host once the app's timeout passed.
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    stalled.write_all(head.as_bytes()).unwrap();
+    let mut out = String::new();
+    stalled.read_to_string(&mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(
+        out.contains("app/one: the request body did not arrive within the app's timeout (2s)"),
+        "{out}"
+    );
+}
+
 fn chunked_post(addr: &str, path: &str, total: usize) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream

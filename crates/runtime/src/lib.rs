@@ -35,6 +35,7 @@ mod engine;
 mod host;
 mod lanes;
 mod load;
+mod prefetch;
 mod request;
 mod reuse;
 mod scale;

@@ -12,6 +12,7 @@ use crate::ticker::EPOCH_TICK;
 use crate::workload::{Limits, Serving, Workload};
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
+use http_body::Body as _;
 use http_body_util::{BodyExt, Empty};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -157,6 +158,12 @@ impl HttpApp {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        // The body's start first: a slow client holds no slot of the app meanwhile.
+        let req =
+            match crate::prefetch::prefetch(req, &self.workload.name, self.limits.timeout).await {
+                Ok(req) => req,
+                Err(refused) => return refused,
+            };
         let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
             let mut resp = text_response(
                 StatusCode::SERVICE_UNAVAILABLE,
