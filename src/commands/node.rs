@@ -95,8 +95,9 @@ impl NodeArgs {
             .sqlite_max_size(self.sqlite_max_size.bytes())
             .keyvalue_quota(self.kv_quota.bytes())
             .compile_limits(shoal_node::compiler::CompileLimits {
-                program: std::env::current_exe()
-                    .context("cannot find this program, to run its compiler processes")?,
+                // This very program, even if its file was replaced since it started (an
+                // upgrade): the child must compile for exactly these engines.
+                program: "/proc/self/exe".into(),
                 timeout: self.compile_timeout.get(),
                 memory: self.compile_memory.bytes(),
             })

@@ -105,21 +105,28 @@ pub(crate) fn compile_in_child(
 
 /// What the child's exit says.
 fn verdict(status: ExitStatus, said: &str, limits: &CompileLimits) -> Result<(), LoadError> {
-    use std::os::unix::process::ExitStatusExt;
     match status.code() {
         Some(0) => Ok(()),
         Some(DOES_NOT_COMPILE) => Err(LoadError::Compile(wasmtime::Error::msg(said.to_string()))),
-        _ if status.signal() == Some(libc::SIGABRT) || said.contains("memory allocation") => {
-            Err(LoadError::CompileLimit(format!(
-                "compiling needed more memory than this node's limit of {} MiB (--compile-memory)",
-                limits.memory >> 20
-            )))
-        }
+        _ if ran_out_of_memory(status, said) => Err(LoadError::CompileLimit(format!(
+            "compiling needed more memory than this node's limit of {} MiB (--compile-memory)",
+            limits.memory >> 20
+        ))),
         _ => Err(LoadError::CompileLimit(format!(
             "the compiler process failed ({status}): {}",
             said.lines().last().unwrap_or("no message")
         ))),
     }
+}
+
+/// Whether a child that crashed did so for want of memory: Rust aborts when an allocation
+/// fails, and a thread or a mapping refused under `RLIMIT_AS` fails with ENOMEM.
+fn ran_out_of_memory(status: ExitStatus, said: &str) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    status.signal() == Some(libc::SIGABRT)
+        || ["memory allocation", "os error 12", "Cannot allocate memory"]
+            .iter()
+            .any(|m| said.contains(m))
 }
 
 /// Waits for `child` until `deadline`; `None` (the child killed) when it ran past it.
@@ -223,6 +230,9 @@ mod tests {
                 .contains("more memory than this node's limit of 1024 MiB"),
             "{e}"
         );
+        let refused = "failed to spawn thread: Os { code: 12, kind: OutOfMemory, message: \"Cannot allocate memory\" }";
+        let e = verdict(exit(101), refused, &limits()).unwrap_err();
+        assert!(e.to_string().contains("more memory than"), "{e}");
         let e = verdict(exit(101), "thread panicked\nat here", &limits()).unwrap_err();
         assert!(e.to_string().contains("at here"), "{e}");
     }

@@ -49,6 +49,10 @@ impl RuntimeConfig {
     pub const DEFAULT_KEEP_RESIDENT: &str = "64Mi";
 }
 
+/// Bytes at the top of a pooled async stack zeroed in place when it is returned (the rest is
+/// decommitted): see `Flavor::new`.
+const STACK_KEPT: usize = 64 << 10;
+
 /// Idle pool slots that keep their memory (wasmtime's `max_unused_warm_slots`, whose default
 /// this is, stated here because the memory bound depends on it).
 const WARM_SLOTS: u32 = 100;
@@ -203,8 +207,13 @@ impl Flavor {
             // many idle ones; so warm memory is bounded by (peak + WARM_SLOTS) × keep-resident.
             .max_unused_warm_slots(WARM_SLOTS.min(n))
             .table_keep_resident(1 << 20)
-            .async_stack_keep_resident(1 << 20);
+            .async_stack_keep_resident(STACK_KEPT);
         let mut config = crate::compiler::engine_config(concurrency);
+        // A pooled stack serves every app in turn: zero it before the next one runs on it, so
+        // that no stack slot a miscompiled read could reach holds another tenant's bytes. The
+        // top STACK_KEPT bytes (all a request's frames, as a rule) are zeroed in place and stay
+        // resident; the rest is handed back to the kernel.
+        config.async_stack_zeroing(true);
         config.allocation_strategy(if cfg.pooling {
             InstanceAllocationStrategy::Pooling(pool)
         } else {
@@ -236,5 +245,33 @@ impl Flavor {
             linker: Arc::new(linker),
             compat,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooled_stacks_are_zeroed_between_uses() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = Runtime::new(
+            RuntimeConfig {
+                max_instances: 2,
+                cache_dir: dir.path().join("compiled"),
+                busy_threads: 1,
+                pooling: true,
+                keep_resident: 0,
+                absent_imports: AbsentImports::none(),
+                compile_limits: None,
+            },
+            |_, _| Ok(()),
+        )
+        .unwrap();
+        // wasmtime counts the stack bytes it keeps resident (zeroed) only when it zeroes them.
+        for engine in [&runtime.sync.engine, &runtime.concurrent.engine] {
+            let metrics = engine.pooling_allocator_metrics().unwrap();
+            assert_eq!(metrics.unused_stack_bytes_resident(), Some(0));
+        }
     }
 }
