@@ -260,19 +260,8 @@ mod tests {
     #[test]
     fn a_component_that_needs_concurrency_compiles_for_the_concurrent_engine() {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(
-            RuntimeConfig {
-                max_instances: 2,
-                cache_dir: dir.path().join("compiled"),
-                busy_threads: 1,
-                pooling: false,
-                keep_resident: 0,
-                absent_imports: crate::AbsentImports::none(),
-                compile_limits: None,
-            },
-            |_, _| Ok(()),
-        )
-        .unwrap();
+        let config = RuntimeConfig::for_tests(dir.path(), false);
+        let runtime = Runtime::new(config, |_, _| Ok(())).unwrap();
         let engine_of = |name: &str, wat: &str| {
             let path = dir.path().join(name);
             std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();

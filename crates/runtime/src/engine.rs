@@ -249,25 +249,31 @@ impl Flavor {
 }
 
 #[cfg(test)]
+impl RuntimeConfig {
+    /// A small runtime's settings for tests: two instances, its cache in `dir`, compiling in
+    /// this process.
+    pub(crate) fn for_tests(dir: &std::path::Path, pooling: bool) -> Self {
+        Self {
+            max_instances: 2,
+            cache_dir: dir.join("compiled"),
+            busy_threads: 1,
+            pooling,
+            keep_resident: 0,
+            absent_imports: AbsentImports::none(),
+            compile_limits: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn pooled_stacks_are_zeroed_between_uses() {
         let dir = tempfile::tempdir().unwrap();
-        let runtime = Runtime::new(
-            RuntimeConfig {
-                max_instances: 2,
-                cache_dir: dir.path().join("compiled"),
-                busy_threads: 1,
-                pooling: true,
-                keep_resident: 0,
-                absent_imports: AbsentImports::none(),
-                compile_limits: None,
-            },
-            |_, _| Ok(()),
-        )
-        .unwrap();
+        let config = RuntimeConfig::for_tests(dir.path(), true);
+        let runtime = Runtime::new(config, |_, _| Ok(())).unwrap();
         // wasmtime counts the stack bytes it keeps resident (zeroed) only when it zeroes them.
         for engine in [&runtime.sync.engine, &runtime.concurrent.engine] {
             let metrics = engine.pooling_allocator_metrics().unwrap();

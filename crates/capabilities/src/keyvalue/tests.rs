@@ -176,3 +176,23 @@ async fn a_write_waits_off_its_callers_thread_and_waiting_writes_share_a_commit(
     // The blocker's commit, and one for the ten writes that waited behind it.
     assert_eq!(g.store.writer.commits() - before, 2);
 }
+
+#[tokio::test]
+async fn a_write_that_panics_fails_and_the_writer_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = grant(dir.path(), "a");
+    let failed = g
+        .store
+        .writer
+        .write(|_| -> Result<(), writer::Failure> { panic!("a bug in a write") })
+        .await;
+    assert!(message(failed).contains("failed in the node's writer"));
+    let mut table = ResourceTable::new();
+    let mut kv = KvView {
+        grant: Some(&g),
+        table: &mut table,
+    };
+    let b = kv.open_bucket("default").unwrap();
+    done(kv.set(&b, "k", b"v".to_vec())).await.unwrap();
+    assert_eq!(kv.get(&b, "k").unwrap(), Some(b"v".to_vec()));
+}

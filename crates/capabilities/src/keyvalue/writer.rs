@@ -109,7 +109,12 @@ impl Writer {
             if !queued {
                 return Err(stopped());
             }
-            done.await.unwrap_or_else(|_| Err(stopped()))
+            // The writer dropped the write unanswered: it panicked (and said so in the log).
+            done.await.unwrap_or_else(|_| {
+                Err(KvError::Other(
+                    "the key-value write failed in the node's writer; see the node's log".into(),
+                ))
+            })
         })
     }
 
@@ -148,8 +153,21 @@ fn run(db: &Database, queue: &mpsc::Receiver<Job>, commits: &AtomicU64) {
                 continue;
             }
         };
-        let pending: Vec<Pending> = group.into_iter().map(|job| job(Ok(&tx))).collect();
-        let failed = if pending.iter().any(|p| p.broken) {
+        // A write that panics (a bug, or a damaged file) fails its group, not the writer.
+        let mut panicked = false;
+        let pending: Vec<Pending> = group
+            .into_iter()
+            .filter_map(|job| {
+                let run = std::panic::AssertUnwindSafe(|| job(Ok(&tx)));
+                std::panic::catch_unwind(run)
+                    .map_err(|_| {
+                        tracing::error!("key-value: a write panicked; its group is not committed");
+                        panicked = true;
+                    })
+                    .ok()
+            })
+            .collect();
+        let failed = if panicked || pending.iter().any(|p| p.broken) {
             let _ = tx.abort();
             Some("another write of its group failed in the store; retry".to_string())
         } else {
