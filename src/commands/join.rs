@@ -28,7 +28,10 @@ pub async fn credential(
     if let Ok(text) = std::fs::read_to_string(&path) {
         let kept = text.trim().to_string();
         return match shoal_server::credential_node(&kept) {
-            Some(n) if n == name => Ok(kept),
+            Some(n) if n == name => {
+                still_valid(servers, name, &kept, &path).await?;
+                Ok(kept)
+            }
             Some(n) => bail!(
                 "{} holds the credential of node/{n}, not node/{name}: a data dir belongs to one node; start with --name {n} or another --data-dir",
                 path.display()
@@ -51,6 +54,30 @@ pub async fn credential(
     };
     keep(&path, &credential)?;
     Ok(credential)
+}
+
+/// Refuses to start with a credential the servers revoked (the node was removed, or its
+/// credential replaced); a server that cannot be reached says nothing either way.
+async fn still_valid(
+    servers: &[String],
+    name: &str,
+    credential: &str,
+    path: &Path,
+) -> anyhow::Result<()> {
+    for server in servers {
+        match Client::new(server, Some(credential.to_string()))
+            .max_upload()
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(ClientError::Api { status: 401, .. }) => bail!(
+                "the servers no longer accept node/{name}'s credential in {} (the node was removed with shoal delete node, or its credential replaced); remove that file and start with --join-token to join again",
+                path.display()
+            ),
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Asks the servers, in turn, for node `name`'s credential with the join token.

@@ -107,7 +107,27 @@ fn a_node_joins_once_and_is_then_only_itself() {
     assert_eq!(srv.ok(&["delete", "node", "n2"]), "node/n2 deleted\n");
     let err = refused(&srv, &made);
     assert!(err.contains("not valid for this cluster"), "{err}");
+    // Restarted on its data dir, the removed node says so instead of knocking forever.
     drop(n2);
+    let out = std::process::Command::new(crate::support::SHOAL)
+        .args([
+            "node",
+            "--name",
+            "n2",
+            "--http",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dirs[2].path())
+        .env("SHOAL_SERVER", &srv.api)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the servers no longer accept node/n2's credential"),
+        "{err}"
+    );
 }
 
 #[test]
