@@ -77,7 +77,7 @@ pub fn ensure_secret(path: &Path, given: Option<&str>) -> anyhow::Result<String>
             .mode(0o600)
             .open(path)
     }
-    .with_context(|| format!("cannot write the API token to {}", path.display()))?;
+    .with_context(|| format!("cannot write the secret {}", path.display()))?;
     writeln!(file, "{token}")?;
     Ok(token)
 }

@@ -3,9 +3,8 @@
 //! the token given is already the node's credential, made by an operator with `shoal create
 //! node`. The join token is needed once; from then on the node is only itself.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use shoal_client::{Client, ClientError};
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,8 +51,7 @@ pub async fn credential(
         Some(n) => bail!("--join-token is the credential of node/{n}, not node/{name}"),
         None => join(servers, name, token).await?,
     };
-    keep(&path, &credential)?;
-    Ok(credential)
+    crate::settings::ensure_secret(&path, Some(&credential))
 }
 
 /// Refuses to start with a credential the servers revoked (the node was removed, or its
@@ -103,18 +101,4 @@ async fn join(servers: &[String], name: &str, token: &str) -> anyhow::Result<Str
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-}
-
-/// Writes the credential to `path`, readable by its owner only.
-fn keep(path: &Path, credential: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write the node's credential to {}", path.display()))?;
-    writeln!(file, "{credential}")?;
-    Ok(())
 }

@@ -31,6 +31,33 @@ fn refused(server: &crate::support::Node, token: &str) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `shoal node NAME` on `dir` through `server` (with `token`, if given): its stderr, after it
+/// refused to start.
+fn refused_start(
+    server: &crate::support::Node,
+    name: &str,
+    token: Option<&str>,
+    dir: &tempfile::TempDir,
+) -> String {
+    let mut cmd = std::process::Command::new(crate::support::SHOAL);
+    cmd.args([
+        "node",
+        "--name",
+        name,
+        "--http",
+        "127.0.0.1:0",
+        "--data-dir",
+    ])
+    .arg(dir.path())
+    .env("SHOAL_SERVER", &server.api);
+    if let Some(token) = token {
+        cmd.env("SHOAL_JOIN_TOKEN", token);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn a_node_joins_once_and_is_then_only_itself() {
     use std::os::unix::fs::PermissionsExt;
@@ -73,22 +100,7 @@ fn a_node_joins_once_and_is_then_only_itself() {
     assert_eq!(r.status(), 401);
 
     // Another machine taking the name with the join token is refused, and told what to do.
-    let out = std::process::Command::new(crate::support::SHOAL)
-        .args([
-            "node",
-            "--name",
-            "n1",
-            "--http",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dirs[2].path())
-        .env("SHOAL_SERVER", &srv.api)
-        .env("SHOAL_JOIN_TOKEN", &join)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(&srv, "n1", Some(&join), &dirs[2]);
     assert!(
         err.contains("node/n1 has joined already") && err.contains("shoal delete node n1"),
         "{err}"
@@ -109,21 +121,7 @@ fn a_node_joins_once_and_is_then_only_itself() {
     assert!(err.contains("not valid for this cluster"), "{err}");
     // Restarted on its data dir, the removed node says so instead of knocking forever.
     drop(n2);
-    let out = std::process::Command::new(crate::support::SHOAL)
-        .args([
-            "node",
-            "--name",
-            "n2",
-            "--http",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dirs[2].path())
-        .env("SHOAL_SERVER", &srv.api)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_start(&srv, "n2", None, &dirs[2]);
     assert!(
         err.contains("the servers no longer accept node/n2's credential"),
         "{err}"

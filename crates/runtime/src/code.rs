@@ -132,8 +132,17 @@ impl Runtime {
                 return Ok((code, true));
             }
         }
-        let compiled = |flavor: &Flavor| match &self.compile_limits {
-            Some(limits) => {
+        // In a child, which reads the file itself; or here, on bytes read once for both tries.
+        enum Compiler<'a> {
+            Child(&'a crate::compiler::CompileLimits),
+            Here(Vec<u8>),
+        }
+        let compiler = match &self.compile_limits {
+            Some(limits) => Compiler::Child(limits),
+            None => Compiler::Here(std::fs::read(&artifact.path)?),
+        };
+        let compiled = |flavor: &Flavor| match &compiler {
+            Compiler::Child(limits) => {
                 let concurrent = std::ptr::eq(flavor, &self.concurrent);
                 compile_in_child(
                     limits,
@@ -144,12 +153,7 @@ impl Runtime {
                     module,
                 )
             }
-            None => compile(
-                flavor,
-                &std::fs::read(&artifact.path)?,
-                &cached(flavor),
-                module,
-            ),
+            Compiler::Here(bytes) => compile(flavor, bytes, &cached(flavor), module),
         };
         match compiled(&self.sync) {
             Err(LoadError::Compile(e)) if !module && needs_concurrency(&e) => {

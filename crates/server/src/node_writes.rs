@@ -95,13 +95,14 @@ pub(crate) async fn check(
     let Some(current) = current else {
         return Err(forbidden("the existence".into()));
     };
-    if without_status(&decode(key, &next)?) != without_status(&decode(key, &current.value)?) {
+    let (next_v, stored_v): (Value, Value) = (decode(key, &next)?, decode(key, &current.value)?);
+    if without_status(&next_v) != without_status(&stored_v) {
         return Err(forbidden("anything but the status".into()));
     }
     let value = if key.starts_with(App::PREFIX) {
-        app_status(node, key, decode(key, &current.value)?, decode(key, &next)?)?
+        app_status(node, key, typed(key, &stored_v)?, typed(key, &next_v)?)?
     } else {
-        let (stored, next_job): (Job, Job) = (decode(key, &current.value)?, decode(key, &next)?);
+        let (stored, next_job): (Job, Job) = (typed(key, &stored_v)?, typed(key, &next_v)?);
         if stored.status.node.as_deref() != Some(node) {
             let holder = stored
                 .status
@@ -158,6 +159,11 @@ fn app_status(node: &str, key: &str, mut stored: App, next: App) -> Result<Vec<u
 
 fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("{key}: {e}")))
+}
+
+/// `value` as the object it holds.
+fn typed<T: DeserializeOwned>(key: &str, value: &Value) -> Result<T, ApiError> {
+    T::deserialize(value).map_err(|e| ApiError::BadRequest(format!("{key}: {e}")))
 }
 
 /// An object as JSON without its status and resource version: what a node must leave as it is.

@@ -59,19 +59,5 @@ impl batch::Host for KvView<'_> {
         Ok(found.into_iter().map(|(k, v)| v.map(|v| (k, v))).collect())
     }
 
-    async fn set_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        key_values: Vec<(String, Vec<u8>)>,
-    ) -> Result<(), KvError> {
-        KvView::set_many(self, &bucket, key_values)?.await
-    }
-
-    async fn delete_many(
-        &mut self,
-        bucket: Resource<Bucket>,
-        keys: Vec<String>,
-    ) -> Result<(), KvError> {
-        KvView::delete_many(self, &bucket, keys)?.await
-    }
+    batch_writes!();
 }

@@ -65,6 +65,27 @@ macro_rules! bucket_methods {
     };
 }
 
+/// The writes of both `wasi:keyvalue` drafts' `batch` interface, which they declare alike.
+macro_rules! batch_writes {
+    () => {
+        async fn set_many(
+            &mut self,
+            bucket: Resource<Bucket>,
+            key_values: Vec<(String, Vec<u8>)>,
+        ) -> Result<(), KvError> {
+            KvView::set_many(self, &bucket, key_values)?.await
+        }
+
+        async fn delete_many(
+            &mut self,
+            bucket: Resource<Bucket>,
+            keys: Vec<String>,
+        ) -> Result<(), KvError> {
+            KvView::delete_many(self, &bucket, keys)?.await
+        }
+    };
+}
+
 /// What both `wasi:keyvalue` drafts have alike — linking their three interfaces and
 /// `store`'s `open` and error — written once for each draft's generated bindings (in scope
 /// as `store`, `atomics` and `batch` where it is used).
