@@ -15,6 +15,8 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+import ssl
+import os
 
 api, token, ingress, pid, cycles = sys.argv[1:6]
 apps = [a.split("=", 1) for a in sys.argv[6:]]
@@ -33,12 +35,16 @@ def get(path):
     return (time.perf_counter() - start) * 1000
 
 
+# The API is HTTPS with the CA `shoal up` made in its data dir.
+tls = ssl.create_default_context(cafile=os.path.join(os.environ["SHOAL_DATA_DIR"], "tls", "ca.crt"))
+
+
 def state(name):
     req = urllib.request.Request(
         f"{api}/v1/namespaces/default/apps/{name}",
         headers={"Authorization": f"Bearer {token}"},
     )
-    with urllib.request.urlopen(req) as resp:
+    with urllib.request.urlopen(req, context=tls) as resp:
         status = json.load(resp)["status"]
     return (status.get("scale") or {}).get("state")
 

@@ -31,7 +31,7 @@ pids+=($!)
 api=$(wait_for "$dir/s.out" API:)
 hosts=()
 for n in n1 n2; do
-  SHOAL_SERVER=$api SHOAL_JOIN_TOKEN=$(cat "$dir/s/join-token") "$S" node --name $n --http 127.0.0.1:0 \
+  SHOAL_SERVER=$api SHOAL_CA=$dir/s/tls/ca.crt SHOAL_JOIN_TOKEN=$(cat "$dir/s/join-token") "$S" node --name $n --http 127.0.0.1:0 \
     --data-dir "$dir/$n" >"$dir/$n.out" 2>/dev/null &
   pids+=($!)
   hosts+=("$(wait_for "$dir/$n.out" ingress:)")

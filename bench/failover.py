@@ -17,6 +17,7 @@ import json
 import os
 import socket
 import statistics
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -69,22 +70,24 @@ def one_run(tmp):
         api = s["API"]
         token = open(f"{tmp}/server/token").read().strip()
         join_token = open(f"{tmp}/server/join-token").read().strip()
+        ca = f"{tmp}/server/tls/ca.crt"
+        tls = ssl.create_default_context(cafile=ca)
         nodes = {}
         for name in ("n1", "n2", "n3"):
             p, v = start([shoal, "node", "--name", name, "--http", "127.0.0.1:0", "--max-instances", "64",
                           "--data-dir", f"{tmp}/{name}"],
-                         env={"SHOAL_SERVER": api, "SHOAL_JOIN_TOKEN": join_token}, ready="ingress:")
+                         env={"SHOAL_SERVER": api, "SHOAL_CA": ca, "SHOAL_JOIN_TOKEN": join_token}, ready="ingress:")
             procs.append(p)
             nodes[name] = (p, v["ingress"])
 
         def get(path):
             req = urllib.request.Request(f"{api}{path}", headers={"Authorization": f"Bearer {token}"})
-            with urllib.request.urlopen(req) as resp:
+            with urllib.request.urlopen(req, context=tls) as resp:
                 return json.load(resp)
 
         while sum(n["status"]["phase"] == "Ready" for n in get("/v1/nodes")) < 3:
             time.sleep(0.05)
-        env = {"SHOAL_SERVER": api, "SHOAL_TOKEN": token}
+        env = {"SHOAL_SERVER": api, "SHOAL_CA": ca, "SHOAL_TOKEN": token}
         manifest = open(f"{root}/examples/hello-c/app.yaml").read().replace(
             "./hello.wasm", f"{root}/examples/hello-c/hello.wasm")
         manifest += f"  placement: {{replicas: {replicas}}}\n"

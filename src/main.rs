@@ -4,10 +4,12 @@
 
 mod commands;
 mod credentials;
+mod machine;
 mod output;
 mod progress;
 mod settings;
 mod signals;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,7 +29,7 @@ enum Command {
     /// Run a complete single node: control plane, node agent and HTTP ingress.
     Up(Box<commands::up::Args>),
     /// Run a cluster's control plane (the API) on etcd.
-    Server(commands::server::Args),
+    Server(Box<commands::server::Args>),
     /// Run a cluster's worker: node agent and HTTP ingress, through the servers.
     Node(Box<commands::node::Args>),
     /// Create or update objects from YAML manifests.
@@ -83,7 +85,7 @@ fn main() -> ExitCode {
         let g = cli.global;
         match cli.command {
             Command::Up(args) => commands::up::run(g, *args).await,
-            Command::Server(args) => commands::server::run(g, args).await,
+            Command::Server(args) => commands::server::run(g, *args).await,
             Command::Node(args) => commands::node::run(g, *args).await,
             Command::Apply(args) => commands::apply::run(g, args).await,
             Command::Get(args) => commands::get::run(g, args).await,

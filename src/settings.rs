@@ -12,9 +12,14 @@ pub struct Global {
         long,
         global = true,
         env = "SHOAL_SERVER",
-        default_value = "http://127.0.0.1:7070"
+        default_value = "https://127.0.0.1:7070"
     )]
     pub server: String,
+    /// The CA certificate (PEM) the server's certificate must be issued by, instead of the
+    /// system's roots; default: the system's roots and, when the data dir holds the CA
+    /// `shoal up` made (DATA_DIR/tls/ca.crt), that one.
+    #[arg(long, global = true, env = "SHOAL_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
     /// Bearer token for the API; default: the token `shoal up` wrote to DATA_DIR/token.
     #[arg(long, global = true, env = "SHOAL_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -36,8 +41,19 @@ impl Global {
         })
     }
 
-    /// An API client with the resolved server and token.
-    pub fn client(&self) -> shoal_client::Client {
+    /// What the CLI (or a node) trusts servers by: see [`Global::ca`].
+    ///
+    /// # Errors
+    /// `--ca` does not read.
+    pub fn trust(&self) -> anyhow::Result<shoal_tls::ClientTls> {
+        crate::tls::trust(self.ca.as_deref(), &self.data_dir())
+    }
+
+    /// An API client with the resolved server, token and trust.
+    ///
+    /// # Errors
+    /// `--ca` does not read.
+    pub fn client(&self) -> anyhow::Result<shoal_client::Client> {
         let token = self.token.clone().or_else(|| {
             std::fs::read_to_string(self.data_dir().join("token"))
                 .ok()
@@ -49,7 +65,10 @@ impl Global {
                 .ok()
                 .and_then(|c| crate::credentials::header(&c))
         });
-        shoal_client::Client::new(&self.server, token).with_registry_auth(auth)
+        Ok(
+            shoal_client::Client::with_tls(&self.server, token, &self.trust()?)
+                .with_registry_auth(auth),
+        )
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Args {
 
 /// Runs `shoal apply`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
-    let client = g.client();
+    let client = g.client()?;
     let values = super::spin::values(&args.variables, false)?;
     let sources = Sources {
         files: &args.files,

@@ -27,7 +27,7 @@ enum What {
 /// Runs `shoal create`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let What::Node { name, replace } = args.what;
-    let credential = g.client().join_node(&name, replace).await?;
+    let credential = g.client()?.join_node(&name, replace).await?;
     eprintln!(
         "node/{name}: credential created (it is shown once); start the node with: shoal node --name {name} --join-token CREDENTIAL"
     );

@@ -19,7 +19,7 @@ pub struct Args {
 
 /// Runs `shoal delete`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
-    let client = g.client();
+    let client = g.client()?;
     let mut targets = Vec::new();
     if args.files.is_empty() {
         let (Some(kind), false) = (args.kind, args.names.is_empty()) else {

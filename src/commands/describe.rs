@@ -19,7 +19,7 @@ pub struct Args {
 
 /// Runs `shoal describe`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
-    let client = g.client();
+    let client = g.client()?;
     let text = match args.kind {
         Kind::App => {
             let app = client.get_app(&g.namespace, &args.name).await?;

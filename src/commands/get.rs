@@ -19,7 +19,7 @@ pub struct Args {
 
 /// Runs `shoal get`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
-    let client = g.client();
+    let client = g.client()?;
     if args.kind == GetKind::Event {
         if let Some(name) = &args.name {
             anyhow::bail!(

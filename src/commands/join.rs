@@ -5,6 +5,7 @@
 
 use anyhow::bail;
 use shoal_client::{Client, ClientError};
+use shoal_tls::ClientTls;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 pub const FILE: &str = "node-credential";
 
 /// Node `name`'s credential, joining through `servers` with `token` if its data dir holds
-/// none; waits for a server while none answers.
+/// none; waits for a server while none answers. Servers are verified as `tls` says.
 ///
 /// # Errors
 /// The data dir belongs to another node, no token is given for the first start, or a server
@@ -22,13 +23,14 @@ pub async fn credential(
     name: &str,
     token: Option<&str>,
     data_dir: &Path,
+    tls: &ClientTls,
 ) -> anyhow::Result<String> {
     let path = data_dir.join(FILE);
     if let Ok(text) = std::fs::read_to_string(&path) {
         let kept = text.trim().to_string();
         return match shoal_server::credential_node(&kept) {
             Some(n) if n == name => {
-                still_valid(servers, name, &kept, &path).await?;
+                still_valid(servers, name, &kept, &path, tls).await?;
                 Ok(kept)
             }
             Some(n) => bail!(
@@ -49,7 +51,7 @@ pub async fn credential(
     let credential = match shoal_server::credential_node(token) {
         Some(n) if n == name => token.to_string(),
         Some(n) => bail!("--join-token is the credential of node/{n}, not node/{name}"),
-        None => join(servers, name, token).await?,
+        None => join(servers, name, token, tls).await?,
     };
     crate::settings::ensure_secret(&path, Some(&credential))
 }
@@ -61,9 +63,10 @@ async fn still_valid(
     name: &str,
     credential: &str,
     path: &Path,
+    tls: &ClientTls,
 ) -> anyhow::Result<()> {
     for server in servers {
-        match Client::new(server, Some(credential.to_string()))
+        match Client::with_tls(server, Some(credential.to_string()), tls)
             .max_upload()
             .await
         {
@@ -79,10 +82,15 @@ async fn still_valid(
 }
 
 /// Asks the servers, in turn, for node `name`'s credential with the join token.
-async fn join(servers: &[String], name: &str, token: &str) -> anyhow::Result<String> {
+async fn join(
+    servers: &[String],
+    name: &str,
+    token: &str,
+    tls: &ClientTls,
+) -> anyhow::Result<String> {
     let clients: Vec<Client> = servers
         .iter()
-        .map(|s| Client::new(s, Some(token.to_string())))
+        .map(|s| Client::with_tls(s, Some(token.to_string()), tls))
         .collect();
     let mut backoff = Duration::from_millis(200);
     loop {

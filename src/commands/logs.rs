@@ -30,7 +30,7 @@ pub struct Args {
 
 /// Runs `shoal logs`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
-    let client = g.client();
+    let client = g.client()?;
     let (kind, name) = parse_target(&args.target)?;
     let source = match kind {
         Kind::App if args.run.is_some() => bail!("--run applies to jobs; apps have one log"),

@@ -14,9 +14,21 @@ use tokio_util::sync::CancellationToken;
 /// What a node serves with, shared by `shoal node` and `shoal up`.
 #[derive(clap::Args, Clone)]
 pub struct NodeArgs {
-    /// Address of the HTTP ingress (port 0 picks a free port).
+    /// Address of the HTTP ingress (port 0 picks a free port): HTTP/1.1, and HTTP/2 with
+    /// prior knowledge (h2c).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// Address of an HTTPS ingress too (HTTP/2 or HTTP/1.1 by ALPN), presenting --tls-cert
+    /// (or the certificate made when it is not given) and the per-host --tls-cert-dir.
+    #[arg(long, value_name = "ADDR")]
+    pub https: Option<SocketAddr>,
+    /// Per-host certificates for the HTTPS ingress: each NAME.crt with its NAME.key, chosen
+    /// by the host a client asks for (SNI) among their DNS names; read again when they change.
+    #[arg(long, value_name = "DIR", requires = "https")]
+    pub tls_cert_dir: Option<std::path::PathBuf>,
+    /// Answer every plain HTTP request with a redirect (308) to the same URL over HTTPS.
+    #[arg(long, requires = "https")]
+    pub https_redirect: bool,
     /// Instances that may run at once on this node; sizes wasmtime's pooling allocator.
     #[arg(long, default_value_t = 1000)]
     pub max_instances: u32,
@@ -75,15 +87,17 @@ fn parse_label(text: &str) -> Result<(String, String), String> {
 
 impl NodeArgs {
     /// Binds the ingress and starts node `name` for `topology` with these settings, its
-    /// local state in `data_dir`.
+    /// local state in `data_dir`; with `--https`, that ingress presents `tls`'s certificate.
     ///
     /// # Errors
-    /// The ingress address cannot be bound, or a part cannot start.
+    /// An ingress address cannot be bound, a certificate does not read, or a part cannot
+    /// start.
     pub async fn start(
         &self,
         name: &str,
         data_dir: &Path,
         topology: Topology,
+        tls: &crate::tls::TlsArgs,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Node> {
         let listener = ingress::bind(self.http)
@@ -110,6 +124,18 @@ impl NodeArgs {
                 body_idle_timeout: self.client_timeout.get(),
                 ..IngressLimits::default()
             });
+        if let Some(addr) = self.https {
+            let listener =
+                ingress::bind(addr).with_context(|| format!("cannot listen on --https {addr}"))?;
+            let presented = tls.presented(data_dir, listener.local_addr()?, None)?;
+            let config = presented.config(
+                self.tls_cert_dir.clone(),
+                &[shoal_tls::ALPN_H2, shoal_tls::ALPN_HTTP1],
+            )?;
+            node = node
+                .https(listener, config)
+                .redirect_to_https(self.https_redirect);
+        }
         if let Some(workers) = self.workers {
             node = node.workers(workers);
         }
@@ -133,6 +159,8 @@ pub struct Args {
     pub join_token: Option<String>,
     #[command(flatten)]
     pub node: NodeArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Runs `shoal node` until Ctrl-C or SIGTERM.
@@ -148,21 +176,31 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let data_dir = g.data_dir();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let credential =
-        super::join::credential(&servers, &args.name, args.join_token.as_deref(), &data_dir)
-            .await?;
+    let trust = g.trust()?;
+    let credential = super::join::credential(
+        &servers,
+        &args.name,
+        args.join_token.as_deref(),
+        &data_dir,
+        &trust,
+    )
+    .await?;
     let shutdown = CancellationToken::new();
     let topology = Topology::Cluster {
         servers: servers.clone(),
         token: credential,
+        tls: trust,
     };
     let node = args
         .node
-        .start(&args.name, &data_dir, topology, &shutdown)
+        .start(&args.name, &data_dir, topology, &args.tls, &shutdown)
         .await?;
     println!("shoal node {} is up", args.name);
     println!("  servers:  {}", servers.join(","));
     println!("  ingress:  http://{}", node.http());
+    if let Some(https) = node.https() {
+        println!("  https:    https://{https}");
+    }
     println!("  data:     {}", data_dir.display());
     std::io::stdout().flush()?;
     crate::signals::wait_for_signal().await;

@@ -67,7 +67,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             kind: Kind::App,
             name,
         } => {
-            let client = g.client();
+            let client = g.client()?;
             let app = client.get_app(&g.namespace, &name).await?;
             let revisions = client.revisions(&g.namespace, &name).await?;
             print!(
@@ -85,7 +85,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             name,
             to_revision,
         } => {
-            let client = g.client();
+            let client = g.client()?;
             let mut app = client.get_app(&g.namespace, &name).await?;
             let revisions = client.revisions(&g.namespace, &name).await?;
             let target = match to_revision {

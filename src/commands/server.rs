@@ -2,6 +2,7 @@
 //! blobs on local disk. Several may run on one etcd; nodes (`shoal node`) reach the cluster
 //! through them.
 
+use crate::machine::hostname;
 use crate::settings::{Global, ensure_secret};
 use anyhow::Context;
 use shoal_api::Quantity;
@@ -29,6 +30,44 @@ pub struct Args {
     pub registries: RegistryArgs,
     #[command(flatten)]
     pub limits: ApiLimitArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
+    #[command(flatten)]
+    pub etcd: EtcdTlsArgs,
+}
+
+/// How a server reaches etcd over TLS, as etcd's `--trusted-ca-file` and `--client-cert-auth`
+/// expect.
+#[derive(clap::Args)]
+pub struct EtcdTlsArgs {
+    /// The CA certificate (PEM) etcd's certificate is issued by; with it (or --etcd-cert),
+    /// etcd is reached over HTTPS.
+    #[arg(long, value_name = "FILE")]
+    pub etcd_ca: Option<std::path::PathBuf>,
+    /// The client certificate (PEM) to present to etcd, with --etcd-key.
+    #[arg(long, requires = "etcd_key", value_name = "FILE")]
+    pub etcd_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --etcd-cert.
+    #[arg(long, requires = "etcd_cert", value_name = "FILE")]
+    pub etcd_key: Option<std::path::PathBuf>,
+}
+
+impl EtcdTlsArgs {
+    /// The store on `spec`, over HTTPS if any TLS flag was given.
+    fn connect(&self, spec: &str) -> anyhow::Result<Etcd> {
+        let etcd = Etcd::new(spec).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+        if self.etcd_ca.is_none() && self.etcd_cert.is_none() {
+            return Ok(etcd);
+        }
+        let mut tls =
+            shoal_tls::ClientTls::from_ca(self.etcd_ca.as_deref()).context("--etcd-ca")?;
+        if let (Some(cert), Some(key)) = (&self.etcd_cert, &self.etcd_key) {
+            tls = tls
+                .with_identity(cert, key)
+                .context("--etcd-cert, --etcd-key")?;
+        }
+        Ok(etcd.with_tls(&tls)?)
+    }
 }
 
 /// What the API accepts from clients (`shoal server`'s and `shoal up`'s).
@@ -84,7 +123,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let data_dir = g.data_dir();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("cannot create data dir {}", data_dir.display()))?;
-    let etcd = Etcd::new(&args.store).map_err(|e| anyhow::anyhow!("--store: {e}"))?;
+    let etcd = args.etcd.connect(&args.store)?;
     let mut backoff = Duration::from_millis(200);
     while let Err(e) = etcd.ping().await {
         tracing::warn!("waiting for {}: {e}", args.store);
@@ -99,26 +138,41 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     ensure_secret(&data_dir.join("token"), Some(&token))?;
     ensure_secret(&data_dir.join("join-token"), Some(&join_token))?;
 
-    let objects = Objects::new(Arc::new(etcd.clone()));
-    let state_objects = objects.clone();
-    let blobs = BlobStore::open(data_dir.join("blobs")).context("cannot open the blob store")?;
+    // Without a certificate of its own, each server is issued one by the cluster's CA.
+    let ca = match args.tls.tls_cert {
+        Some(_) => None,
+        None => Some(cluster_ca(&etcd).await?),
+    };
     let listener = tokio::net::TcpListener::bind(args.api)
         .await
         .with_context(|| format!("cannot listen on --api {}", args.api))?;
     let addr = listener.local_addr()?;
+    let presented = args.tls.presented(&data_dir, addr, ca)?;
+    let api_tls = presented.config(None, &[shoal_tls::ALPN_HTTP1])?;
+    // Peers are verified by --ca if given, else by the system's roots and the cluster's CA.
+    let cluster_tls = match (&g.ca, &presented.ca) {
+        (None, Some(ca)) => shoal_tls::ClientTls::system().and_ca_file(ca)?,
+        _ => g.trust()?,
+    };
+    let objects = Objects::new(Arc::new(etcd.clone()));
+    let state_objects = objects.clone();
+    let blobs = BlobStore::open(data_dir.join("blobs")).context("cannot open the blob store")?;
     let id = format!("{}-{addr}", hostname());
+    let url = format!("https://{addr}");
     let peers =
-        shoal_server::peers::Peers::new(objects.clone(), format!("http://{addr}"), token.clone());
+        shoal_server::peers::Peers::new(objects.clone(), url.clone(), token.clone(), &cluster_tls);
     let state = Arc::new(
         ApiState::new(state_objects, blobs, token, args.max_upload.bytes())
             .with_join_token(join_token)
             .with_peers(peers)
             .with_leases(etcd.clone())
+            .with_cluster_tls(cluster_tls)
             .with_registry_policy(args.registries.policy()),
     );
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(
         listener,
+        Some(api_tls),
         state,
         args.limits.limits(),
         shutdown.clone().cancelled_owned(),
@@ -126,7 +180,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let registration = tokio::spawn(shoal_server::peers::register(
         etcd.clone(),
         id.clone(),
-        format!("http://{addr}"),
+        url.clone(),
         shutdown.clone(),
     ));
     // One server at a time runs the cluster's controllers.
@@ -151,7 +205,10 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         },
     ));
     println!("shoal server is up");
-    println!("  API:      http://{addr}");
+    println!("  API:      {url}");
+    if let Some(ca) = &presented.ca {
+        println!("  CA:       {}", ca.display());
+    }
     println!("  store:    {}", args.store);
     println!("  data:     {}", data_dir.display());
     std::io::stdout().flush()?;
@@ -163,11 +220,33 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// This machine's name, to tell servers apart in events and logs.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "server".into())
+/// The cluster's CA, made (and kept in etcd) by whichever server needs it first.
+async fn cluster_ca(store: &Etcd) -> anyhow::Result<shoal_tls::Ca> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Stored {
+        cert: String,
+        key: String,
+    }
+    let key = shoal_store::raw::CLUSTER_CA;
+    loop {
+        if let Some(kv) = store.get(key).await? {
+            let stored: Stored = serde_json::from_slice(&kv.value)
+                .with_context(|| format!("the cluster's CA in etcd ({key}) does not read"))?;
+            return shoal_tls::Ca::from_pem(&stored.cert, &stored.key)
+                .with_context(|| format!("the cluster's CA in etcd ({key}) is not usable"));
+        }
+        let ca = shoal_tls::Ca::generate("Shoal cluster CA")?;
+        let value = serde_json::to_vec(&Stored {
+            cert: ca.cert_pem().to_string(),
+            key: ca.key_pem().to_string(),
+        })?;
+        match store.put(key, value, Precondition::Absent).await {
+            Ok(_) => return Ok(ca),
+            // Another server made it meanwhile: use theirs.
+            Err(shoal_store::StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The secret at `key`, created (random) by whichever server gets there first.

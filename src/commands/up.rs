@@ -29,6 +29,8 @@ pub struct Args {
     pub apply: Vec<String>,
     #[command(flatten)]
     pub node: super::node::NodeArgs,
+    #[command(flatten)]
+    pub tls: crate::tls::TlsArgs,
 }
 
 /// Runs `shoal up` until Ctrl-C or SIGTERM; in-flight requests finish before it returns.
@@ -49,6 +51,11 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on --api {}", args.api))?;
     let api_addr = api_listener.local_addr()?;
+    // HTTPS with no setup: without --tls-cert, a CA of its own (DATA_DIR/tls/ca.crt, which
+    // the CLI finds there) issues the API's certificate.
+    let presented = args.tls.presented(&data_dir, api_addr, None)?;
+    let api_tls = presented.config(None, &[shoal_tls::ALPN_HTTP1])?;
+    let api_url = format!("https://{api_addr}");
 
     let shutdown = CancellationToken::new();
     let topology = Topology::Single {
@@ -57,7 +64,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     };
     let node = args
         .node
-        .start("local", &data_dir, topology, &shutdown)
+        .start("local", &data_dir, topology, &args.tls, &shutdown)
         .await?;
     let http_addr = node.http();
     // A single node is its own leader: it judges its own liveness, as a cluster's leader would.
@@ -82,19 +89,27 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     );
     let api = tokio::spawn(shoal_server::run(
         api_listener,
+        Some(api_tls),
         state,
         args.limits.limits(),
         shutdown.clone().cancelled_owned(),
     ));
 
     println!("shoal is up");
-    println!("  API:      http://{api_addr}");
+    println!("  API:      {api_url}");
     println!("  ingress:  http://{http_addr}");
+    if let Some(https) = node.https() {
+        println!("  https:    https://{https}");
+    }
+    if let Some(ca) = &presented.ca {
+        println!("  CA:       {}", ca.display());
+    }
     println!("  data:     {}", data_dir.display());
     std::io::stdout().flush()?;
 
     if !args.apply.is_empty() {
-        let client = shoal_client::Client::new(&format!("http://{api_addr}"), Some(token));
+        let trust = crate::tls::trust(presented.ca.as_deref(), &data_dir)?;
+        let client = shoal_client::Client::with_tls(&api_url, Some(token), &trust);
         match apply_and_wait(&client, &args.apply, &g.namespace, http_addr).await {
             Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
             Err(e) => eprintln!("error: --apply: {e:#}"),

@@ -36,7 +36,7 @@ pub struct Args {
 
 /// Runs `shoal wait`; exits non-zero if the condition is not met in time, or can no longer be.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
-    let client = g.client();
+    let client = g.client()?;
     let deadline = tokio::time::Instant::now() + args.timeout.get();
     match (args.kind, args.until) {
         (Kind::Job, Until::Ready) => {
@@ -147,7 +147,7 @@ fn state_line(app: &shoal_api::App) -> String {
 /// Waits until the job's latest run (of its current spec) finished as `args.until` asks, or
 /// the job is gone.
 async fn wait_job(g: &Global, args: &Args, deadline: tokio::time::Instant) -> anyhow::Result<()> {
-    let client = g.client();
+    let client = g.client()?;
     let name = &args.name;
     loop {
         let last = match client.get_job(&g.namespace, name).await {

@@ -15,9 +15,9 @@ fn server(etcd: &Etcd, dir: &tempfile::TempDir, extra: &[&str]) -> Node {
     Node::spawn(&args, dir.path(), &[], &["API:"])
 }
 
-/// A connection to `api`, whose reads give up after 60 s.
+/// A TCP connection to `api` (no TLS handshake), whose reads give up after 60 s.
 fn connect(api: &str) -> TcpStream {
-    let stream = TcpStream::connect(api.trim_start_matches("http://")).unwrap();
+    let stream = TcpStream::connect(api.trim_start_matches("https://")).unwrap();
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(60)))
         .unwrap();
@@ -26,14 +26,20 @@ fn connect(api: &str) -> TcpStream {
 
 /// Whether the server closed `stream` (end of stream or reset) rather than leaving it open
 /// past the read timeout; what it sent before is returned.
-fn closed_by_server(stream: &mut TcpStream) -> Result<String, String> {
+fn closed_by_server(stream: &mut impl Read) -> Result<String, String> {
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return Ok(String::from_utf8_lossy(&seen).into()),
             Ok(n) => seen.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+            // A reset, or (over TLS) a close without close_notify.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
                 return Ok(String::from_utf8_lossy(&seen).into());
             }
             Err(e) => return Err(format!("still open after the read timeout: {e}")),
@@ -48,13 +54,17 @@ fn slow_clients_are_cut_off_and_connections_are_bounded() {
     let api = server(&etcd, &dir, &["--api-client-timeout", "1s"]);
     let token = std::fs::read_to_string(api.data_dir.join("token")).unwrap();
 
+    // A handshake never begun.
+    let mut silent = connect(&api.api);
+    closed_by_server(&mut silent).unwrap();
+
     // Half a request header.
-    let mut half = connect(&api.api);
+    let mut half = api.api_stream();
     write!(half, "GET /v1/info HTTP/1.1\r\nHost: x\r\n").unwrap();
     closed_by_server(&mut half).unwrap();
 
     // A body that stops: the upload fails instead of waiting for the rest.
-    let mut stalled = connect(&api.api);
+    let mut stalled = api.api_stream();
     write!(
         stalled,
         "POST /v1/blobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Length: 1000\r\n\r\nonly part",

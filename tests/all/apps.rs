@@ -136,7 +136,7 @@ fn restart_serves_again_without_recompiling() {
 #[test]
 fn the_api_requires_the_token() {
     let node = Node::start(&[]);
-    let http = http_client();
+    let http = node.api_client();
     let url = format!("{}/v1/namespaces/default/apps/sneaky", node.api);
     let yaml = app_yaml(
         "sneaky",

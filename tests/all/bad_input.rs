@@ -245,11 +245,8 @@ fn the_server_refuses_an_oversized_upload_before_reading_it() {
     use std::io::{Read, Write};
     let node = Node::start(&["--max-upload", "1Mi"]);
     let token = std::fs::read_to_string(node.data_dir.join("token")).unwrap();
-    let addr = node.api.trim_start_matches("http://");
-    let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(60)))
-        .unwrap();
+    let addr = node.api.trim_start_matches("https://");
+    let mut stream = node.api_stream();
     // Declare 2 MiB and send none of it: the answer must not wait for the body.
     write!(
         stream,
@@ -307,7 +304,7 @@ fn durations_too_long_to_add_to_a_clock_are_refused_not_a_panic() {
     // Straight to the API: a 400, and the server keeps answering.
     node.deploy("ok", "examples/hello-c/hello.wasm", "/ok", "");
     let token = std::fs::read_to_string(node.data_dir.join("token")).unwrap();
-    let client = crate::support::http_client();
+    let client = node.api_client();
     let mut app: serde_json::Value = client
         .get(format!("{}/v1/namespaces/default/apps/ok", node.api))
         .bearer_auth(token.trim())

@@ -19,7 +19,10 @@ pub(crate) fn server(etcd: &Etcd, dir: &tempfile::TempDir) -> Node {
 pub(crate) fn node(servers: &[&Node], name: &str, token: &str, dir: &tempfile::TempDir) -> Node {
     let list: Vec<&str> = servers.iter().map(|s| s.api.as_str()).collect();
     let list = list.join(",");
-    let mut env = vec![("SHOAL_SERVER", list.as_str())];
+    // Nodes verify the servers by the cluster's CA, which each server writes to its data dir.
+    let ca = servers[0].data_dir.join("tls").join("ca.crt");
+    let ca = ca.to_str().unwrap();
+    let mut env = vec![("SHOAL_SERVER", list.as_str()), ("SHOAL_CA", ca)];
     if !token.is_empty() {
         env.push(("SHOAL_JOIN_TOKEN", token));
     }
@@ -212,7 +215,7 @@ fn a_dead_node_turns_not_ready_and_a_new_leader_judges_when_the_leader_dies() {
         .unwrap();
     let leader = servers
         .iter()
-        .position(|s| source.ends_with(s.api.trim_start_matches("http://")))
+        .position(|s| source.ends_with(s.api.trim_start_matches("https://")))
         .unwrap_or_else(|| panic!("{source} is none of the servers"));
     let [a, b] = servers;
     let (dead, alive) = if leader == 0 { (a, b) } else { (b, a) };

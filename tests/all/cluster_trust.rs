@@ -9,7 +9,8 @@ use shoal_testkit::Etcd;
 
 /// The credential of node `name`, from a join with `server`'s join token.
 fn credential(server: &crate::support::Node, name: &str) -> String {
-    let resp = crate::support::http_client()
+    let resp = server
+        .api_client()
         .post(format!("{}/v1/nodes/{name}/join", server.api))
         .bearer_auth(join_token(server))
         .send()
@@ -49,7 +50,8 @@ fn refused_start(
         "--data-dir",
     ])
     .arg(dir.path())
-    .env("SHOAL_SERVER", &server.api);
+    .env("SHOAL_SERVER", &server.api)
+    .env("SHOAL_CA", server.data_dir.join("tls").join("ca.crt"));
     if let Some(token) = token {
         cmd.env("SHOAL_JOIN_TOKEN", token);
     }
@@ -135,7 +137,7 @@ fn a_blob_no_server_has_is_not_chased_from_server_to_server() {
     let one = server(&etcd, &dirs[0]);
     let two = server(&etcd, &dirs[1]);
     let token = std::fs::read_to_string(one.data_dir.join("token")).unwrap();
-    let client = crate::support::http_client();
+    let client = one.api_client();
     // The servers know each other: an upload to one is on the other.
     let resp = client
         .post(format!("{}/v1/blobs", one.api))
@@ -204,7 +206,7 @@ fn store_writes_are_typed_objects_and_a_corrupt_one_hides_nothing() {
         "/typed",
         "",
     ));
-    let client = crate::support::http_client();
+    let client = one.api_client();
     let kv = |key: &str| format!("{}/v1/store/kv?key={key}", one.api);
     let current: serde_json::Value = client
         .get(kv("apps/default/typed"))

@@ -21,4 +21,5 @@ mod spin;
 mod spin_conformance;
 mod support;
 mod tidy;
+mod tls;
 mod wasi3;

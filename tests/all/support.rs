@@ -49,11 +49,19 @@ impl Log {
     }
 }
 
+/// A TLS connection written and read as a plain one.
+pub type TlsStream =
+    shoal_tls::rustls::StreamOwned<shoal_tls::rustls::ClientConnection, std::net::TcpStream>;
+
 /// A `shoal up` process with its own data dir.
 pub struct Node {
     child: Option<Child>,
     pub api: String,
     pub http: String,
+    /// The HTTPS ingress, if it printed one (`https:`).
+    pub https: String,
+    /// The CA the CLI trusts the API by, when not the one the node made in its data dir.
+    pub ca: Option<PathBuf>,
     pub data_dir: PathBuf,
     pub stderr: Log,
     _tmp: Option<tempfile::TempDir>,
@@ -80,7 +88,11 @@ impl Node {
             "64",
         ];
         args.extend_from_slice(extra);
-        Node::spawn(&args, data_dir, &[], &["API:", "ingress:"])
+        let ready: &[&str] = match extra.contains(&"--https") {
+            true => &["API:", "ingress:", "https:"],
+            false => &["API:", "ingress:"],
+        };
+        Node::spawn(&args, data_dir, &[], ready)
     }
 
     /// Starts `shoal ARGS --data-dir DATA_DIR` with `env`, and waits until it printed a line
@@ -100,7 +112,7 @@ impl Node {
         let stderr = Log::default();
         stderr.clone().follow(child.stderr.take().unwrap());
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let (mut api, mut http) = (String::new(), String::new());
+        let (mut api, mut http, mut https) = (String::new(), String::new(), String::new());
         let mut seen = Vec::new();
         let mut line = String::new();
         while !ready.iter().all(|r| seen.contains(r)) {
@@ -121,16 +133,42 @@ impl Node {
             if let Some(h) = trimmed.strip_prefix("ingress:") {
                 http = h.trim().to_string();
             }
+            if let Some(h) = trimmed.strip_prefix("https:") {
+                https = h.trim().to_string();
+            }
         }
         Log::default().follow(stdout.into_inner());
         Node {
             child: Some(child),
             api,
             http,
+            https,
+            ca: None,
             data_dir: data_dir.to_path_buf(),
             stderr,
             _tmp: None,
         }
+    }
+
+    /// What trusts this node's (or server's) API: the CA it made in its data dir.
+    pub fn trust(&self) -> shoal_tls::ClientTls {
+        shoal_tls::ClientTls::ca_file(&self.data_dir.join("tls").join("ca.crt")).unwrap()
+    }
+
+    /// An HTTP client for this node's API (and its plain ingress).
+    pub fn api_client(&self) -> reqwest::blocking::Client {
+        client_trusting(&self.trust())
+    }
+
+    /// A TLS connection to the API, for a test that writes raw HTTP on it.
+    pub fn api_stream(&self) -> TlsStream {
+        let addr = self.api.trim_start_matches("https://");
+        let tcp = std::net::TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let name = shoal_tls::rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = shoal_tls::rustls::ClientConnection::new(Arc::new(self.trust().config()), name)
+            .unwrap();
+        shoal_tls::rustls::StreamOwned::new(conn, tcp)
     }
 
     /// The CLI pointed at this node (token found through the data dir, as on a user's machine).
@@ -138,7 +176,11 @@ impl Node {
         let mut cmd = Command::new(SHOAL);
         cmd.env("SHOAL_SERVER", &self.api)
             .env("SHOAL_DATA_DIR", &self.data_dir)
-            .env_remove("SHOAL_TOKEN");
+            .env_remove("SHOAL_TOKEN")
+            .env_remove("SHOAL_CA");
+        if let Some(ca) = &self.ca {
+            cmd.env("SHOAL_CA", ca);
+        }
         cmd
     }
 
@@ -308,9 +350,15 @@ impl Drop for Node {
     }
 }
 
-/// An HTTP client that never uses a proxy.
+/// An HTTP client that never uses a proxy (HTTPS: the system's roots).
 pub fn http_client() -> reqwest::blocking::Client {
+    client_trusting(&shoal_tls::ClientTls::system())
+}
+
+/// An HTTP client that never uses a proxy and verifies HTTPS servers as `tls` says.
+pub fn client_trusting(tls: &shoal_tls::ClientTls) -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(tls.config())
         .no_proxy()
         .timeout(Duration::from_secs(60))
         .build()

@@ -30,6 +30,16 @@ pub enum ClientError {
         /// The transport error.
         reason: String,
     },
+    /// The server's certificate is not one this client trusts.
+    #[error(
+        "the Shoal API at {server} presented a certificate this client does not trust ({reason}); pass the CA that issued it with --ca FILE (or SHOAL_CA): `shoal up` and `shoal server` write theirs to DATA_DIR/tls/ca.crt"
+    )]
+    Untrusted {
+        /// The base URL tried.
+        server: String,
+        /// What the verification said.
+        reason: String,
+    },
     /// The server answered with something that is not the expected JSON.
     #[error("unexpected answer from {server}: {reason}")]
     Protocol {
@@ -75,12 +85,22 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the server at `base` (e.g. `http://127.0.0.1:7070`), sending `token`.
+    /// A client for the server at `base` (e.g. `https://127.0.0.1:7070`), sending `token`,
+    /// verifying an HTTPS server against the system's roots.
     pub fn new(base: &str, token: Option<String>) -> Self {
+        Self::with_tls(base, token, &shoal_tls::ClientTls::system())
+    }
+
+    /// A client for the server at `base`, sending `token`, verifying an HTTPS server as
+    /// `tls` says.
+    pub fn with_tls(base: &str, token: Option<String>, tls: &shoal_tls::ClientTls) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
             token,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.config())
+                .build()
+                .expect("an HTTP client with rustls builds"),
             registry_auth: None,
         }
     }
@@ -124,11 +144,25 @@ impl Client {
         }
     }
 
+    /// What a transport error means: an untrusted certificate, or no answer.
+    fn transport(&self, e: &reqwest::Error) -> ClientError {
+        let reason = root_cause(e);
+        let server = self.base.clone();
+        if reason.contains("certificate") {
+            return ClientError::Untrusted { server, reason };
+        }
+        let reason = match self.base.starts_with("http://") {
+            // A TLS server closes on a plain request without a word.
+            true => format!(
+                "{reason} (an API served over HTTPS closes plain HTTP connections: is it https://?)"
+            ),
+            false => reason,
+        };
+        ClientError::Unreachable { server, reason }
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        let resp = req.send().await.map_err(|e| ClientError::Unreachable {
-            server: self.base.clone(),
-            reason: root_cause(&e),
-        })?;
+        let resp = req.send().await.map_err(|e| self.transport(&e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -227,10 +261,7 @@ impl Client {
         };
         let mut pending = Vec::new();
         loop {
-            let chunk = resp.chunk().await.map_err(|e| ClientError::Unreachable {
-                server: self.base.clone(),
-                reason: root_cause(&e),
-            })?;
+            let chunk = resp.chunk().await.map_err(|e| self.transport(&e))?;
             let Some(chunk) = chunk else {
                 return Err(broken("the pull's answer ended before its result".into()));
             };
@@ -258,10 +289,7 @@ impl Client {
         let resp = self
             .send(self.request(reqwest::Method::GET, &format!("/v1/blobs/{digest}")))
             .await?;
-        let bytes = resp.bytes().await.map_err(|e| ClientError::Unreachable {
-            server: self.base.clone(),
-            reason: root_cause(&e),
-        })?;
+        let bytes = resp.bytes().await.map_err(|e| self.transport(&e))?;
         Ok(bytes.to_vec())
     }
 

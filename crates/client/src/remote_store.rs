@@ -50,10 +50,18 @@ fn pre(p: Precondition) -> String {
 }
 
 impl RemoteStore {
-    /// A store behind `servers` (base URLs), authenticated with the node `token`.
+    /// A store behind `servers` (base URLs), authenticated with the node `token`, verifying
+    /// HTTPS servers against the system's roots.
     pub fn new(servers: &[String], token: &str) -> Self {
-        let build =
-            |timeout| shoal_store::http::client(timeout).expect("a TLS-less HTTP client builds");
+        Self::with_tls(servers, token, &shoal_tls::ClientTls::system())
+    }
+
+    /// A store behind `servers` (base URLs), authenticated with the node `token`, verifying
+    /// HTTPS servers as `tls` says.
+    pub fn with_tls(servers: &[String], token: &str, tls: &shoal_tls::ClientTls) -> Self {
+        let build = |timeout| {
+            shoal_store::http::client(timeout, tls).expect("an HTTP client with rustls builds")
+        };
         Self {
             servers: servers
                 .iter()
@@ -227,8 +235,9 @@ mod tests {
     use shoal_store::{Embedded, Objects};
     use std::sync::Arc;
 
-    /// A real API server on an embedded store, port 0; returns its URL.
-    async fn server(dir: &std::path::Path) -> String {
+    /// A real API server on an embedded store, over HTTPS with a CA made for it, port 0;
+    /// returns its URL and what trusts it.
+    async fn server(dir: &std::path::Path) -> (String, shoal_tls::ClientTls) {
         let store = Embedded::open(&dir.join("state.redb")).unwrap();
         let blobs = shoal_blobs::BlobStore::open(dir.join("blobs")).unwrap();
         let state = shoal_server::ApiState::new(
@@ -238,27 +247,48 @@ mod tests {
             1 << 20,
         )
         .with_join_token("join".into());
+        let local = shoal_tls::LocalCertificates::ensure(
+            &dir.join("tls"),
+            None,
+            &["127.0.0.1".to_string()],
+        )
+        .unwrap();
+        let certs = shoal_tls::Certificates::load(Some((local.cert, local.key)), None).unwrap();
+        let config = shoal_tls::server_config(certs, &[shoal_tls::ALPN_HTTP1]).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let url = format!("https://{}", listener.local_addr().unwrap());
         tokio::spawn(shoal_server::run(
             listener,
+            Some(config),
             Arc::new(state),
             shoal_server::ApiLimits::default(),
             std::future::pending(),
         ));
-        url
+        (url, shoal_tls::ClientTls::ca_file(&local.ca).unwrap())
     }
 
     #[tokio::test]
     async fn conforms_through_the_server() {
         let dir = tempfile::tempdir().unwrap();
-        let url = server(dir.path()).await;
-        let s = RemoteStore::new(&[url], "client");
+        let (url, tls) = server(dir.path()).await;
+        let s = RemoteStore::with_tls(&[url], "client", &tls);
         shoal_store::conformance::cas_and_revisions(&s).await;
         let dir = tempfile::tempdir().unwrap();
-        let url = server(dir.path()).await;
-        let s = RemoteStore::new(&["http://127.0.0.1:1".into(), url], "client");
+        let (url, tls) = server(dir.path()).await;
+        let s = RemoteStore::with_tls(&["https://127.0.0.1:1".into(), url], "client", &tls);
         shoal_store::conformance::watch_resumes_from_revision(&s).await;
+    }
+
+    #[tokio::test]
+    async fn a_server_it_does_not_trust_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, _) = server(dir.path()).await;
+        let s = RemoteStore::new(std::slice::from_ref(&url), "client");
+        let err = s.get("apps/default/a").await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Unavailable(m) if m.contains(&url)),
+            "{err}"
+        );
     }
 
     fn ready_app() -> Vec<u8> {
@@ -268,13 +298,13 @@ mod tests {
     #[tokio::test]
     async fn a_node_writes_status_events_and_its_node_but_never_a_spec() {
         let dir = tempfile::tempdir().unwrap();
-        let url = server(dir.path()).await;
-        let client = RemoteStore::new(std::slice::from_ref(&url), "client");
-        let credential = crate::Client::new(&url, Some("join".into()))
+        let (url, tls) = server(dir.path()).await;
+        let client = RemoteStore::with_tls(std::slice::from_ref(&url), "client", &tls);
+        let credential = crate::Client::with_tls(&url, Some("join".into()), &tls)
             .join_node("n1", false)
             .await
             .unwrap();
-        let node = RemoteStore::new(&[url], &credential);
+        let node = RemoteStore::with_tls(&[url], &credential, &tls);
         let app = br#"{"apiVersion":"shoal/v1alpha1","kind":"App","spec":{"component":"a.wasm","routes":[{"path":"/a"}]},"metadata":{"name":"a"},"status":{"phase":"Pending"}}"#;
         let rev = client
             .put("apps/default/a", app.to_vec(), Precondition::Absent)

@@ -22,6 +22,7 @@ async fn server(dir: &std::path::Path) -> String {
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(shoal_server::run(
         listener,
+        None,
         Arc::new(state),
         shoal_server::ApiLimits::default(),
         std::future::pending(),

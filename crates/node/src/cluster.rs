@@ -10,25 +10,28 @@ use shoal_client::{Client, RemoteStore};
 pub(crate) struct Servers {
     urls: Vec<String>,
     token: String,
+    tls: shoal_tls::ClientTls,
     clients: Vec<Client>,
 }
 
 impl Servers {
-    /// The servers at `urls`, reached with the node's credential `token`.
-    pub(crate) fn new(urls: &[String], token: &str) -> Self {
+    /// The servers at `urls`, reached with the node's credential `token` and verified (over
+    /// HTTPS) as `tls` says.
+    pub(crate) fn new(urls: &[String], token: &str, tls: shoal_tls::ClientTls) -> Self {
         Self {
             urls: urls.to_vec(),
             token: token.to_string(),
             clients: urls
                 .iter()
-                .map(|s| Client::new(s, Some(token.to_string())))
+                .map(|s| Client::with_tls(s, Some(token.to_string()), &tls))
                 .collect(),
+            tls,
         }
     }
 
     /// The store, through the servers' `/v1/store` API.
     pub(crate) fn store(&self) -> RemoteStore {
-        RemoteStore::new(&self.urls, &self.token)
+        RemoteStore::with_tls(&self.urls, &self.token, &self.tls)
     }
 }
 

@@ -1,13 +1,14 @@
 //! The HTTP ingress: one current-thread runtime per worker thread, each accepting on its own
-//! `SO_REUSEPORT` socket, every request routed through the live [`Routes`].
+//! `SO_REUSEPORT` socket of every [`Front`] (plain HTTP/1.1 and h2c, HTTPS with HTTP/2 or
+//! HTTP/1.1 by ALPN, or a redirect to HTTPS), every request routed through the live [`Routes`].
 
 use crate::forward::ClusterIngress;
 use crate::{IngressLimits, Routes};
 use http::StatusCode;
 use http_body_util::BodyExt;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
 use shoal_runtime::text_response;
 use shoal_runtime::{RequestBody, ResponseBody};
 use socket2::{Domain, Socket, Type};
@@ -35,17 +36,40 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Serves HTTP on `listener` with `workers` threads until `shutdown` is cancelled, then lets
+/// How one of the ingress's addresses speaks.
+#[derive(Clone)]
+pub enum Protocol {
+    /// Plain HTTP: HTTP/1.1, or HTTP/2 with prior knowledge (h2c).
+    Plain,
+    /// Plain HTTP that answers every request with a permanent redirect (308) to the same
+    /// URL over HTTPS on `port`.
+    RedirectToHttps {
+        /// The HTTPS port named in the redirect (omitted when 443).
+        port: u16,
+    },
+    /// HTTPS: TLS with this configuration, then HTTP/2 or HTTP/1.1 as ALPN chose.
+    Tls(Arc<shoal_tls::rustls::ServerConfig>),
+}
+
+/// A listener the ingress accepts on (see [`bind`]), and how it speaks.
+pub struct Front {
+    /// The socket.
+    pub listener: std::net::TcpListener,
+    /// How connections on it speak.
+    pub protocol: Protocol,
+}
+
+/// Serves every front with `workers` threads until `shutdown` is cancelled, then lets
 /// in-flight requests finish (up to 30 s) and returns.
 ///
 /// # Caveats
-/// Extra workers bind further `SO_REUSEPORT` sockets to the listener's address; if the caller's
+/// Extra workers bind further `SO_REUSEPORT` sockets to each listener's address; if a
 /// listener was not made by [`bind`], they share the one socket instead.
 ///
 /// # Errors
 /// A worker thread or runtime could not be started.
 pub async fn serve(
-    listener: std::net::TcpListener,
+    fronts: Vec<Front>,
     routes: Routes,
     cluster: Option<Arc<ClusterIngress>>,
     workers: usize,
@@ -53,24 +77,32 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let addr = listener.local_addr()?;
-    listener.set_nonblocking(true)?;
-    let mut listeners = vec![listener];
-    for _ in 1..workers.max(1) {
-        let extra = match bind(addr) {
-            Ok(l) => l,
-            Err(_) => listeners[0].try_clone()?,
-        };
-        listeners.push(extra);
+    // Worker i accepts on the i-th socket of every front.
+    let mut per_worker: Vec<Vec<(std::net::TcpListener, Protocol)>> =
+        (0..workers.max(1)).map(|_| Vec::new()).collect();
+    for front in fronts {
+        let addr = front.listener.local_addr()?;
+        front.listener.set_nonblocking(true)?;
+        for (i, sockets) in per_worker.iter_mut().enumerate() {
+            let listener = match i {
+                0 => front.listener.try_clone()?,
+                _ => match bind(addr) {
+                    Ok(l) => l,
+                    Err(_) => front.listener.try_clone()?,
+                },
+            };
+            sockets.push((listener, front.protocol.clone()));
+        }
     }
     let mut threads = Vec::new();
-    for (i, listener) in listeners.into_iter().enumerate() {
-        let (routes, cluster, shutdown, connections) = (
-            routes.clone(),
-            cluster.clone(),
-            shutdown.clone(),
-            connections.clone(),
-        );
+    for (i, sockets) in per_worker.into_iter().enumerate() {
+        let serving = Serving {
+            routes: routes.clone(),
+            cluster: cluster.clone(),
+            limits,
+            connections: connections.clone(),
+        };
+        let shutdown = shutdown.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -79,15 +111,21 @@ pub async fn serve(
             .name(format!("shoal-ingress-{i}"))
             .spawn(move || {
                 runtime.block_on(async move {
-                    match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => {
-                            accept_loop(listener, routes, cluster, limits, connections, shutdown)
-                                .await
+                    let loops = sockets.into_iter().filter_map(|(listener, protocol)| {
+                        match tokio::net::TcpListener::from_std(listener) {
+                            Ok(listener) => Some(accept_loop(
+                                listener,
+                                protocol,
+                                serving.clone(),
+                                shutdown.clone(),
+                            )),
+                            Err(e) => {
+                                tracing::error!("ingress worker {i} cannot use a listener: {e}");
+                                None
+                            }
                         }
-                        Err(e) => {
-                            tracing::error!("ingress worker {i} cannot use its listener: {e}")
-                        }
-                    }
+                    });
+                    futures::future::join_all(loops).await;
                 });
                 let _ = done_tx.send(());
             })?;
@@ -99,22 +137,43 @@ pub async fn serve(
     Ok(())
 }
 
-async fn accept_loop(
-    listener: tokio::net::TcpListener,
+/// What every connection of a worker shares.
+#[derive(Clone)]
+struct Serving {
     routes: Routes,
     cluster: Option<Arc<ClusterIngress>>,
     limits: IngressLimits,
     connections: Arc<Semaphore>,
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    protocol: Protocol,
+    serving: Serving,
     shutdown: CancellationToken,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
+    let limits = serving.limits;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .keep_alive(true)
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout)
-        .max_header_size(limits.max_header_bytes)
         .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    let builder = Arc::new(builder);
+    let tls = match &protocol {
+        Protocol::Tls(config) => Some(shoal_tls::TlsAcceptor::from(config.clone())),
+        _ => None,
+    };
+    let redirect = match protocol {
+        Protocol::RedirectToHttps { port } => Some(port),
+        _ => None,
+    };
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -128,7 +187,7 @@ async fn accept_loop(
                 }
             },
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
+        let Ok(permit) = serving.connections.clone().try_acquire_owned() else {
             // Over the connection limit: close at once rather than queue.
             tracing::debug!(
                 "ingress: connection limit ({}) reached; closing a new connection",
@@ -138,17 +197,42 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (routes, cluster) = (routes.clone(), cluster.clone());
+        let serving = serving.clone();
         let service = service_fn(move |req| {
-            let (routes, cluster) = (routes.clone(), cluster.clone());
+            let serving = serving.clone();
             async move {
-                Ok::<_, Infallible>(dispatch(&routes, cluster.as_deref(), &limits, peer, req).await)
+                Ok::<_, Infallible>(match redirect {
+                    Some(port) => to_https(&req, port),
+                    None => {
+                        dispatch(
+                            &serving.routes,
+                            serving.cluster.as_deref(),
+                            &limits,
+                            peer,
+                            req,
+                        )
+                        .await
+                    }
+                })
             }
         });
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            // Client resets and timeouts end here; they are the client's business.
-            let _ = conn.await;
+            // Client resets, timeouts and failed handshakes end here; they are the client's
+            // business.
+            match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn.into_owned()).await;
+                }
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn.into_owned()).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -161,6 +245,38 @@ async fn accept_loop(
             "ingress: in-flight requests did not finish within {DRAIN_TIMEOUT:?}; closing them"
         );
     }
+}
+
+/// The redirect a plain request gets when the ingress sends plain HTTP to HTTPS on `port`.
+fn to_https<B>(req: &http::Request<B>, port: u16) -> http::Response<shoal_runtime::Body> {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.host().to_string())
+        .or_else(|| {
+            let header = req.headers().get(http::header::HOST)?.to_str().ok()?;
+            let authority: http::uri::Authority = header.parse().ok()?;
+            Some(authority.host().to_string())
+        });
+    let Some(host) = host else {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "this address serves HTTPS only, and the request names no host to redirect to",
+        );
+    };
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let location = match port {
+        443 => format!("https://{host}{target}"),
+        port => format!("https://{host}:{port}{target}"),
+    };
+    let mut response = text_response(
+        StatusCode::PERMANENT_REDIRECT,
+        format!("this address serves HTTPS only: {location}"),
+    );
+    if let Ok(value) = http::HeaderValue::from_str(&location) {
+        response.headers_mut().insert(http::header::LOCATION, value);
+    }
+    response
 }
 
 async fn dispatch(

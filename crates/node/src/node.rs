@@ -57,6 +57,8 @@ pub enum Topology {
         servers: Vec<String>,
         /// This node's credential (`node.NAME.SECRET`, see `shoal node`).
         token: String,
+        /// How the servers are verified over HTTPS.
+        tls: shoal_tls::ClientTls,
     },
 }
 
@@ -102,11 +104,14 @@ pub struct Builder {
     sqlite: SqliteLimits,
     keyvalue: KvLimits,
     compile_limits: Option<shoal_runtime::compiler::CompileLimits>,
+    https: Option<(std::net::TcpListener, Arc<shoal_tls::rustls::ServerConfig>)>,
+    redirect_to_https: bool,
 }
 
 /// A running node: its tasks, and where its ingress listens.
 pub struct Node {
     http: SocketAddr,
+    https: Option<SocketAddr>,
     logs: LogDir,
     tasks: Vec<JoinHandle<()>>,
     ingress: JoinHandle<std::io::Result<()>>,
@@ -130,12 +135,19 @@ impl Node {
             sqlite: SqliteLimits::default(),
             keyvalue: KvLimits::default(),
             compile_limits: None,
+            https: None,
+            redirect_to_https: false,
         }
     }
 
     /// The ingress address.
     pub fn http(&self) -> SocketAddr {
         self.http
+    }
+
+    /// The HTTPS ingress address, if it has one.
+    pub fn https(&self) -> Option<SocketAddr> {
+        self.https
     }
 
     /// The logs it writes (the API of `shoal up` serves them).
@@ -221,6 +233,22 @@ impl Builder {
         self
     }
 
+    /// Serves HTTPS too, on `listener` (see [`ingress::bind`]) with `tls`.
+    pub fn https(
+        mut self,
+        listener: std::net::TcpListener,
+        tls: Arc<shoal_tls::rustls::ServerConfig>,
+    ) -> Self {
+        self.https = Some((listener, tls));
+        self
+    }
+
+    /// Answers every plain HTTP request with a redirect to HTTPS (with [`Builder::https`]).
+    pub fn redirect_to_https(mut self, on: bool) -> Self {
+        self.redirect_to_https = on;
+        self
+    }
+
     /// Starts every part, the ingress on `listener` (see [`ingress::bind`]), until
     /// `shutdown` is cancelled.
     ///
@@ -238,10 +266,14 @@ impl Builder {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let (objects, blobs, cluster) = match self.topology {
             Topology::Single { objects, blobs } => (objects, Blobs::local(blobs), None),
-            Topology::Cluster { servers, token } => {
+            Topology::Cluster {
+                servers,
+                token,
+                tls,
+            } => {
                 let local = BlobStore::open(data.join("blobs"))
                     .map_err(dir("the blob store", data.join("blobs")))?;
-                let servers = Arc::new(Servers::new(&servers, &token));
+                let servers = Arc::new(Servers::new(&servers, &token, tls));
                 let objects = Objects::new(Arc::new(servers.store()));
                 let blobs = Blobs::fetching_from(local, servers.clone());
                 (objects, blobs, Some((servers, token)))
@@ -341,8 +373,23 @@ impl Builder {
                 logs: logs.clone(),
             })
         });
-        let ingress = tokio::spawn(ingress::serve(
+        let mut fronts = vec![ingress::Front {
             listener,
+            protocol: ingress::Protocol::Plain,
+        }];
+        let mut https = None;
+        if let Some((listener, tls)) = self.https {
+            https = Some(listener.local_addr().map_err(StartError::Listener)?);
+            if let (true, Some(addr)) = (self.redirect_to_https, https) {
+                fronts[0].protocol = ingress::Protocol::RedirectToHttps { port: addr.port() };
+            }
+            fronts.push(ingress::Front {
+                listener,
+                protocol: ingress::Protocol::Tls(tls),
+            });
+        }
+        let ingress = tokio::spawn(ingress::serve(
+            fronts,
             routes,
             ingress_cluster,
             workers,
@@ -351,6 +398,7 @@ impl Builder {
         ));
         Ok(Node {
             http,
+            https,
             logs,
             tasks,
             ingress,

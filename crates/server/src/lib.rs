@@ -81,6 +81,8 @@ pub struct ApiState {
     pub logs: Option<shoal_logs::LogDir>,
     /// Which OCI references an apply may name, and how registries are reached.
     pub registry_policy: RegistryPolicy,
+    /// How this server verifies the nodes it reads logs from over HTTPS.
+    pub cluster_tls: shoal_tls::ClientTls,
     /// The component of each manifest pulled here, by manifest digest.
     pub(crate) pinned: oci::Pinned,
     /// Serialises this server's applies and deletes (route claims are also safe across
@@ -103,6 +105,7 @@ impl ApiState {
             leases: None,
             logs: None,
             registry_policy: RegistryPolicy::default(),
+            cluster_tls: shoal_tls::ClientTls::system(),
             pinned: oci::Pinned::default(),
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
@@ -131,6 +134,12 @@ impl ApiState {
     /// Serves app logs from `logs`.
     pub fn with_logs(mut self, logs: shoal_logs::LogDir) -> Self {
         self.logs = Some(logs);
+        self
+    }
+
+    /// Verifies the nodes it reads logs from over HTTPS as `tls` says.
+    pub fn with_cluster_tls(mut self, tls: shoal_tls::ClientTls) -> Self {
+        self.cluster_tls = tls;
         self
     }
 

@@ -42,7 +42,12 @@ pub(crate) enum Source {
     Local(shoal_logs::LogDir),
     /// The nodes that hold the object (each keeps its own part): each one's ingress URL, and
     /// its credential, which it asks of whoever reads its logs.
-    Nodes(Vec<(String, String)>),
+    Nodes {
+        /// Each node's ingress URL and credential.
+        nodes: Vec<(String, String)>,
+        /// How the nodes are verified when reached over HTTPS.
+        tls: shoal_tls::ClientTls,
+    },
 }
 
 /// The logs of `what`, held by the cluster nodes `holders` (ignored beside a single node).
@@ -72,7 +77,10 @@ pub(crate) async fn source(
             "{what} runs on no node now, so no node has its log"
         )));
     }
-    Ok(Source::Nodes(addresses))
+    Ok(Source::Nodes {
+        nodes: addresses,
+        tls: state.cluster_tls.clone(),
+    })
 }
 
 /// Reads one log from its source.
@@ -92,7 +100,7 @@ impl Reader {
     ) -> std::io::Result<Vec<String>> {
         let nodes = match &self.source {
             Source::Local(logs) => return logs.read(&self.scope, &self.name, since, tail),
-            Source::Nodes(nodes) => nodes,
+            Source::Nodes { nodes, .. } => nodes,
         };
         let mut query = vec![("scope", self.scope.clone()), ("name", self.name.clone())];
         if let Some(t) = since {
@@ -155,11 +163,16 @@ pub(crate) async fn serve(
                 .and_then(|d| Utc::now().checked_sub_signed(d))
         }
     };
+    let tls = match &source {
+        Source::Nodes { tls, .. } => tls.clone(),
+        Source::Local(_) => shoal_tls::ClientTls::system(),
+    };
     let reader = Arc::new(Reader {
         source,
         scope,
         name,
         http: reqwest::Client::builder()
+            .tls_backend_preconfigured(tls.config())
             .no_proxy()
             .timeout(Duration::from_secs(10))
             .build()

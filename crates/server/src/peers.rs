@@ -35,17 +35,19 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Peers found in `objects`; `me` is this server's API address, `token` the cluster's.
-    pub fn new(objects: Objects, me: String, token: String) -> Self {
+    /// Peers found in `objects`; `me` is this server's API address, `token` the cluster's,
+    /// and peers reached over HTTPS are verified as `tls` says.
+    pub fn new(objects: Objects, me: String, token: String, tls: &shoal_tls::ClientTls) -> Self {
         Self {
             objects,
             me,
             token,
             http: reqwest::Client::builder()
+                .tls_backend_preconfigured(tls.config())
                 .no_proxy()
                 .timeout(Duration::from_secs(60))
                 .build()
-                .expect("an HTTP client without TLS builds"),
+                .expect("an HTTP client with rustls builds"),
             misses: Default::default(),
         }
     }

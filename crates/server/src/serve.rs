@@ -35,17 +35,19 @@ impl Default for ApiLimits {
 /// How long in-flight requests may take to finish once shutdown starts.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves the API on `listener` until `shutdown` resolves, then gives in-flight requests
-/// [`DRAIN_TIMEOUT`] to finish.
+/// Serves the API on `listener` — over TLS with `tls` (HTTP/1.1 by ALPN), else plain — until
+/// `shutdown` resolves, then gives in-flight requests [`DRAIN_TIMEOUT`] to finish.
 ///
 /// # Errors
 /// None today: a failed accept is logged and retried.
 pub async fn run(
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<shoal_tls::rustls::ServerConfig>>,
     state: Arc<ApiState>,
     limits: ApiLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let tls = tls.map(shoal_tls::TlsAcceptor::from);
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let app = router(state).layer(axum::middleware::map_request(
         move |req: axum::extract::Request| async move {
@@ -81,10 +83,23 @@ pub async fn run(
             continue;
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
-            // Client resets and timeouts end here; they are the client's business.
-            let _ = conn.await;
+            // Client resets, timeouts and failed handshakes end here; they are the client's
+            // business.
+            match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(limits.client_timeout, tls.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }

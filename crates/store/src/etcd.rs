@@ -56,12 +56,29 @@ impl Etcd {
                 "'{spec}' names no etcd endpoint; use etcd://HOST:PORT"
             )));
         }
+        let tls = shoal_tls::ClientTls::system();
         Ok(Self {
             fence: None,
             endpoints,
-            http: crate::http::client(Some(REQUEST_TIMEOUT))?,
-            streaming: crate::http::client(None)?,
+            http: crate::http::client(Some(REQUEST_TIMEOUT), &tls)?,
+            streaming: crate::http::client(None, &tls)?,
         })
+    }
+
+    /// This store over HTTPS, verifying etcd with `tls` (and presenting its client
+    /// certificate, if it has one), as etcd's `--client-cert-auth` expects.
+    ///
+    /// # Errors
+    /// The HTTP stack cannot be set up.
+    pub fn with_tls(mut self, tls: &shoal_tls::ClientTls) -> Result<Self, StoreError> {
+        for endpoint in &mut self.endpoints {
+            if let Some(host) = endpoint.strip_prefix("http://") {
+                *endpoint = format!("https://{host}");
+            }
+        }
+        self.http = crate::http::client(Some(REQUEST_TIMEOUT), tls)?;
+        self.streaming = crate::http::client(None, tls)?;
+        Ok(self)
     }
 
     /// Checks that etcd answers.

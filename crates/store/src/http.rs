@@ -4,13 +4,17 @@
 use crate::{StoreError, Watch, WatchEvent};
 use std::time::Duration;
 
-/// A client that never uses a proxy, gives up connecting after 2 s, and gives each request
-/// `timeout` (none for streamed watches).
+/// A client that never uses a proxy, verifies HTTPS servers as `tls` says, gives up
+/// connecting after 2 s, and gives each request `timeout` (none for streamed watches).
 ///
 /// # Errors
 /// The HTTP stack cannot be set up.
-pub fn client(timeout: Option<Duration>) -> Result<reqwest::Client, StoreError> {
+pub fn client(
+    timeout: Option<Duration>,
+    tls: &shoal_tls::ClientTls,
+) -> Result<reqwest::Client, StoreError> {
     let builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls.config())
         .no_proxy()
         .connect_timeout(Duration::from_secs(2));
     match timeout {

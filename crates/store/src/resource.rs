@@ -190,6 +190,9 @@ pub mod raw {
     pub const JOIN_TOKEN: &str = "cluster/tokens/node";
     /// Nodes' credentials: `cluster/nodes/<name>` → the secret of node `name`'s credential.
     pub const NODE_CREDENTIALS: &str = "cluster/nodes/";
+    /// The cluster's certificate authority (certificate and key, JSON): what every server's
+    /// certificate is issued by when it is given none.
+    pub const CLUSTER_CA: &str = "cluster/ca";
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,47 @@ pub struct Etcd {
     pub addr: String,
     peer: String,
     data: std::path::PathBuf,
+    /// With [`Etcd::start_tls`]: the certificates it serves and trusts.
+    pub tls: Option<EtcdTls>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The files of an etcd that serves its clients over TLS and requires a client certificate
+/// (`--client-cert-auth`), all issued by one CA made for it.
+#[derive(Clone)]
+pub struct EtcdTls {
+    /// The CA certificate: what etcd's certificate is issued by, and what it trusts clients by.
+    pub ca: PathBuf,
+    /// A client certificate etcd accepts.
+    pub client_cert: PathBuf,
+    /// Its key.
+    pub client_key: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+}
+
+impl EtcdTls {
+    /// A CA and certificates for etcd on loopback and for its clients, in `dir`.
+    fn make(dir: &Path) -> EtcdTls {
+        let ca = shoal_tls::Ca::generate("test etcd CA").expect("a CA");
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("certificate file");
+            path
+        };
+        let names = ["127.0.0.1".to_string(), "localhost".to_string()];
+        let server = ca.issue(&names).expect("a server certificate");
+        let client = ca
+            .issue(&["shoal".to_string()])
+            .expect("a client certificate");
+        EtcdTls {
+            ca: write("ca.crt", ca.cert_pem()),
+            server_cert: write("server.crt", &server.cert_pem),
+            server_key: write("server.key", &server.key_pem),
+            client_cert: write("client.crt", &client.cert_pem),
+            client_key: write("client.key", &client.key_pem),
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -36,14 +77,29 @@ impl Etcd {
     /// # Panics
     /// etcd is not installed, or does not start in 5 attempts.
     pub fn start() -> Etcd {
+        Self::start_with(false)
+    }
+
+    /// Starts etcd serving its clients over TLS only, requiring a client certificate issued
+    /// by its CA (see [`Etcd::tls`]), and waits until it serves.
+    ///
+    /// # Panics
+    /// As [`Etcd::start`].
+    pub fn start_tls() -> Etcd {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Etcd {
         let dir = tempfile::tempdir().expect("temp dir");
         let data = dir.path().join("data");
+        let certs = tls.then(|| EtcdTls::make(dir.path()));
         for _ in 0..5 {
             let mut etcd = Etcd {
                 child: None,
                 addr: format!("127.0.0.1:{}", free_port()),
                 peer: format!("127.0.0.1:{}", free_port()),
                 data: data.clone(),
+                tls: certs.clone(),
                 _dir: None,
             };
             if etcd.spawn() {
@@ -58,11 +114,23 @@ impl Etcd {
 
     /// Starts the process on this instance's ports and data; true once it serves.
     fn spawn(&mut self) -> bool {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let (client, peer) = (
-            format!("http://{}", self.addr),
+            format!("{scheme}://{}", self.addr),
             format!("http://{}", self.peer),
         );
-        let mut child = match Command::new("etcd")
+        let mut command = Command::new("etcd");
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.server_cert)
+                .arg("--key-file")
+                .arg(&tls.server_key)
+                .arg("--trusted-ca-file")
+                .arg(&tls.ca)
+                .arg("--client-cert-auth");
+        }
+        let mut child = match command
             .arg("--data-dir")
             .arg(&self.data)
             .args(["--name", "test"])
