@@ -22,6 +22,7 @@ start_shoal_from() {
   until grep -q 'ingress:' "$out/$2.out" 2>/dev/null; do sleep 0.1; done
   shoal_api=$(awk '/API:/ {print $2}' "$out/$2.out")
   shoal_url=$(awk '/ingress:/ {print $2}' "$out/$2.out")
+  shoal_https=$(awk '$1 == "https:" {print $2}' "$out/$2.out")
 }
 
 # Starts this build's `shoal up` in $out/shoal and exports SHOAL_SERVER and SHOAL_DATA_DIR for

@@ -22,3 +22,14 @@ def medians(paths):
 def rate(path):
     """req/s of one wrk report."""
     return float(re.search(r"Requests/sec:\s+([\d.]+)", open(path).read()).group(1))
+
+
+def h2load_medians(paths):
+    """(req/s, mean ms): the medians over h2load reports."""
+    rps, mean = [], []
+    for path in paths:
+        text = open(path).read()
+        rps.append(float(re.search(r"finished in [\d.]+s, ([\d.]+) req/s", text).group(1)))
+        m = re.search(r"time for request:\s+\S+\s+\S+\s+([\d.]+)(us|ms|s)", text)
+        mean.append(_ms(*m.groups()))
+    return statistics.median(rps), statistics.median(mean)

@@ -295,3 +295,62 @@ fn the_cli_refuses_an_api_it_does_not_trust() {
     // Beside the node (its data dir), the CLI finds the CA itself.
     node.ok(&["get", "apps"]);
 }
+
+#[test]
+fn a_cluster_runs_on_an_etcd_that_requires_client_certificates() {
+    let etcd = shoal_testkit::Etcd::start_tls();
+    let files = etcd.tls.clone().unwrap();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let path = |p: &Path| p.to_str().unwrap().to_string();
+    let (ca, cert, key) = (
+        path(&files.ca),
+        path(&files.client_cert),
+        path(&files.client_key),
+    );
+    let server = |dir: &tempfile::TempDir| {
+        Node::spawn(
+            &[
+                "server",
+                "--store",
+                &etcd.url(),
+                "--api",
+                "127.0.0.1:0",
+                "--etcd-ca",
+                &ca,
+                "--etcd-cert",
+                &cert,
+                "--etcd-key",
+                &key,
+            ],
+            dir.path(),
+            &[],
+            &["API:"],
+        )
+    };
+    let (one, two) = (server(&dirs[0]), server(&dirs[1]));
+    // Both servers' certificates come from the one cluster CA they keep in etcd.
+    assert_eq!(
+        std::fs::read(one.data_dir.join("tls/ca.crt")).unwrap(),
+        std::fs::read(two.data_dir.join("tls/ca.crt")).unwrap()
+    );
+    let worker = crate::cluster::node(
+        &[&one, &two],
+        "n1",
+        &crate::cluster::join_token(&one),
+        &dirs[2],
+    );
+    crate::cluster::wait_phase(&one, "n1", shoal_api::NodePhase::Ready);
+    one.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
+    assert_eq!(
+        worker.get("/hello"),
+        (200, "Hello from C! You asked for /hello\n".to_string())
+    );
+    // The upload to one server was copied to the other before it was acknowledged: peers
+    // reach each other over HTTPS too.
+    let copied = std::fs::read_dir(two.data_dir.join("blobs"))
+        .unwrap()
+        .count();
+    assert!(copied > 0, "the other server holds no blob");
+    // And the servers read the node's log (which asks for the node's credential).
+    two.ok(&["logs", "hello"]);
+}

@@ -420,6 +420,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn conforms_over_tls_with_a_client_certificate_etcd_requires() {
+        let etcd = EtcdProcess::start_tls();
+        let files = etcd.tls.clone().unwrap();
+        let trusted = shoal_tls::ClientTls::ca_file(&files.ca).unwrap();
+        // Without the client certificate, etcd ends the handshake.
+        let anonymous = Etcd::new(&etcd.url()).unwrap().with_tls(&trusted).unwrap();
+        assert!(matches!(
+            anonymous.ping().await,
+            Err(StoreError::Unavailable(_))
+        ));
+        let s = Etcd::new(&etcd.url())
+            .unwrap()
+            .with_tls(
+                &trusted
+                    .with_identity(&files.client_cert, &files.client_key)
+                    .unwrap(),
+            )
+            .unwrap();
+        crate::conformance::cas_and_revisions(&s).await;
+        crate::conformance::watch_resumes_from_revision(&s).await;
+    }
+
+    #[tokio::test]
     async fn a_watch_behind_compaction_says_so_and_an_outage_is_an_error_not_a_hang() {
         let mut etcd = EtcdProcess::start();
         let s = Etcd::new(&etcd.url()).unwrap();
