@@ -201,9 +201,14 @@ async fn accept_loop(
         let service = service_fn(move |req| {
             let serving = serving.clone();
             async move {
+                // The cluster's own requests (servers reading logs, other nodes forwarding)
+                // reach a node at its plain address: they are served, not redirected.
+                let internal = serving.cluster.is_some()
+                    && (req.uri().path().starts_with(crate::forward::RESERVED)
+                        || req.headers().contains_key(crate::forward::FORWARDED));
                 Ok::<_, Infallible>(match redirect {
-                    Some(port) => to_https(&req, port),
-                    None => {
+                    Some(port) if !internal => to_https(&req, port),
+                    _ => {
                         dispatch(
                             &serving.routes,
                             serving.cluster.as_deref(),
