@@ -3,7 +3,7 @@
 
 use crate::settings::Global;
 use anyhow::{Context, bail};
-use shoal_api::{App, ApplyResponse, ApplyResult, ComponentRef, Job, WasmKind};
+use shoal_api::{App, ApplyResponse, ApplyResult, ComponentRef, Job, Namespace, WasmKind};
 use shoal_client::Client;
 use shoal_manifest::Object;
 use shoal_manifest::spin::{SpinApp, Values};
@@ -48,9 +48,8 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + args.timeout.get();
         for a in &applied {
             if let Applied::App(app) = a {
-                let name = &app.object.metadata.name;
-                super::wait::app_ready(&client, &g.namespace, name, deadline, &args.timeout)
-                    .await?;
+                let (ns, name) = (&app.object.metadata.namespace, &app.object.metadata.name);
+                super::wait::app_ready(&client, ns, name, deadline, &args.timeout).await?;
                 println!("app/{name} ready");
             }
         }
@@ -77,6 +76,8 @@ pub enum Applied {
     App(ApplyResponse<App>),
     /// A Job.
     Job(ApplyResponse<Job>),
+    /// A Namespace.
+    Namespace(ApplyResponse<Namespace>),
 }
 
 /// kubectl's line for one applied object: `app/NAME created|configured|unchanged`.
@@ -84,6 +85,7 @@ pub fn result_line(applied: &Applied) -> String {
     let (kind, name, result) = match applied {
         Applied::App(a) => ("app", &a.object.metadata.name, a.result),
         Applied::Job(j) => ("job", &j.object.metadata.name, j.result),
+        Applied::Namespace(n) => ("namespace", &n.object.metadata.name, n.result),
     };
     let word = match result {
         ApplyResult::Created => "created",
@@ -171,6 +173,7 @@ pub fn read_manifests(
             let meta = match object {
                 Object::App(app) => &mut app.metadata,
                 Object::Job(job) => &mut job.metadata,
+                Object::Namespace(_) => continue,
             };
             if meta.namespace == shoal_api::DEFAULT_NAMESPACE {
                 meta.namespace = namespace.to_string();
@@ -208,6 +211,7 @@ pub async fn apply_all(
     let manifests = read_manifests(sources.files, namespace, values)?;
     // Resolve every local component before touching the server: a bad path anywhere applies nothing.
     let mut pending = Vec::new();
+    let mut namespaces = Vec::new();
     for m in manifests {
         if let Some(spin) = m.spin {
             for mut c in spin.components {
@@ -240,6 +244,10 @@ pub async fn apply_all(
                     &job.spec.files,
                     Needs::Command,
                 )?,
+                Object::Namespace(ns) => {
+                    namespaces.push(ns.clone());
+                    continue;
+                }
             };
             pending.push((object, local));
         }
@@ -253,6 +261,11 @@ pub async fn apply_all(
             pending.push((Object::App(app), local));
         }
     }
+    // Namespaces first: what the rest is applied into.
+    let mut applied = Vec::new();
+    for ns in namespaces {
+        applied.push(Applied::Namespace(client.apply_namespace(&ns).await?));
+    }
     // Registries next: each component the server pulls, with progress, pinned to its digest.
     for (object, _) in &mut pending {
         let (what, component) = match object {
@@ -264,6 +277,7 @@ pub async fn apply_all(
                 format!("job/{}", job.metadata.name),
                 &mut job.spec.component,
             ),
+            Object::Namespace(_) => continue,
         };
         if let ComponentRef::Oci(reference) = component {
             let pinned = super::transfer::pull_component(client, reference)
@@ -272,12 +286,12 @@ pub async fn apply_all(
             *component = ComponentRef::Oci(pinned);
         }
     }
-    let mut applied = Vec::new();
     let mut limit = None;
     for (object, local) in pending {
         let what = match &object {
             Object::App(app) => format!("app/{}", app.metadata.name),
             Object::Job(job) => format!("job/{}", job.metadata.name),
+            Object::Namespace(_) => continue,
         };
         let component = match local.component {
             Some((path, bytes)) => Some(
@@ -314,6 +328,7 @@ pub async fn apply_all(
                 }
                 applied.push(Applied::Job(client.apply_job(&job).await?));
             }
+            Object::Namespace(_) => {}
         }
     }
     Ok(applied)

@@ -1,4 +1,4 @@
-//! `shoal delete app|job|node NAME` and `shoal delete -f FILE`.
+//! `shoal delete app|job|node|namespace|token NAME` and `shoal delete -f FILE`.
 
 use super::DeleteKind as Kind;
 use crate::settings::Global;
@@ -24,7 +24,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     if args.files.is_empty() {
         let (Some(kind), false) = (args.kind, args.names.is_empty()) else {
             bail!(
-                "name what to delete: `shoal delete app NAME…`, `shoal delete job NAME…`, `shoal delete node NAME…` or `shoal delete -f FILE`"
+                "name what to delete: `shoal delete app|job|node|namespace|token NAME…` or `shoal delete -f FILE`"
             );
         };
         targets.extend(
@@ -39,6 +39,9 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
                 targets.push(match object {
                     Object::App(a) => (Kind::App, a.metadata.namespace, a.metadata.name),
                     Object::Job(j) => (Kind::Job, j.metadata.namespace, j.metadata.name),
+                    Object::Namespace(n) => {
+                        (Kind::Namespace, n.metadata.namespace, n.metadata.name)
+                    }
                 });
             }
         }
@@ -49,6 +52,8 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             Kind::App => client.delete_app(&ns, &name).await,
             Kind::Job => client.delete_job(&ns, &name).await,
             Kind::Node => client.delete_node(&name).await,
+            Kind::Namespace => client.delete_namespace(&name).await,
+            Kind::Token => client.delete_token(&name).await,
         };
         match deleted {
             Ok(()) => println!("{}/{name} deleted", kind.noun()),

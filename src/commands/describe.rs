@@ -1,7 +1,7 @@
 //! `shoal describe app|job NAME`: spec, status, conditions or runs, and recent events, for
-//! people.
+//! people (`describe namespace`: `tenants`).
 
-use super::Kind;
+use super::DescribeKind as Kind;
 use crate::output::{age, event_row, table};
 use crate::settings::Global;
 use chrono::{DateTime, Utc};
@@ -31,6 +31,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             let events = client.events(&g.namespace, "job", &args.name).await?;
             describe_job(&job, &events, Utc::now())
         }
+        Kind::Namespace => return super::tenants::describe_namespace(&g, &args.name).await,
     };
     print!("{text}");
     Ok(())

@@ -1,4 +1,5 @@
-//! `shoal get apps|jobs`, `shoal get app|job NAME [-o json|yaml]`, `shoal get events`.
+//! `shoal get apps|jobs|nodes|namespaces`, `shoal get app|job|node|namespace NAME [-o
+//! json|yaml]`, `shoal get events`, `shoal get tokens`.
 
 use super::GetKind;
 use crate::output::{Format, age, event_row, print_serialized, table};
@@ -8,7 +9,8 @@ use shoal_api::{App, Event, Job, Node};
 /// Arguments of `shoal get`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Kind to list: `apps` (or `app`), `jobs` (or `job`), `nodes` (or `node`), `events`.
+    /// Kind to list: `apps` (or `app`), `jobs`, `nodes`, `namespaces` (or `ns`), `events`,
+    /// `tokens`.
     pub kind: GetKind,
     /// Show only this object.
     pub name: Option<String>,
@@ -19,6 +21,13 @@ pub struct Args {
 
 /// Runs `shoal get`.
 pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
+    match args.kind {
+        GetKind::Namespace => {
+            return super::tenants::get_namespaces(&g, args.name.as_deref(), args.output).await;
+        }
+        GetKind::Token => return super::tenants::get_tokens(&g, args.output).await,
+        _ => {}
+    }
     let client = g.client()?;
     if args.kind == GetKind::Event {
         if let Some(name) = &args.name {

@@ -13,6 +13,7 @@ pub mod registry;
 pub mod rollout;
 pub mod server;
 pub mod spin;
+pub mod tenants;
 pub mod transfer;
 pub mod up;
 pub mod wait;
@@ -28,6 +29,20 @@ pub enum Kind {
     Job,
 }
 
+/// Kinds `shoal describe` shows.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum DescribeKind {
+    /// Apps.
+    #[value(alias = "apps")]
+    App,
+    /// Jobs.
+    #[value(alias = "jobs")]
+    Job,
+    /// Namespaces: their quota and what their objects use.
+    #[value(alias = "namespaces", alias = "ns")]
+    Namespace,
+}
+
 /// Kinds `shoal delete` removes: the object kinds, and nodes (removed from the cluster).
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum DeleteKind {
@@ -40,6 +55,12 @@ pub enum DeleteKind {
     /// A cluster's nodes: the credential is revoked, the apps placed elsewhere.
     #[value(alias = "nodes")]
     Node,
+    /// Namespaces, with everything in them.
+    #[value(alias = "namespaces", alias = "ns")]
+    Namespace,
+    /// Access tokens, by id: refused from the next request on.
+    #[value(alias = "tokens")]
+    Token,
 }
 
 impl DeleteKind {
@@ -49,6 +70,8 @@ impl DeleteKind {
             DeleteKind::App => "app",
             DeleteKind::Job => "job",
             DeleteKind::Node => "node",
+            DeleteKind::Namespace => "namespace",
+            DeleteKind::Token => "token",
         }
     }
 }
@@ -76,4 +99,10 @@ pub enum GetKind {
     /// Events about the namespace's objects, oldest first.
     #[value(alias = "events")]
     Event,
+    /// Namespaces.
+    #[value(alias = "namespaces", alias = "ns")]
+    Namespace,
+    /// Access tokens (never their secrets).
+    #[value(alias = "tokens")]
+    Token,
 }

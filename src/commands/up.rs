@@ -136,7 +136,7 @@ async fn apply_and_wait(
     let mut lines: Vec<String> = applied.iter().map(super::apply::result_line).collect();
     let apps = applied.into_iter().filter_map(|a| match a {
         super::apply::Applied::App(a) => Some(a.object),
-        super::apply::Applied::Job(_) => None,
+        super::apply::Applied::Job(_) | super::apply::Applied::Namespace(_) => None,
     });
     for app in apps {
         let name = &app.metadata.name;

@@ -20,6 +20,7 @@ mod scale;
 mod spin;
 mod spin_conformance;
 mod support;
+mod tenants;
 mod tidy;
 mod tls;
 mod wasi3;

@@ -1,6 +1,7 @@
 //! A typed client for Shoal's HTTP API, used by the CLI and the end-to-end tests.
 
 mod remote_store;
+mod tenants;
 
 pub use remote_store::RemoteStore;
 

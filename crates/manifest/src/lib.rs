@@ -11,7 +11,7 @@ pub use shoal_api::FieldError;
 pub use validate::{validate_app, validate_job};
 
 use serde::de::DeserializeOwned;
-use shoal_api::{API_VERSION, App, Job};
+use shoal_api::{API_VERSION, App, DEFAULT_NAMESPACE, Job, Namespace};
 
 /// Any object a manifest can hold.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +24,8 @@ pub enum Object {
     App(App),
     /// `kind: Job`.
     Job(Job),
+    /// `kind: Namespace`.
+    Namespace(Namespace),
 }
 
 impl Object {
@@ -32,6 +34,7 @@ impl Object {
         match self {
             Object::App(app) => format!("app/{}", app.metadata.name),
             Object::Job(job) => format!("job/{}", job.metadata.name),
+            Object::Namespace(ns) => format!("namespace/{}", ns.metadata.name),
         }
     }
 }
@@ -106,15 +109,21 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Object>, ManifestError
                 validate_job(&job).map_err(|e| err(format!("{}: {e}", what("Job"))))?;
                 Object::Job(job)
             }
+            Some("Namespace") => {
+                let ns: Namespace =
+                    typed(doc).map_err(|e| err(format!("{}: {e}", what("Namespace"))))?;
+                validate_namespace(&ns).map_err(|e| err(format!("{}: {e}", what("Namespace"))))?;
+                Object::Namespace(ns)
+            }
             Some(other) => {
                 return Err(err(format!(
-                    "{}: kind: '{other}' is not a kind this version of Shoal knows; use App or Job",
+                    "{}: kind: '{other}' is not a kind this version of Shoal knows; use App, Job or Namespace",
                     what(other)
                 )));
             }
             None => {
                 return Err(err(format!(
-                    "{}: kind: missing; add kind: App or kind: Job",
+                    "{}: kind: missing; add kind: App, kind: Job or kind: Namespace",
                     what("object")
                 )));
             }
@@ -122,6 +131,15 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Object>, ManifestError
         objects.push(object);
     }
     Ok(objects)
+}
+
+/// A namespace's name is a DNS label, and it is in no namespace itself.
+fn validate_namespace(ns: &Namespace) -> Result<(), String> {
+    shoal_api::validate_dns_label(&ns.metadata.name).map_err(|e| format!("metadata.name: {e}"))?;
+    if ns.metadata.namespace != DEFAULT_NAMESPACE {
+        return Err("metadata.namespace: a namespace is in no namespace; leave it out".into());
+    }
+    Ok(())
 }
 
 /// Deserializes one document, reporting the failing field as a dotted path.

@@ -39,6 +39,7 @@ fn valid_manifests() {
             .map(|object| match object {
                 Object::App(app) => serde_json::to_value(app).unwrap(),
                 Object::Job(job) => serde_json::to_value(job).unwrap(),
+                Object::Namespace(ns) => serde_json::to_value(ns).unwrap(),
             })
             .collect();
         check(

@@ -1,6 +1,6 @@
 //! App endpoints: list, get, apply (create / configure / unchanged), delete, events.
 
-use crate::{ApiError, ApiState, revisions, routes};
+use crate::{ApiError, ApiState, quota, revisions, routes};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -62,6 +62,7 @@ pub(crate) async fn apply(
     let mut app: App = decode_object(&what, &body)?;
     check_identity(&what, &app.metadata, &app.api_version, &ns, &name)?;
     shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
+    let namespace = crate::namespaces::existing(&state, &ns).await?;
     let spec = &mut app.spec;
     crate::oci::resolve(
         &state,
@@ -80,6 +81,9 @@ pub(crate) async fn apply(
         .routes_indexed
         .get_or_try_init(|| routes::index_existing(&state.objects))
         .await?;
+    let nodes = quota::node_count(&state).await?;
+    let adds = quota::Footprint::app(&app, nodes);
+    quota::admit(&state, &namespace, quota::Applying::App(&name), adds).await?;
     let existing = state.objects.get::<App>(&ns, &name).await?;
     // A spec this API returned shows its secrets as `(secret)`: applied again (an edit of
     // `get -o yaml`, or `rollout undo` with the revision's spec), it keeps their values.

@@ -1,6 +1,11 @@
 //! Who a request comes from, by its bearer token, and what each may reach:
 //!
-//! - the **client token** (users, the CLI): everything;
+//! - the **client token** (the one `shoal up` and `shoal server` write to `DATA_DIR/token`):
+//!   everything;
+//! - an **access token** (`access.ID.SECRET`, see `tokens`): `admin` everything; `view` reads
+//!   its namespace's objects, logs and events; `edit` also applies and deletes there, and
+//!   uploads and pulls components. Any other namespace's paths are 403, whether or not the
+//!   object exists;
 //! - the **join token** of a cluster: `POST /v1/nodes/{name}/join` for a name no node has
 //!   yet — it admits a new node, and that is all it does;
 //! - a **node's credential** (`node.NAME.SECRET`, from a join or `shoal create node`): the
@@ -14,18 +19,51 @@ use crate::{ApiError, ApiState};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use shoal_api::TokenRole;
 use shoal_store::{Precondition, StoreError};
 use std::sync::Arc;
 
 /// Who a request comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Role {
-    /// A user or the CLI: everything.
+    /// A user or the CLI with the client token: everything.
     Client,
+    /// A user with an access token.
+    Token(Access),
     /// Holder of the cluster's join token: may obtain the credential of a new node.
     Join,
     /// Node `0`, by its own credential.
     Node(String),
+}
+
+impl Role {
+    /// Whether it may do everything.
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Role::Client => true,
+            Role::Token(a) => a.role == TokenRole::Admin,
+            Role::Join | Role::Node(_) => false,
+        }
+    }
+
+    /// The one namespace it reaches, when it reaches only one.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Role::Token(a) if a.role != TokenRole::Admin => a.namespace.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// What an access token may do: see [`TokenRole`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The token's id.
+    pub id: String,
+    /// The namespace of a `view` or `edit` token.
+    pub namespace: Option<String>,
+    /// What it may do.
+    pub role: TokenRole,
 }
 
 /// What a node's credential starts with; then its name, a dot and its secret.
@@ -98,23 +136,68 @@ async fn verify(state: &ApiState, presented: &str) -> Result<Option<String>, Api
         .then(|| name.to_string()))
 }
 
-/// The paths each role but the client's may use.
-fn allowed(role: &Role, req: &Request) -> bool {
+/// Whether `role` may make `req`; the reason it may not otherwise.
+fn allowed(role: &Role, req: &Request) -> Result<(), String> {
     let path = req.uri().path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match role {
+    let method = req.method();
+    let ok = match role {
         Role::Client => true,
         Role::Join => {
             path == "/v1/info"
-                || (req.method() == http::Method::POST
+                || (method == http::Method::POST
                     && matches!(segments.as_slice(), ["v1", "nodes", _, "join"]))
         }
         Role::Node(name) => {
             path.starts_with("/v1/store/")
                 || path == "/v1/info"
                 || segments == ["v1", "nodes", name.as_str(), "lease"]
-                || (path.starts_with("/v1/blobs/") && req.method() == http::Method::GET)
+                || (path.starts_with("/v1/blobs/") && method == http::Method::GET)
         }
+        Role::Token(a) if a.role == TokenRole::Admin => true,
+        Role::Token(a) => return token_allowed(a, method, &segments),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match role {
+        Role::Node(name) => format!("node/{name}'s credential cannot use {path}"),
+        _ => format!("the join token cannot use {path}"),
+    })
+}
+
+/// What a `view` or `edit` token may do: its namespace's paths (`edit` for writes), the
+/// uploads and pulls an apply makes (`edit`), `/v1/info`, the list of namespaces (which
+/// shows it only its own) and whether a blob is held (`HEAD`, which an apply asks before an
+/// upload: a refused apply then says why in words).
+fn token_allowed(a: &Access, method: &http::Method, segments: &[&str]) -> Result<(), String> {
+    let ns = a.namespace.as_deref().unwrap_or_default();
+    let read = method == http::Method::GET || method == http::Method::HEAD;
+    let who = format!("token {} ({} in namespace {ns})", a.id, a.role);
+    let needs_edit = || {
+        if a.role >= TokenRole::Edit {
+            Ok(())
+        } else {
+            Err(format!(
+                "{who} cannot {method} /{}: it may only read; ask an admin for an edit token",
+                segments.join("/")
+            ))
+        }
+    };
+    match segments {
+        ["v1", "info"] | ["v1", "namespaces"] if read => Ok(()),
+        ["v1", "namespaces", n] if read && *n == ns => Ok(()),
+        ["v1", "namespaces", n, ..] if *n != ns => Err(format!(
+            "{who} cannot reach namespace {n}: it reaches only namespace {ns}"
+        )),
+        ["v1", "namespaces", _, _, ..] if read => Ok(()),
+        ["v1", "namespaces", _, _, ..] => needs_edit(),
+        ["v1", "blobs"] | ["v1", "pull"] if method == http::Method::POST => needs_edit(),
+        ["v1", "blobs", _] if method == http::Method::HEAD => Ok(()),
+        _ => Err(format!(
+            "{who} cannot {method} /{}: only an admin token may",
+            segments.join("/")
+        )),
     }
 }
 
@@ -147,6 +230,19 @@ pub(crate) async fn authenticate(
                 Err(e) => return e.into_response(),
             }
         }
+        Some(t) if crate::tokens::token_id(t).is_some() => {
+            match crate::tokens::verify(&state, t).await {
+                Ok(Some(access)) => Role::Token(access),
+                Ok(None) => {
+                    return ApiError::Unauthorized(format!(
+                        "access token {} is not valid for this cluster (deleted, or mistyped)",
+                        crate::tokens::token_id(t).unwrap_or_default()
+                    ))
+                    .into_response();
+                }
+                Err(e) => return e.into_response(),
+            }
+        }
         Some(_) => {
             return ApiError::Unauthorized("the bearer token is not valid for this server".into())
                 .into_response();
@@ -158,20 +254,15 @@ pub(crate) async fn authenticate(
             .into_response();
         }
     };
-    if !allowed(&role, &req) {
-        let who = match &role {
-            Role::Node(name) => format!("node/{name}'s credential"),
-            _ => "the join token".to_string(),
-        };
-        return ApiError::Forbidden(format!("{who} cannot use {}", req.uri().path()))
-            .into_response();
+    if let Err(why) = allowed(&role, &req) {
+        return ApiError::Forbidden(why).into_response();
     }
     req.extensions_mut().insert(role);
     next.run(req).await
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a token matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

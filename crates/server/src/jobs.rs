@@ -46,6 +46,7 @@ pub(crate) async fn apply(
     let mut job: Job = decode_object(&what, &body)?;
     check_identity(&what, &job.metadata, &job.api_version, &ns, &name)?;
     shoal_manifest::validate_job(&job).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
+    let namespace = crate::namespaces::existing(&state, &ns).await?;
     let spec = &mut job.spec;
     crate::oci::resolve(
         &state,
@@ -59,6 +60,9 @@ pub(crate) async fn apply(
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
     check_trees(&state, &what, &job.spec.files)?;
 
+    let _guard = state.apply_lock.lock().await;
+    let adds = crate::quota::Footprint::job(&job);
+    crate::quota::admit(&state, &namespace, crate::quota::Applying::Job(&name), adds).await?;
     let mut attempts = 0;
     let (result, stored) = loop {
         let written = match state.objects.get::<Job>(&ns, &name).await? {

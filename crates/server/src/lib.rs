@@ -1,6 +1,6 @@
 //! Shoal's control-plane HTTP API.
 //!
-//! JSON over HTTP, authenticated with a bearer token:
+//! JSON over HTTP, authenticated with a bearer token (which paths each may use: `auth`):
 //!
 //! | method | path | what |
 //! |---|---|---|
@@ -9,6 +9,8 @@
 //! | POST | `/v1/blobs` | upload component bytes; answers their `sha256:` digest |
 //! | GET, HEAD | `/v1/blobs/{digest}` | download / check a blob |
 //! | POST | `/v1/pull` | pull an OCI artifact (a component, or a Spin app's Apps), progress as JSON lines |
+//! | GET | `/v1/namespaces` | list namespaces (a `view`/`edit` token: its own) |
+//! | GET, PUT, DELETE | `/v1/namespaces/{ns}` | read (with usage), apply, delete a namespace and all in it |
 //! | GET | `/v1/namespaces/{ns}/apps` | list Apps |
 //! | GET, PUT, DELETE | `/v1/namespaces/{ns}/apps/{name}` | read, apply, delete an App |
 //! | GET | `/v1/namespaces/{ns}/apps/{name}/logs?tail=N&since=10m&follow=true` | an app's log |
@@ -21,6 +23,8 @@
 //! | DELETE | `/v1/nodes/{name}` | remove a node: its credential, lease and Node object |
 //! | POST | `/v1/nodes/{name}/join` | a node's credential, for the join token or a client (`?replace=true`) |
 //! | PUT | `/v1/nodes/{name}/lease` | a node keeps its liveness lease (etcd, TTL 2 s) alive |
+//! | GET, POST | `/v1/tokens` | list access tokens; make one (shown once) |
+//! | DELETE | `/v1/tokens/{id}` | delete an access token |
 //! | GET, PUT, DELETE | `/v1/store/…` | the store as nodes use it (see `store_api`) |
 //!
 //! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
@@ -36,19 +40,22 @@ mod jobs;
 pub mod leader;
 pub mod liveness;
 mod logs;
+mod namespaces;
 mod node_writes;
 mod nodes;
 mod oci;
 pub mod peers;
 pub mod placement;
 mod pulls;
+mod quota;
 mod revisions;
 mod routes;
 mod serve;
 mod store_api;
 mod store_props;
+mod tokens;
 
-pub use auth::{Role, credential_node};
+pub use auth::{Access, Role, credential_node};
 pub use error::ApiError;
 pub use serve::{ApiLimits, run};
 pub use shoal_blobs::BlobStore;
@@ -172,6 +179,15 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/blobs/{digest}",
             get(blobs::download).head(blobs::exists),
         )
+        .route("/v1/namespaces", get(namespaces::list))
+        .route(
+            "/v1/namespaces/{ns}",
+            get(namespaces::get)
+                .put(namespaces::apply)
+                .delete(namespaces::delete),
+        )
+        .route("/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/v1/tokens/{id}", axum::routing::delete(tokens::delete))
         .route("/v1/namespaces/{ns}/apps", get(apps::list))
         .route(
             "/v1/namespaces/{ns}/apps/{name}",

@@ -45,7 +45,7 @@ pub(crate) async fn join(
             "this server admits no nodes (shoal up is its own node)".into(),
         ));
     }
-    if q.replace && role != Role::Client {
+    if q.replace && !role.is_admin() {
         return Err(ApiError::Forbidden(
             "only the client token may replace a node's credential".into(),
         ));

@@ -9,6 +9,12 @@
 //! stale and is taken over with compare-and-swap. So no two apps ever both hold a route, and
 //! nothing but a few stale keys is left behind by a crash. Claims are created for every stored
 //! App the first time a server applies (stores written before the index existed).
+//!
+//! A host belongs to one namespace: `hosts/<host>` holds the namespace whose apps route it,
+//! claimed (by compare-and-swap) with an app's first route on that host and released when no
+//! app of that namespace routes it any more. It too is checked against its holder, so a
+//! namespace that no longer routes a host does not keep it. Routes with no host are claimed
+//! per route only.
 
 use crate::ApiError;
 use shoal_api::{App, Route};
@@ -43,6 +49,7 @@ fn holder_of(app: &App) -> String {
 /// [`ApiError::Conflict`] naming the field and the app that serves it; the claims taken before
 /// are left for the caller to release (or to go stale, which is harmless).
 pub(crate) async fn claim(objects: &Objects, app: &App) -> Result<(), ApiError> {
+    claim_hosts(objects, app).await?;
     let me = holder_of(app);
     for (i, route) in app.spec.routes.iter().enumerate() {
         let key = claim_key(route);
@@ -96,6 +103,87 @@ pub(crate) async fn release(objects: &Objects, app: &App, routes: &[Route]) {
             tracing::warn!("{}: cannot release route {route}: {e}", app.object_ref());
         }
     }
+    if let Err(e) = release_hosts(objects, app, routes).await {
+        tracing::warn!("{}: cannot release its hosts: {e}", app.object_ref());
+    }
+}
+
+fn host_key(host: &str) -> String {
+    format!("{}{host}", raw::HOST_CLAIMS)
+}
+
+/// The hosts `routes` name (normalised), each once.
+fn hosts<'a>(routes: impl IntoIterator<Item = &'a Route>) -> std::collections::BTreeSet<String> {
+    routes.into_iter().filter_map(|r| r.shape().host).collect()
+}
+
+/// Whether an app of namespace `ns` routes `host`.
+async fn routed_in(objects: &Objects, ns: &str, host: &str) -> Result<bool, ApiError> {
+    let (apps, _) = objects.list::<App>(Some(ns)).await?;
+    Ok(apps.iter().any(|a| hosts(&a.spec.routes).contains(host)))
+}
+
+/// Claims every host `app` routes for its namespace.
+///
+/// # Errors
+/// [`ApiError::Forbidden`] naming the field, the host and the namespace that owns it.
+async fn claim_hosts(objects: &Objects, app: &App) -> Result<(), ApiError> {
+    let ns = &app.metadata.namespace;
+    for host in hosts(&app.spec.routes) {
+        let key = host_key(&host);
+        loop {
+            let pre = match objects.store().get(&key).await? {
+                None => Precondition::Absent,
+                Some(kv) if kv.value == ns.as_bytes() => break,
+                Some(kv) => {
+                    let owner = String::from_utf8_lossy(&kv.value).into_owned();
+                    if routed_in(objects, &owner, &host).await? {
+                        let i = app
+                            .spec
+                            .routes
+                            .iter()
+                            .position(|r| r.shape().host.as_deref() == Some(host.as_str()))
+                            .unwrap_or_default();
+                        return Err(ApiError::Forbidden(format!(
+                            "{}: spec.routes[{i}].host: host {host} belongs to namespace {owner}, whose apps route it; choose another host",
+                            app.object_ref()
+                        )));
+                    }
+                    Precondition::ModRevision(kv.mod_revision)
+                }
+            };
+            match objects
+                .store()
+                .put(&key, ns.clone().into_bytes(), pre)
+                .await
+            {
+                Ok(_) => break,
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gives back the hosts among `routes` that no app of `app`'s namespace routes any more.
+async fn release_hosts(objects: &Objects, app: &App, routes: &[Route]) -> Result<(), ApiError> {
+    let ns = &app.metadata.namespace;
+    for host in hosts(routes) {
+        if routed_in(objects, ns, &host).await? {
+            continue;
+        }
+        let key = host_key(&host);
+        if let Some(kv) = objects.store().get(&key).await?
+            && kv.value == ns.as_bytes()
+        {
+            objects
+                .store()
+                .delete(&key, Precondition::ModRevision(kv.mod_revision))
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Claims the routes of every stored App that has none yet (stores from before the index).
@@ -103,6 +191,17 @@ pub(crate) async fn index_existing(objects: &Objects) -> Result<(), ApiError> {
     let (apps, _) = objects.list::<App>(None).await?;
     for app in &apps {
         let me = holder_of(app).into_bytes();
+        for host in hosts(&app.spec.routes) {
+            let ns = app.metadata.namespace.clone().into_bytes();
+            match objects
+                .store()
+                .put(&host_key(&host), ns, Precondition::Absent)
+                .await
+            {
+                Ok(_) | Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         for route in &app.spec.routes {
             match objects
                 .store()

@@ -22,7 +22,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use shoal_api::{App, Event, Job, Node};
+use shoal_api::{App, Event, Job, Namespace, Node};
 use shoal_store::{KeyValue, Precondition, Resource, StoreError, WatchEvent};
 use std::sync::Arc;
 
@@ -63,17 +63,23 @@ pub(crate) struct PrefixQuery {
 }
 
 /// Prefixes a node may read.
-const NODE_READS: &[&str] = &[App::PREFIX, Job::PREFIX, Event::PREFIX, Node::PREFIX];
+const NODE_READS: &[&str] = &[
+    App::PREFIX,
+    Job::PREFIX,
+    Event::PREFIX,
+    Node::PREFIX,
+    Namespace::PREFIX,
+];
 
 fn readable(role: &Role, key: &str) -> Result<(), ApiError> {
     match role {
-        Role::Client => Ok(()),
+        r if r.is_admin() => Ok(()),
         Role::Node(_) if NODE_READS.iter().any(|p| key.starts_with(p)) => Ok(()),
         Role::Node(name) => Err(ApiError::Forbidden(format!(
             "node/{name} cannot read {key}"
         ))),
-        Role::Join => Err(ApiError::Forbidden(format!(
-            "the join token cannot read {key}"
+        _ => Err(ApiError::Forbidden(format!(
+            "only nodes and admins can read {key}"
         ))),
     }
 }
@@ -122,14 +128,14 @@ pub(crate) async fn put(
     let pre = precondition(q.pre.as_deref())?;
     let value = typed(&q.key, &body)?;
     let (value, pre) = match &role {
-        Role::Client => (value, pre),
+        r if r.is_admin() => (value, pre),
         Role::Node(node) => {
             let store = state.objects.store().as_ref();
             let allowed = node_writes::check(store, node, &q.key, Some(value)).await?;
             let value = allowed.value.expect("a put stays a put");
             (value, checked_at(allowed.pre, pre, &q.key)?)
         }
-        Role::Join => return Err(join_may_not(&q.key)),
+        _ => return Err(join_may_not(&q.key)),
     };
     let revision = state
         .objects
@@ -191,13 +197,13 @@ pub(crate) async fn delete(
 ) -> Result<Json<Value>, ApiError> {
     let pre = precondition(q.pre.as_deref())?;
     let pre = match &role {
-        Role::Client => pre,
+        r if r.is_admin() => pre,
         Role::Node(node) => {
             let store = state.objects.store().as_ref();
             let allowed = node_writes::check(store, node, &q.key, None).await?;
             checked_at(allowed.pre, pre, &q.key)?
         }
-        Role::Join => return Err(join_may_not(&q.key)),
+        _ => return Err(join_may_not(&q.key)),
     };
     let revision = state.objects.store().delete(&q.key, pre).await?;
     Ok(Json(json!({"revision": revision})))

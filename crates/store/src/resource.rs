@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shoal_api::{App, Event, Job, Node, ObjectMeta, Revision};
+use shoal_api::{App, Event, Job, Namespace, Node, ObjectMeta, Revision};
 
 /// A kind of API object as the store keeps it: JSON under `PREFIX…`, with
 /// `metadata.resourceVersion` being the key's modification revision.
@@ -117,6 +117,7 @@ resource!(App, "apps/", namespaced: true);
 resource!(Job, "jobs/", namespaced: true);
 resource!(Node, "nodes/", namespaced: false);
 resource!(Event, "events/", namespaced: true);
+resource!(Namespace, "namespaces/", namespaced: false);
 
 impl Resource for Revision {
     const PREFIX: &'static str = "revisions/";
@@ -178,6 +179,9 @@ status!(Node, shoal_api::NodeStatus);
 pub mod raw {
     /// Route claims: `routes/<host or *><path>` → `namespace/name` of the app serving it.
     pub const ROUTE_CLAIMS: &str = "routes/";
+    /// Host claims: `hosts/<host>` → the namespace whose apps serve that host; no other
+    /// namespace's app may route it.
+    pub const HOST_CLAIMS: &str = "hosts/";
     /// Servers of a cluster, each under `servers/<id>` on its lease.
     pub const SERVERS: &str = "servers/";
     /// Nodes' liveness leases: `leases/nodes/<name>` → the etcd lease id.
@@ -190,6 +194,8 @@ pub mod raw {
     pub const JOIN_TOKEN: &str = "cluster/tokens/node";
     /// Nodes' credentials: `cluster/nodes/<name>` → the secret of node `name`'s credential.
     pub const NODE_CREDENTIALS: &str = "cluster/nodes/";
+    /// Access tokens: `cluster/access/<id>` → what the token may do and its secret's SHA-256.
+    pub const ACCESS_TOKENS: &str = "cluster/access/";
     /// The cluster's certificate authority (certificate and key, JSON): what every server's
     /// certificate is issued by when it is given none.
     pub const CLUSTER_CA: &str = "cluster/ca";
