@@ -2,6 +2,7 @@
 //! with the real CLI and real HTTP requests.
 
 mod api_limits;
+mod app_data;
 mod apps;
 mod bad_input;
 mod capabilities;

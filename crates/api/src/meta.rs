@@ -37,6 +37,10 @@ pub struct ObjectMeta {
     /// When the server first stored the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_timestamp: Option<DateTime<Utc>>,
+    /// Set by the server when it creates an App: tells it apart from an earlier or later
+    /// App of the same name (whose data a node must not hand it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 impl ObjectMeta {
@@ -49,6 +53,7 @@ impl ObjectMeta {
             resource_version: 0,
             generation: 0,
             creation_timestamp: None,
+            uid: None,
         }
     }
 }

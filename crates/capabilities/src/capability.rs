@@ -32,6 +32,15 @@ pub trait Capability: Send + Sync + 'static {
         owner: &ObjectRef,
         spec: WorkloadSpec<'_>,
     ) -> Result<Option<Arc<dyn Grant>>, GrantError>;
+
+    /// Removes what `owner` kept through this capability (its key-value data, its
+    /// databases): the app is deleted, or another app of its name replaces it.
+    ///
+    /// # Errors
+    /// What could not be removed.
+    async fn forget(&self, _owner: &ObjectRef) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Why a deployment's grants cannot be built: the spec field and what went wrong.

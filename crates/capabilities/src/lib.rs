@@ -104,6 +104,25 @@ impl Capabilities {
         Ok(Grants::new(grants))
     }
 
+    /// Removes everything `owner` kept through any capability; every capability is asked
+    /// even when one fails.
+    ///
+    /// # Errors
+    /// What could not be removed, each capability's reason.
+    pub async fn forget(&self, owner: &ObjectRef) -> Result<(), String> {
+        let mut failed = Vec::new();
+        for capability in &self.all {
+            if let Err(e) = capability.forget(owner).await {
+                failed.push(e);
+            }
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
+        }
+    }
+
     /// The imports a component may have that no capability provides, answered as denials
     /// (see [`shoal_runtime::AbsentImports`]): the rest of Spin's platform (redis, MQTT,
     /// MySQL, PostgreSQL, LLM, …), which Spin's SDKs import whether an app uses it or not.

@@ -310,6 +310,11 @@ impl Builder {
             runtime: runtime.clone(),
             capabilities: capabilities.clone(),
             logs: logs.clone(),
+            owners: crate::agent::Owners::new(
+                data.join("owners"),
+                capabilities.clone(),
+                logs.clone(),
+            ),
         };
         let agent = Agent::new(
             parts,

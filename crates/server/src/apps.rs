@@ -201,6 +201,7 @@ async fn write_app(
         None => {
             app.metadata.generation = 1;
             app.metadata.creation_timestamp = Some(chrono::Utc::now());
+            app.metadata.uid = Some(hex::encode(rand::random::<[u8; 16]>()));
             app.status = AppStatus::default();
             // Revisions left by an earlier app of this name (a delete cut short) are not its.
             revisions::delete_all(&state.objects, ns, name).await?;
@@ -217,6 +218,10 @@ async fn write_app(
         }
         Some(mut current) => {
             let rv = current.metadata.resource_version;
+            // An App stored before uids existed gets one on its next change.
+            if current.metadata.uid.is_none() {
+                current.metadata.uid = Some(hex::encode(rand::random::<[u8; 16]>()));
+            }
             if current.spec != app.spec {
                 current.metadata.generation += 1;
                 current.spec = app.spec;

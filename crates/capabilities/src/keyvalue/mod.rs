@@ -195,6 +195,20 @@ impl Capability for KeyValue {
         let grant = AppKeyValue::new(self.store.clone(), &owner.namespace, &owner.name, buckets);
         Ok(Some(crate::capability::shared(grant)))
     }
+
+    /// Removes every key of every bucket of `owner`, in one transaction.
+    async fn forget(&self, owner: &ObjectRef) -> Result<(), String> {
+        let prefix = format!("{}/{}/", owner.namespace, owner.name);
+        self.store
+            .writer
+            .write(move |tx| quota::forget(tx, &prefix))
+            .await
+            .map(drop)
+            .map_err(|e| match e {
+                error::KvError::Other(m) => format!("key-value data: {m}"),
+                error::KvError::AccessDenied => "key-value data: access denied".into(),
+            })
+    }
 }
 
 fn view(host: &mut Host) -> KvView<'_> {

@@ -99,6 +99,29 @@ pub(super) fn apply<R>(
 }
 
 /// The bytes of every key and value under `prefix`.
+/// Removes every key under `prefix` (an app's) and its byte count; how many keys there were.
+///
+/// # Errors
+/// [`Failure::Store`]: the file could not be written.
+pub(super) fn forget(tx: &WriteTransaction, prefix: &str) -> Result<u64, Failure> {
+    let store = |e: redb::Error| Failure::Store(other(e));
+    let mut table = tx.open_table(DATA).map_err(|e| store(e.into()))?;
+    let mut keys = Vec::new();
+    for entry in table.range(prefix..).map_err(|e| store(e.into()))? {
+        let (k, _) = entry.map_err(|e| store(e.into()))?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        keys.push(k.value().to_string());
+    }
+    for k in &keys {
+        table.remove(k.as_str()).map_err(|e| store(e.into()))?;
+    }
+    let mut usage = tx.open_table(USAGE).map_err(|e| store(e.into()))?;
+    usage.remove(prefix).map_err(|e| store(e.into()))?;
+    Ok(keys.len() as u64)
+}
+
 fn app_bytes(table: &redb::Table<&str, &[u8]>, prefix: &str) -> Result<u64, KvError> {
     let mut total = 0u64;
     for entry in table.range(prefix..).map_err(other)? {

@@ -196,3 +196,56 @@ async fn a_write_that_panics_fails_and_the_writer_goes_on() {
     done(kv.set(&b, "k", b"v".to_vec())).await.unwrap();
     assert_eq!(kv.get(&b, "k").unwrap(), Some(b"v".to_vec()));
 }
+
+#[tokio::test]
+async fn forgetting_an_app_removes_its_keys_and_its_count_and_no_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = KvLimits {
+        max_app_bytes: 80,
+        ..KvLimits::default()
+    };
+    let store = KvStore::open(&dir.path().join("kv.redb"), limits).unwrap();
+    let capability = KeyValue {
+        store: store.clone(),
+    };
+    let buckets = ["default".to_string()];
+    // `ab` shares `a`'s first letter: a prefix match must stop at the name.
+    let apps = ["a", "ab", "b"].map(|n| AppKeyValue::new(store.clone(), "default", n, &buckets));
+    for app in &apps {
+        let mut table = ResourceTable::new();
+        let mut kv = KvView {
+            grant: Some(app),
+            table: &mut table,
+        };
+        let bucket = kv.open_bucket("default").unwrap();
+        done(kv.set(&bucket, "k1", vec![1; 16])).await.unwrap();
+        done(kv.set(&bucket, "k2", vec![2; 16])).await.unwrap();
+    }
+    capability
+        .forget(&ObjectRef::new("app", "default", "a"))
+        .await
+        .unwrap();
+    let get = |app: &AppKeyValue, key: &str| {
+        let mut table = ResourceTable::new();
+        let mut kv = KvView {
+            grant: Some(app),
+            table: &mut table,
+        };
+        let bucket = kv.open_bucket("default").unwrap();
+        kv.get(&bucket, key).unwrap()
+    };
+    assert_eq!(get(&apps[0], "k1"), None);
+    assert_eq!(get(&apps[1], "k1"), Some(vec![1; 16]));
+    assert_eq!(get(&apps[2], "k2"), Some(vec![2; 16]));
+    // Its byte count went with its keys: the whole quota is free again (a count left at 72
+    // would refuse the first 36-byte write).
+    let mut table = ResourceTable::new();
+    let mut kv = KvView {
+        grant: Some(&apps[0]),
+        table: &mut table,
+    };
+    let bucket = kv.open_bucket("default").unwrap();
+    for k in ["k1", "k2"] {
+        done(kv.set(&bucket, k, vec![3; 16])).await.unwrap();
+    }
+}

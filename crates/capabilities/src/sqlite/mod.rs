@@ -186,6 +186,17 @@ impl Capability for Sqlite {
         };
         Ok(Some(crate::capability::shared(grant)))
     }
+
+    /// Removes the app's databases (its directory). An instance still holding one open keeps
+    /// its file until it ends; nothing can open it again.
+    async fn forget(&self, owner: &ObjectRef) -> Result<(), String> {
+        let dir = self.dir.join(&owner.namespace).join(&owner.name);
+        match tokio::fs::remove_dir_all(&dir).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("databases in {}: {e}", dir.display())),
+        }
+    }
 }
 
 fn view(host: &mut Host) -> SqlView<'_> {

@@ -122,6 +122,8 @@ impl Agent {
         let Some(component) = self.state.loaded.remove(&(key.clone(), generation)) else {
             return;
         };
+        // Before it opens anything: data here of an earlier app of its name is not its.
+        self.parts.owners.adopt(app).await;
         let log = self.parts.logs.app(&key.namespace, &key.name);
         let workload = match crate::workload::http(app, &self.parts.capabilities, log).await {
             Ok(w) => w,

@@ -8,6 +8,7 @@
 //! The loop around them is the node's one controller loop (`crate::controller`).
 
 mod deploy;
+mod owners;
 mod policy;
 mod state;
 mod status;
@@ -16,6 +17,7 @@ use crate::controller::{Controller, Work};
 use crate::events::Recorder;
 use crate::watch::Change;
 use crate::{RouteTable, Routes};
+pub use owners::Owners;
 use policy::{Known, Step};
 use shoal_api::{App, EventReason, Phase};
 use shoal_blobs::Blobs;
@@ -60,6 +62,8 @@ pub struct AgentParts {
     pub capabilities: Arc<Capabilities>,
     /// Where their logs go.
     pub logs: LogDir,
+    /// Whose data this node keeps under each app's name.
+    pub owners: Owners,
 }
 
 /// Watches Apps and keeps this node's route table and the Apps' status in line with them.
@@ -159,6 +163,35 @@ impl Agent {
         self.events.record(&app_ref(key), reason, message).await;
     }
 
+    /// Removes the data of the Apps `change` says are deleted — a delete, or a full list
+    /// without them — in the background (see `owners`).
+    fn release_deleted(&self, change: &Change<App>) {
+        let owners = self.parts.owners.clone();
+        match change {
+            Change::Delete(key) => {
+                let key = key.clone();
+                let uid = self
+                    .state
+                    .desired
+                    .get(&key)
+                    .and_then(|a| a.metadata.uid.clone());
+                tokio::spawn(async move { owners.release(&key, uid.as_deref()).await });
+            }
+            Change::Resync(apps) => {
+                let live: std::collections::HashSet<ObjectKey> =
+                    apps.iter().map(|a| ObjectKey::of(&a.metadata)).collect();
+                tokio::spawn(async move {
+                    for (key, uid) in owners.all() {
+                        if !live.contains(&key) {
+                            owners.release(&key, Some(&uid)).await;
+                        }
+                    }
+                });
+            }
+            Change::Put(_) => {}
+        }
+    }
+
     fn publish_routes(&self) {
         let count = u32::try_from(self.state.deployed.len()).unwrap_or(u32::MAX);
         self.serving
@@ -185,6 +218,7 @@ impl Controller for Agent {
     type Report = Report;
 
     fn observe(&mut self, change: Change<App>) -> Vec<ObjectKey> {
+        self.release_deleted(&change);
         // An app placed elsewhere is, for this node, an app that does not exist.
         let change = match change {
             Change::Resync(apps) => Change::Resync(
@@ -361,13 +395,20 @@ mod tests {
             |linker, kind| Ok(capabilities.link(linker, kind)?),
         )
         .unwrap();
+        let capabilities = Arc::new(capabilities);
+        let logs = LogDir::open(dir.path().join("logs"), 1 << 20).unwrap();
         let agent = Agent::new(
             AgentParts {
                 objects: objects.clone(),
                 blobs,
                 runtime: Arc::new(runtime),
-                capabilities: Arc::new(capabilities),
-                logs: LogDir::open(dir.path().join("logs"), 1 << 20).unwrap(),
+                owners: Owners::new(
+                    dir.path().join("owners"),
+                    capabilities.clone(),
+                    logs.clone(),
+                ),
+                capabilities,
+                logs,
             },
             Arc::default(),
             AgentConfig {
