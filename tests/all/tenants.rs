@@ -479,3 +479,72 @@ fn quotas_refuse_what_is_over_them_and_describe_shows_usage() {
         "{listed}"
     );
 }
+
+/// Applies an app into `ns` and waits until it is Ready.
+fn deploy_in(node: &Node, ns: &str, name: &str, component: &str, path: &str, extra: &str) {
+    apply_in(
+        node,
+        ns,
+        &app_yaml(name, &repo_path(component), path, extra),
+    );
+    node.ok(&["-n", ns, "wait", "app", name, "--timeout", "120s"]);
+}
+
+#[test]
+fn a_namespaces_instances_and_key_value_data_are_bounded_on_each_node() {
+    const BAD: &str = "tests/fixtures/misbehave.wasm";
+    const CAPS: &str = "tests/fixtures/caps.wasm";
+    let node = Node::start(&[]);
+    let ns = |quota: &str| {
+        format!(
+            "apiVersion: shoal/v1alpha1\nkind: Namespace\nmetadata: {{name: team-a}}\nspec:\n  quota: {quota}\n"
+        )
+    };
+    node.apply(&ns("{instances: 1, keyValue: 200}"));
+    deploy_in(&node, "team-a", "slow", BAD, "/slow", "");
+    deploy_in(&node, "team-a", "other", BAD, "/other", "");
+    node.deploy("free", BAD, "/free", "");
+
+    // One instance of team-a at a time: while /slow runs, team-a's other app is shed.
+    let in_flight = node.hold_only_slot("/slow/sleep?ms=1500", "/other/quick");
+    let (status, body) = node.get("/other/quick");
+    assert_eq!(status, 503);
+    assert!(
+        body.contains("app/other (namespace team-a): namespace team-a's quota of instances (spec.quota.instances) is reached (1 at once on this node)"),
+        "{body}"
+    );
+    // Another namespace's app is not.
+    assert_eq!(node.get("/free/quick").0, 200);
+    assert_eq!(in_flight.join().unwrap(), (200, "slept 1500 ms\n".into()));
+    assert_eq!(node.get("/other/quick").0, 200);
+
+    // Key-value bytes: team-a's apps together.
+    let kv = "  capabilities:\n    keyvalue: [default]\n";
+    deploy_in(&node, "team-a", "a", CAPS, "/a", kv);
+    deploy_in(&node, "team-a", "b", CAPS, "/b", kv);
+    let value = "v".repeat(60);
+    let set = |app: &str, key: &str| {
+        node.get(&format!(
+            "/{app}/kv/set?bucket=default&key={key}&value={value}"
+        ))
+    };
+    assert_eq!(set("a", "one"), (200, "set one\n".into()));
+    assert_eq!(set("b", "one"), (200, "set one\n".into()));
+    let (status, body) = set("b", "two");
+    assert_ne!(status, 200);
+    assert!(
+        body.contains("namespace team-a's key-value data on this node would be")
+            && body.contains("over its quota of 200 (spec.quota.keyValue)"),
+        "{body}"
+    );
+    // A raised quota holds for the running apps, once the node has seen it.
+    node.apply(&ns("{instances: 1, keyValue: 1000}"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while set("b", "two").0 != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the raised quota never held"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -46,6 +46,8 @@ use wasmtime::component::Linker;
 pub struct Resources {
     /// The node's key-value file (every app's buckets), and its bounds.
     pub keyvalue: (PathBuf, keyvalue::KvLimits),
+    /// Each namespace's bound on its apps' key-value data, kept current by the node.
+    pub kv_namespaces: keyvalue::NamespaceQuotas,
     /// Where components and trees come from.
     pub blobs: shoal_blobs::Blobs,
     /// Where trees are unpacked, one directory per digest.
@@ -71,6 +73,7 @@ impl Capabilities {
             Box::new(keyvalue::KeyValue::open(
                 &resources.keyvalue.0,
                 resources.keyvalue.1,
+                resources.kv_namespaces,
             )?),
             Box::new(sqlite::Sqlite::new(resources.sqlite.0, resources.sqlite.1)),
             Box::new(files::Files::new(resources.blobs, resources.files)),
@@ -168,6 +171,7 @@ mod tests {
         let blobs = shoal_blobs::BlobStore::open(dir.path().join("blobs")).unwrap();
         let caps = Capabilities::open(Resources {
             keyvalue: (dir.path().join("kv.redb"), Default::default()),
+            kv_namespaces: Default::default(),
             blobs: shoal_blobs::Blobs::local(blobs),
             files: dir.path().join("files"),
             sqlite: (dir.path().join("sqlite"), Default::default()),

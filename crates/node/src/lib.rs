@@ -25,6 +25,7 @@ pub mod ingress;
 pub mod jobs;
 mod limits;
 mod node;
+mod quotas;
 pub mod register;
 mod routes;
 mod spin;

@@ -281,8 +281,10 @@ impl Builder {
         };
         let logs = LogDir::open(data.join("logs"), self.log_budget)
             .map_err(dir("the log directory", data.join("logs")))?;
+        let quotas = crate::quotas::Quotas::default();
         let capabilities = Arc::new(Capabilities::open(shoal_capabilities::Resources {
             keyvalue: (data.join("keyvalue.redb"), self.keyvalue),
+            kv_namespaces: quotas.keyvalue(),
             blobs: blobs.clone(),
             files: data.join("files"),
             sqlite: (data.join("sqlite"), self.sqlite),
@@ -315,6 +317,7 @@ impl Builder {
                 capabilities.clone(),
                 logs.clone(),
             ),
+            quotas: quotas.clone(),
         };
         let agent = Agent::new(
             parts,
@@ -359,6 +362,7 @@ impl Builder {
             shutdown.clone(),
         );
         let mut tasks = vec![
+            tokio::spawn(quotas.run(objects.clone(), shutdown.clone())),
             tokio::spawn(agent.run(shutdown.clone())),
             tokio::spawn(jobs.run(shutdown.clone())),
             tokio::spawn(heartbeat),

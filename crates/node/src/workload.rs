@@ -38,8 +38,9 @@ pub async fn artifact(
     })
 }
 
-/// How `app` is served: its limits with defaults, reuse and idleness.
-pub fn serving(app: &App) -> Serving {
+/// How `app` is served: its limits with defaults, reuse and idleness, and the limit on
+/// instances it shares with its namespace's other apps (`shared`).
+pub fn serving(app: &App, shared: Option<Arc<shoal_runtime::SharedLimit>>) -> Serving {
     let l = app.spec.limits.resolve();
     Serving {
         limits: Limits {
@@ -53,6 +54,7 @@ pub fn serving(app: &App) -> Serving {
             max_concurrent: r.max_concurrent(),
         }),
         idle_after: shoal_api::Scale::idle_after(app.spec.scale.as_ref()),
+        shared,
     }
 }
 

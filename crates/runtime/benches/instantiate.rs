@@ -91,6 +91,7 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
             max_concurrent: 1,
         }),
         idle_after: None,
+        shared: None,
     };
     let app = HttpApp::new(workload, serving, loaded.component, &runtime);
 

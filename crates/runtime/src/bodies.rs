@@ -2,6 +2,7 @@
 //! bound what a client or a guest can make the node hold or wait for, and [`GuestBody`], which
 //! stops a guest's work when its client goes away.
 
+use crate::permit::Permit;
 use crate::workload::Workload;
 use bytes::Bytes;
 use http::{Response, StatusCode, header};
@@ -12,7 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 use wasmtime_wasi_http::Error;
 
 /// The response body type of the ingress: whatever a guest streams, or a short host message.
@@ -81,7 +81,7 @@ impl Drop for Abandon {
 /// the client going away — goes to the workload's log (the client saw only a cut-off body),
 /// written after the permit is free, so whoever reads it can use the slot at once.
 pub(crate) struct Held {
-    permit: Option<OwnedSemaphorePermit>,
+    permit: Option<Permit>,
     workload: Arc<Workload>,
     shared: Arc<Shared>,
     finished: bool,
@@ -91,7 +91,7 @@ impl Held {
     /// Holds `permit` for a guest's task, and the [`Abandon`] that stops the task once it is
     /// given the task's abort handle.
     pub(crate) fn new(
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
         workload: Arc<Workload>,
     ) -> (Self, impl FnOnce(tokio::task::AbortHandle) -> Abandon) {
         let shared = Arc::new(Shared::default());

@@ -35,6 +35,7 @@ mod engine;
 mod host;
 mod lanes;
 mod load;
+mod permit;
 mod prefetch;
 mod request;
 mod reuse;
@@ -52,6 +53,7 @@ pub use component::{HttpComponent, Wasi};
 pub use engine::{EngineKind, Runtime, RuntimeConfig};
 pub use host::Host;
 pub use load::{Loaded, Origin};
+pub use permit::SharedLimit;
 pub use scale::{ActivationError, ActivityState};
 pub use serve::{HttpApp, InstantiateError};
 pub use workload::{

@@ -14,6 +14,7 @@ use crate::bodies::{Abandon, Body, GuestBody, Held, text_response};
 use crate::component::Prepared;
 use crate::host::Host;
 use crate::lanes::{BusyLane, Meter};
+use crate::permit::Permit;
 use crate::reuse;
 use crate::ticker::EPOCH_TICK;
 use crate::workload::{Limits, Workload};
@@ -23,7 +24,6 @@ use http_body_util::BodyExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use wasmtime::{AsContextMut, Store, Trap, UpdateDeadline};
@@ -161,7 +161,7 @@ impl Attempt<'_> {
         &self,
         deadline: Instant,
         meter: Arc<Meter>,
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
         guest: F,
     ) -> (JoinHandle<Outcome>, Abandon)
     where
@@ -193,7 +193,7 @@ impl Attempt<'_> {
         warm: Option<reuse::Warm>,
         pool: Option<Arc<reuse::Pool>>,
         req: hyper::Request<B>,
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
     ) -> Answer
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -269,7 +269,7 @@ impl Attempt<'_> {
 
     /// Serves `req` on a fresh instance of a `wasi:http@0.3` component, holding `permit` until
     /// the guest and everything it spawned are done.
-    pub(crate) async fn p3<B>(self, req: hyper::Request<B>, permit: OwnedSemaphorePermit) -> Answer
+    pub(crate) async fn p3<B>(self, req: hyper::Request<B>, permit: Permit) -> Answer
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,

@@ -4,6 +4,7 @@
 use crate::bodies::{Body, text_response};
 use crate::component::HttpComponent;
 use crate::lanes::BusyLane;
+use crate::permit::Permit;
 use crate::request::{Answer, Attempt, Outcome, new_store};
 use crate::reuse;
 use crate::scale::{Activity, ActivityState};
@@ -16,7 +17,7 @@ use http_body::Body as _;
 use http_body_util::{BodyExt, Empty};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 use wasmtime::Trap;
 use wasmtime_wasi_http::handler::ProxyPre;
 
@@ -43,6 +44,8 @@ pub struct HttpApp {
     workload: Arc<Workload>,
     limits: Limits,
     in_flight: Arc<Semaphore>,
+    /// The limit it shares with other apps (its namespace's instances), if any.
+    shared: Option<Arc<crate::SharedLimit>>,
     /// Where requests that compute for long run (see [`crate::RuntimeConfig::busy_threads`]).
     lane: Arc<BusyLane>,
     /// The app's last finished request turned busy: the next ones start on the busy lane, so an
@@ -95,6 +98,7 @@ impl HttpApp {
         });
         Self {
             wasi: component.wasi(),
+            shared: serving.shared,
             activity: Activity::new(component.inner, runtime.clone(), serving.idle_after),
             workload,
             limits,
@@ -164,17 +168,14 @@ impl HttpApp {
                 Ok(req) => req,
                 Err(refused) => return refused,
             };
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
-            let mut resp = text_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "{} is at its concurrency limit ({}); retry shortly",
-                    self.workload.name, self.limits.concurrency
-                ),
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            return resp;
+        let permit = match self.permit() {
+            Ok(p) => p,
+            Err(full) => {
+                let mut resp = text_response(StatusCode::SERVICE_UNAVAILABLE, full);
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                return resp;
+            }
         };
         let component = match self.activity.component().await {
             Ok(c) => c,
@@ -227,7 +228,7 @@ impl HttpApp {
             pool.prove();
             return self.finish(reused);
         }
-        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+        let Ok(permit) = self.permit() else {
             return self.finish(reused);
         };
         let fresh = attempt.p2(None, Some(pool.clone()), replay, permit).await;
@@ -240,6 +241,25 @@ impl HttpApp {
         self.finish(fresh)
     }
 
+    /// A slot of the app's concurrency and of the limit it shares, or why there is none.
+    fn permit(&self) -> Result<Permit, String> {
+        let Ok(app) = self.in_flight.clone().try_acquire_owned() else {
+            return Err(format!(
+                "{} is at its concurrency limit ({}); retry shortly",
+                self.workload.name, self.limits.concurrency
+            ));
+        };
+        let shared = match &self.shared {
+            Some(limit) => Some(
+                limit
+                    .try_acquire()
+                    .map_err(|m| format!("{}: {m}", self.workload.name))?,
+            ),
+            None => None,
+        };
+        Ok(Permit::new(app, shared))
+    }
+
     /// Serves a replayable request on a shared instance of a WASI 0.3 component (see
     /// [`crate::share`]), or on a fresh one when the shared one cannot answer it.
     async fn shared<B>(
@@ -247,7 +267,7 @@ impl HttpApp {
         shared: &Shared,
         attempt: Attempt<'_>,
         req: hyper::Request<B>,
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
     ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,

@@ -32,6 +32,7 @@
 use crate::bodies::Body;
 use crate::component::Prepared;
 use crate::host::Host;
+use crate::permit::Permit;
 use crate::request::{Outcome, new_store};
 use crate::reuse::{Budget, IDLE_TTL, Proof, Trust};
 use crate::ticker::EPOCH_TICK;
@@ -48,7 +49,6 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use wasmtime::component::GuestTaskId;
 use wasmtime::{Store, StoreContextMut, Trap, UpdateDeadline};
@@ -73,10 +73,7 @@ pub(crate) enum Served {
     Failed(Outcome),
     /// Serve it on a fresh instance, under `permit`. `suspect`: reuse may be at fault; if the
     /// fresh instance answers well, it is (see [`Shared::refuse`]).
-    Replay {
-        suspect: bool,
-        permit: OwnedSemaphorePermit,
-    },
+    Replay { suspect: bool, permit: Permit },
 }
 
 impl Shared {
@@ -130,7 +127,7 @@ impl Shared {
         component: &Arc<Prepared>,
         req: http::Request<Body>,
         deadline: Instant,
-        permit: OwnedSemaphorePermit,
+        permit: Permit,
     ) -> Served {
         let workers = self.handler.state();
         let current = workers.component.load();
@@ -190,7 +187,7 @@ impl Shared {
     }
 
     /// What a request whose shared instance gave no response comes to.
-    fn failed(&self, e: &wasmtime::Error, ticket: &Ticket, permit: OwnedSemaphorePermit) -> Served {
+    fn failed(&self, e: &wasmtime::Error, ticket: &Ticket, permit: Permit) -> Served {
         if e.is::<ExpirationError>() {
             return Served::Failed(Outcome::TimedOut);
         }
@@ -505,7 +502,7 @@ struct HeldBody {
     rest: Option<Body>,
     /// The request is in flight — for the CPU shares and the app's concurrency — until its
     /// body is done.
-    _in_flight: (Arc<Ticket>, OwnedSemaphorePermit),
+    _in_flight: (Arc<Ticket>, Permit),
 }
 
 impl http_body::Body for HeldBody {

@@ -140,7 +140,7 @@ pub(crate) struct Shaped {
 }
 
 /// How a deployed HTTP workload is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Serving {
     /// What each request may use.
     pub limits: Limits,
@@ -148,6 +148,8 @@ pub struct Serving {
     pub reuse: Option<Reuse>,
     /// Time without a request after which the component is released (scale to zero).
     pub idle_after: Option<Duration>,
+    /// A limit on instances at once it shares with other deployments, if any.
+    pub shared: Option<std::sync::Arc<crate::SharedLimit>>,
 }
 
 /// How far one instance of a deployment is reused.

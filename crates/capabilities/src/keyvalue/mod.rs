@@ -123,6 +123,30 @@ mod writer;
 
 pub(crate) use writer::Commit;
 
+/// Each namespace's limit on the key-value bytes of its apps on this node
+/// (`spec.quota.keyValue`), set by the node as Namespaces change and read on every write.
+#[derive(Debug, Clone, Default)]
+pub struct NamespaceQuotas(Arc<std::sync::RwLock<std::collections::HashMap<String, u64>>>);
+
+impl NamespaceQuotas {
+    /// Namespace `ns`'s limit: `None` lifts it.
+    pub fn set(&self, ns: &str, limit: Option<u64>) {
+        let mut map = self.0.write().expect("quota table poisoned");
+        match limit {
+            Some(l) => map.insert(ns.to_string(), l),
+            None => map.remove(ns),
+        };
+    }
+
+    fn get(&self, ns: &str) -> Option<u64> {
+        self.0
+            .read()
+            .expect("quota table poisoned")
+            .get(ns)
+            .copied()
+    }
+}
+
 /// Size bounds on what a guest can store or request.
 #[derive(Debug, Clone, Copy)]
 pub struct KvLimits {
@@ -160,11 +184,16 @@ impl KeyValue {
     ///
     /// # Errors
     /// The file cannot be opened or is locked by another process.
-    pub fn open(path: &Path, limits: KvLimits) -> Result<Self, OpenError> {
-        let store = KvStore::open(path, limits).map_err(|e| OpenError::KeyValue {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
+    pub fn open(
+        path: &Path,
+        limits: KvLimits,
+        namespaces: NamespaceQuotas,
+    ) -> Result<Self, OpenError> {
+        let store =
+            KvStore::open_with(path, limits, namespaces).map_err(|e| OpenError::KeyValue {
+                path: path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
         Ok(Self { store })
     }
 }
@@ -220,6 +249,7 @@ fn view(host: &mut Host) -> KvView<'_> {
 pub struct KvStore {
     db: Arc<Database>,
     limits: KvLimits,
+    namespaces: NamespaceQuotas,
     writer: writer::Writer,
 }
 
@@ -229,19 +259,38 @@ impl KvStore {
     /// # Errors
     /// The file cannot be opened or is locked by another process.
     pub fn open(path: &Path, limits: KvLimits) -> Result<Arc<Self>, redb::Error> {
+        Self::open_with(path, limits, NamespaceQuotas::default())
+    }
+
+    /// [`KvStore::open`], each namespace's data also bounded by `namespaces`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or is locked by another process.
+    pub fn open_with(
+        path: &Path,
+        limits: KvLimits,
+        namespaces: NamespaceQuotas,
+    ) -> Result<Arc<Self>, redb::Error> {
         let db = Arc::new(Database::create(path)?);
         let tx = db.begin_write()?;
         tx.open_table(DATA)?;
         tx.open_table(USAGE)?;
         tx.commit()?;
         let writer = writer::Writer::start(db.clone())?;
-        Ok(Arc::new(Self { db, limits, writer }))
+        Ok(Arc::new(Self {
+            db,
+            limits,
+            namespaces,
+            writer,
+        }))
     }
 }
 
 /// One app's grant: which buckets, under which private prefix.
 pub struct AppKeyValue {
     store: Arc<KvStore>,
+    /// The app's namespace.
+    namespace: String,
     /// `namespace/name/`: every key of this app starts with it.
     prefix: String,
     buckets: Vec<String>,
@@ -253,6 +302,7 @@ impl AppKeyValue {
     pub fn new(store: Arc<KvStore>, namespace: &str, name: &str, buckets: &[String]) -> Self {
         Self {
             store,
+            namespace: namespace.to_string(),
             prefix: format!("{namespace}/{name}/"),
             buckets: buckets.to_vec(),
             app: app_label(namespace, name),
@@ -267,10 +317,17 @@ impl AppKeyValue {
         f: impl FnOnce(&mut quota::Writer) -> Result<R, KvError> + Send + 'static,
     ) -> Commit<R> {
         let (prefix, app) = (self.prefix.clone(), self.app.clone());
-        let quota = self.store.limits.max_app_bytes;
+        let quota = quota::Quota {
+            app: self.store.limits.max_app_bytes,
+            namespace: self
+                .store
+                .namespaces
+                .get(&self.namespace)
+                .map(|limit| (self.namespace.clone(), limit)),
+        };
         self.store
             .writer
-            .write(move |tx| quota::apply(tx, &prefix, &app, quota, f))
+            .write(move |tx| quota::apply(tx, &prefix, &app, &quota, f))
     }
 }
 

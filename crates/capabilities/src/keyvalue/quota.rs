@@ -54,8 +54,38 @@ impl Writer<'_, '_> {
     }
 }
 
+/// What one app's writes are bounded by.
+pub(super) struct Quota {
+    /// Its own bytes.
+    pub(super) app: u64,
+    /// Its namespace's bytes on this node, all its apps together: the namespace and the limit.
+    pub(super) namespace: Option<(String, u64)>,
+}
+
+/// Bytes the apps of namespace `ns` keep, but the one under `prefix`, as counted in `usage`
+/// (an app is counted from its first write on).
+fn others_in(
+    usage: &redb::Table<&str, u64>,
+    ns: &str,
+    prefix: &str,
+) -> Result<u64, redb::StorageError> {
+    let start = format!("{ns}/");
+    let mut total = 0u64;
+    for entry in usage.range(start.as_str()..)? {
+        let (k, v) = entry?;
+        if !k.value().starts_with(&start) {
+            break;
+        }
+        if k.value() != prefix {
+            total = total.saturating_add(v.value());
+        }
+    }
+    Ok(total)
+}
+
 /// Runs `f` in `tx` for the app whose keys start with `prefix` (named `app` in messages), and
-/// keeps what it changed unless that leaves the app over `quota` with more than it had.
+/// keeps what it changed unless that leaves the app, or its namespace, over `quota` with more
+/// than it had.
 ///
 /// # Errors
 /// [`Failure::Refused`] when `f` fails or the quota refuses (nothing was written);
@@ -64,7 +94,7 @@ pub(super) fn apply<R>(
     tx: &WriteTransaction,
     prefix: &str,
     app: &str,
-    quota: u64,
+    quota: &Quota,
     f: impl FnOnce(&mut Writer) -> Result<R, KvError>,
 ) -> Result<R, Failure> {
     let store = |e: redb::Error| Failure::Store(other(e));
@@ -82,10 +112,23 @@ pub(super) fn apply<R>(
     };
     let r = f(&mut w).map_err(Failure::Refused)?;
     let (changes, used) = (w.changes, w.used);
-    if used > quota && used > before {
+    if used > quota.app && used > before {
         return Err(Failure::Refused(KvError::Other(format!(
-            "{app}'s key-value data would be {used} bytes, over its quota of {quota}; delete keys first"
+            "{app}'s key-value data would be {used} bytes, over its quota of {}; delete keys first",
+            quota.app
         ))));
+    }
+    if let Some((ns, limit)) = &quota.namespace
+        && used > before
+    {
+        let total = others_in(&usage, ns, prefix)
+            .map_err(|e| store(e.into()))?
+            .saturating_add(used);
+        if total > *limit {
+            return Err(Failure::Refused(KvError::Other(format!(
+                "namespace {ns}'s key-value data on this node would be {total} bytes, over its quota of {limit} (spec.quota.keyValue); delete keys first"
+            ))));
+        }
     }
     for (key, value) in changes {
         match value {

@@ -134,7 +134,8 @@ impl Agent {
                 return;
             }
         };
-        let serving = crate::workload::serving(app);
+        let shared = self.parts.quotas.instances(&key.namespace);
+        let serving = crate::workload::serving(app, Some(shared));
         let http = Arc::new(HttpApp::new(
             workload,
             serving,

@@ -64,6 +64,8 @@ pub struct AgentParts {
     pub logs: LogDir,
     /// Whose data this node keeps under each app's name.
     pub owners: Owners,
+    /// The namespaces' limits their apps share here.
+    pub quotas: crate::quotas::Quotas,
 }
 
 /// Watches Apps and keeps this node's route table and the Apps' status in line with them.
@@ -377,6 +379,7 @@ mod tests {
         let blobs = Blobs::local(store);
         let capabilities = Capabilities::open(shoal_capabilities::Resources {
             keyvalue: (dir.path().join("keyvalue.redb"), Default::default()),
+            kv_namespaces: Default::default(),
             blobs: blobs.clone(),
             files: dir.path().join("files"),
             sqlite: (dir.path().join("sqlite"), Default::default()),
@@ -409,6 +412,7 @@ mod tests {
                 ),
                 capabilities,
                 logs,
+                quotas: Default::default(),
             },
             Arc::default(),
             AgentConfig {
