@@ -138,10 +138,15 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     ensure_secret(&data_dir.join("token"), Some(&token))?;
     ensure_secret(&data_dir.join("join-token"), Some(&join_token))?;
 
-    // Without a certificate of its own, each server is issued one by the cluster's CA.
+    // The cluster's CA certifies the nodes' keys; and without a certificate of its own, each
+    // server is issued one by it.
+    let node_ca = cluster_ca(&etcd).await?;
     let ca = match args.tls.tls_cert {
         Some(_) => None,
-        None => Some(cluster_ca(&etcd).await?),
+        None => Some(shoal_tls::Ca::from_pem(
+            node_ca.cert_pem(),
+            node_ca.key_pem(),
+        )?),
     };
     let listener = tokio::net::TcpListener::bind(args.api)
         .await
@@ -150,10 +155,12 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let presented = args.tls.presented(&data_dir, addr, ca)?;
     let api_tls = presented.config(None, &[shoal_tls::ALPN_HTTP1])?;
     // Peers are verified by --ca if given, else by the system's roots and the cluster's CA.
+    // Nodes are verified by the cluster's CA, which issued their certificates.
     let cluster_tls = match (&g.ca, &presented.ca) {
         (None, Some(ca)) => shoal_tls::ClientTls::system().and_ca_file(ca)?,
         _ => g.trust()?,
-    };
+    }
+    .and_ca_pem(node_ca.cert_pem())?;
     let objects = Objects::new(Arc::new(etcd.clone()));
     let state_objects = objects.clone();
     let blobs = BlobStore::open(data_dir.join("blobs")).context("cannot open the blob store")?;
@@ -167,6 +174,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             .with_peers(peers)
             .with_leases(etcd.clone())
             .with_cluster_tls(cluster_tls)
+            .with_cluster_ca(node_ca)
             .with_registry_policy(args.registries.policy()),
     );
     let shutdown = CancellationToken::new();

@@ -94,8 +94,9 @@ fn a_node_joins_once_and_is_then_only_itself() {
     assert_eq!(n1.get("/hello").0, 200);
     // The servers read its logs with its credential; the join token does not.
     srv.ok(&["logs", "hello"]);
-    let r = crate::support::http_client()
-        .get(format!("{}/.shoal/logs?scope=default&name=hello", n1.http))
+    let (client, url) = crate::support::node_over_tls(&srv, "n1", &n1.http);
+    let r = client
+        .get(format!("{url}/.shoal/logs?scope=default&name=hello"))
         .bearer_auth(&join)
         .send()
         .unwrap();

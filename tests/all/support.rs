@@ -365,6 +365,23 @@ pub fn client_trusting(tls: &shoal_tls::ClientTls) -> reqwest::blocking::Client 
         .unwrap()
 }
 
+/// A client reaching cluster node `name` over TLS, as servers and other nodes do: at its
+/// plain ingress address `http`, by its TLS name, verified by the cluster CA of `server`;
+/// and that name's URL.
+pub fn node_over_tls(server: &Node, name: &str, http: &str) -> (reqwest::blocking::Client, String) {
+    let tls = shoal_tls::ClientTls::ca_file(&server.data_dir.join("tls/ca.crt")).unwrap();
+    let host = shoal_tls::node_server_name(name);
+    let addr: std::net::SocketAddr = http.trim_start_matches("http://").parse().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .tls_backend_preconfigured(tls.config())
+        .no_proxy()
+        .resolve(&host, addr)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    (client, format!("https://{host}:{}", addr.port()))
+}
+
 /// A manifest for one App.
 pub fn app_yaml(name: &str, component: &str, path: &str, extra_spec: &str) -> String {
     format!(

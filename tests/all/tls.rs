@@ -354,3 +354,61 @@ fn a_cluster_runs_on_an_etcd_that_requires_client_certificates() {
     // And the servers read the node's log (which asks for the node's credential).
     two.ok(&["logs", "hello"]);
 }
+
+#[test]
+fn servers_and_nodes_reach_each_other_over_tls_with_each_nodes_own_certificate() {
+    let etcd = shoal_testkit::Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let server = crate::cluster::server(&etcd, &dirs[0]);
+    let token = crate::cluster::join_token(&server);
+    let n1 = crate::cluster::node(&[&server], "n1", &token, &dirs[1]);
+    let n2 = crate::cluster::node(&[&server], "n2", &token, &dirs[2]);
+    crate::cluster::wait_phase(&server, "n1", shoal_api::NodePhase::Ready);
+    crate::cluster::wait_phase(&server, "n2", shoal_api::NodePhase::Ready);
+    server.deploy("hello", "examples/hello-c/hello.wasm", "/hello", "");
+    let app: shoal_api::App =
+        serde_json::from_str(&server.ok(&["get", "app", "hello", "-o", "json"])).unwrap();
+    let holder = app.status.placement.unwrap().nodes[0].clone();
+    let (held, other) = if holder == "n1" {
+        (&n1, &n2)
+    } else {
+        (&n2, &n1)
+    };
+
+    // Each node's plain port answers TLS with a certificate for its own name, issued by the
+    // cluster's CA, and for no other name.
+    let ca = server.data_dir.join("tls/ca.crt");
+    let name = format!("{holder}.nodes.shoal.internal");
+    assert_eq!(presented_name(&held.http, &name, &ca), name);
+    let impostor = if holder == "n1" { "n2" } else { "n1" };
+    let (code, out) = curl(&[
+        "--cacert",
+        ca.to_str().unwrap(),
+        "--resolve",
+        &format!(
+            "{impostor}.nodes.shoal.internal:{}:127.0.0.1",
+            port(&held.http)
+        ),
+        &format!(
+            "https://{impostor}.nodes.shoal.internal:{}/hello",
+            port(&held.http)
+        ),
+    ]);
+    assert_eq!(code, 60, "a node answered for another: {out}");
+
+    // A request at the other node is forwarded over TLS; the server reads the log over TLS.
+    assert_eq!(
+        other.get("/hello"),
+        (200, "Hello from C! You asked for /hello\n".to_string())
+    );
+    server.ok(&["logs", "hello"]);
+    // The cluster's own requests are refused in the clear.
+    let resp = crate::support::http_client()
+        .get(format!("{}/hello", held.http))
+        .header("shoal-forwarded", "1")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 421);
+    let (status, _) = held.get("/.shoal/logs?scope=default&name=hello");
+    assert_eq!(status, 421);
+}

@@ -81,3 +81,22 @@ pub struct NodeStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+/// `POST /v1/nodes/NAME/certificate`: the public half of a key node NAME made, to certify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeCertificateRequest {
+    /// A PEM `PUBLIC KEY`.
+    pub public_key: String,
+}
+
+/// The answer: the node's certificate for its TLS name, and the CA that issued it (what the
+/// node verifies its peers by).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeCertificate {
+    /// PEM.
+    pub certificate: String,
+    /// The cluster's CA certificate, PEM.
+    pub ca: String,
+}

@@ -429,6 +429,21 @@ impl Client {
             })
     }
 
+    /// A certificate for node `name`'s key (its public half, PEM), from the cluster's CA
+    /// (with the node's credential).
+    pub async fn node_certificate(
+        &self,
+        name: &str,
+        public_key: &str,
+    ) -> Result<shoal_api::NodeCertificate, ClientError> {
+        let body = shoal_api::NodeCertificateRequest {
+            public_key: public_key.to_string(),
+        };
+        let path = format!("/v1/nodes/{name}/certificate");
+        self.json(self.request(reqwest::Method::POST, &path).json(&body))
+            .await
+    }
+
     /// Removes node `name` from the cluster: its credential, lease and Node object.
     pub async fn delete_node(&self, name: &str) -> Result<(), ClientError> {
         self.send(self.request(reqwest::Method::DELETE, &format!("/v1/nodes/{name}")))

@@ -29,10 +29,59 @@ impl Servers {
         }
     }
 
+    /// This node's TLS identity: a new key, certified by the cluster's CA through the first
+    /// server that answers.
+    ///
+    /// # Errors
+    /// No server answered or could (`retry`: worth trying again), or one refused.
+    pub(crate) async fn identity(
+        &self,
+        name: &str,
+    ) -> Result<shoal_tls::NodeIdentity, IdentityError> {
+        let key = shoal_tls::NodeKey::generate().map_err(|e| IdentityError {
+            retry: false,
+            reason: e.to_string(),
+        })?;
+        let mut errors = Vec::new();
+        for server in &self.clients {
+            match server.node_certificate(name, key.public_pem()).await {
+                Ok(c) => {
+                    return shoal_tls::NodeIdentity::new(&key, &c.certificate, &c.ca).map_err(
+                        |e| IdentityError {
+                            retry: false,
+                            reason: e.to_string(),
+                        },
+                    );
+                }
+                // A refusal (a revoked credential, a server that issues none) is final.
+                Err(e @ shoal_client::ClientError::Api { status, .. }) if status < 500 => {
+                    return Err(IdentityError {
+                        retry: false,
+                        reason: e.to_string(),
+                    });
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        Err(IdentityError {
+            retry: true,
+            reason: errors.join("; "),
+        })
+    }
+
     /// The store, through the servers' `/v1/store` API.
     pub(crate) fn store(&self) -> RemoteStore {
         RemoteStore::with_tls(&self.urls, &self.token, &self.tls)
     }
+}
+
+/// Why a node has no TLS identity.
+#[derive(Debug)]
+pub(crate) struct IdentityError {
+    /// No server answered: worth trying again.
+    pub(crate) retry: bool,
+    /// What went wrong.
+    pub(crate) reason: String,
 }
 
 #[async_trait::async_trait]

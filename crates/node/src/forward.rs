@@ -39,6 +39,9 @@ pub struct ClusterIngress {
     pub token: String,
     /// The logs of this node's apps and job runs.
     pub logs: shoal_logs::LogDir,
+    /// What the node's plain port answers a TLS handshake with: its identity, for the
+    /// servers and the other nodes.
+    pub tls: shoal_tls::TlsAcceptor,
 }
 
 impl ClusterIngress {
@@ -99,32 +102,59 @@ type Outgoing = Either<RequestBody<hyper::body::Incoming>, Empty<bytes::Bytes>>;
 /// An app held by other nodes: where to send its requests.
 pub struct RemoteApp {
     name: String,
-    /// Ingress URLs of the Ready nodes that hold it (empty: none is ready).
-    nodes: Vec<String>,
+    /// The Ready nodes that hold it (empty: none is ready): each one's name and `https://`
+    /// ingress address.
+    nodes: Vec<(String, String)>,
     next: AtomicUsize,
 }
 
-/// The apps of the cluster as held by other nodes, and a pooled client to reach them.
+/// How requests reach other nodes: over TLS, verified as the node the request is for.
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The apps of the cluster as held by other nodes, and a pooled client per node to reach
+/// them (each verifying the certificate of that node's name, `NAME.nodes.shoal.internal`).
 #[derive(Clone)]
 pub struct Forwarder {
     table: Arc<ArcSwap<RouteTable<Arc<RemoteApp>>>>,
-    client: Client<HttpConnector, Outgoing>,
-}
-
-impl Default for Forwarder {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        Self {
-            table: Arc::default(),
-            client: Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(std::time::Duration::from_secs(30))
-                .build(connector),
-        }
-    }
+    tls: shoal_tls::rustls::ClientConfig,
+    clients: Arc<std::sync::Mutex<HashMap<String, Client<Connector, Outgoing>>>>,
 }
 
 impl Forwarder {
+    /// A forwarder verifying the other nodes by `peers` (the cluster's CA).
+    pub fn new(peers: &shoal_tls::ClientTls) -> Self {
+        Self {
+            table: Arc::default(),
+            tls: peers.config(),
+            clients: Arc::default(),
+        }
+    }
+
+    /// The pooled client of node `node`.
+    fn client(&self, node: &str) -> Result<Client<Connector, Outgoing>, String> {
+        let mut clients = self.clients.lock().expect("client table poisoned");
+        if let Some(c) = clients.get(node) {
+            return Ok(c.clone());
+        }
+        let name =
+            shoal_tls::rustls::pki_types::ServerName::try_from(shoal_tls::node_server_name(node))
+                .map_err(|e| format!("node/{node} has no TLS name: {e}"))?;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(self.tls.clone())
+            .https_only()
+            .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(std::time::Duration::from_secs(30))
+            .build(connector);
+        clients.insert(node.to_string(), client.clone());
+        Ok(client)
+    }
+
     /// The remote app for a request, if the cluster has one at this host and path.
     pub fn lookup(&self, host: Option<&str>, path: &str) -> Option<Arc<RemoteApp>> {
         self.table.load().lookup(host, path).cloned()
@@ -172,7 +202,14 @@ impl Forwarder {
         let mut req = Some(req.map(Either::Left));
         let mut last_error = String::new();
         for i in 0..tries {
-            let node = &app.nodes[(first + i) % app.nodes.len()];
+            let (name, node) = &app.nodes[(first + i) % app.nodes.len()];
+            let client = match self.client(name) {
+                Ok(c) => c,
+                Err(e) => {
+                    last_error = e;
+                    continue;
+                }
+            };
             let uri: http::Uri = match format!("{node}{path}").parse() {
                 Ok(u) => u,
                 Err(e) => {
@@ -192,7 +229,7 @@ impl Forwarder {
                 }
             };
             *attempt.uri_mut() = uri;
-            match self.client.request(attempt).await {
+            match client.request(attempt).await {
                 Ok(resp) => return resp.map(relayed_body),
                 Err(e) => last_error = format!("the node at {node} did not answer: {e}"),
             }
@@ -201,6 +238,15 @@ impl Forwarder {
             StatusCode::BAD_GATEWAY,
             format!("{}: {last_error}", app.name),
         )
+    }
+}
+
+/// A node's ingress address (`http://HOST:PORT`) as reached over TLS: the same port answers
+/// a TLS handshake with the node's identity.
+fn over_tls(address: &str) -> String {
+    match address.strip_prefix("http://") {
+        Some(rest) => format!("https://{rest}"),
+        None => address.to_string(),
     }
 }
 
@@ -294,7 +340,7 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
                         .filter(|n| **n != me)
                         .filter_map(|n| nodes.get(n))
                         .filter(|n| n.status.phase == NodePhase::Ready)
-                        .map(|n| n.spec.address.clone())
+                        .map(|n| (n.metadata.name.clone(), over_tls(&n.spec.address)))
                         .collect(),
                     next: AtomicUsize::new(0),
                 });

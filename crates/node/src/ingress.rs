@@ -197,34 +197,51 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // The plain port of a cluster node also answers the cluster's own TLS (servers
+        // reading logs, other nodes forwarding) with the node's identity.
+        let internal = match &protocol {
+            Protocol::Tls(_) => None,
+            _ => serving.cluster.as_ref().map(|c| c.tls.clone()),
+        };
         let serving = serving.clone();
-        let service = service_fn(move |req| {
-            let serving = serving.clone();
-            async move {
-                // The cluster's own requests (servers reading logs, other nodes forwarding)
-                // reach a node at its plain address: they are served, not redirected.
-                let internal = serving.cluster.is_some()
-                    && (req.uri().path().starts_with(crate::forward::RESERVED)
-                        || req.headers().contains_key(crate::forward::FORWARDED));
-                Ok::<_, Infallible>(match redirect {
-                    Some(port) if !internal => to_https(&req, port),
-                    _ => {
-                        dispatch(
-                            &serving.routes,
-                            serving.cluster.as_deref(),
-                            &limits,
-                            peer,
-                            req,
-                        )
-                        .await
-                    }
-                })
-            }
-        });
         let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             // Client resets, timeouts and failed handshakes end here; they are the client's
             // business.
+            let (tls, cluster_tls) = match (tls, internal) {
+                (None, Some(internal)) if starts_tls(&stream, limits.header_timeout).await => {
+                    (Some(internal), true)
+                }
+                (tls, _) => (tls, false),
+            };
+            let service = service_fn(move |req| {
+                let serving = serving.clone();
+                async move {
+                    // The cluster's own requests (servers reading logs, other nodes
+                    // forwarding) come over the node's TLS, never in the clear; they are
+                    // served, not redirected.
+                    let internal = serving.cluster.is_some()
+                        && (req.uri().path().starts_with(crate::forward::RESERVED)
+                            || req.headers().contains_key(crate::forward::FORWARDED));
+                    Ok::<_, Infallible>(match redirect {
+                        _ if internal && !cluster_tls => text_response(
+                            StatusCode::MISDIRECTED_REQUEST,
+                            "the cluster's own requests (log reads, forwarded requests) are made over TLS to this node's identity, not in the clear",
+                        ),
+                        Some(port) if !internal => to_https(&req, port),
+                        _ => {
+                            dispatch(
+                                &serving.routes,
+                                serving.cluster.as_deref(),
+                                &limits,
+                                peer,
+                                req,
+                            )
+                            .await
+                        }
+                    })
+                }
+            });
             match tls {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -250,6 +267,16 @@ async fn accept_loop(
             "ingress: in-flight requests did not finish within {DRAIN_TIMEOUT:?}; closing them"
         );
     }
+}
+
+/// Whether the client's first byte, within `within`, starts a TLS handshake (a record of
+/// type 22); nothing is read.
+async fn starts_tls(stream: &tokio::net::TcpStream, within: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(within, stream.peek(&mut first)).await,
+        Ok(Ok(1)) if first[0] == 0x16
+    )
 }
 
 /// The redirect a plain request gets when the ingress sends plain HTTP to HTTPS on `port`.

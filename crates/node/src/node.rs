@@ -87,6 +87,9 @@ pub enum StartError {
     /// The ingress listener has no address.
     #[error("the ingress listener has no address: {0}")]
     Listener(std::io::Error),
+    /// The servers would not certify this node's key.
+    #[error("cannot get this node's certificate from the servers: {0}")]
+    Identity(String),
 }
 
 /// A node being put together; see [`Node::builder`].
@@ -368,8 +371,12 @@ impl Builder {
             tokio::spawn(heartbeat),
         ];
         // In a cluster every ingress serves every app: those placed elsewhere are forwarded.
-        let ingress_cluster = cluster.map(|(_, token)| {
-            let forwarder = Forwarder::default();
+        let identity = match &cluster {
+            Some((servers, _)) => Some(identity(servers, &self.name, &shutdown).await?),
+            None => None,
+        };
+        let ingress_cluster = cluster.zip(identity).map(|((_, token), identity)| {
+            let forwarder = Forwarder::new(identity.peers());
             tasks.push(tokio::spawn(crate::forward::run(
                 objects.clone(),
                 self.name.clone(),
@@ -380,6 +387,7 @@ impl Builder {
                 forwarder,
                 token,
                 logs: logs.clone(),
+                tls: shoal_tls::TlsAcceptor::from(identity.server_config()),
             })
         });
         let mut fronts = vec![ingress::Front {
@@ -412,6 +420,33 @@ impl Builder {
             tasks,
             ingress,
         })
+    }
+}
+
+/// This node's TLS identity from `servers`, tried again while none answers (or until
+/// `shutdown`).
+async fn identity(
+    servers: &Servers,
+    name: &str,
+    shutdown: &CancellationToken,
+) -> Result<shoal_tls::NodeIdentity, StartError> {
+    let mut backoff = std::time::Duration::from_millis(200);
+    loop {
+        match servers.identity(name).await {
+            Ok(id) => return Ok(id),
+            Err(e) if !e.retry => return Err(StartError::Identity(e.reason)),
+            Err(e) => tracing::warn!(
+                "cannot get this node's certificate yet, trying again in {backoff:?}: {}",
+                e.reason
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            () = shutdown.cancelled() => {
+                return Err(StartError::Identity("shut down before one came".into()));
+            }
+        }
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
     }
 }
 

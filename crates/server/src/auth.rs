@@ -10,11 +10,13 @@
 //!   yet — it admits a new node, and that is all it does;
 //! - a **node's credential** (`node.NAME.SECRET`, from a join or `shoal create node`): the
 //!   store API as node NAME (reads, and only NAME's own writes — see `store_api`), NAME's
-//!   lease, blob downloads and `/v1/info`.
+//!   lease and certificate, blob downloads and `/v1/info`.
 //!
 //! Credentials live in the store under [`shoal_store::raw::NODE_CREDENTIALS`]; one is checked
 //! on every request, so a revoked node (`shoal delete node`) is refused at once.
 
+use crate::secret::constant_time_eq;
+pub use crate::tokens::Access;
 use crate::{ApiError, ApiState};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -45,25 +47,6 @@ impl Role {
             Role::Join | Role::Node(_) => false,
         }
     }
-
-    /// The one namespace it reaches, when it reaches only one.
-    pub fn namespace(&self) -> Option<&str> {
-        match self {
-            Role::Token(a) if a.role != TokenRole::Admin => a.namespace.as_deref(),
-            _ => None,
-        }
-    }
-}
-
-/// What an access token may do: see [`TokenRole`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
-    /// The token's id.
-    pub id: String,
-    /// The namespace of a `view` or `edit` token.
-    pub namespace: Option<String>,
-    /// What it may do.
-    pub role: TokenRole,
 }
 
 /// What a node's credential starts with; then its name, a dot and its secret.
@@ -152,6 +135,8 @@ fn allowed(role: &Role, req: &Request) -> Result<(), String> {
             path.starts_with("/v1/store/")
                 || path == "/v1/info"
                 || segments == ["v1", "nodes", name.as_str(), "lease"]
+                || (method == http::Method::POST
+                    && segments == ["v1", "nodes", name.as_str(), "certificate"])
                 || (path.starts_with("/v1/blobs/") && method == http::Method::GET)
         }
         Role::Token(a) if a.role == TokenRole::Admin => true,
@@ -257,13 +242,11 @@ pub(crate) async fn authenticate(
     if let Err(why) = allowed(&role, &req) {
         return ApiError::Forbidden(why).into_response();
     }
+    if let Role::Token(access) = &role {
+        req.extensions_mut().insert(access.clone());
+    }
     req.extensions_mut().insert(role);
     next.run(req).await
-}
-
-/// Compares without an early exit, so timing does not reveal how much of a token matched.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

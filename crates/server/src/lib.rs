@@ -22,6 +22,7 @@
 //! | GET | `/v1/nodes`, `/v1/nodes/{name}` | the cluster's nodes |
 //! | DELETE | `/v1/nodes/{name}` | remove a node: its credential, lease and Node object |
 //! | POST | `/v1/nodes/{name}/join` | a node's credential, for the join token or a client (`?replace=true`) |
+//! | POST | `/v1/nodes/{name}/certificate` | node `name`'s certificate for its key, from the cluster's CA |
 //! | PUT | `/v1/nodes/{name}/lease` | a node keeps its liveness lease (etcd, TTL 2 s) alive |
 //! | GET, POST | `/v1/tokens` | list access tokens; make one (shown once) |
 //! | DELETE | `/v1/tokens/{id}` | delete an access token |
@@ -40,6 +41,7 @@ mod jobs;
 pub mod leader;
 pub mod liveness;
 mod logs;
+mod namespace_delete;
 mod namespaces;
 mod node_writes;
 mod nodes;
@@ -50,9 +52,11 @@ mod pulls;
 mod quota;
 mod revisions;
 mod routes;
+mod secret;
 mod serve;
 mod store_api;
 mod store_props;
+mod token_api;
 mod tokens;
 
 pub use auth::{Access, Role, credential_node};
@@ -90,6 +94,8 @@ pub struct ApiState {
     pub registry_policy: RegistryPolicy,
     /// How this server verifies the nodes it reads logs from over HTTPS.
     pub cluster_tls: shoal_tls::ClientTls,
+    /// The cluster's CA, which certifies the nodes' keys (`POST /v1/nodes/NAME/certificate`).
+    pub cluster_ca: Option<Arc<shoal_tls::Ca>>,
     /// The component of each manifest pulled here, by manifest digest.
     pub(crate) pinned: oci::Pinned,
     /// Serialises this server's applies and deletes (route claims are also safe across
@@ -113,6 +119,7 @@ impl ApiState {
             logs: None,
             registry_policy: RegistryPolicy::default(),
             cluster_tls: shoal_tls::ClientTls::system(),
+            cluster_ca: None,
             pinned: oci::Pinned::default(),
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
@@ -150,6 +157,12 @@ impl ApiState {
         self
     }
 
+    /// Certifies nodes' keys with `ca`.
+    pub fn with_cluster_ca(mut self, ca: shoal_tls::Ca) -> Self {
+        self.cluster_ca = Some(Arc::new(ca));
+        self
+    }
+
     /// Refuses OCI references `policy` does not allow.
     pub fn with_registry_policy(mut self, policy: RegistryPolicy) -> Self {
         self.registry_policy = policy;
@@ -184,10 +197,10 @@ pub fn router(state: Arc<ApiState>) -> Router {
             "/v1/namespaces/{ns}",
             get(namespaces::get)
                 .put(namespaces::apply)
-                .delete(namespaces::delete),
+                .delete(namespace_delete::delete),
         )
-        .route("/v1/tokens", get(tokens::list).post(tokens::create))
-        .route("/v1/tokens/{id}", axum::routing::delete(tokens::delete))
+        .route("/v1/tokens", get(token_api::list).post(token_api::create))
+        .route("/v1/tokens/{id}", axum::routing::delete(token_api::delete))
         .route("/v1/namespaces/{ns}/apps", get(apps::list))
         .route(
             "/v1/namespaces/{ns}/apps/{name}",
@@ -208,6 +221,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/nodes/{name}", get(nodes::get).delete(nodes::delete))
         .route("/v1/nodes/{name}/join", post(nodes::join))
+        .route("/v1/nodes/{name}/certificate", post(nodes::certificate))
         .route(
             "/v1/nodes/{name}/lease",
             axum::routing::put(nodes::keep_lease),

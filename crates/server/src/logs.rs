@@ -40,12 +40,16 @@ pub(crate) async fn logs(
 pub(crate) enum Source {
     /// The log directory of the node beside this server.
     Local(shoal_logs::LogDir),
-    /// The nodes that hold the object (each keeps its own part): each one's ingress URL, and
-    /// its credential, which it asks of whoever reads its logs.
+    /// The nodes that hold the object (each keeps its own part): each one's URL, and its
+    /// credential, which it asks of whoever reads its logs. A node is reached over TLS at
+    /// its ingress address by its TLS name (`NAME.nodes.shoal.internal`), verified by the
+    /// cluster's CA: the URL names it, `resolve` says where it is.
     Nodes {
-        /// Each node's ingress URL and credential.
+        /// Each node's URL and credential.
         nodes: Vec<(String, String)>,
-        /// How the nodes are verified when reached over HTTPS.
+        /// Where each node's TLS name is.
+        resolve: Vec<(String, std::net::SocketAddr)>,
+        /// How the nodes are verified.
         tls: shoal_tls::ClientTls,
     },
 }
@@ -64,13 +68,25 @@ pub(crate) async fn source(
     }
     let (nodes, _) = state.objects.list::<shoal_api::Node>(None).await?;
     let mut addresses = Vec::new();
+    let mut resolve = Vec::new();
     for n in nodes
         .into_iter()
         .filter(|n| holders.contains(&n.metadata.name))
     {
-        if let Some(credential) = crate::auth::of(state, &n.metadata.name).await? {
-            addresses.push((n.spec.address, credential));
-        }
+        let Some(credential) = crate::auth::of(state, &n.metadata.name).await? else {
+            continue;
+        };
+        let Some(at) = socket_addr(&n.spec.address).await else {
+            tracing::warn!(
+                "node/{}: its address {} does not resolve; its log is not read",
+                n.metadata.name,
+                n.spec.address
+            );
+            continue;
+        };
+        let host = shoal_tls::node_server_name(&n.metadata.name);
+        addresses.push((format!("https://{host}:{}", at.port()), credential));
+        resolve.push((host, at));
     }
     if addresses.is_empty() {
         return Err(ApiError::NotFound(format!(
@@ -79,8 +95,17 @@ pub(crate) async fn source(
     }
     Ok(Source::Nodes {
         nodes: addresses,
+        resolve,
         tls: state.cluster_tls.clone(),
     })
+}
+
+/// Where a node's ingress address (`http://HOST:PORT`) is.
+async fn socket_addr(address: &str) -> Option<std::net::SocketAddr> {
+    let uri: http::Uri = address.parse().ok()?;
+    let (host, port) = (uri.host()?, uri.port_u16()?);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    tokio::net::lookup_host((host, port)).await.ok()?.next()
 }
 
 /// Reads one log from its source.
@@ -163,18 +188,21 @@ pub(crate) async fn serve(
                 .and_then(|d| Utc::now().checked_sub_signed(d))
         }
     };
-    let tls = match &source {
-        Source::Nodes { tls, .. } => tls.clone(),
-        Source::Local(_) => shoal_tls::ClientTls::system(),
+    let mut http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10));
+    http = match &source {
+        Source::Nodes { tls, resolve, .. } => resolve.iter().fold(
+            http.tls_backend_preconfigured(tls.config()),
+            |b, (host, at)| b.resolve(host, *at),
+        ),
+        Source::Local(_) => http.tls_backend_preconfigured(shoal_tls::ClientTls::system().config()),
     };
     let reader = Arc::new(Reader {
         source,
         scope,
         name,
-        http: reqwest::Client::builder()
-            .tls_backend_preconfigured(tls.config())
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
+        http: http
             .build()
             .map_err(|e| ApiError::Unavailable(e.to_string()))?,
     });

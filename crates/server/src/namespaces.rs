@@ -1,20 +1,18 @@
-//! Namespace endpoints: list, get (with what its objects use), apply, delete (with
-//! everything in it). `default` always exists; any other namespace must be created before
-//! objects, tokens or routes can be in it.
+//! Namespace endpoints: list, get (with what its objects use), apply; deleting one with
+//! everything in it is `namespace_delete`. `default` always exists; any other namespace must
+//! be created before objects or tokens can be in it.
 
-use crate::auth::Role;
-use crate::{ApiError, ApiState, apps, jobs, quota, tokens};
+use crate::tokens::Access;
+use crate::{ApiError, ApiState, apps, quota};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use shoal_api::{
-    API_VERSION, App, ApplyResponse, ApplyResult, DEFAULT_NAMESPACE, Job, Namespace, ObjectRef,
-};
+use shoal_api::{API_VERSION, ApplyResponse, ApplyResult, DEFAULT_NAMESPACE, Namespace, ObjectRef};
 use shoal_store::Precondition;
 use std::sync::Arc;
 
-fn ns_ref(name: &str) -> ObjectRef {
+pub(crate) fn ns_ref(name: &str) -> ObjectRef {
     ObjectRef::new("namespace", DEFAULT_NAMESPACE, name)
 }
 
@@ -36,9 +34,9 @@ pub(crate) async fn existing(state: &ApiState, name: &str) -> Result<Namespace, 
 /// Every namespace (`default` first); a `view` or `edit` token sees only its own.
 pub(crate) async fn list(
     State(state): State<Arc<ApiState>>,
-    Extension(role): Extension<Role>,
+    access: Option<Extension<Access>>,
 ) -> Result<Json<Vec<Namespace>>, ApiError> {
-    if let Some(own) = role.namespace() {
+    if let Some(own) = access.as_ref().and_then(|Extension(a)| a.only_namespace()) {
         return Ok(Json(vec![existing(&state, own).await?]));
     }
     let (mut stored, _) = state.objects.list::<Namespace>(None).await?;
@@ -130,48 +128,4 @@ pub(crate) async fn apply(
             object: stored,
         }),
     ))
-}
-
-/// Deletes a namespace and everything in it: its apps and jobs (as `shoal delete` deletes
-/// each, their data with them) and its tokens. `default` cannot be deleted.
-pub(crate) async fn delete(
-    State(state): State<Arc<ApiState>>,
-    Path(name): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let what = ns_ref(&name);
-    if name == DEFAULT_NAMESPACE {
-        return Err(ApiError::Forbidden(format!(
-            "{what} cannot be deleted; delete the objects in it instead"
-        )));
-    }
-    let Some(ns) = state
-        .objects
-        .get::<Namespace>(DEFAULT_NAMESPACE, &name)
-        .await?
-    else {
-        return Err(ApiError::NotFound(format!("{what} not found")));
-    };
-    // Its tokens first, so that nothing is created in it while it empties.
-    tokens::delete_in(&state, &ns).await?;
-    for app in state.objects.list::<App>(Some(&name)).await?.0 {
-        let path = Path((name.clone(), app.metadata.name));
-        ignore_gone(apps::delete(State(state.clone()), path).await)?;
-    }
-    for job in state.objects.list::<Job>(Some(&name)).await?.0 {
-        let path = Path((name.clone(), job.metadata.name));
-        ignore_gone(jobs::delete(State(state.clone()), path).await)?;
-    }
-    state
-        .objects
-        .delete::<Namespace>(DEFAULT_NAMESPACE, &name, Precondition::None)
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// An object deleted meanwhile is as good as deleted.
-fn ignore_gone(r: Result<StatusCode, ApiError>) -> Result<(), ApiError> {
-    match r {
-        Ok(_) | Err(ApiError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
 }

@@ -125,3 +125,26 @@ pub(crate) async fn keep_lease(
         "node/{name}: its lease keeps changing hands; retry"
     )))
 }
+
+/// Certifies the key of node `name` (its own request, by its credential) for its TLS name,
+/// `NAME.nodes.shoal.internal`, with the cluster's CA: what the node presents to servers and
+/// to other nodes reaching it.
+pub(crate) async fn certificate(
+    State(state): State<Arc<ApiState>>,
+    Path(name): Path<String>,
+    Json(req): Json<shoal_api::NodeCertificateRequest>,
+) -> Result<Json<shoal_api::NodeCertificate>, ApiError> {
+    let Some(ca) = &state.cluster_ca else {
+        return Err(ApiError::NotFound(
+            "this server issues no node certificates (shoal up is its own node)".into(),
+        ));
+    };
+    let names = [shoal_tls::node_server_name(&name)];
+    let certificate = ca
+        .issue_for(&req.public_key, &names)
+        .map_err(|e| ApiError::BadRequest(format!("node/{name}: publicKey: {e}")))?;
+    Ok(Json(shoal_api::NodeCertificate {
+        certificate,
+        ca: ca.cert_pem().to_string(),
+    }))
+}

@@ -2,17 +2,34 @@
 //! `edit`) or for everything (`admin`). The store keeps what a token may do and its secret's
 //! SHA-256 under [`raw::ACCESS_TOKENS`]`ID` — never the secret — and the token is shown once.
 //! A request's token is looked up on every request, so a deleted one is refused at once.
+//! (Their endpoints: `token_api`.)
 
-use crate::auth::{Access, Role};
 use crate::{ApiError, ApiState};
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
-use shoal_api::{CreatedToken, Namespace, TokenInfo, TokenRequest, TokenRole};
+use shoal_api::{CreatedToken, Namespace, TokenInfo, TokenRole};
 use shoal_store::{Precondition, raw};
-use std::sync::Arc;
+
+/// What an access token may do: see [`TokenRole`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// The token's id.
+    pub id: String,
+    /// The namespace of a `view` or `edit` token.
+    pub namespace: Option<String>,
+    /// What it may do.
+    pub role: TokenRole,
+}
+
+impl Access {
+    /// The one namespace it reaches, unless it reaches all (`admin`).
+    pub fn only_namespace(&self) -> Option<&str> {
+        match self.role {
+            TokenRole::Admin => None,
+            _ => self.namespace.as_deref(),
+        }
+    }
+}
 
 /// What an access token starts with; then its id, a dot and its secret.
 const PREFIX: &str = "access.";
@@ -65,7 +82,7 @@ pub(crate) async fn verify(state: &ApiState, presented: &str) -> Result<Option<A
     };
     let stored: Stored = serde_json::from_slice(&kv.value)
         .map_err(|e| ApiError::Unavailable(format!("token {id} is stored unreadable: {e}")))?;
-    if !crate::auth::constant_time_eq(hash(secret).as_bytes(), stored.sha256.as_bytes()) {
+    if !crate::secret::constant_time_eq(hash(secret).as_bytes(), stored.sha256.as_bytes()) {
         return Ok(None);
     }
     Ok(Some(Access {
@@ -76,7 +93,7 @@ pub(crate) async fn verify(state: &ApiState, presented: &str) -> Result<Option<A
 }
 
 /// Every access token, by id.
-async fn all(state: &ApiState) -> Result<Vec<TokenInfo>, ApiError> {
+pub(crate) async fn all(state: &ApiState) -> Result<Vec<TokenInfo>, ApiError> {
     let (kvs, _) = state.objects.store().list(raw::ACCESS_TOKENS).await?;
     Ok(kvs
         .into_iter()
@@ -88,41 +105,17 @@ async fn all(state: &ApiState) -> Result<Vec<TokenInfo>, ApiError> {
         .collect())
 }
 
-/// `GET /v1/tokens`.
-pub(crate) async fn list(
-    State(state): State<Arc<ApiState>>,
-) -> Result<Json<Vec<TokenInfo>>, ApiError> {
-    Ok(Json(all(&state).await?))
-}
-
-/// `POST /v1/tokens`: a new token, shown this once.
-pub(crate) async fn create(
-    State(state): State<Arc<ApiState>>,
-    Json(req): Json<TokenRequest>,
-) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let namespace = match (req.role, req.namespace) {
-        (TokenRole::Admin, Some(ns)) => {
-            return Err(ApiError::Invalid(format!(
-                "token: namespace: an admin token reaches every namespace, not only {ns}; leave the namespace out, or choose role view or edit"
-            )));
-        }
-        (TokenRole::Admin, None) => None,
-        (_, None) => {
-            return Err(ApiError::Invalid(format!(
-                "token: namespace: a {} token reaches one namespace; name it",
-                req.role
-            )));
-        }
-        (_, Some(ns)) => {
-            crate::namespaces::existing(&state, &ns).await?;
-            Some(ns)
-        }
-    };
+/// Makes a token for `role` (in `namespace`, which the caller checked); shown this once.
+pub(crate) async fn issue(
+    state: &ApiState,
+    namespace: Option<String>,
+    role: TokenRole,
+) -> Result<CreatedToken, ApiError> {
     let id = hex::encode(rand::random::<[u8; 6]>());
     let secret = hex::encode(rand::random::<[u8; 32]>());
     let stored = Stored {
         namespace,
-        role: req.role,
+        role,
         created: chrono::Utc::now(),
         sha256: hash(&secret),
     };
@@ -132,37 +125,20 @@ pub(crate) async fn create(
         .store()
         .put(&key(&id), value, Precondition::Absent)
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            token: format!("{PREFIX}{id}.{secret}"),
-            info: stored.info(&id),
-        }),
-    ))
+    Ok(CreatedToken {
+        token: format!("{PREFIX}{id}.{secret}"),
+        info: stored.info(&id),
+    })
 }
 
-/// `DELETE /v1/tokens/{id}`: the token is refused from the next request on.
-pub(crate) async fn delete(
-    State(state): State<Arc<ApiState>>,
-    Extension(role): Extension<Role>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    if let Role::Token(a) = &role
-        && a.id == id
-    {
-        return Err(ApiError::Conflict(format!(
-            "token {id} is the one this request carries; delete it with another admin token"
-        )));
-    }
-    match state
+/// Deletes token `id`; whether it existed.
+pub(crate) async fn revoke(state: &ApiState, id: &str) -> Result<bool, ApiError> {
+    Ok(state
         .objects
         .store()
-        .delete(&key(&id), Precondition::None)
+        .delete(&key(id), Precondition::None)
         .await?
-    {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
-        None => Err(ApiError::NotFound(format!("token {id} not found"))),
-    }
+        .is_some())
 }
 
 /// Deletes every token of namespace `ns` (the namespace is being deleted).

@@ -4,7 +4,7 @@
 use crate::TlsError;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SubjectPublicKeyInfo,
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -95,40 +95,60 @@ impl Ca {
     /// A name is neither a DNS name nor an IP address, or signing fails.
     pub fn issue(&self, names: &[String]) -> Result<Issued, TlsError> {
         let key = KeyPair::generate().map_err(make)?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(
-            DnType::CommonName,
-            names.first().map_or("shoal", String::as_str),
-        );
-        params.distinguished_name = dn;
-        params.subject_alt_names = names
-            .iter()
-            .map(|n| match n.parse::<std::net::IpAddr>() {
-                Ok(ip) => Ok(SanType::IpAddress(ip)),
-                Err(_) => n
-                    .clone()
-                    .try_into()
-                    .map(SanType::DnsName)
-                    .map_err(|_| TlsError::Make(format!("'{n}' is not a DNS name or an IP"))),
-            })
-            .collect::<Result<_, _>>()?;
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        validity(&mut params, LEAF_VALIDITY);
-        let cert = params.signed_by(&key, &self.issuer).map_err(make)?;
+        let cert = leaf(names)?.signed_by(&key, &self.issuer).map_err(make)?;
         Ok(Issued {
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
         })
     }
+
+    /// A certificate for `names` of the key whose public half is `public_key_pem` (a PEM
+    /// `PUBLIC KEY`, made where the private half stays): a node's, by the cluster's CA.
+    ///
+    /// # Errors
+    /// The public key does not read, a name is neither a DNS name nor an IP address, or
+    /// signing fails.
+    pub fn issue_for(&self, public_key_pem: &str, names: &[String]) -> Result<String, TlsError> {
+        let public = SubjectPublicKeyInfo::from_pem(public_key_pem)
+            .map_err(|e| TlsError::Make(format!("the public key does not read: {e}")))?;
+        let cert = leaf(names)?
+            .signed_by(&public, &self.issuer)
+            .map_err(make)?;
+        Ok(cert.pem())
+    }
+}
+
+/// A leaf certificate's parameters for `names`: server and client use, valid a year.
+fn leaf(names: &[String]) -> Result<CertificateParams, TlsError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(
+        DnType::CommonName,
+        names.first().map_or("shoal", String::as_str),
+    );
+    params.distinguished_name = dn;
+    params.subject_alt_names = names
+        .iter()
+        .map(|n| match n.parse::<std::net::IpAddr>() {
+            Ok(ip) => Ok(SanType::IpAddress(ip)),
+            Err(_) => n
+                .clone()
+                .try_into()
+                .map(SanType::DnsName)
+                .map_err(|_| TlsError::Make(format!("'{n}' is not a DNS name or an IP"))),
+        })
+        .collect::<Result<_, _>>()?;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    validity(&mut params, LEAF_VALIDITY);
+    Ok(params)
 }
 
 /// The certificate files a `shoal up` or `shoal server` given none serves with, in a

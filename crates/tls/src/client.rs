@@ -63,6 +63,41 @@ impl ClientTls {
         })
     }
 
+    /// Trusting only the CA certificates in `pem` (PEM text).
+    ///
+    /// # Errors
+    /// It holds no usable CA certificate.
+    pub fn from_ca_pem(pem: &str) -> Result<Self, TlsError> {
+        use rustls::pki_types::pem::PemObject;
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            let cert = cert.map_err(|e| TlsError::Make(format!("the CA is not valid PEM: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| TlsError::Make(format!("the CA is not usable: {e}")))?;
+        }
+        if roots.is_empty() {
+            return Err(TlsError::Make("the CA holds no certificate".into()));
+        }
+        Ok(Self {
+            roots: Arc::new(roots),
+            identity: None,
+        })
+    }
+
+    /// These roots and the CA certificates in `pem` (PEM text).
+    ///
+    /// # Errors
+    /// It holds no usable CA certificate.
+    pub fn and_ca_pem(mut self, pem: &str) -> Result<Self, TlsError> {
+        let mut roots = (*self.roots).clone();
+        roots
+            .roots
+            .extend(Self::from_ca_pem(pem)?.roots.roots.iter().cloned());
+        self.roots = Arc::new(roots);
+        Ok(self)
+    }
+
     /// These roots and the CA certificates in the PEM file `path`.
     ///
     /// # Errors

@@ -9,18 +9,22 @@
 //! - [`ClientTls`]: what a client trusts (the system's roots or a CA file) and, for etcd, the
 //!   certificate it presents.
 //! - [`Ca`]: a certificate authority made here (rcgen), for the certificates `shoal up` and
-//!   `shoal server` make themselves when given none, and for tests.
+//!   `shoal server` make themselves when given none, the nodes' certificates, and tests.
+//! - [`NodeIdentity`]: a cluster node's key and certificate for `NAME.nodes.shoal.internal`,
+//!   and the cluster CA its peers are verified by.
 //!
 //! Every configuration uses ring explicitly; nothing depends on a process-wide provider.
 
 mod ca;
 mod certs;
 mod client;
+mod identity;
 pub mod pem;
 
 pub use ca::{Ca, Issued, LocalCertificates};
 pub use certs::Certificates;
 pub use client::ClientTls;
+pub use identity::{NODE_DOMAIN, NodeIdentity, NodeKey, node_server_name};
 pub use rustls;
 pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 

@@ -1,7 +1,10 @@
 //! Certificates made by the CA here, presented by a listener and verified by a client: SNI,
 //! reloading, and the errors a wrong file gets.
 
-use shoal_tls::{ALPN_H2, ALPN_HTTP1, Ca, Certificates, ClientTls, TlsAcceptor, TlsConnector};
+use shoal_tls::{
+    ALPN_H2, ALPN_HTTP1, Ca, Certificates, ClientTls, NodeIdentity, NodeKey, TlsAcceptor,
+    TlsConnector, node_server_name,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -56,7 +59,11 @@ async fn handshake(
 
 /// Serves TLS with `certs` on a free loopback port, echoing 4 bytes per connection.
 async fn serve(certs: Arc<Certificates>) -> std::net::SocketAddr {
-    let config = shoal_tls::server_config(certs, &[ALPN_H2, ALPN_HTTP1]).unwrap();
+    serve_config(shoal_tls::server_config(certs, &[ALPN_H2, ALPN_HTTP1]).unwrap()).await
+}
+
+/// Serves TLS with `config` on a free loopback port, echoing 4 bytes per connection.
+async fn serve_config(config: Arc<rustls::ServerConfig>) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -169,4 +176,44 @@ fn a_wrong_file_is_named_with_what_it_should_hold() {
     assert!(err.to_string().contains("missing.crt"), "{err}");
     let err = Certificates::load(None, None).unwrap_err();
     assert!(err.to_string().contains("--tls-cert"), "{err}");
+}
+
+#[tokio::test]
+async fn a_node_is_certified_for_its_own_name_and_verified_by_the_cluster_ca_alone() {
+    let ca = Ca::generate("Shoal cluster CA").unwrap();
+    let key = NodeKey::generate().unwrap();
+    let cert = ca
+        .issue_for(key.public_pem(), &[node_server_name("n1")])
+        .unwrap();
+    let identity = NodeIdentity::new(&key, &cert, ca.cert_pem()).unwrap();
+    let addr = serve_config(identity.server_config()).await;
+    let (cn, alpn) = handshake(addr, identity.peers(), "n1.nodes.shoal.internal")
+        .await
+        .unwrap();
+    assert_eq!(cn, "n1.nodes.shoal.internal");
+    assert_eq!(alpn.as_deref(), Some(ALPN_HTTP1));
+    // Reached as another node, it is refused: a node answers only for itself.
+    let err = handshake(addr, identity.peers(), &node_server_name("n2"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+    // Another CA's clients do not trust it, and the cluster CA alone is trusted.
+    let other = Ca::generate("other").unwrap();
+    let stranger = ClientTls::from_ca_pem(other.cert_pem()).unwrap();
+    assert!(
+        handshake(addr, &stranger, &node_server_name("n1"))
+            .await
+            .is_err()
+    );
+    // A certificate serves only the key it was issued for.
+    let thief = NodeKey::generate().unwrap();
+    let err = NodeIdentity::new(&thief, &cert, ca.cert_pem())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("not of this node's key"), "{err}");
+    // Garbage is refused with what it should have been.
+    let err = ca
+        .issue_for("not a key", &[node_server_name("n1")])
+        .unwrap_err();
+    assert!(err.to_string().contains("public key"), "{err}");
 }
