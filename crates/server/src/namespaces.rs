@@ -116,16 +116,5 @@ pub(crate) async fn apply(
             (ApplyResult::Configured, stored)
         }
     };
-    let status = if result == ApplyResult::Created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(ApplyResponse {
-            result,
-            object: stored,
-        }),
-    ))
+    Ok(apps::applied(&state, &what, None, result, stored).await)
 }
