@@ -14,15 +14,17 @@ trap cleanup EXIT
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 # Starts `shoal up` from binary $1 (plus any flags in $SHOAL_UP_ARGS) on free ports with its
-# data in $out/$2 (log in $out/$2.err); sets `shoal_api` and `shoal_url` (the ingress).
+# data in $out/$2 (log in $out/$2.err); sets `shoal_api`, `shoal_url` (the ingress),
+# `shoal_https` and `shoal_metrics` (where it serves Prometheus metrics), as it printed them.
 start_shoal_from() {
   # shellcheck disable=SC2086 # SHOAL_UP_ARGS: extra flags, word-split on purpose
   "$1" up --api 127.0.0.1:0 --http 127.0.0.1:0 --data-dir "$out/$2" ${SHOAL_UP_ARGS:-} >"$out/$2.out" 2>"$out/$2.err" &
   pids+=($!)
-  until grep -q 'ingress:' "$out/$2.out" 2>/dev/null; do sleep 0.1; done
+  until grep -q 'data:' "$out/$2.out" 2>/dev/null; do sleep 0.1; done
   shoal_api=$(awk '/API:/ {print $2}' "$out/$2.out")
   shoal_url=$(awk '/ingress:/ {print $2}' "$out/$2.out")
   shoal_https=$(awk '$1 == "https:" {print $2}' "$out/$2.out")
+  shoal_metrics=$(awk '$1 == "metrics:" {print $2}' "$out/$2.out")
 }
 
 # Starts this build's `shoal up` in $out/shoal and exports SHOAL_SERVER and SHOAL_DATA_DIR for

@@ -76,6 +76,10 @@ pub struct NodeArgs {
     /// Memory this node offers to apps; default: the machine's memory.
     #[arg(long, value_parser = Quantity::parse)]
     pub capacity_memory: Option<Quantity>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (no token), the node's and every app's
+    /// it holds.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -135,6 +139,11 @@ impl NodeArgs {
             node = node
                 .https(listener, config)
                 .redirect_to_https(self.https_redirect);
+        }
+        if let Some(addr) = self.metrics {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen on --metrics {addr}"))?;
+            node = node.metrics_listener(listener);
         }
         if let Some(workers) = self.workers {
             node = node.workers(workers);
@@ -200,6 +209,9 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     println!("  ingress:  http://{}", node.http());
     if let Some(https) = node.https() {
         println!("  https:    https://{https}");
+    }
+    if let Some(metrics) = node.metrics_addr() {
+        println!("  metrics:  http://{metrics}/metrics");
     }
     println!("  data:     {}", data_dir.display());
     std::io::stdout().flush()?;

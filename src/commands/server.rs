@@ -34,6 +34,10 @@ pub struct Args {
     pub tls: crate::tls::TlsArgs,
     #[command(flatten)]
     pub etcd: EtcdTlsArgs,
+    /// Ask for a token at /metrics too (the client token or an admin token); by default a
+    /// scrape needs none.
+    #[arg(long)]
+    pub private_metrics: bool,
 }
 
 /// How a server reaches etcd over TLS, as etcd's `--trusted-ca-file` and `--client-cert-auth`
@@ -175,8 +179,10 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
             .with_leases(etcd.clone())
             .with_cluster_tls(cluster_tls)
             .with_cluster_ca(node_ca)
-            .with_registry_policy(args.registries.policy()),
+            .with_registry_policy(args.registries.policy())
+            .with_private_metrics(args.private_metrics),
     );
+    let metrics = state.metrics.clone();
     let shutdown = CancellationToken::new();
     let api = tokio::spawn(shoal_server::run(
         listener,
@@ -196,18 +202,21 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     let leader = tokio::spawn(shoal_server::leader::campaign(
         etcd,
         id,
+        metrics.clone(),
         shutdown.clone(),
         move |fenced, leading| {
             let (objects, source) = (Objects::new(Arc::new(fenced)), source.clone());
+            let metrics = metrics.clone();
             async move {
                 tokio::join!(
                     shoal_server::liveness::run(
                         objects.clone(),
                         shoal_server::liveness::Proof::Lease,
                         source.clone(),
+                        metrics.clone(),
                         leading.clone()
                     ),
-                    shoal_server::placement::run(objects, source, leading),
+                    shoal_server::placement::run(objects, source, metrics, leading),
                 );
             }
         },

@@ -31,6 +31,10 @@ pub struct Args {
     pub node: super::node::NodeArgs,
     #[command(flatten)]
     pub tls: crate::tls::TlsArgs,
+    /// Ask for a token at the API's /metrics too (the client token or an admin token); by
+    /// default a scrape needs none.
+    #[arg(long)]
+    pub private_metrics: bool,
 }
 
 /// Runs `shoal up` until Ctrl-C or SIGTERM; in-flight requests finish before it returns.
@@ -67,26 +71,35 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         .start("local", &data_dir, topology, &args.tls, &shutdown)
         .await?;
     let http_addr = node.http();
+    let node_metrics = node.metrics().clone();
+    let state = ApiState::new(
+        objects.clone(),
+        blobs,
+        token.clone(),
+        args.max_upload.bytes(),
+    )
+    .with_logs(node.logs().clone())
+    .with_registry_policy(args.registries.policy())
+    .with_node_metrics(Arc::new(move |out| node_metrics.write(out)))
+    .with_private_metrics(args.private_metrics);
     // A single node is its own leader: it judges its own liveness, as a cluster's leader would.
+    state.metrics.set_leading(true);
     let liveness = {
-        let (objects, stop) = (objects.clone(), shutdown.clone());
+        let (objects, stop, metrics) = (objects, shutdown.clone(), state.metrics.clone());
         tokio::spawn(async move {
             shoal_server::leader::supervise("liveness", stop.clone(), move || {
                 shoal_server::liveness::run(
                     objects.clone(),
                     shoal_server::liveness::Proof::Heartbeats,
                     "server/local".into(),
+                    metrics.clone(),
                     stop.clone(),
                 )
             })
             .await;
         })
     };
-    let state = Arc::new(
-        ApiState::new(objects, blobs, token.clone(), args.max_upload.bytes())
-            .with_logs(node.logs().clone())
-            .with_registry_policy(args.registries.policy()),
-    );
+    let state = Arc::new(state);
     let api = tokio::spawn(shoal_server::run(
         api_listener,
         Some(api_tls),
@@ -100,6 +113,10 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     println!("  ingress:  http://{http_addr}");
     if let Some(https) = node.https() {
         println!("  https:    https://{https}");
+    }
+    match node.metrics_addr() {
+        Some(metrics) => println!("  metrics:  http://{metrics}/metrics"),
+        None => println!("  metrics:  {api_url}/metrics"),
     }
     if let Some(ca) = &presented.ca {
         println!("  CA:       {}", ca.display());

@@ -13,6 +13,7 @@ mod hostile;
 mod jobs;
 mod limits;
 mod logs;
+mod metrics;
 mod oci;
 mod oci_spin;
 mod reuse;

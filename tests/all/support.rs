@@ -60,6 +60,8 @@ pub struct Node {
     pub http: String,
     /// The HTTPS ingress, if it printed one (`https:`).
     pub https: String,
+    /// Where it serves Prometheus metrics, if it printed it (`metrics:`).
+    pub metrics: String,
     /// The CA the CLI trusts the API by, when not the one the node made in its data dir.
     pub ca: Option<PathBuf>,
     pub data_dir: PathBuf,
@@ -89,8 +91,8 @@ impl Node {
         ];
         args.extend_from_slice(extra);
         let ready: &[&str] = match extra.contains(&"--https") {
-            true => &["API:", "ingress:", "https:"],
-            false => &["API:", "ingress:"],
+            true => &["API:", "ingress:", "https:", "metrics:"],
+            false => &["API:", "ingress:", "metrics:"],
         };
         Node::spawn(&args, data_dir, &[], ready)
     }
@@ -113,6 +115,7 @@ impl Node {
         stderr.clone().follow(child.stderr.take().unwrap());
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let (mut api, mut http, mut https) = (String::new(), String::new(), String::new());
+        let mut metrics = String::new();
         let mut seen = Vec::new();
         let mut line = String::new();
         while !ready.iter().all(|r| seen.contains(r)) {
@@ -136,6 +139,9 @@ impl Node {
             if let Some(h) = trimmed.strip_prefix("https:") {
                 https = h.trim().to_string();
             }
+            if let Some(m) = trimmed.strip_prefix("metrics:") {
+                metrics = m.trim().to_string();
+            }
         }
         Log::default().follow(stdout.into_inner());
         Node {
@@ -143,6 +149,7 @@ impl Node {
             api,
             http,
             https,
+            metrics,
             ca: None,
             data_dir: data_dir.to_path_buf(),
             stderr,

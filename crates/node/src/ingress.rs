@@ -3,6 +3,7 @@
 //! HTTP/1.1 by ALPN, or a redirect to HTTPS), every request routed through the live [`Routes`].
 
 use crate::forward::ClusterIngress;
+use crate::metrics::NodeMetrics;
 use crate::{IngressLimits, Routes};
 use http::StatusCode;
 use http_body_util::BodyExt;
@@ -59,6 +60,17 @@ pub struct Front {
     pub protocol: Protocol,
 }
 
+/// What every worker of the ingress serves with.
+pub struct Shared {
+    /// Where requests go.
+    pub routes: Routes,
+    /// In a cluster: the apps held elsewhere, and the node's identity for the cluster's own
+    /// requests.
+    pub cluster: Option<Arc<ClusterIngress>>,
+    /// Where connections and requests are counted.
+    pub metrics: Arc<NodeMetrics>,
+}
+
 /// Serves every front with `workers` threads until `shutdown` is cancelled, then lets
 /// in-flight requests finish (up to 30 s) and returns.
 ///
@@ -70,8 +82,7 @@ pub struct Front {
 /// A worker thread or runtime could not be started.
 pub async fn serve(
     fronts: Vec<Front>,
-    routes: Routes,
-    cluster: Option<Arc<ClusterIngress>>,
+    shared: Shared,
     workers: usize,
     limits: IngressLimits,
     shutdown: CancellationToken,
@@ -97,8 +108,9 @@ pub async fn serve(
     let mut threads = Vec::new();
     for (i, sockets) in per_worker.into_iter().enumerate() {
         let serving = Serving {
-            routes: routes.clone(),
-            cluster: cluster.clone(),
+            routes: shared.routes.clone(),
+            cluster: shared.cluster.clone(),
+            metrics: shared.metrics.clone(),
             limits,
             connections: connections.clone(),
         };
@@ -142,6 +154,7 @@ pub async fn serve(
 struct Serving {
     routes: Routes,
     cluster: Option<Arc<ClusterIngress>>,
+    metrics: Arc<NodeMetrics>,
     limits: IngressLimits,
     connections: Arc<Semaphore>,
 }
@@ -197,6 +210,7 @@ async fn accept_loop(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        let open = Open::new(&serving.metrics);
         // The plain port of a cluster node also answers the cluster's own TLS (servers
         // reading logs, other nodes forwarding) with the node's identity.
         let internal = match &protocol {
@@ -229,16 +243,7 @@ async fn accept_loop(
                             "the cluster's own requests (log reads, forwarded requests) are made over TLS to this node's identity, not in the clear",
                         ),
                         Some(port) if !internal => to_https(&req, port),
-                        _ => {
-                            dispatch(
-                                &serving.routes,
-                                serving.cluster.as_deref(),
-                                &limits,
-                                peer,
-                                req,
-                            )
-                            .await
-                        }
+                        _ => dispatch(&serving, peer, req).await,
                     })
                 }
             });
@@ -255,7 +260,7 @@ async fn accept_loop(
                     }
                 }
             }
-            drop(permit);
+            drop((permit, open));
         });
     }
     drop(listener);
@@ -311,13 +316,29 @@ fn to_https<B>(req: &http::Request<B>, port: u16) -> http::Response<shoal_runtim
     response
 }
 
+/// One ingress connection, counted open while it lives.
+struct Open(Arc<NodeMetrics>);
+
+impl Open {
+    fn new(metrics: &Arc<NodeMetrics>) -> Self {
+        metrics.accepted.inc();
+        metrics.connections.inc();
+        Self(metrics.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.connections.dec();
+    }
+}
+
 async fn dispatch(
-    routes: &Routes,
-    cluster: Option<&ClusterIngress>,
-    limits: &IngressLimits,
+    serving: &Serving,
     peer: SocketAddr,
     req: hyper::Request<hyper::body::Incoming>,
 ) -> http::Response<shoal_runtime::Body> {
+    let (routes, cluster, limits) = (&serving.routes, serving.cluster.as_deref(), &serving.limits);
     if let Some(cluster) = cluster
         && req.uri().path().starts_with(crate::forward::RESERVED)
     {
@@ -372,7 +393,10 @@ async fn dispatch(
                     .map(|app| (f, app))
             });
         return match remote {
-            Some((f, app)) => f.forward(&app, req).await,
+            Some((f, app)) => {
+                serving.metrics.forwarded.inc();
+                f.forward(&app, req).await
+            }
             None => text_response(
                 StatusCode::NOT_FOUND,
                 format!("no app is routed at {}", req.uri().path()),
@@ -388,7 +412,10 @@ async fn dispatch(
         spin.set_headers(req.headers_mut(), host.as_deref(), &target, Some(peer));
     }
     let app = routed.app;
+    let mut request = app.metrics().request();
+    let req = req.map(|body| body.counted(app.metrics().clone()));
     let response = app.handle(req).await;
-    let (limit, name) = (limits.max_response_body, app.name().to_string());
-    response.map(|body| ResponseBody::new(body, limit, name).boxed_unsync())
+    request.answered(response.status().as_u16());
+    let limit = limits.max_response_body;
+    response.map(|body| ResponseBody::new(body, limit, request).boxed_unsync())
 }

@@ -14,6 +14,8 @@
 //! - [`ingress::serve`] answers HTTP on one listener with one current-thread runtime per core,
 //!   each with its own `SO_REUSEPORT` socket, routing by host and longest path prefix; in a
 //!   cluster, [`forward`] relays requests for apps held elsewhere.
+//! - [`metrics`] is what the node measures (per app, its ingress, runtime and process) and
+//!   serves to a Prometheus scrape.
 
 mod agent;
 mod cluster;
@@ -24,6 +26,7 @@ mod health;
 pub mod ingress;
 pub mod jobs;
 mod limits;
+pub mod metrics;
 mod node;
 mod quotas;
 pub mod register;

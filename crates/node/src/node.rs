@@ -19,6 +19,7 @@ use crate::agent::{Agent, AgentConfig, AgentParts};
 use crate::cluster::Servers;
 use crate::forward::{ClusterIngress, Forwarder};
 use crate::jobs::{Clock, JobController, NodeRunner};
+use crate::metrics::NodeMetrics;
 use crate::register::LeaseKeeper;
 use crate::{IngressLimits, RouteTable, ingress};
 use arc_swap::ArcSwap;
@@ -109,6 +110,7 @@ pub struct Builder {
     compile_limits: Option<shoal_runtime::compiler::CompileLimits>,
     https: Option<(std::net::TcpListener, Arc<shoal_tls::rustls::ServerConfig>)>,
     redirect_to_https: bool,
+    metrics: Option<std::net::TcpListener>,
 }
 
 /// A running node: its tasks, and where its ingress listens.
@@ -116,6 +118,8 @@ pub struct Node {
     http: SocketAddr,
     https: Option<SocketAddr>,
     logs: LogDir,
+    metrics: Arc<NodeMetrics>,
+    metrics_addr: Option<SocketAddr>,
     tasks: Vec<JoinHandle<()>>,
     ingress: JoinHandle<std::io::Result<()>>,
 }
@@ -140,6 +144,7 @@ impl Node {
             compile_limits: None,
             https: None,
             redirect_to_https: false,
+            metrics: None,
         }
     }
 
@@ -156,6 +161,16 @@ impl Node {
     /// The logs it writes (the API of `shoal up` serves them).
     pub fn logs(&self) -> &LogDir {
         &self.logs
+    }
+
+    /// What it measures (the API of `shoal up` serves it at `/metrics`).
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
+    }
+
+    /// Where it serves `GET /metrics`, if it was given a listener for it.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// Waits until every part stopped (after the shutdown signal).
@@ -246,6 +261,12 @@ impl Builder {
         self
     }
 
+    /// Serves `GET /metrics` on `listener` too (see [`crate::metrics::serve`]).
+    pub fn metrics_listener(mut self, listener: std::net::TcpListener) -> Self {
+        self.metrics = Some(listener);
+        self
+    }
+
     /// Answers every plain HTTP request with a redirect to HTTPS (with [`Builder::https`]).
     pub fn redirect_to_https(mut self, on: bool) -> Self {
         self.redirect_to_https = on;
@@ -308,6 +329,7 @@ impl Builder {
             .map_err(StartError::Runtime)?,
         );
         let http = listener.local_addr().map_err(StartError::Listener)?;
+        let metrics = Arc::new(NodeMetrics::new(runtime.clone()));
         let routes = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let parts = AgentParts {
             objects: objects.clone(),
@@ -321,6 +343,7 @@ impl Builder {
                 logs.clone(),
             ),
             quotas: quotas.clone(),
+            metrics: metrics.clone(),
         };
         let agent = Agent::new(
             parts,
@@ -405,10 +428,27 @@ impl Builder {
                 protocol: ingress::Protocol::Tls(tls),
             });
         }
+        let mut metrics_addr = None;
+        if let Some(listener) = self.metrics {
+            metrics_addr = Some(listener.local_addr().map_err(StartError::Listener)?);
+            listener
+                .set_nonblocking(true)
+                .map_err(StartError::Listener)?;
+            let listener =
+                tokio::net::TcpListener::from_std(listener).map_err(StartError::Listener)?;
+            tasks.push(tokio::spawn(crate::metrics::serve(
+                listener,
+                metrics.clone(),
+                shutdown.clone(),
+            )));
+        }
         let ingress = tokio::spawn(ingress::serve(
             fronts,
-            routes,
-            ingress_cluster,
+            ingress::Shared {
+                routes,
+                cluster: ingress_cluster,
+                metrics: metrics.clone(),
+            },
             workers,
             self.limits,
             shutdown,
@@ -417,6 +457,8 @@ impl Builder {
             http,
             https,
             logs,
+            metrics,
+            metrics_addr,
             tasks,
             ingress,
         })

@@ -6,6 +6,7 @@ use shoal_api::{App, Identity, Job, JobRun, WorkloadSpec};
 use shoal_blobs::Blobs;
 use shoal_capabilities::{Capabilities, GrantError};
 use shoal_logs::AppLog;
+use shoal_metrics::AppMetrics;
 use shoal_runtime::{Artifact, Invocation, Limits, Serving, Workload};
 use std::sync::Arc;
 
@@ -58,7 +59,7 @@ pub fn serving(app: &App, shared: Option<Arc<shoal_runtime::SharedLimit>>) -> Se
     }
 }
 
-/// `app` as the runtime runs it: its name, log and grants.
+/// `app` as the runtime runs it: its name, log, grants and measures.
 ///
 /// # Errors
 /// A grant cannot be built.
@@ -66,6 +67,7 @@ pub async fn http(
     app: &App,
     capabilities: &Capabilities,
     log: Arc<AppLog>,
+    metrics: Arc<AppMetrics>,
 ) -> Result<Workload, GrantError> {
     let owner = app.object_ref();
     let grants = capabilities
@@ -75,6 +77,7 @@ pub async fn http(
         name: owner.to_string(),
         log,
         grants,
+        metrics,
     })
 }
 
@@ -120,6 +123,7 @@ pub async fn job_attempt(
         name: owner.to_string(),
         log,
         grants,
+        metrics: AppMetrics::unlisted(&owner.to_string()),
     };
     Ok((workload, invocation))
 }

@@ -77,6 +77,7 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
         name: "app/bench".into(),
         log: logs.app("default", "bench"),
         grants: Grants::default(),
+        metrics: std::sync::Arc::new(shoal_metrics::AppMetrics::new("default", "bench")),
     };
     // The defaults of an App's limits, and a fresh instance per request unless reused.
     let serving = Serving {

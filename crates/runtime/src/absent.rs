@@ -173,6 +173,9 @@ fn respond(
     answer: Option<(Val, String)>,
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
+    host.workload()
+        .metrics
+        .denied(shoal_metrics::Denial::Import);
     let Some((value, case)) = answer else {
         host.workload().event(&format!(
             "{what}: this node does not provide it; the call traps"

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
+use shoal_metrics::{AppMetrics, LimitHit, Request};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -107,14 +108,18 @@ impl Held {
         })
     }
 
-    /// The task ran to its end; `cut_off` is the log line for what ended it, should that have
-    /// cut off a response already begun.
-    pub(crate) fn finish(mut self, cut_off: Option<String>) {
+    /// The task ran to its end; `cut_off` is the log line for what ended it (and `limit` the
+    /// limit, if one did), should that have cut off a response already begun; before a
+    /// response, the caller answers it.
+    pub(crate) fn finish(mut self, cut_off: Option<String>, limit: Option<LimitHit>) {
         self.finished = true;
         drop(self.permit.take());
         if let Some(line) = cut_off
             && self.shared.responded.load(Ordering::Relaxed)
         {
+            if let Some(limit) = limit {
+                self.workload.metrics.limit_hit(limit);
+            }
             self.workload.event(&line);
         }
     }
@@ -184,6 +189,8 @@ pub struct RequestBody<B> {
     limit: u64,
     idle: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// Told the bytes read, once the body is dropped.
+    metrics: Option<Arc<AppMetrics>>,
 }
 
 impl<B> RequestBody<B> {
@@ -195,6 +202,22 @@ impl<B> RequestBody<B> {
             limit,
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
+            metrics: None,
+        }
+    }
+
+    /// Counts the bytes read into `metrics` (a request of that app).
+    #[must_use]
+    pub fn counted(mut self, metrics: Arc<AppMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+}
+
+impl<B> Drop for RequestBody<B> {
+    fn drop(&mut self) {
+        if let Some(metrics) = &self.metrics {
+            metrics.received(self.seen);
         }
     }
 }
@@ -242,22 +265,24 @@ where
     }
 }
 
-/// A response body that is cut off (the connection aborted) once it passes `limit` bytes.
+/// A response body that is cut off (the connection aborted) once it passes `limit` bytes,
+/// carrying its [`Request`] (counted as finished once the body is dropped: sent, or its
+/// client gone).
 pub struct ResponseBody<B> {
     inner: B,
     seen: u64,
     limit: u64,
-    app: String,
+    request: Request,
 }
 
 impl<B> ResponseBody<B> {
-    /// Wraps `inner`, a response of `app`.
-    pub fn new(inner: B, limit: u64, app: String) -> Self {
+    /// Wraps `inner`, the body of the response to `request`.
+    pub fn new(inner: B, limit: u64, request: Request) -> Self {
         Self {
             inner,
             seen: 0,
             limit,
-            app,
+            request,
         }
     }
 }
@@ -279,8 +304,9 @@ where
             && let Some(data) = f.data_ref()
         {
             this.seen += data.len() as u64;
+            this.request.sent(data.len() as u64);
             if this.seen > this.limit {
-                tracing::warn!(app = %this.app, limit = this.limit, "response body exceeded the node's limit; cutting it off");
+                tracing::warn!(app = %this.request.app().name(), limit = this.limit, "response body exceeded the node's limit; cutting it off");
                 return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(this.seen)))));
             }
         }

@@ -129,9 +129,12 @@ impl Runtime {
         };
         for flavor in flavors {
             if let Some(code) = load_cached(flavor, &cached(flavor), module) {
+                self.stats.cache_hits.inc();
                 return Ok((code, true));
             }
         }
+        let started = std::time::Instant::now();
+        let _timed = crate::stats::Timed::new(&self.stats.compiles, started);
         // In a child, which reads the file itself; or here, on bytes read once for both tries.
         enum Compiler<'a> {
             Child(&'a crate::compiler::CompileLimits),

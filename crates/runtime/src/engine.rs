@@ -109,6 +109,8 @@ pub struct Runtime {
     pub(crate) reuse_budget: Arc<Budget>,
     /// Imports answered as denials when nothing links them.
     pub(crate) absent: AbsentImports,
+    /// Compiles and compile cache hits.
+    pub(crate) stats: crate::stats::Stats,
 }
 
 impl Runtime {
@@ -168,6 +170,7 @@ impl Runtime {
             // Half the slots at most, so that fresh instances always find one.
             reuse_budget: Budget::start(n as usize / 2)?,
             absent: cfg.absent_imports,
+            stats: crate::stats::Stats::default(),
         })
     }
 

@@ -114,10 +114,25 @@ impl WasiHttpHooks for Outgoing {
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<dyn Future<Output = Result<crate::Sent, wasmtime_wasi_http::Error>> + Send> {
-        match &self.send {
-            Some(send) => send.send(self.workload.clone(), request, options),
-            None => Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) }),
-        }
+        let sent = self
+            .send
+            .as_ref()
+            .map(|send| Box::into_pin(send.send(self.workload.clone(), request, options)));
+        let metrics = self.workload.metrics.clone();
+        let started = std::time::Instant::now();
+        Box::new(async move {
+            let result = match sent {
+                Some(sent) => sent.await,
+                None => Err(wasmtime_wasi_http::Error::HttpRequestDenied),
+            };
+            match &result {
+                Err(wasmtime_wasi_http::Error::HttpRequestDenied) => {
+                    metrics.denied(shoal_metrics::Denial::Outbound);
+                }
+                _ => metrics.outbound(started.elapsed()),
+            }
+            result
+        })
     }
 }
 

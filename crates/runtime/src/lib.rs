@@ -42,6 +42,7 @@ mod reuse;
 mod scale;
 mod serve;
 mod share;
+mod stats;
 mod ticker;
 mod workload;
 

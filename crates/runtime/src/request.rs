@@ -21,6 +21,7 @@ use crate::workload::{Limits, Workload};
 use bytes::Bytes;
 use http::{Response, StatusCode};
 use http_body_util::BodyExt;
+use shoal_metrics::LimitHit;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -79,6 +80,15 @@ pub(crate) enum Outcome {
 }
 
 impl Outcome {
+    /// The limit that ended the guest this way, if one did.
+    pub(crate) fn limit_hit(&self) -> Option<LimitHit> {
+        match self {
+            Outcome::TimedOut => Some(LimitHit::Timeout),
+            Outcome::CpuExceeded => Some(LimitHit::Cpu),
+            _ => None,
+        }
+    }
+
     /// The log line for a guest ended this way after its response began (the client saw only
     /// a cut-off body); none for a guest that ended by itself.
     fn cut_off(&self, limits: Limits) -> Option<String> {
@@ -179,7 +189,7 @@ impl Attempt<'_> {
                     "the busy lane lost the request: {e}"
                 ))),
             };
-            held.finish(outcome.cut_off(limits));
+            held.finish(outcome.cut_off(limits), outcome.limit_hit());
             outcome
         });
         let abandon = abandon(task.abort_handle());
@@ -200,6 +210,7 @@ impl Attempt<'_> {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let deadline = Instant::now() + self.limits.timeout;
+        self.workload.metrics.instance(warm.is_some());
         let (mut store, proxy, served) = match warm {
             Some(w) => (w.store, Some(w.proxy), w.served),
             None => (
@@ -275,6 +286,7 @@ impl Attempt<'_> {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let deadline = Instant::now() + self.limits.timeout;
+        self.workload.metrics.instance(false);
         let mut store = new_store(self.component, self.workload, self.limits.memory);
         let meter = self.meter(&mut store);
         let (tx, rx) = futures::channel::oneshot::channel();
@@ -375,6 +387,9 @@ impl Parts {
         let account = &store.data().account;
         self.last_was_busy
             .store(account.cpu_used >= BUSY_AFTER, Ordering::Relaxed);
+        if account.limits.memory_denied {
+            store.data().workload().metrics.limit_hit(LimitHit::Memory);
+        }
         match result {
             Err(_) if account.cpu_exceeded => Some(Outcome::CpuExceeded),
             _ => None,

@@ -43,6 +43,7 @@ pub(crate) struct Activity {
     last_request: AtomicU64,
     activations: AtomicU64,
     releases: AtomicU64,
+    metrics: Arc<shoal_metrics::AppMetrics>,
 }
 
 /// A snapshot of an app's activity (see [`crate::HttpApp::activity`]).
@@ -61,6 +62,7 @@ impl Activity {
         component: Arc<Prepared>,
         runtime: Arc<Runtime>,
         idle_after: Option<Duration>,
+        metrics: Arc<shoal_metrics::AppMetrics>,
     ) -> Self {
         Self {
             artifact: component.artifact.clone(),
@@ -72,6 +74,7 @@ impl Activity {
             last_request: AtomicU64::new(0),
             activations: AtomicU64::new(0),
             releases: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -104,6 +107,7 @@ impl Activity {
         let component = loaded.component.inner;
         self.active.store(Some(component.clone()));
         self.activations.fetch_add(1, Ordering::Relaxed);
+        self.metrics.activated(loaded.elapsed);
         tracing::debug!(
             "{}: active again in {:.1?} ({:?})",
             self.artifact.short(),

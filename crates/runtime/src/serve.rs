@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode, header};
 use http_body::Body as _;
 use http_body_util::{BodyExt, Empty};
+use shoal_metrics::LimitHit;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::sync::Semaphore;
@@ -99,7 +100,12 @@ impl HttpApp {
         Self {
             wasi: component.wasi(),
             shared: serving.shared,
-            activity: Activity::new(component.inner, runtime.clone(), serving.idle_after),
+            activity: Activity::new(
+                component.inner,
+                runtime.clone(),
+                serving.idle_after,
+                workload.metrics.clone(),
+            ),
             workload,
             limits,
             in_flight,
@@ -112,6 +118,11 @@ impl HttpApp {
     /// `app/NAME`.
     pub fn name(&self) -> &str {
         &self.workload.name
+    }
+
+    /// What the app is measured by.
+    pub fn metrics(&self) -> &Arc<shoal_metrics::AppMetrics> {
+        &self.workload.metrics
     }
 
     /// The WASI version of the component this app serves.
@@ -171,6 +182,7 @@ impl HttpApp {
         let permit = match self.permit() {
             Ok(p) => p,
             Err(full) => {
+                self.workload.metrics.limit_hit(LimitHit::Concurrency);
                 let mut resp = text_response(StatusCode::SERVICE_UNAVAILABLE, full);
                 resp.headers_mut()
                     .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
@@ -326,6 +338,9 @@ impl HttpApp {
             Answer::Response(resp) => return resp,
             Answer::Failed(outcome) => outcome,
         };
+        if let Some(limit) = outcome.limit_hit() {
+            self.workload.metrics.limit_hit(limit);
+        }
         match outcome {
             Outcome::ErrorCode(code) => {
                 self.workload
@@ -367,6 +382,7 @@ impl HttpApp {
             {
                 // Every instance slot of the node is in use (by any app): shed, as over an
                 // app's own concurrency limit — the client may retry; nothing failed.
+                self.workload.metrics.limit_hit(LimitHit::Concurrency);
                 self.workload.event(
                     "the node's instance slots are all in use (--max-instances); answered 503",
                 );

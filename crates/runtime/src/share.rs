@@ -144,6 +144,7 @@ impl Shared {
             Ok(Err(e)) => return self.failed(&e, &ticket, permit),
         };
         let reused = ticket.reused();
+        workers.workload.metrics.instance(reused);
         let unproven = workers.proof.get() == Trust::Unproven;
         if resp.status().is_server_error() && reused && unproven {
             return Served::Replay {

@@ -8,6 +8,7 @@
 //! [`Host::granted`](crate::Host::granted). The runtime knows no capability by name.
 
 use shoal_logs::AppLog;
+use shoal_metrics::AppMetrics;
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub struct Workload {
     pub log: Arc<AppLog>,
     /// What it may do beyond computing.
     pub grants: Grants,
+    /// What it is measured by (the same for every deployment of one app on a node).
+    pub metrics: Arc<AppMetrics>,
 }
 
 impl Workload {

@@ -6,7 +6,9 @@
 //! make is fenced by its leadership key's revision: once another server holds the key, a
 //! deposed leader's writes fail instead of overwriting its successor's.
 
+use crate::metrics::ServerMetrics;
 use shoal_store::Etcd;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -20,8 +22,14 @@ pub const RENEW: Duration = Duration::from_millis(500);
 /// Campaigns until `shutdown`: whenever this server (`id`) leads, runs `lead` with a store
 /// fenced by its leadership (every write fails once another server leads) and a token
 /// cancelled when it stops leading.
-pub async fn campaign<F, Fut>(etcd: Etcd, id: String, shutdown: CancellationToken, lead: F)
-where
+/// `metrics` shows whether it leads.
+pub async fn campaign<F, Fut>(
+    etcd: Etcd,
+    id: String,
+    metrics: Arc<ServerMetrics>,
+    shutdown: CancellationToken,
+    lead: F,
+) where
     F: Fn(Etcd, CancellationToken) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
@@ -47,6 +55,7 @@ where
             }
         };
         tracing::info!("server {id} leads the cluster");
+        metrics.set_leading(true);
         let leading = shutdown.child_token();
         let mut controllers =
             tokio::spawn(lead(etcd.fenced(LEADER_KEY, revision), leading.clone()));
@@ -80,6 +89,7 @@ where
             }
         }
         leading.cancel();
+        metrics.set_leading(false);
         if !controllers.is_finished() {
             let _ = controllers.await;
         }
@@ -174,6 +184,7 @@ mod tests {
         let task = tokio::spawn(campaign(
             store,
             "s1".into(),
+            Arc::default(),
             shutdown.clone(),
             move |_, leading| run(leading),
         ));

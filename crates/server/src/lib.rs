@@ -5,6 +5,7 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | GET | `/healthz` | liveness, no token needed |
+//! | GET | `/metrics` | Prometheus metrics, no token needed (unless `with_private_metrics`: a client or admin token) |
 //! | GET | `/v1/info` | server version and limits (e.g. the largest upload) |
 //! | POST | `/v1/blobs` | upload component bytes; answers their `sha256:` digest |
 //! | GET, HEAD | `/v1/blobs/{digest}` | download / check a blob |
@@ -41,6 +42,7 @@ mod jobs;
 pub mod leader;
 pub mod liveness;
 mod logs;
+pub mod metrics;
 mod namespace_delete;
 mod namespaces;
 mod node_writes;
@@ -103,7 +105,17 @@ pub struct ApiState {
     pub(crate) apply_lock: tokio::sync::Mutex<()>,
     /// Set once the routes of Apps stored before route claims existed are claimed.
     pub(crate) routes_indexed: tokio::sync::OnceCell<()>,
+    /// What this server measures (its controllers count their passes into it too).
+    pub metrics: Arc<metrics::ServerMetrics>,
+    /// The families of the node beside this server (`shoal up`), written into its
+    /// `/metrics`.
+    pub node_metrics: Option<NodeMetricsFn>,
+    /// `/metrics` asks for a client or admin token like any other route.
+    pub private_metrics: bool,
 }
+
+/// Writes the families of a node beside the server.
+pub type NodeMetricsFn = Arc<dyn Fn(&mut shoal_metrics::Exposition) + Send + Sync>;
 
 impl ApiState {
     /// API state over `objects` and `blobs`, guarded by `token`.
@@ -123,7 +135,22 @@ impl ApiState {
             pinned: oci::Pinned::default(),
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
+            metrics: Arc::default(),
+            node_metrics: None,
+            private_metrics: false,
         }
+    }
+
+    /// Adds the families `write` writes (a node beside this server) to `/metrics`.
+    pub fn with_node_metrics(mut self, write: NodeMetricsFn) -> Self {
+        self.node_metrics = Some(write);
+        self
+    }
+
+    /// Makes `/metrics` ask for a client or admin token, as every other route does.
+    pub fn with_private_metrics(mut self, private: bool) -> Self {
+        self.private_metrics = private;
+        self
     }
 
     /// Admits nodes that present `token` (see [`ApiState::join_token`]), and accepts the
@@ -233,14 +260,23 @@ pub fn router(state: Arc<ApiState>) -> Router {
                 .delete(store_api::delete),
         )
         .route("/v1/store/list", get(store_api::list))
-        .route("/v1/store/watch", get(store_api::watch))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
+        .route("/v1/store/watch", get(store_api::watch));
+    let (api, open) = match state.private_metrics {
+        true => (api.route("/metrics", get(metrics::serve)), Router::new()),
+        false => (api, Router::new().route("/metrics", get(metrics::serve))),
+    };
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(open)
         .merge(api)
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count,
+        ))
         .with_state(state)
 }
 

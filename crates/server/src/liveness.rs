@@ -3,9 +3,11 @@
 //! is NotReady. A single node (`shoal up`) has no etcd: there a node whose heartbeat counter
 //! stops for [`GRACE`] is NotReady, timed by this server's clock (never the node's).
 
+use crate::metrics::{Controller, ServerMetrics};
 use shoal_api::{EventReason, Node, NodePhase};
 use shoal_store::Objects;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -69,7 +71,14 @@ pub fn judge(node: &Node, before: Option<Seen>, now: Instant) -> (NodePhase, See
 }
 
 /// Runs until `shutdown` (when this server stops leading).
-pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: CancellationToken) {
+/// Each pass is counted in `metrics`.
+pub async fn run(
+    objects: Objects,
+    proof: Proof,
+    source: String,
+    metrics: Arc<ServerMetrics>,
+    shutdown: CancellationToken,
+) {
     let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut tick = tokio::time::interval(CHECK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -78,9 +87,11 @@ pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: Cance
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let mut pass = metrics.pass(Controller::Liveness);
         let nodes = match objects.list::<Node>(None).await {
             Ok((nodes, _)) => nodes,
             Err(e) => {
+                pass.failed();
                 tracing::warn!("node liveness: cannot list nodes: {e}");
                 continue;
             }
@@ -97,6 +108,7 @@ pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: Cance
                     })
                     .collect(),
                 Err(e) => {
+                    pass.failed();
                     tracing::warn!("node liveness: cannot list leases: {e}");
                     continue;
                 }
@@ -146,7 +158,10 @@ pub async fn run(objects: Objects, proof: Proof, source: String, shutdown: Cance
                         tracing::warn!("node/{name}: cannot record event: {e}");
                     }
                 }
-                Err(e) => tracing::warn!("node/{name}: cannot write its phase: {e}"),
+                Err(e) => {
+                    pass.failed();
+                    tracing::warn!("node/{name}: cannot write its phase: {e}");
+                }
             }
         }
     }

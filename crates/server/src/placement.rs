@@ -7,9 +7,11 @@
 //! Ready, has every label of `nodeSelector`, and its capacity minus the reservations of the
 //! apps already on it covers the app's.
 
+use crate::metrics::{Controller, ServerMetrics};
 use shoal_api::{App, EventReason, Job, Node, NodePhase, PlacementStatus, Replicas};
 use shoal_store::{ObjectKey, Objects};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -142,7 +144,13 @@ fn why_none(ask: &Ask<'_>, nodes: &[Candidate]) -> String {
 pub const EVERY: Duration = Duration::from_millis(250);
 
 /// Runs the placement controller until `shutdown` (when this server stops leading).
-pub async fn run(objects: Objects, source: String, shutdown: CancellationToken) {
+/// Each pass is counted in `metrics`.
+pub async fn run(
+    objects: Objects,
+    source: String,
+    metrics: Arc<ServerMetrics>,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -150,7 +158,9 @@ pub async fn run(objects: Objects, source: String, shutdown: CancellationToken) 
             _ = shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
+        let mut pass = metrics.pass(Controller::Placement);
         if let Err(e) = place_all(&objects, &source).await {
+            pass.failed();
             tracing::warn!("placement: {e}");
         }
     }

@@ -12,6 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use shoal_metrics::{Counter, Exposition, Histogram, Kind};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one request to etcd may take before the store counts as unavailable.
@@ -32,6 +34,19 @@ pub struct Etcd {
     http: reqwest::Client,
     /// For watches: no overall timeout, they stream for as long as they live.
     streaming: reqwest::Client,
+    /// Requests, their latency and failures, and watches opened (shared by every copy).
+    stats: Arc<EtcdStats>,
+}
+
+/// What a server measures of its etcd.
+#[derive(Debug, Default)]
+struct EtcdStats {
+    /// Requests (each endpoint tried counts), and how long each took to answer.
+    requests: Histogram,
+    /// Requests an endpoint failed (unreachable, or an error answer).
+    errors: Counter,
+    /// Watch streams opened: one per watch, and one more each time a broken one is resumed.
+    watches: Counter,
 }
 
 impl Etcd {
@@ -62,7 +77,34 @@ impl Etcd {
             endpoints,
             http: crate::http::client(Some(REQUEST_TIMEOUT), &tls)?,
             streaming: crate::http::client(None, &tls)?,
+            stats: Arc::default(),
         })
+    }
+
+    /// Writes what this server measured of etcd: requests and their latency, failures, and
+    /// watch streams opened.
+    pub fn write_metrics(&self, out: &mut Exposition) {
+        let name = "shoal_etcd_request_duration_seconds";
+        out.family(
+            name,
+            "Requests to etcd that got an answer, and how long each took.",
+            Kind::Histogram,
+        );
+        out.histogram(name, "", &self.stats.requests);
+        let name = "shoal_etcd_request_errors_total";
+        out.family(
+            name,
+            "Requests to an etcd endpoint that failed: unreachable, or answered with an error.",
+            Kind::Counter,
+        );
+        out.sample(name, "", &[], self.stats.errors.get());
+        let name = "shoal_etcd_watches_total";
+        out.family(
+            name,
+            "Watch streams opened on etcd; more than the watches needed means watches restarted.",
+            Kind::Counter,
+        );
+        out.sample(name, "", &[], self.stats.watches.get());
     }
 
     /// This store over HTTPS, verifying etcd with `tls` (and presenting its client
@@ -161,6 +203,7 @@ impl Etcd {
     async fn call(&self, path: &str, body: Value) -> Result<Value, StoreError> {
         let mut last = String::new();
         for endpoint in &self.endpoints {
+            let started = std::time::Instant::now();
             let resp = match self
                 .http
                 .post(format!("{endpoint}{path}"))
@@ -170,18 +213,22 @@ impl Etcd {
             {
                 Ok(r) => r,
                 Err(e) => {
+                    self.stats.errors.inc();
                     last = format!("{endpoint}: {}", root_cause(&e));
                     continue;
                 }
             };
             let status = resp.status();
-            let value: Value = resp
-                .json()
-                .await
-                .map_err(|e| StoreError::Unavailable(format!("{endpoint}: bad answer: {e}")))?;
+            let value = resp.json::<Value>().await;
+            self.stats.requests.observe(started.elapsed());
+            let value = value.map_err(|e| {
+                self.stats.errors.inc();
+                StoreError::Unavailable(format!("{endpoint}: bad answer: {e}"))
+            })?;
             if status.is_success() {
                 return Ok(value);
             }
+            self.stats.errors.inc();
             let message = value
                 .get("message")
                 .and_then(Value::as_str)
@@ -338,6 +385,7 @@ impl Store for Etcd {
         }});
         let mut last = String::new();
         let mut resp = None;
+        self.stats.watches.inc();
         for endpoint in &self.endpoints {
             match self
                 .streaming
@@ -350,8 +398,14 @@ impl Store for Etcd {
                     resp = Some(r);
                     break;
                 }
-                Ok(r) => last = format!("{endpoint}: {}", r.status()),
-                Err(e) => last = format!("{endpoint}: {}", root_cause(&e)),
+                Ok(r) => {
+                    self.stats.errors.inc();
+                    last = format!("{endpoint}: {}", r.status());
+                }
+                Err(e) => {
+                    self.stats.errors.inc();
+                    last = format!("{endpoint}: {}", root_cause(&e));
+                }
             }
         }
         let resp = resp.ok_or_else(|| StoreError::Unavailable(format!("etcd watch: {last}")))?;

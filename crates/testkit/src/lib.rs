@@ -1,5 +1,5 @@
-//! Test support shared by the crates' tests and the end-to-end tests: a real etcd server, and
-//! a real OCI registry ([`Registry`]).
+//! Test support shared by the crates' tests and the end-to-end tests: a real etcd server, a
+//! real OCI registry ([`Registry`]) and a real Prometheus ([`Prometheus`]).
 //!
 //! etcd cannot serve its HTTP gateway on port 0 (the gateway dials the configured address), so
 //! [`Etcd::start`] picks free loopback ports, starts `etcd` on them and retries with new ones if
@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod prometheus;
 mod registry;
+pub use prometheus::Prometheus;
 pub use registry::Registry;
 
 /// A single-member etcd cluster in a temporary directory; killed on drop.

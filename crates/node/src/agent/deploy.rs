@@ -125,15 +125,17 @@ impl Agent {
         // Before it opens anything: data here of an earlier app of its name is not its.
         self.parts.owners.adopt(app).await;
         let log = self.parts.logs.app(&key.namespace, &key.name);
-        let workload = match crate::workload::http(app, &self.parts.capabilities, log).await {
-            Ok(w) => w,
-            Err(e) => {
-                let message = e.to_string();
-                self.event(&key, EventReason::Failed, &message).await;
-                self.state.failed.insert((key, generation), message);
-                return;
-            }
-        };
+        let metrics = self.parts.metrics.app(&key.namespace, &key.name);
+        let workload =
+            match crate::workload::http(app, &self.parts.capabilities, log, metrics).await {
+                Ok(w) => w,
+                Err(e) => {
+                    let message = e.to_string();
+                    self.event(&key, EventReason::Failed, &message).await;
+                    self.state.failed.insert((key, generation), message);
+                    return;
+                }
+            };
         let shared = self.parts.quotas.instances(&key.namespace);
         let serving = crate::workload::serving(app, Some(shared));
         let http = Arc::new(HttpApp::new(

@@ -66,6 +66,8 @@ pub struct AgentParts {
     pub owners: Owners,
     /// The namespaces' limits their apps share here.
     pub quotas: crate::quotas::Quotas,
+    /// What the apps are measured by.
+    pub metrics: Arc<crate::metrics::NodeMetrics>,
 }
 
 /// Watches Apps and keeps this node's route table and the Apps' status in line with them.
@@ -400,11 +402,13 @@ mod tests {
         .unwrap();
         let capabilities = Arc::new(capabilities);
         let logs = LogDir::open(dir.path().join("logs"), 1 << 20).unwrap();
+        let runtime = Arc::new(runtime);
         let agent = Agent::new(
             AgentParts {
                 objects: objects.clone(),
                 blobs,
-                runtime: Arc::new(runtime),
+                metrics: Arc::new(crate::metrics::NodeMetrics::new(runtime.clone())),
+                runtime,
                 owners: Owners::new(
                     dir.path().join("owners"),
                     capabilities.clone(),

@@ -1,0 +1,355 @@
+//! What every app is measured by ([`AppMetrics`]), and the families a scrape writes of many
+//! apps at once ([`AppMetrics::write_families`]).
+
+use crate::primitives::{Counter, Gauge, Histogram};
+use crate::text::{Exposition, Kind, labels};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A limit a request ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitHit {
+    /// `spec.limits.cpu`.
+    Cpu,
+    /// `spec.limits.memory`: a memory was refused growth.
+    Memory,
+    /// `spec.limits.timeout`.
+    Timeout,
+    /// `spec.limits.concurrency`, the namespace's instances quota, or the node's instance
+    /// slots: answered 503 without running.
+    Concurrency,
+}
+
+impl LimitHit {
+    const ALL: [LimitHit; 4] = [Self::Cpu, Self::Memory, Self::Timeout, Self::Concurrency];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Memory => "memory",
+            Self::Timeout => "timeout",
+            Self::Concurrency => "concurrency",
+        }
+    }
+}
+
+/// A capability that refused a guest something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    /// An outgoing HTTP request the allow-list does not grant.
+    Outbound,
+    /// A call of an import nothing grants (the rest of Spin's platform).
+    Import,
+}
+
+impl Denial {
+    const ALL: [Denial; 2] = [Self::Outbound, Self::Import];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Outbound => "outbound",
+            Self::Import => "import",
+        }
+    }
+}
+
+/// One app's measures on one node, kept across its revisions (the node hands every
+/// deployment of the app the same one) so that its counters only go up.
+#[derive(Debug)]
+pub struct AppMetrics {
+    /// `app/NAME`, for messages.
+    name: String,
+    /// `namespace="…",app="…"`, rendered once.
+    labels: String,
+    /// Answered, by status class (1xx … 5xx).
+    responses: [Counter; 5],
+    duration: Histogram,
+    in_flight: Gauge,
+    instances_created: Counter,
+    instances_reused: Counter,
+    activation: Histogram,
+    limits: [Counter; LimitHit::ALL.len()],
+    denials: [Counter; Denial::ALL.len()],
+    outbound: Histogram,
+    received: Counter,
+    sent: Counter,
+}
+
+impl AppMetrics {
+    /// The measures of app `name` of `namespace`.
+    pub fn new(namespace: &str, name: &str) -> Self {
+        Self {
+            name: format!("app/{name}"),
+            labels: labels(&[("namespace", namespace), ("app", name)]),
+            responses: Default::default(),
+            duration: Histogram::default(),
+            in_flight: Gauge::default(),
+            instances_created: Counter::default(),
+            instances_reused: Counter::default(),
+            activation: Histogram::default(),
+            limits: Default::default(),
+            denials: Default::default(),
+            outbound: Histogram::default(),
+            received: Counter::default(),
+            sent: Counter::default(),
+        }
+    }
+
+    /// Measures that no scrape reads, of `what` (`job/NAME`: a job's attempt).
+    pub fn unlisted(what: &str) -> Arc<Self> {
+        let mut m = Self::new("", "");
+        m.name = what.to_string();
+        Arc::new(m)
+    }
+
+    /// `app/NAME`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A request reached the app: in flight until the [`Request`] is dropped.
+    pub fn request(self: &Arc<Self>) -> Request {
+        self.in_flight.inc();
+        Request {
+            metrics: self.clone(),
+            started: Instant::now(),
+            status: CLIENT_CLOSED,
+            sent: 0,
+        }
+    }
+
+    /// A request's body is done with, after `bytes` of it were read.
+    pub fn received(&self, bytes: u64) {
+        self.received.add(bytes);
+    }
+
+    /// A request got an instance: a fresh one, or one that answered before.
+    pub fn instance(&self, reused: bool) {
+        if reused {
+            self.instances_reused.inc();
+        } else {
+            self.instances_created.inc();
+        }
+    }
+
+    /// The app's component was loaded again after it went idle, taking `took`.
+    pub fn activated(&self, took: Duration) {
+        self.activation.observe(took);
+    }
+
+    /// A request ran into `limit`.
+    pub fn limit_hit(&self, limit: LimitHit) {
+        self.limits[limit as usize].inc();
+    }
+
+    /// A capability refused the guest something.
+    pub fn denied(&self, denial: Denial) {
+        self.denials[denial as usize].inc();
+    }
+
+    /// An outgoing HTTP request of the guest got its response head (or failed) after `took`.
+    pub fn outbound(&self, took: Duration) {
+        self.outbound.observe(took);
+    }
+
+    /// Requests answered so far, in all.
+    pub fn responses(&self) -> u64 {
+        self.responses.iter().map(Counter::get).sum()
+    }
+
+    /// Writes every app family, each with the series of all of `apps`. An app is skipped in a
+    /// family where it has nothing to say (no request yet, no limit of that kind hit), so
+    /// that thousands of idle apps cost a scrape little.
+    pub fn write_families(out: &mut Exposition, apps: &[Arc<AppMetrics>]) {
+        let n = "shoal_app_requests_total";
+        out.family(
+            n,
+            "Requests the app answered, by status class.",
+            Kind::Counter,
+        );
+        for app in apps {
+            for (i, c) in app.responses.iter().enumerate() {
+                let v = c.get();
+                if v > 0 {
+                    out.sample(n, &app.labels, &[("code", CLASSES[i])], v);
+                }
+            }
+        }
+        let n = "shoal_app_request_duration_seconds";
+        out.family(
+            n,
+            "Time from a request reaching the app to its response's end.",
+            Kind::Histogram,
+        );
+        for app in apps.iter().filter(|a| a.duration.count() > 0) {
+            out.histogram(n, &app.labels, &app.duration);
+        }
+        let n = "shoal_app_requests_in_flight";
+        out.family(n, "Requests the app is serving now.", Kind::Gauge);
+        for app in apps {
+            out.sample(n, &app.labels, &[], app.in_flight.get());
+        }
+        let n = "shoal_app_instances_total";
+        out.family(
+            n,
+            "Instances that served a request: created fresh, or reused.",
+            Kind::Counter,
+        );
+        for app in apps {
+            for (how, c) in [
+                ("created", &app.instances_created),
+                ("reused", &app.instances_reused),
+            ] {
+                if c.get() > 0 {
+                    out.sample(n, &app.labels, &[("how", how)], c.get());
+                }
+            }
+        }
+        let n = "shoal_app_activation_duration_seconds";
+        out.family(
+            n,
+            "Activations from idle (scale from zero) and how long loading the component took.",
+            Kind::Histogram,
+        );
+        for app in apps.iter().filter(|a| a.activation.count() > 0) {
+            out.histogram(n, &app.labels, &app.activation);
+        }
+        let n = "shoal_app_limit_hits_total";
+        out.family(
+            n,
+            "Requests that ran into one of the app's limits, by limit.",
+            Kind::Counter,
+        );
+        for app in apps {
+            for limit in LimitHit::ALL {
+                let v = app.limits[limit as usize].get();
+                if v > 0 {
+                    out.sample(n, &app.labels, &[("limit", limit.label())], v);
+                }
+            }
+        }
+        let n = "shoal_app_capability_denials_total";
+        out.family(
+            n,
+            "Things a capability refused the app, by capability.",
+            Kind::Counter,
+        );
+        for app in apps {
+            for denial in Denial::ALL {
+                let v = app.denials[denial as usize].get();
+                if v > 0 {
+                    out.sample(n, &app.labels, &[("capability", denial.label())], v);
+                }
+            }
+        }
+        let n = "shoal_app_outbound_request_duration_seconds";
+        out.family(
+            n,
+            "Outgoing HTTP requests the app made, and the time to their response head.",
+            Kind::Histogram,
+        );
+        for app in apps.iter().filter(|a| a.outbound.count() > 0) {
+            out.histogram(n, &app.labels, &app.outbound);
+        }
+        for (name, help, pick) in [
+            (
+                "shoal_app_received_bytes_total",
+                "Request body bytes the app read.",
+                (|a: &AppMetrics| a.received.get()) as fn(&AppMetrics) -> u64,
+            ),
+            (
+                "shoal_app_sent_bytes_total",
+                "Response body bytes the app sent.",
+                |a: &AppMetrics| a.sent.get(),
+            ),
+        ] {
+            out.family(name, help, Kind::Counter);
+            for app in apps.iter().filter(|a| a.responses() > 0) {
+                out.sample(name, &app.labels, &[], pick(app));
+            }
+        }
+    }
+}
+
+const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
+/// The status a request is counted with when its client went away before the response
+/// started (nginx's "client closed request").
+const CLIENT_CLOSED: u16 = 499;
+
+/// One request of an app, from reaching it to the end of its response (or its client going
+/// away): counted in flight meanwhile, and by status, duration and bytes sent once dropped.
+#[derive(Debug)]
+pub struct Request {
+    metrics: Arc<AppMetrics>,
+    started: Instant,
+    status: u16,
+    sent: u64,
+}
+
+impl Request {
+    /// The response started with `status`.
+    pub fn answered(&mut self, status: u16) {
+        self.status = status;
+    }
+
+    /// `bytes` more of the response body were sent.
+    pub fn sent(&mut self, bytes: u64) {
+        self.sent += bytes;
+    }
+
+    /// The app it is a request of.
+    pub fn app(&self) -> &AppMetrics {
+        &self.metrics
+    }
+}
+
+impl Drop for Request {
+    fn drop(&mut self) {
+        let m = &self.metrics;
+        m.in_flight.dec();
+        let class = usize::from(self.status / 100).clamp(1, 5) - 1;
+        m.responses[class].inc();
+        m.duration.observe(self.started.elapsed());
+        m.sent.add(self.sent);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_app_writes_only_its_in_flight_gauge() {
+        let busy = Arc::new(AppMetrics::new("team-a", "web"));
+        let idle = Arc::new(AppMetrics::new("default", "x"));
+        let mut done = busy.request();
+        done.answered(200);
+        done.sent(20);
+        drop(done);
+        busy.received(10);
+        let _in_flight = busy.request();
+        busy.limit_hit(LimitHit::Cpu);
+        busy.denied(Denial::Outbound);
+        let mut out = Exposition::new();
+        AppMetrics::write_families(&mut out, &[busy.clone(), idle]);
+        let text = out.finish();
+        let web = "namespace=\"team-a\",app=\"web\"";
+        for line in [
+            format!("shoal_app_requests_total{{{web},code=\"2xx\"}} 1"),
+            format!("shoal_app_requests_in_flight{{{web}}} 1"),
+            format!("shoal_app_limit_hits_total{{{web},limit=\"cpu\"}} 1"),
+            format!("shoal_app_capability_denials_total{{{web},capability=\"outbound\"}} 1"),
+            format!("shoal_app_received_bytes_total{{{web}}} 10"),
+            format!("shoal_app_sent_bytes_total{{{web}}} 20"),
+            "shoal_app_requests_in_flight{namespace=\"default\",app=\"x\"} 0".to_string(),
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
+        }
+        let idle_lines = text.lines().filter(|l| l.contains("app=\"x\"")).count();
+        assert_eq!(idle_lines, 1, "{text}");
+    }
+}

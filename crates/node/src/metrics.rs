@@ -1,0 +1,141 @@
+//! What a node measures and serves to a scrape: every app it holds (one
+//! [`AppMetrics`] per app, handed to each of its deployments so that its counters outlive a
+//! revision), its ingress's connections, its runtime (compiles, pooled slots) and the
+//! process; and the `--metrics` listener that serves them in Prometheus's text format.
+
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use shoal_metrics::{AppMetrics, Counter, Exposition, Gauge, Kind};
+use shoal_runtime::Runtime;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, Weak};
+use tokio_util::sync::CancellationToken;
+
+/// A node's measures.
+pub struct NodeMetrics {
+    /// Every app deployed here, by (namespace, name); an entry dies with the app's last
+    /// deployment on this node.
+    apps: Mutex<BTreeMap<(String, String), Weak<AppMetrics>>>,
+    runtime: Arc<Runtime>,
+    /// Ingress connections open now.
+    pub(crate) connections: Gauge,
+    /// Ingress connections accepted, in all.
+    pub(crate) accepted: Counter,
+    /// Requests relayed to the node holding their app.
+    pub(crate) forwarded: Counter,
+}
+
+impl NodeMetrics {
+    pub(crate) fn new(runtime: Arc<Runtime>) -> Self {
+        Self {
+            apps: Mutex::default(),
+            runtime,
+            connections: Gauge::default(),
+            accepted: Counter::default(),
+            forwarded: Counter::default(),
+        }
+    }
+
+    /// The measures of app `name` of `namespace`: the ones its earlier deployments here had,
+    /// if one is still alive.
+    pub(crate) fn app(&self, namespace: &str, name: &str) -> Arc<AppMetrics> {
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (namespace.to_string(), name.to_string());
+        if let Some(live) = apps.get(&key).and_then(Weak::upgrade) {
+            return live;
+        }
+        let fresh = Arc::new(AppMetrics::new(namespace, name));
+        apps.insert(key, Arc::downgrade(&fresh));
+        fresh
+    }
+
+    /// Writes the node's families and its apps'.
+    pub fn write(&self, out: &mut Exposition) {
+        let name = "shoal_node_connections";
+        out.family(name, "Ingress connections open now.", Kind::Gauge);
+        out.sample(name, "", &[], self.connections.get());
+        let name = "shoal_node_connections_accepted_total";
+        out.family(name, "Ingress connections accepted.", Kind::Counter);
+        out.sample(name, "", &[], self.accepted.get());
+        let name = "shoal_node_forwarded_requests_total";
+        out.family(
+            name,
+            "Requests relayed to the node that holds their app.",
+            Kind::Counter,
+        );
+        out.sample(name, "", &[], self.forwarded.get());
+        self.runtime.write_metrics(out);
+        let apps: Vec<Arc<AppMetrics>> = {
+            let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+            apps.retain(|_, app| app.strong_count() > 0);
+            apps.values().filter_map(Weak::upgrade).collect()
+        };
+        let name = "shoal_node_apps";
+        out.family(name, "Apps deployed on this node now.", Kind::Gauge);
+        out.sample(name, "", &[], apps.len());
+        AppMetrics::write_families(out, &apps);
+    }
+
+    /// The whole answer of a node's scrape: the process's families, then [`Self::write`].
+    pub fn render(&self) -> String {
+        let mut out = Exposition::new();
+        shoal_metrics::write_process(&mut out);
+        self.write(&mut out);
+        out.finish()
+    }
+}
+
+/// Serves `GET /metrics` (see [`NodeMetrics::render`]) on `listener` until `shutdown`; any
+/// other request is answered 404. No token: what it shows is counts, by app name.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<NodeMetrics>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let stream = tokio::select! {
+            () = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    tracing::warn!("metrics listener: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, std::convert::Infallible>(answer(&metrics, &req)) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn answer<B>(metrics: &NodeMetrics, req: &hyper::Request<B>) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = match (req.method(), req.uri().path()) {
+        (&http::Method::GET, "/metrics") => (
+            StatusCode::OK,
+            shoal_metrics::CONTENT_TYPE,
+            metrics.render(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "this address serves GET /metrics only\n".to_string(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    if let Ok(v) = http::HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    response
+}
