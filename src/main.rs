@@ -52,6 +52,8 @@ enum Command {
     Push(commands::push::Args),
     /// Store or forget the credentials of an OCI registry.
     Registry(commands::registry::Args),
+    /// Print the completion script for bash, zsh, fish, elvish or PowerShell.
+    Completion(commands::completion::Args),
 }
 
 fn main() -> ExitCode {
@@ -97,6 +99,10 @@ fn main() -> ExitCode {
             Command::Rollout(args) => commands::rollout::run(g, args).await,
             Command::Push(args) => commands::push::run(&g, args).await,
             Command::Registry(args) => commands::registry::run(&g, args),
+            Command::Completion(args) => {
+                commands::completion::run(&args, <Cli as clap::CommandFactory>::command());
+                Ok(())
+            }
         }
     });
     match result {

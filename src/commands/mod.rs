@@ -1,6 +1,7 @@
 //! One module per `shoal` subcommand.
 
 pub mod apply;
+pub mod completion;
 pub mod create;
 pub mod delete;
 pub mod describe;

@@ -50,7 +50,7 @@ fn assert_lines(logs: &str, lines: &[&str]) {
 
 #[test]
 fn a_job_sees_exactly_its_args_and_env_and_finds_its_identity_in_config() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     // A program that checks it has no environment passes, whatever it is built as.
     for (name, component) in [("p1", MODULE), ("p2", COMPONENT), ("p3", PY3)] {
         let logs = run(&node, job_yaml(name, component, &["env"], ""), name);
@@ -119,7 +119,7 @@ fn a_job_sees_exactly_its_args_and_env_and_finds_its_identity_in_config() {
 
 #[test]
 fn exit_codes_are_reported_as_given_and_a_trap_is_not_an_exit() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     for (name, component, code) in [("p1", MODULE, "200"), ("p3", PY3, "7")] {
         run(&node, job_yaml(name, component, &["exit", code], ""), name);
         let run = last_run(&node, name);
@@ -172,7 +172,7 @@ fn exit_codes_are_reported_as_given_and_a_trap_is_not_an_exit() {
 
 #[test]
 fn files_are_read_only_unless_rw_and_no_run_sees_another_runs_writes() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();

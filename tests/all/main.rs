@@ -9,6 +9,7 @@ mod capabilities;
 mod cluster;
 mod cluster_trust;
 mod commands;
+mod completion;
 mod hostile;
 mod jobs;
 mod limits;

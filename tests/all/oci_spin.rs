@@ -60,7 +60,7 @@ fn manifest(registry: &str, repo: &str, tag: &str) -> serde_json::Value {
 #[test]
 fn a_spin_app_published_by_shoal_push_deploys_from_the_registry() {
     let registry = shoal_testkit::Registry::start();
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_str().unwrap();
     spin_dir(tmp.path(), "Hello");
@@ -173,7 +173,7 @@ fn a_spin_app_published_by_shoal_push_deploys_from_the_registry() {
 #[test]
 fn a_spin_app_laid_out_by_another_client_deploys_and_a_lying_one_applies_nothing() {
     let registry = shoal_testkit::Registry::start();
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let tmp = tempfile::tempdir().unwrap();
     let wasm = std::fs::read(repo_path("examples/spin-py/app.wasm")).unwrap();
     std::fs::write(tmp.path().join("app.wasm"), &wasm).unwrap();
@@ -272,7 +272,7 @@ fn a_spin_app_laid_out_by_another_client_deploys_and_a_lying_one_applies_nothing
 #[test]
 fn a_spin_toml_component_from_a_registry_package_is_pulled_by_the_server() {
     let registry = shoal_testkit::Registry::start();
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let wasm = repo_path("examples/spin-py/app.wasm");
     // The package acme:hello@1.0.0 is the Wasm artifact REGISTRY/acme/hello:1.0.0.
     node.ok(&[

@@ -17,7 +17,7 @@ fn served(node: &Node, path: &str) -> u32 {
 
 #[test]
 fn reused_instances_answer_up_to_max_requests_and_fresh_ones_by_default() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     node.deploy("fresh", BAD, "/fresh", "");
     node.deploy("reused", BAD, "/reused", "  reuse: {maxRequests: 3}\n");
 
@@ -46,7 +46,7 @@ fn reused_instances_answer_up_to_max_requests_and_fresh_ones_by_default() {
 
 #[test]
 fn a_component_that_cannot_answer_twice_is_served_fresh_instances_without_failing_requests() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     node.deploy("once", BAD, "/once", "  reuse: {maxRequests: 100}\n");
 
     // Until reuse has proven itself, only requests that can be replayed harmlessly meet a
@@ -85,7 +85,7 @@ fn a_component_that_cannot_answer_twice_is_served_fresh_instances_without_failin
 
 #[test]
 fn python_reuses_instances_and_javascript_falls_back_to_fresh_ones() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let reuse = "  reuse: {maxRequests: 1000}\n";
     node.deploy("py", "examples/hello-py/hello-py.wasm", "/py", reuse);
     node.deploy("js", "examples/hello-js/hello-js.wasm", "/js", reuse);
@@ -135,7 +135,7 @@ fn together_in_flight(
 
 #[test]
 fn a_wasi_03_instance_answers_requests_at_once_and_none_fails_because_of_it() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     // The health check (answered on a shared instance too) gates the revision.
     let spec = "  limits: {cpu: 200ms, timeout: 20s}\n  reuse: {maxConcurrent: 16}\n  healthCheck: {path: /py3/hello}\n  scale: {idleAfter: 1s}\n";
     node.deploy("py3", PY3, "/py3", spec);

@@ -81,7 +81,7 @@ message = "exactly here"
 
 #[test]
 fn a_spin_python_app_runs_from_its_spin_toml_with_spin_host_apis() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let tmp = tempfile::tempdir().unwrap();
     let bytes = std::fs::read(repo_path("examples/spin-py/app.wasm")).unwrap();
     let digest = shoal_digest(&bytes);
@@ -299,7 +299,7 @@ fn query(node: &Node, label: &str, sql: &str) -> (u16, String) {
 #[test]
 fn spin_apps_get_sqlite_databases_of_their_own_durable_and_bounded_and_spin_4_apps_run() {
     let data = tempfile::tempdir().unwrap();
-    let node = Node::start_in(data.path(), &["--sqlite-max-size", "256Ki"]);
+    let node = Node::start_warm_in(data.path(), &["--sqlite-max-size", "256Ki"]);
     let tmp = tempfile::tempdir().unwrap();
     sqlite_app(tmp.path());
     let dir = tmp.path().to_str().unwrap();
@@ -356,7 +356,7 @@ fn spin_apps_get_sqlite_databases_of_their_own_durable_and_bounded_and_spin_4_ap
 
     // Durable across a restart of the node.
     node.stop();
-    let node = Node::start_in(data.path(), &["--sqlite-max-size", "256Ki"]);
+    let node = Node::start_warm_in(data.path(), &["--sqlite-max-size", "256Ki"]);
     node.wait_ready("db-py");
     node.wait_ready("db-py4");
     assert_eq!(node.get("/db/sql/default"), (200, "rows 3\n".into()));
@@ -365,7 +365,7 @@ fn spin_apps_get_sqlite_databases_of_their_own_durable_and_bounded_and_spin_4_ap
 
 #[test]
 fn a_spin_javascript_app_runs_from_its_spin_toml() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let manifest = repo_path("examples/spin-js/spin.toml");
     let out = node.ok(&["apply", "-f", &manifest]);
     assert!(out.contains("app/spin-js created"), "{out}");

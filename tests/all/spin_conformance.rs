@@ -277,7 +277,7 @@ fn check(case: &Case, port: u16, node: &Node) -> Result<(), String> {
 
 #[test]
 fn spin_conformance_cases_pass() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let port = echo_server();
     let source = repo_path("tests/fixtures/spin-conformance.wasm");
     let mut failures = Vec::new();

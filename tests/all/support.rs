@@ -78,6 +78,24 @@ impl Node {
         node
     }
 
+    /// Starts a node in a fresh data dir whose compile cache is shared with the other warm
+    /// nodes of this test run: each component compiles once per run, not once per test. For
+    /// tests that are not about compiling (the big Python and Spin guests take tens of
+    /// seconds each in a debug build).
+    pub fn start_warm(extra: &[&str]) -> Node {
+        let tmp = tempfile::tempdir().unwrap();
+        share_compiled(tmp.path());
+        let mut node = Node::start_in(tmp.path(), extra);
+        node._tmp = Some(tmp);
+        node
+    }
+
+    /// [`Node::start_in`], with the compile cache of [`Node::start_warm`].
+    pub fn start_warm_in(data_dir: &Path, extra: &[&str]) -> Node {
+        share_compiled(data_dir);
+        Node::start_in(data_dir, extra)
+    }
+
     /// Starts a node on `data_dir` (which may hold state from an earlier node).
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Node {
         let mut args = vec![
@@ -354,6 +372,18 @@ impl Drop for Node {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Makes `data_dir`'s compile cache the one warm nodes share (`target/tmp/compiled`): entries
+/// are named by the component's digest and the engine's compatibility hash and written by
+/// rename, so nodes of one build share them safely.
+fn share_compiled(data_dir: &Path) {
+    let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("compiled");
+    std::fs::create_dir_all(&shared).unwrap();
+    let link = data_dir.join("compiled");
+    if !link.exists() {
+        std::os::unix::fs::symlink(&shared, &link).unwrap();
     }
 }
 

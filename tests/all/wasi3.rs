@@ -9,7 +9,7 @@ const PY3: &str = "examples/hello-py3/hello-py3.wasm";
 
 #[test]
 fn a_wasi_03_app_serves_beside_a_02_app_within_every_limit() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     let target = Target::start();
     let p = target.port;
     let spec = format!(
@@ -79,7 +79,7 @@ fn a_wasi_03_app_serves_beside_a_02_app_within_every_limit() {
 
 #[test]
 fn a_client_that_goes_away_stops_the_guest_and_a_body_counts_against_the_timeout() {
-    let node = Node::start(&[]);
+    let node = Node::start_warm(&[]);
     // One request at a time: while a guest works for a request, the next one is shed. (Each
     // step below waits for the log line written once the previous request's slot is free.)
     node.deploy(

@@ -413,7 +413,11 @@ async fn dispatch(
     }
     let app = routed.app;
     let mut request = app.metrics().request();
-    let req = req.map(|body| body.counted(app.metrics().clone()));
+    // A bodiless request (most) has no bytes to count: no second reference to hold.
+    let req = match http_body::Body::is_end_stream(req.body()) {
+        true => req,
+        false => req.map(|body| body.counted(app.metrics().clone())),
+    };
     let response = app.handle(req).await;
     request.answered(response.status().as_u16());
     let limit = limits.max_response_body;
