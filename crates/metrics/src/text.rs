@@ -115,6 +115,18 @@ impl Exposition {
         self.out.push('\n');
     }
 
+    /// A family of one sample without labels: `name` is `value`.
+    pub fn single(&mut self, name: &str, help: &str, kind: Kind, value: impl Number) {
+        self.family(name, help, kind);
+        self.sample(name, "", &[], value);
+    }
+
+    /// A histogram family of one histogram without labels.
+    pub fn single_histogram(&mut self, name: &str, help: &str, histogram: &Histogram) {
+        self.family(name, help, Kind::Histogram);
+        self.histogram(name, "", histogram);
+    }
+
     /// The samples of one histogram of the family `name` (already started, of kind
     /// [`Kind::Histogram`]) with `labels`.
     pub fn histogram(&mut self, name: &str, labels: &str, histogram: &Histogram) {

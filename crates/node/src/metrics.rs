@@ -53,28 +53,36 @@ impl NodeMetrics {
 
     /// Writes the node's families and its apps'.
     pub fn write(&self, out: &mut Exposition) {
-        let name = "shoal_node_connections";
-        out.family(name, "Ingress connections open now.", Kind::Gauge);
-        out.sample(name, "", &[], self.connections.get());
-        let name = "shoal_node_connections_accepted_total";
-        out.family(name, "Ingress connections accepted.", Kind::Counter);
-        out.sample(name, "", &[], self.accepted.get());
-        let name = "shoal_node_forwarded_requests_total";
-        out.family(
-            name,
+        out.single(
+            "shoal_node_connections",
+            "Ingress connections open now.",
+            Kind::Gauge,
+            self.connections.get(),
+        );
+        out.single(
+            "shoal_node_connections_accepted_total",
+            "Ingress connections accepted.",
+            Kind::Counter,
+            self.accepted.get(),
+        );
+        out.single(
+            "shoal_node_forwarded_requests_total",
             "Requests relayed to the node that holds their app.",
             Kind::Counter,
+            self.forwarded.get(),
         );
-        out.sample(name, "", &[], self.forwarded.get());
         self.runtime.write_metrics(out);
         let apps: Vec<Arc<AppMetrics>> = {
             let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
             apps.retain(|_, app| app.strong_count() > 0);
             apps.values().filter_map(Weak::upgrade).collect()
         };
-        let name = "shoal_node_apps";
-        out.family(name, "Apps deployed on this node now.", Kind::Gauge);
-        out.sample(name, "", &[], apps.len());
+        out.single(
+            "shoal_node_apps",
+            "Apps deployed on this node now.",
+            Kind::Gauge,
+            apps.len(),
+        );
         AppMetrics::write_families(out, &apps);
     }
 

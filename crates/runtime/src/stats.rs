@@ -37,70 +37,50 @@ impl Runtime {
     /// Writes the node's runtime families: compiles and their durations, compile cache hits,
     /// and the instance slots of each engine's pool (in use, and warm: used before, free now).
     pub fn write_metrics(&self, out: &mut Exposition) {
-        let name = "shoal_node_compile_duration_seconds";
-        out.family(
-            name,
+        out.single_histogram(
+            "shoal_node_compile_duration_seconds",
             "Components and modules compiled on this node (cache misses), and how long each took.",
-            Kind::Histogram,
+            &self.stats.compiles,
         );
-        out.histogram(name, "", &self.stats.compiles);
-        let name = "shoal_node_compile_cache_hits_total";
-        out.family(
-            name,
+        out.single(
+            "shoal_node_compile_cache_hits_total",
             "Loads of compiled code the node's compile cache answered.",
             Kind::Counter,
+            self.stats.cache_hits.get(),
         );
-        out.sample(name, "", &[], self.stats.cache_hits.get());
         let engines = [("0.2", &self.sync), ("0.3", &self.concurrent)];
         let pools: Vec<_> = engines
             .iter()
             .filter_map(|(wasi, flavor)| Some((*wasi, flavor.engine.pooling_allocator_metrics()?)))
             .collect();
-        let name = "shoal_node_instances";
-        out.family(
-            name,
-            "Component instances alive now, by the WASI version their engine serves.",
-            Kind::Gauge,
-        );
-        for (wasi, pool) in &pools {
-            out.sample(name, "", &[("wasi", wasi)], pool.component_instances());
-        }
-        let name = "shoal_node_memory_slots_in_use";
-        out.family(
-            name,
-            "Linear memory slots of the pooling allocator in use now.",
-            Kind::Gauge,
-        );
-        for (wasi, pool) in &pools {
-            out.sample(name, "", &[("wasi", wasi)], pool.memories());
-        }
-        let name = "shoal_node_memory_slots_warm";
-        out.family(
-            name,
-            "Linear memory slots free now that an instance used before (reused first).",
-            Kind::Gauge,
-        );
-        for (wasi, pool) in &pools {
-            out.sample(
-                name,
-                "",
-                &[("wasi", wasi)],
-                u64::from(pool.unused_warm_memories()),
-            );
-        }
-        let name = "shoal_node_memory_resident_unused_bytes";
-        out.family(
-            name,
-            "Bytes of free memory slots kept resident for the next instance (keep-resident).",
-            Kind::Gauge,
-        );
-        for (wasi, pool) in &pools {
-            out.sample(
-                name,
-                "",
-                &[("wasi", wasi)],
-                pool.unused_memory_bytes_resident(),
-            );
+        type Read = fn(&wasmtime::PoolingAllocatorMetrics) -> u64;
+        let families: [(&str, &str, Read); 4] = [
+            (
+                "shoal_node_instances",
+                "Component instances alive now, by the WASI version their engine serves.",
+                |p| p.component_instances(),
+            ),
+            (
+                "shoal_node_memory_slots_in_use",
+                "Linear memory slots of the pooling allocator in use now.",
+                |p| p.memories() as u64,
+            ),
+            (
+                "shoal_node_memory_slots_warm",
+                "Linear memory slots free now that an instance used before (reused first).",
+                |p| u64::from(p.unused_warm_memories()),
+            ),
+            (
+                "shoal_node_memory_resident_unused_bytes",
+                "Bytes of free memory slots kept resident for the next instance (keep-resident).",
+                |p| p.unused_memory_bytes_resident() as u64,
+            ),
+        ];
+        for (name, help, read) in families {
+            out.family(name, help, Kind::Gauge);
+            for (wasi, pool) in &pools {
+                out.sample(name, "", &[("wasi", wasi)], read(pool));
+            }
         }
     }
 }

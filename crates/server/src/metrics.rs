@@ -111,20 +111,17 @@ impl ServerMetrics {
             ];
             out.sample(name, "", &pairs, *n);
         }
-        let name = "shoal_api_request_duration_seconds";
-        out.family(
-            name,
+        out.single_histogram(
+            "shoal_api_request_duration_seconds",
             "Time to answer an API request (to the response head; streams run on).",
-            Kind::Histogram,
+            &self.api_duration,
         );
-        out.histogram(name, "", &self.api_duration);
-        let name = "shoal_leader";
-        out.family(
-            name,
+        out.single(
+            "shoal_leader",
             "1 while this server leads the cluster and runs its controllers.",
             Kind::Gauge,
+            self.leading.get(),
         );
-        out.sample(name, "", &[], self.leading.get());
         let name = "shoal_reconcile_duration_seconds";
         out.family(
             name,

@@ -84,27 +84,23 @@ impl Etcd {
     /// Writes what this server measured of etcd: requests and their latency, failures, and
     /// watch streams opened.
     pub fn write_metrics(&self, out: &mut Exposition) {
-        let name = "shoal_etcd_request_duration_seconds";
-        out.family(
-            name,
+        out.single_histogram(
+            "shoal_etcd_request_duration_seconds",
             "Requests to etcd that got an answer, and how long each took.",
-            Kind::Histogram,
+            &self.stats.requests,
         );
-        out.histogram(name, "", &self.stats.requests);
-        let name = "shoal_etcd_request_errors_total";
-        out.family(
-            name,
+        out.single(
+            "shoal_etcd_request_errors_total",
             "Requests to an etcd endpoint that failed: unreachable, or answered with an error.",
             Kind::Counter,
+            self.stats.errors.get(),
         );
-        out.sample(name, "", &[], self.stats.errors.get());
-        let name = "shoal_etcd_watches_total";
-        out.family(
-            name,
+        out.single(
+            "shoal_etcd_watches_total",
             "Watch streams opened on etcd; more than the watches needed means watches restarted.",
             Kind::Counter,
+            self.stats.watches.get(),
         );
-        out.sample(name, "", &[], self.stats.watches.get());
     }
 
     /// This store over HTTPS, verifying etcd with `tls` (and presenting its client

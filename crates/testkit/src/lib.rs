@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod prometheus;
 mod registry;
@@ -64,6 +64,28 @@ impl EtcdTls {
             client_key: write("client.key", &client.key_pem),
         }
     }
+}
+
+/// Reads a starting server's log `stream` on a thread of its own; the returned call waits up to
+/// a timeout for a line holding `ready` (true), or for one saying its address is taken, or the
+/// end of the log (false: start it again on other ports).
+fn says_ready(
+    stream: impl std::io::Read + Send + 'static,
+    ready: &'static str,
+) -> impl FnOnce(Duration) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if line.contains(ready) {
+                let _ = tx.send(true);
+            }
+            if line.contains("address already in use") {
+                let _ = tx.send(false);
+            }
+        }
+        let _ = tx.send(false);
+    });
+    move |within| matches!(rx.recv_timeout(within), Ok(true))
 }
 
 fn free_port() -> u16 {
@@ -159,24 +181,9 @@ impl Etcd {
             ),
         };
         let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("ready to serve client requests") {
-                    let _ = tx.send(true);
-                }
-                if line.contains("address already in use") {
-                    let _ = tx.send(false);
-                }
-            }
-            let _ = tx.send(false);
-        });
+        let ready = says_ready(stderr, "ready to serve client requests");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        matches!(
-            rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
-            Ok(true)
-        )
+        ready(Duration::from_secs(30))
     }
 
     /// `etcd://HOST:PORT`, as `shoal server --store` takes it.

@@ -4,9 +4,9 @@
 //! nor disturb it.)
 
 use crate::free_port;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A Prometheus process; killed on drop.
 pub struct Prometheus {
@@ -53,20 +53,8 @@ impl Prometheus {
                 ),
             };
             let stderr = child.stderr.take().expect("piped");
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if line.contains("Server is ready to receive web requests") {
-                        let _ = tx.send(true);
-                    }
-                    if line.contains("address already in use") {
-                        let _ = tx.send(false);
-                    }
-                }
-                let _ = tx.send(false);
-            });
-            let deadline = Instant::now() + Duration::from_secs(60);
-            if let Ok(true) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            let ready = "Server is ready to receive web requests";
+            if crate::says_ready(stderr, ready)(Duration::from_secs(60)) {
                 return Prometheus {
                     child: Some(child),
                     addr,

@@ -97,20 +97,7 @@ impl Registry {
                 }
             });
             let stderr = child.stderr.take().expect("piped");
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                    if line.contains("listening on") {
-                        let _ = tx.send(true);
-                    }
-                    if line.contains("address already in use") {
-                        let _ = tx.send(false);
-                    }
-                }
-                let _ = tx.send(false);
-            });
-            let deadline = Instant::now() + Duration::from_secs(30);
-            if let Ok(true) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            if crate::says_ready(stderr, "listening on")(Duration::from_secs(30)) {
                 return Registry {
                     child: Some(child),
                     addr,
