@@ -161,96 +161,73 @@ impl AppMetrics {
     /// family where it has nothing to say (no request yet, no limit of that kind hit), so
     /// that thousands of idle apps cost a scrape little.
     pub fn write_families(out: &mut Exposition, apps: &[Arc<AppMetrics>]) {
-        let n = "shoal_app_requests_total";
-        out.family(
-            n,
+        counters(
+            out,
+            apps,
+            ("shoal_app_requests_total", "code"),
             "Requests the app answered, by status class.",
-            Kind::Counter,
+            |a| CLASSES.iter().copied().zip(&a.responses),
         );
-        for app in apps {
-            for (i, c) in app.responses.iter().enumerate() {
-                let v = c.get();
-                if v > 0 {
-                    out.sample(n, &app.labels, &[("code", CLASSES[i])], v);
-                }
-            }
-        }
-        let n = "shoal_app_request_duration_seconds";
-        out.family(
-            n,
+        histograms(
+            out,
+            apps,
+            "shoal_app_request_duration_seconds",
             "Time from a request reaching the app to its response's end.",
-            Kind::Histogram,
+            |a| &a.duration,
         );
-        for app in apps.iter().filter(|a| a.duration.count() > 0) {
-            out.histogram(n, &app.labels, &app.duration);
-        }
         let n = "shoal_app_requests_in_flight";
         out.family(n, "Requests the app is serving now.", Kind::Gauge);
         for app in apps {
             out.sample(n, &app.labels, &[], app.in_flight.get());
         }
-        let n = "shoal_app_instances_total";
-        out.family(
-            n,
+        counters(
+            out,
+            apps,
+            ("shoal_app_instances_total", "how"),
             "Instances that served a request: created fresh, or reused.",
-            Kind::Counter,
+            |a| {
+                [
+                    ("created", &a.instances_created),
+                    ("reused", &a.instances_reused),
+                ]
+            },
         );
-        for app in apps {
-            for (how, c) in [
-                ("created", &app.instances_created),
-                ("reused", &app.instances_reused),
-            ] {
-                if c.get() > 0 {
-                    out.sample(n, &app.labels, &[("how", how)], c.get());
-                }
-            }
-        }
-        let n = "shoal_app_activation_duration_seconds";
-        out.family(
-            n,
+        histograms(
+            out,
+            apps,
+            "shoal_app_activation_duration_seconds",
             "Activations from idle (scale from zero) and how long loading the component took.",
-            Kind::Histogram,
+            |a| &a.activation,
         );
-        for app in apps.iter().filter(|a| a.activation.count() > 0) {
-            out.histogram(n, &app.labels, &app.activation);
-        }
-        let n = "shoal_app_limit_hits_total";
-        out.family(
-            n,
+        counters(
+            out,
+            apps,
+            ("shoal_app_limit_hits_total", "limit"),
             "Requests that ran into one of the app's limits, by limit.",
-            Kind::Counter,
+            |a| {
+                LimitHit::ALL
+                    .map(|l| (l.label(), &a.limits[l as usize]))
+                    .to_vec()
+            },
         );
-        for app in apps {
-            for limit in LimitHit::ALL {
-                let v = app.limits[limit as usize].get();
-                if v > 0 {
-                    out.sample(n, &app.labels, &[("limit", limit.label())], v);
-                }
-            }
-        }
-        let n = "shoal_app_capability_denials_total";
-        out.family(
-            n,
+        counters(
+            out,
+            apps,
+            ("shoal_app_capability_denials_total", "capability"),
             "Things a capability refused the app, by capability.",
-            Kind::Counter,
+            |a| {
+                Denial::ALL
+                    .map(|d| (d.label(), &a.denials[d as usize]))
+                    .to_vec()
+            },
         );
-        for app in apps {
-            for denial in Denial::ALL {
-                let v = app.denials[denial as usize].get();
-                if v > 0 {
-                    out.sample(n, &app.labels, &[("capability", denial.label())], v);
-                }
-            }
-        }
-        let n = "shoal_app_outbound_request_duration_seconds";
-        out.family(
-            n,
+        histograms(
+            out,
+            apps,
+            "shoal_app_outbound_request_duration_seconds",
             "Outgoing HTTP requests the app made, and the time to their response head.",
-            Kind::Histogram,
+            |a| &a.outbound,
         );
-        for app in apps.iter().filter(|a| a.outbound.count() > 0) {
-            out.histogram(n, &app.labels, &app.outbound);
-        }
         for (name, help, pick) in [
             (
                 "shoal_app_received_bytes_total",
@@ -268,6 +245,42 @@ impl AppMetrics {
                 out.sample(name, &app.labels, &[], pick(app));
             }
         }
+    }
+}
+
+/// A counter family with one label (`family.1`): every app's counters that `pick` names by
+/// that label's value, those at zero left out.
+fn counters<'a, I>(
+    out: &mut Exposition,
+    apps: &'a [Arc<AppMetrics>],
+    (name, key): (&str, &str),
+    help: &str,
+    pick: impl Fn(&'a AppMetrics) -> I,
+) where
+    I: IntoIterator<Item = (&'static str, &'a Counter)>,
+{
+    out.family(name, help, Kind::Counter);
+    for app in apps {
+        for (value, counter) in pick(app) {
+            let n = counter.get();
+            if n > 0 {
+                out.sample(name, &app.labels, &[(key, value)], n);
+            }
+        }
+    }
+}
+
+/// A histogram family: the histogram `pick` names of every app that counted anything in it.
+fn histograms(
+    out: &mut Exposition,
+    apps: &[Arc<AppMetrics>],
+    name: &str,
+    help: &str,
+    pick: impl Fn(&AppMetrics) -> &Histogram,
+) {
+    out.family(name, help, Kind::Histogram);
+    for app in apps.iter().filter(|a| pick(a).count() > 0) {
+        out.histogram(name, &app.labels, pick(app));
     }
 }
 

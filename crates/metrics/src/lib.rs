@@ -13,6 +13,6 @@ mod process;
 mod text;
 
 pub use app::{AppMetrics, Denial, LimitHit, Request};
-pub use primitives::{Counter, DURATION_BUCKETS, Gauge, Histogram};
+pub use primitives::{Counter, DURATION_BUCKETS, Gauge, Histogram, Timer};
 pub use process::write_process;
 pub use text::{CONTENT_TYPE, Exposition, Kind, labels};

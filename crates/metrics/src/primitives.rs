@@ -1,7 +1,7 @@
 //! Counters, gauges and histograms: relaxed atomics, read only by a scrape.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A count that only goes up (until the process restarts).
 #[derive(Debug, Default)]
@@ -97,6 +97,15 @@ impl Histogram {
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
+    /// Starts timing something: its duration is counted when the [`Timer`] is dropped, on
+    /// every way out.
+    pub fn time(&self) -> Timer<'_> {
+        Timer {
+            histogram: self,
+            started: Instant::now(),
+        }
+    }
+
     /// How many durations were counted.
     pub fn count(&self) -> u64 {
         self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum()
@@ -115,6 +124,19 @@ impl Histogram {
             total += self.buckets[i].load(Ordering::Relaxed);
             total
         })
+    }
+}
+
+/// Something being timed into a [`Histogram`] (see [`Histogram::time`]).
+#[derive(Debug)]
+pub struct Timer<'a> {
+    histogram: &'a Histogram,
+    started: Instant,
+}
+
+impl Drop for Timer<'_> {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed());
     }
 }
 

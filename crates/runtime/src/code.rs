@@ -133,8 +133,7 @@ impl Runtime {
                 return Ok((code, true));
             }
         }
-        let started = std::time::Instant::now();
-        let _timed = crate::stats::Timed::new(&self.stats.compiles, started);
+        let _timed = self.stats.compiles.time();
         // In a child, which reads the file itself; or here, on bytes read once for both tries.
         enum Compiler<'a> {
             Child(&'a crate::compiler::CompileLimits),

@@ -3,7 +3,6 @@
 
 use crate::Runtime;
 use shoal_metrics::{Counter, Exposition, Histogram, Kind};
-use std::time::Instant;
 
 /// The runtime's own counts.
 #[derive(Debug, Default)]
@@ -12,25 +11,6 @@ pub(crate) struct Stats {
     pub(crate) compiles: Histogram,
     /// Loads the compile cache answered.
     pub(crate) cache_hits: Counter,
-}
-
-/// Counts the time from `started` into a histogram when dropped: on every way out of a
-/// compile.
-pub(crate) struct Timed<'a> {
-    histogram: &'a Histogram,
-    started: Instant,
-}
-
-impl<'a> Timed<'a> {
-    pub(crate) fn new(histogram: &'a Histogram, started: Instant) -> Self {
-        Self { histogram, started }
-    }
-}
-
-impl Drop for Timed<'_> {
-    fn drop(&mut self) {
-        self.histogram.observe(self.started.elapsed());
-    }
 }
 
 impl Runtime {

@@ -6,7 +6,7 @@ use crate::ApiState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use shoal_metrics::{Counter, Exposition, Gauge, Histogram, Kind};
+use shoal_metrics::{Counter, Exposition, Gauge, Histogram, Kind, Timer};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,25 +38,18 @@ struct Passes {
     failed: Counter,
 }
 
-/// One pass of a controller, counted (with its duration, and whether it failed) when dropped.
+/// One pass of a controller: timed until dropped, and counted as failed (once) if anything in
+/// it failed.
 pub struct Pass<'a> {
-    passes: &'a Passes,
-    started: Instant,
-    failed: bool,
+    _timer: Timer<'a>,
+    failed: Option<&'a Counter>,
 }
 
 impl Pass<'_> {
     /// Something in this pass failed.
     pub fn failed(&mut self) {
-        self.failed = true;
-    }
-}
-
-impl Drop for Pass<'_> {
-    fn drop(&mut self) {
-        self.passes.took.observe(self.started.elapsed());
-        if self.failed {
-            self.passes.failed.inc();
+        if let Some(failed) = self.failed.take() {
+            failed.inc();
         }
     }
 }
@@ -79,10 +72,10 @@ impl ServerMetrics {
 
     /// A pass of `controller` starts now; it is counted when the [`Pass`] is dropped.
     pub fn pass(&self, controller: Controller) -> Pass<'_> {
+        let passes = &self.passes[controller as usize];
         Pass {
-            passes: &self.passes[controller as usize],
-            started: Instant::now(),
-            failed: false,
+            _timer: passes.took.time(),
+            failed: Some(&passes.failed),
         }
     }
 
