@@ -166,3 +166,27 @@ fn a_compile_past_the_nodes_bounds_fails_its_revision_and_the_node_serves_on() {
         assert!(node.ok(&["get", "apps"]).contains("big"));
     }
 }
+
+/// A loaded app keeps its compiled file open (its code and memory images are mapped from it),
+/// so a node started under a small soft limit on open files raises it to the hard limit, as a
+/// user running many apps from a login shell's 1,024 needs.
+#[test]
+fn a_node_raises_its_open_files_limit_to_the_hard_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let node = Node::spawn_under(
+        &["prlimit", "--nofile=256:", "--"],
+        &["up", "--api", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+        tmp.path(),
+        &[],
+        &["API:", "ingress:"],
+    );
+    let limits = node.proc_file("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    let (soft, hard) = (numbers[0], numbers[1]);
+    assert_eq!(soft, hard, "{line}");
+    assert_ne!(soft, "256", "{line}");
+}

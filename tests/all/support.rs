@@ -118,7 +118,27 @@ impl Node {
     /// Starts `shoal ARGS --data-dir DATA_DIR` with `env`, and waits until it printed a line
     /// starting with each of `ready` (`API:` and `ingress:` fill in `api` and `http`).
     pub fn spawn(args: &[&str], data_dir: &Path, env: &[(&str, &str)], ready: &[&str]) -> Node {
-        let mut child = Command::new(SHOAL)
+        Node::spawn_under(&[], args, data_dir, env, ready)
+    }
+
+    /// [`Node::spawn`] through `wrapper` (a program that execs its arguments, such as
+    /// `prlimit --nofile=256: --`), so the process is still the node's.
+    pub fn spawn_under(
+        wrapper: &[&str],
+        args: &[&str],
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        ready: &[&str],
+    ) -> Node {
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(rest).arg(SHOAL);
+                cmd
+            }
+            None => Command::new(SHOAL),
+        };
+        let mut child = cmd
             .args(args)
             .arg("--data-dir")
             .arg(data_dir)
@@ -319,10 +339,15 @@ impl Node {
         in_flight
     }
 
+    /// The process's `/proc/PID/NAME` file (`status`, `limits`, ...).
+    pub fn proc_file(&self, name: &str) -> String {
+        let pid = self.child.as_ref().unwrap().id();
+        std::fs::read_to_string(format!("/proc/{pid}/{name}")).unwrap()
+    }
+
     /// The most memory the process has held resident so far (`VmHWM`), in bytes.
     pub fn peak_memory(&self) -> u64 {
-        let pid = self.child.as_ref().unwrap().id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let status = self.proc_file("status");
         let kib: u64 = status
             .lines()
             .find_map(|l| l.strip_prefix("VmHWM:"))

@@ -154,6 +154,11 @@ impl Runtime {
             .start_handler(|_| lower_priority(COMPILE_NICE))
             .build_global();
 
+        // A loaded component keeps its compiled file open (wasmtime maps the code and the
+        // memory images from it, shared through the page cache): one descriptor per app, so
+        // 10,000 apps need more than the usual soft limit of 1,024.
+        raise_open_files_limit();
+
         let ticker = Arc::new(Ticker::start(&[
             sync.engine.clone(),
             concurrent.engine.clone(),
@@ -265,6 +270,37 @@ impl RuntimeConfig {
             absent_imports: AbsentImports::none(),
             compile_limits: None,
         }
+    }
+}
+
+/// Raises this process's soft limit on open files to its hard limit, as Go's runtime does at
+/// start; a refusal is only reported, and loads past the limit then fail naming the app.
+fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write only the struct they are given and this
+    // process's own limit.
+    #[allow(
+        unsafe_code,
+        reason = "getrlimit/setrlimit have no safe wrapper in std"
+    )]
+    let raised = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut limit) != 0 {
+            false
+        } else if limit.rlim_cur >= limit.rlim_max {
+            true
+        } else {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const limit) == 0
+        }
+    };
+    if !raised {
+        tracing::warn!(
+            "cannot raise the open-files limit ({}): each loaded app holds one file open",
+            std::io::Error::last_os_error()
+        );
     }
 }
 
