@@ -46,6 +46,8 @@ enum Command {
     Logs(commands::logs::Args),
     /// Wait until an object reaches a condition.
     Wait(commands::wait::Args),
+    /// Show the apps by what they are doing now: request rate, p99, errors, instances, memory.
+    Top(commands::top::Args),
     /// Follow, list and roll back an app's revisions.
     Rollout(commands::rollout::Args),
     /// Publish a component to an OCI registry.
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
             Command::Wait(args) => commands::wait::run(g, args).await,
             Command::Logs(args) => commands::logs::run(g, args).await,
             Command::Rollout(args) => commands::rollout::run(g, args).await,
+            Command::Top(args) => commands::top::run(g, args).await,
             Command::Push(args) => commands::push::run(&g, args).await,
             Command::Registry(args) => commands::registry::run(&g, args),
             Command::Completion(args) => {

@@ -7,10 +7,19 @@ use chrono::{DateTime, Utc};
 pub enum Format {
     /// A table.
     Table,
+    /// A table with more columns (for apps: what each is doing now).
+    Wide,
     /// The whole object(s) as JSON.
     Json,
     /// The whole object(s) as YAML.
     Yaml,
+}
+
+impl Format {
+    /// `table` or `wide`: drawn by the command, not serialized.
+    pub fn is_table(self) -> bool {
+        matches!(self, Self::Table | Self::Wide)
+    }
 }
 
 /// Prints any serializable value as JSON or YAML.
@@ -18,7 +27,7 @@ pub fn print_serialized<T: serde::Serialize>(value: &T, format: Format) -> anyho
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Format::Yaml => print!("{}", serde_yaml::to_string(value)?),
-        Format::Table => unreachable!("tables are printed by their command"),
+        Format::Table | Format::Wide => unreachable!("tables are printed by their command"),
     }
     Ok(())
 }
@@ -62,6 +71,31 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     }
     out
 }
+
+/// An app's recent figures as cells: requests per second, p99 latency, the share answered
+/// 5xx, instances alive, their memory; `-` where nothing is known yet.
+pub fn stats_cells(s: &shoal_api::AppStats) -> [String; 5] {
+    let rate = s.rate().map_or("-".into(), |r| match r {
+        r if r >= 100.0 => format!("{r:.0}"),
+        r => format!("{r:.1}"),
+    });
+    let p99 = s.quantile(0.99).map_or("-".into(), |p| match p {
+        p if p >= 1.0 => format!("{p:.2}s"),
+        p => format!("{:.1}ms", p * 1000.0),
+    });
+    let errors = s
+        .error_ratio()
+        .map_or("-".into(), |e| format!("{:.1}%", e * 100.0));
+    let memory = match s.memory {
+        0 => "0".to_string(),
+        b if b < 1 << 20 => format!("{}Ki", b.div_ceil(1 << 10)),
+        b => format!("{}Mi", b.div_ceil(1 << 20)),
+    };
+    [rate, p99, errors, s.instances.to_string(), memory]
+}
+
+/// The headers of [`stats_cells`].
+pub const STATS_HEADER: [&str; 5] = ["REQ/S", "P99", "ERRORS", "INSTANCES", "MEMORY"];
 
 /// One event as table cells: age, type, reason, `middle` (who reported it, or what it is
 /// about), message.

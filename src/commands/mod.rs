@@ -15,6 +15,7 @@ pub mod rollout;
 pub mod server;
 pub mod spin;
 pub mod tenants;
+pub mod top;
 pub mod transfer;
 pub mod up;
 pub mod wait;

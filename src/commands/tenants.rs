@@ -13,7 +13,7 @@ pub async fn get_namespaces(g: &Global, name: Option<&str>, output: Format) -> a
         None => client.list_namespaces().await?,
     };
     match (output, name) {
-        (Format::Table, _) => print!("{}", namespace_table(&namespaces, chrono::Utc::now())),
+        (f, _) if f.is_table() => print!("{}", namespace_table(&namespaces, chrono::Utc::now())),
         (_, Some(_)) => print_serialized(&namespaces[0], output)?,
         (_, None) => print_serialized(&namespaces, output)?,
     }
@@ -64,7 +64,7 @@ fn quota_summary(q: &Quota) -> String {
 /// `shoal get tokens`: ID, ROLE, NAMESPACE, AGE.
 pub async fn get_tokens(g: &Global, output: Format) -> anyhow::Result<()> {
     let tokens = g.client()?.list_tokens().await?;
-    if output != Format::Table {
+    if !output.is_table() {
         return print_serialized(&tokens, output);
     }
     if tokens.is_empty() {

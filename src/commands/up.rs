@@ -71,7 +71,6 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
         .start("local", &data_dir, topology, &args.tls, &shutdown)
         .await?;
     let http_addr = node.http();
-    let node_metrics = node.metrics().clone();
     let state = ApiState::new(
         objects.clone(),
         blobs,
@@ -80,7 +79,7 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     )
     .with_logs(node.logs().clone())
     .with_registry_policy(args.registries.policy())
-    .with_node_metrics(Arc::new(move |out| node_metrics.write(out)))
+    .with_node(Arc::new(Beside(node.metrics().clone())))
     .with_private_metrics(args.private_metrics);
     // A single node is its own leader: it judges its own liveness, as a cluster's leader would.
     state.metrics.set_leading(true);
@@ -184,4 +183,17 @@ async fn apply_and_wait(
         }
     }
     Ok(lines)
+}
+
+/// The node of `shoal up`, as its API server sees it.
+struct Beside(Arc<shoal_node::metrics::NodeMetrics>);
+
+impl shoal_server::NodeBeside for Beside {
+    fn write_metrics(&self, out: &mut shoal_metrics::Exposition) {
+        self.0.write(out);
+    }
+
+    fn app_stats(&self, namespace: &str) -> Vec<shoal_api::AppStats> {
+        self.0.stats(Some(namespace))
+    }
 }

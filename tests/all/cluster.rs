@@ -286,6 +286,24 @@ fn every_ingress_serves_every_app_and_a_dead_nodes_apps_move_to_the_living() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert_eq!(message("many"), "placed on 2 of 5 nodes: no more fit");
+    // What the app does is summed over the nodes that hold it (each server asks each node).
+    for (_, w) in &workers {
+        let w = w.as_ref().unwrap();
+        let mut ok = 0;
+        while ok < 3 {
+            ok += u32::from(w.get("/many").0 == 200);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let stats = crate::top::top_json(&srv);
+        let many = crate::top::figures(&stats, "many");
+        if many["requests"][1] == 6 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{many}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let gpu = message("gpu");
     assert!(
         gpu.starts_with("Unschedulable: no Ready node has the labels gpu=yes"),

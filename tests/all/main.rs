@@ -26,4 +26,5 @@ mod support;
 mod tenants;
 mod tidy;
 mod tls;
+mod top;
 mod wasi3;

@@ -227,6 +227,12 @@ fn every_route_checks_the_role_and_the_namespace() {
             "",
             Scope::Namespaced,
         ),
+        case(
+            Method::GET,
+            "/v1/namespaces/{ns}/stats",
+            "",
+            Scope::Namespaced,
+        ),
         case(Method::POST, "/v1/blobs", "not a component", Scope::Apply),
         case(Method::HEAD, blob, "", Scope::Any),
         case(Method::POST, "/v1/pull", "{}", Scope::Apply),

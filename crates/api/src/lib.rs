@@ -19,6 +19,7 @@ mod quantity;
 mod reference;
 mod revision;
 mod route;
+mod stats;
 
 pub use app::*;
 pub use app_status::*;
@@ -38,6 +39,7 @@ pub use revision::*;
 pub use route::{
     Route, Segment, host_ip, normalise_host, normalise_path, segments, valid_param_name,
 };
+pub use stats::{AppStats, Recent};
 
 /// The only API version this build understands.
 pub const API_VERSION: &str = "shoal/v1alpha1";

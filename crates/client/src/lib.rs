@@ -7,7 +7,7 @@ pub use remote_store::RemoteStore;
 
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
-use shoal_api::{App, ApplyResponse, Digest, Event, Job, Node, Revision};
+use shoal_api::{App, AppStats, ApplyResponse, Digest, Event, Job, Node, Revision};
 use shoal_store::http::root_cause;
 
 /// Why an API call failed.
@@ -502,6 +502,15 @@ impl Client {
         let req = self.request(
             reqwest::Method::GET,
             &format!("/v1/namespaces/{namespace}/events"),
+        );
+        self.json(req).await
+    }
+
+    /// What each app of `namespace` is doing now, by name.
+    pub async fn app_stats(&self, namespace: &str) -> Result<Vec<AppStats>, ClientError> {
+        let req = self.request(
+            reqwest::Method::GET,
+            &format!("/v1/namespaces/{namespace}/stats"),
         );
         self.json(req).await
     }

@@ -73,6 +73,9 @@ pub struct AppMetrics {
     outbound: Histogram,
     received: Counter,
     sent: Counter,
+    /// Instances alive now, and the bytes of linear memory they hold.
+    live: Gauge,
+    memory: Gauge,
 }
 
 impl AppMetrics {
@@ -92,6 +95,8 @@ impl AppMetrics {
             outbound: Histogram::default(),
             received: Counter::default(),
             sent: Counter::default(),
+            live: Gauge::default(),
+            memory: Gauge::default(),
         }
     }
 
@@ -116,6 +121,30 @@ impl AppMetrics {
             status: CLIENT_CLOSED,
             sent: 0,
         }
+    }
+
+    /// An instance of the app came to life: alive, and its memory counted, until the
+    /// [`Alive`] is dropped.
+    pub fn alive(self: &Arc<Self>) -> Alive {
+        self.live.inc();
+        Alive {
+            metrics: self.clone(),
+            memory: 0,
+        }
+    }
+
+    /// Requests answered and their durations so far, for [`crate::Window`].
+    pub fn totals(&self) -> Totals {
+        Totals {
+            responses: self.responses.each_ref().map(Counter::get),
+            durations: self.duration.counts(),
+        }
+    }
+
+    /// Requests in flight, instances alive and the bytes of memory they hold, now.
+    pub fn now(&self) -> (u64, u64, u64) {
+        let get = |g: &Gauge| u64::try_from(g.get()).unwrap_or(0);
+        (get(&self.in_flight), get(&self.live), get(&self.memory))
     }
 
     /// A request's body is done with, after `bytes` of it were read.
@@ -228,6 +257,23 @@ impl AppMetrics {
             "Outgoing HTTP requests the app made, and the time to their response head.",
             |a| &a.outbound,
         );
+        for (name, help, gauge) in [
+            (
+                "shoal_app_instances",
+                "Instances of the app alive now: serving, or kept to serve again.",
+                (|a: &AppMetrics| &a.live) as fn(&AppMetrics) -> &Gauge,
+            ),
+            (
+                "shoal_app_memory_bytes",
+                "Linear memory the app's live instances hold.",
+                |a: &AppMetrics| &a.memory,
+            ),
+        ] {
+            out.family(name, help, Kind::Gauge);
+            for app in apps.iter().filter(|a| a.responses() > 0) {
+                out.sample(name, &app.labels, &[], gauge(app).get());
+            }
+        }
         for (name, help, pick) in [
             (
                 "shoal_app_received_bytes_total",
@@ -289,6 +335,41 @@ const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 /// The status a request is counted with when its client went away before the response
 /// started (nginx's "client closed request").
 const CLIENT_CLOSED: u16 = 499;
+
+/// An app's answered requests and their durations at one moment (see [`AppMetrics::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Totals {
+    /// By status class, 1xx … 5xx.
+    pub responses: [u64; 5],
+    /// Each duration bucket's own count ([`crate::DURATION_BUCKETS`], then past them).
+    pub durations: [u64; crate::DURATION_BUCKETS.len() + 1],
+}
+
+/// One live instance of an app (see [`AppMetrics::alive`]).
+#[derive(Debug)]
+pub struct Alive {
+    metrics: Arc<AppMetrics>,
+    memory: u64,
+}
+
+impl Alive {
+    /// The instance's memories grew by `bytes` (at creation too).
+    pub fn grew(&mut self, bytes: u64) {
+        self.memory += bytes;
+        self.metrics
+            .memory
+            .add(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.metrics.live.dec();
+        self.metrics
+            .memory
+            .add(-i64::try_from(self.memory).unwrap_or(i64::MAX));
+    }
+}
 
 /// One request of an app, from reaching it to the end of its response (or its client going
 /// away): counted in flight meanwhile, and by status, duration and bytes sent once dropped.

@@ -39,6 +39,11 @@ impl Gauge {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// Adds `n` (which may be negative).
+    pub fn add(&self, n: i64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Sets it to `v`.
     pub fn set(&self, v: i64) {
         self.0.store(v, Ordering::Relaxed);
@@ -114,6 +119,12 @@ impl Histogram {
     /// Their sum.
     pub fn sum(&self) -> Duration {
         Duration::from_nanos(self.sum_nanos.load(Ordering::Relaxed))
+    }
+
+    /// Each bucket's own count: at or below each bound of [`DURATION_BUCKETS`] and above the
+    /// one before, then past every bound.
+    pub fn counts(&self) -> [u64; DURATION_BUCKETS.len() + 1] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
     }
 
     /// The cumulative count at or below each bound of [`DURATION_BUCKETS`], then the total:

@@ -26,12 +26,14 @@ use tokio_util::sync::CancellationToken;
 /// The header a node adds to a request it forwards.
 pub const FORWARDED: &str = "shoal-forwarded";
 
-/// Paths under this prefix are the node's own (its logs, for the servers), never an app's.
+/// Paths under this prefix are the node's own (its logs and app figures, for the servers),
+/// never an app's.
 pub const RESERVED: &str = "/.shoal/";
 
 /// What a cluster node's ingress does beyond serving its own apps: forward requests for apps
-/// held elsewhere, and give the servers the logs it keeps (`GET /.shoal/logs?scope=&name=
-/// &since=RFC3339&tail=N`, with this node's credential).
+/// held elsewhere, and give the servers, with this node's credential, the logs it keeps
+/// (`GET /.shoal/logs?scope=&name=&since=RFC3339&tail=N`) and what its apps are doing
+/// (`GET /.shoal/stats?namespace=NS`: JSON, a list of [`shoal_api::AppStats`]).
 pub struct ClusterIngress {
     /// Requests for apps held elsewhere.
     pub forwarder: Forwarder,
@@ -39,6 +41,8 @@ pub struct ClusterIngress {
     pub token: String,
     /// The logs of this node's apps and job runs.
     pub logs: shoal_logs::LogDir,
+    /// What this node's apps are doing.
+    pub metrics: Arc<crate::metrics::NodeMetrics>,
     /// What the node's plain port answers a TLS handshake with: its identity, for the
     /// servers and the other nodes.
     pub tls: shoal_tls::TlsAcceptor,
@@ -46,7 +50,7 @@ pub struct ClusterIngress {
 
 impl ClusterIngress {
     /// Answers a request under [`RESERVED`].
-    pub fn serve_logs<B>(&self, req: &hyper::Request<B>) -> http::Response<Body> {
+    pub fn serve_reserved<B>(&self, req: &hyper::Request<B>) -> http::Response<Body> {
         let presented = req
             .headers()
             .get(http::header::AUTHORIZATION)
@@ -66,14 +70,32 @@ impl ClusterIngress {
                 "this node's credential is required",
             );
         }
-        if req.uri().path() != "/.shoal/logs" {
-            return text_response(StatusCode::NOT_FOUND, "no such node endpoint");
-        }
         let query: HashMap<String, String> = req
             .uri()
             .query()
             .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
             .unwrap_or_default();
+        match req.uri().path() {
+            "/.shoal/logs" => self.serve_logs(&query),
+            "/.shoal/stats" => {
+                let stats = self
+                    .metrics
+                    .stats(query.get("namespace").map(String::as_str));
+                let mut resp = text_response(
+                    StatusCode::OK,
+                    serde_json::to_string(&stats).unwrap_or_else(|_| "[]".into()),
+                );
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                resp
+            }
+            _ => text_response(StatusCode::NOT_FOUND, "no such node endpoint"),
+        }
+    }
+
+    fn serve_logs(&self, query: &HashMap<String, String>) -> http::Response<Body> {
         let (Some(scope), Some(name)) = (query.get("scope"), query.get("name")) else {
             return text_response(StatusCode::BAD_REQUEST, "give scope and name");
         };

@@ -342,7 +342,7 @@ async fn dispatch(
     if let Some(cluster) = cluster
         && req.uri().path().starts_with(crate::forward::RESERVED)
     {
-        return cluster.serve_logs(&req);
+        return cluster.serve_reserved(&req);
     }
     let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > limits.max_uri {

@@ -7,7 +7,7 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
-use shoal_metrics::{AppMetrics, Counter, Exposition, Gauge, Kind};
+use shoal_metrics::{AppMetrics, Counter, DURATION_BUCKETS, Exposition, Gauge, Kind, Window};
 use shoal_runtime::Runtime;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 pub struct NodeMetrics {
     /// Every app deployed here, by (namespace, name); an entry dies with the app's last
     /// deployment on this node.
-    apps: Mutex<BTreeMap<(String, String), Weak<AppMetrics>>>,
+    apps: Mutex<BTreeMap<(String, String), Tracked>>,
     runtime: Arc<Runtime>,
     /// Ingress connections open now.
     pub(crate) connections: Gauge,
@@ -25,6 +25,12 @@ pub struct NodeMetrics {
     pub(crate) accepted: Counter,
     /// Requests relayed to the node holding their app.
     pub(crate) forwarded: Counter,
+}
+
+/// An app's measures, and the samples of them its recent figures are made of.
+struct Tracked {
+    app: Weak<AppMetrics>,
+    window: Window,
 }
 
 impl NodeMetrics {
@@ -43,12 +49,64 @@ impl NodeMetrics {
     pub(crate) fn app(&self, namespace: &str, name: &str) -> Arc<AppMetrics> {
         let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
         let key = (namespace.to_string(), name.to_string());
-        if let Some(live) = apps.get(&key).and_then(Weak::upgrade) {
+        if let Some(live) = apps.get(&key).and_then(|t| t.app.upgrade()) {
             return live;
         }
         let fresh = Arc::new(AppMetrics::new(namespace, name));
-        apps.insert(key, Arc::downgrade(&fresh));
+        let app = Arc::downgrade(&fresh);
+        apps.insert(
+            key,
+            Tracked {
+                app,
+                window: Window::default(),
+            },
+        );
         fresh
+    }
+
+    /// Keeps a sample of every app's totals (see [`sample`]), forgetting the apps gone.
+    fn sample(&self) {
+        let now = std::time::Instant::now();
+        let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        apps.retain(|_, t| match t.app.upgrade() {
+            Some(app) => {
+                t.window.sample(now, app.totals());
+                true
+            }
+            None => false,
+        });
+    }
+
+    /// What the apps of `namespace` here (every app's, without one) are doing now.
+    pub fn stats(&self, namespace: Option<&str>) -> Vec<shoal_api::AppStats> {
+        let now = std::time::Instant::now();
+        let apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
+        apps.iter()
+            .filter(|((ns, _), _)| namespace.is_none_or(|n| n == ns))
+            .filter_map(|((ns, name), t)| {
+                let app = t.app.upgrade()?;
+                let totals = app.totals();
+                let (in_flight, instances, memory) = app.now();
+                let recent = t.window.since(now, &totals).map_or_else(
+                    shoal_api::Recent::default,
+                    |(took, grown)| shoal_api::Recent {
+                        seconds: took.as_secs_f64(),
+                        per_second: grown.responses.map(|n| n as f64 / took.as_secs_f64()),
+                        durations: grown.durations.to_vec(),
+                        bounds: DURATION_BUCKETS.to_vec(),
+                    },
+                );
+                Some(shoal_api::AppStats {
+                    namespace: ns.clone(),
+                    name: name.clone(),
+                    requests: totals.responses,
+                    in_flight,
+                    instances,
+                    memory,
+                    recent,
+                })
+            })
+            .collect()
     }
 
     /// Writes the node's families and its apps'.
@@ -74,8 +132,8 @@ impl NodeMetrics {
         self.runtime.write_metrics(out);
         let apps: Vec<Arc<AppMetrics>> = {
             let mut apps = self.apps.lock().unwrap_or_else(|p| p.into_inner());
-            apps.retain(|_, app| app.strong_count() > 0);
-            apps.values().filter_map(Weak::upgrade).collect()
+            apps.retain(|_, t| t.app.strong_count() > 0);
+            apps.values().filter_map(|t| t.app.upgrade()).collect()
         };
         out.single(
             "shoal_node_apps",
@@ -92,6 +150,19 @@ impl NodeMetrics {
         shoal_metrics::write_process(&mut out);
         self.write(&mut out);
         out.finish()
+    }
+}
+
+/// Samples every app's totals every [`shoal_metrics::SAMPLE_EVERY`] until `shutdown`, so
+/// that [`NodeMetrics::stats`] can tell what happened in the last few seconds.
+pub(crate) async fn sample(metrics: Arc<NodeMetrics>, shutdown: CancellationToken) {
+    let mut every = tokio::time::interval(shoal_metrics::SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = every.tick() => metrics.sample(),
+        }
     }
 }
 

@@ -392,6 +392,7 @@ impl Builder {
             tokio::spawn(agent.run(shutdown.clone())),
             tokio::spawn(jobs.run(shutdown.clone())),
             tokio::spawn(heartbeat),
+            tokio::spawn(crate::metrics::sample(metrics.clone(), shutdown.clone())),
         ];
         // In a cluster every ingress serves every app: those placed elsewhere are forwarded.
         let identity = match &cluster {
@@ -410,6 +411,7 @@ impl Builder {
                 forwarder,
                 token,
                 logs: logs.clone(),
+                metrics: metrics.clone(),
                 tls: shoal_tls::TlsAcceptor::from(identity.server_config()),
             })
         });

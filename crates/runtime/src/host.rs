@@ -61,7 +61,7 @@ impl Host {
                 send: shaped.outgoing,
             },
             granted: shaped.granted,
-            account: Account::new(memory),
+            account: Account::new(memory, workload.metrics.alive()),
         }
     }
 
@@ -151,7 +151,7 @@ impl P1Host {
     ) -> Self {
         Self {
             wasi: shape(workload, wasi).wasi.build_p1(),
-            account: Account::new(memory),
+            account: Account::new(memory, workload.metrics.alive()),
         }
     }
 
@@ -170,9 +170,9 @@ pub(crate) struct Account {
 }
 
 impl Account {
-    fn new(memory: u64) -> Self {
+    fn new(memory: u64, alive: shoal_metrics::Alive) -> Self {
         Self {
-            limits: Cap::new(memory),
+            limits: Cap::new(memory, alive),
             cpu_used: Duration::ZERO,
             cpu_exceeded: false,
         }
@@ -204,16 +204,18 @@ impl Charged for P1Host {
 }
 
 /// The resource limits of one instance: `StoreLimits`, remembering whether memory was refused
-/// so that a failure after it can be reported as the limit it is.
+/// so that a failure after it can be reported as the limit it is, and counting the instance
+/// and its memory into its app's figures while it lives.
 pub(crate) struct Cap {
     inner: StoreLimits,
     memory: usize,
     /// A memory was refused growth past the limit.
     pub(crate) memory_denied: bool,
+    alive: shoal_metrics::Alive,
 }
 
 impl Cap {
-    pub(crate) fn new(memory: u64) -> Self {
+    pub(crate) fn new(memory: u64, alive: shoal_metrics::Alive) -> Self {
         let memory = usize::try_from(memory).unwrap_or(usize::MAX);
         Self {
             inner: StoreLimitsBuilder::new()
@@ -224,6 +226,7 @@ impl Cap {
                 .build(),
             memory,
             memory_denied: false,
+            alive,
         }
     }
 }
@@ -236,7 +239,9 @@ impl ResourceLimiter for Cap {
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         let allowed = self.inner.memory_growing(current, desired, maximum)?;
-        if !allowed && desired > self.memory {
+        if allowed {
+            self.alive.grew(desired.saturating_sub(current) as u64);
+        } else if desired > self.memory {
             self.memory_denied = true;
         }
         Ok(allowed)

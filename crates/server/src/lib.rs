@@ -52,10 +52,12 @@ pub mod peers;
 pub mod placement;
 mod pulls;
 mod quota;
+mod reach;
 mod revisions;
 mod routes;
 mod secret;
 mod serve;
+mod stats;
 mod store_api;
 mod store_props;
 mod token_api;
@@ -107,15 +109,20 @@ pub struct ApiState {
     pub(crate) routes_indexed: tokio::sync::OnceCell<()>,
     /// What this server measures (its controllers count their passes into it too).
     pub metrics: Arc<metrics::ServerMetrics>,
-    /// The families of the node beside this server (`shoal up`), written into its
-    /// `/metrics`.
-    pub node_metrics: Option<NodeMetricsFn>,
+    /// The node beside this server (`shoal up`): its families are written into this
+    /// server's `/metrics`, its apps' figures are the stats.
+    pub node: Option<Arc<dyn NodeBeside>>,
     /// `/metrics` asks for a client or admin token like any other route.
     pub private_metrics: bool,
 }
 
-/// Writes the families of a node beside the server.
-pub type NodeMetricsFn = Arc<dyn Fn(&mut shoal_metrics::Exposition) + Send + Sync>;
+/// The node a `shoal up` server runs beside, as the API sees it.
+pub trait NodeBeside: Send + Sync {
+    /// Writes the node's families (into the server's `/metrics`).
+    fn write_metrics(&self, out: &mut shoal_metrics::Exposition);
+    /// What the node's apps of `namespace` are doing.
+    fn app_stats(&self, namespace: &str) -> Vec<shoal_api::AppStats>;
+}
 
 impl ApiState {
     /// API state over `objects` and `blobs`, guarded by `token`.
@@ -136,14 +143,14 @@ impl ApiState {
             apply_lock: tokio::sync::Mutex::new(()),
             routes_indexed: tokio::sync::OnceCell::new(),
             metrics: Arc::default(),
-            node_metrics: None,
+            node: None,
             private_metrics: false,
         }
     }
 
-    /// Adds the families `write` writes (a node beside this server) to `/metrics`.
-    pub fn with_node_metrics(mut self, write: NodeMetricsFn) -> Self {
-        self.node_metrics = Some(write);
+    /// Serves `node`'s families in `/metrics` and its apps' figures as the stats.
+    pub fn with_node(mut self, node: Arc<dyn NodeBeside>) -> Self {
+        self.node = Some(node);
         self
     }
 
@@ -245,6 +252,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         )
         .route("/v1/namespaces/{ns}/jobs/{name}/logs", get(jobs::logs))
         .route("/v1/namespaces/{ns}/events", get(apps::events))
+        .route("/v1/namespaces/{ns}/stats", get(stats::stats))
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/nodes/{name}", get(nodes::get).delete(nodes::delete))
         .route("/v1/nodes/{name}/join", post(nodes::join))

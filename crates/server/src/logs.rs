@@ -36,21 +36,15 @@ pub(crate) async fn logs(
     serve(source, what.to_string(), ns, name, q).await
 }
 
-/// Where the logs are: this server's disk (`shoal up`), or the nodes that hold the object.
+/// Where the logs are: this server's disk (`shoal up`), or the nodes that hold the object
+/// (each keeps its own part).
 pub(crate) enum Source {
     /// The log directory of the node beside this server.
     Local(shoal_logs::LogDir),
-    /// The nodes that hold the object (each keeps its own part): each one's URL, and its
-    /// credential, which it asks of whoever reads its logs. A node is reached over TLS at
-    /// its ingress address by its TLS name (`NAME.nodes.shoal.internal`), verified by the
-    /// cluster's CA: the URL names it, `resolve` says where it is.
+    /// The nodes that hold the object, and a client that reaches them.
     Nodes {
-        /// Each node's URL and credential.
-        nodes: Vec<(String, String)>,
-        /// Where each node's TLS name is.
-        resolve: Vec<(String, std::net::SocketAddr)>,
-        /// How the nodes are verified.
-        tls: shoal_tls::ClientTls,
+        nodes: crate::reach::Nodes,
+        http: reqwest::Client,
     },
 }
 
@@ -66,46 +60,14 @@ pub(crate) async fn source(
     if state.join_token.is_none() {
         return Err(ApiError::NotFound("this server keeps no logs".into()));
     }
-    let (nodes, _) = state.objects.list::<shoal_api::Node>(None).await?;
-    let mut addresses = Vec::new();
-    let mut resolve = Vec::new();
-    for n in nodes
-        .into_iter()
-        .filter(|n| holders.contains(&n.metadata.name))
-    {
-        let Some(credential) = crate::auth::of(state, &n.metadata.name).await? else {
-            continue;
-        };
-        let Some(at) = socket_addr(&n.spec.address).await else {
-            tracing::warn!(
-                "node/{}: its address {} does not resolve; its log is not read",
-                n.metadata.name,
-                n.spec.address
-            );
-            continue;
-        };
-        let host = shoal_tls::node_server_name(&n.metadata.name);
-        addresses.push((format!("https://{host}:{}", at.port()), credential));
-        resolve.push((host, at));
-    }
-    if addresses.is_empty() {
+    let nodes = crate::reach::Nodes::of(state, Some(holders)).await?;
+    if nodes.nodes.is_empty() {
         return Err(ApiError::NotFound(format!(
             "{what} runs on no node now, so no node has its log"
         )));
     }
-    Ok(Source::Nodes {
-        nodes: addresses,
-        resolve,
-        tls: state.cluster_tls.clone(),
-    })
-}
-
-/// Where a node's ingress address (`http://HOST:PORT`) is.
-async fn socket_addr(address: &str) -> Option<std::net::SocketAddr> {
-    let uri: http::Uri = address.parse().ok()?;
-    let (host, port) = (uri.host()?, uri.port_u16()?);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    tokio::net::lookup_host((host, port)).await.ok()?.next()
+    let http = nodes.client(Duration::from_secs(10))?;
+    Ok(Source::Nodes { nodes, http })
 }
 
 /// Reads one log from its source.
@@ -113,7 +75,6 @@ struct Reader {
     source: Source,
     scope: String,
     name: String,
-    http: reqwest::Client,
 }
 
 impl Reader {
@@ -123,9 +84,9 @@ impl Reader {
         since: Option<chrono::DateTime<Utc>>,
         tail: Option<usize>,
     ) -> std::io::Result<Vec<String>> {
-        let nodes = match &self.source {
+        let (nodes, http) = match &self.source {
             Source::Local(logs) => return logs.read(&self.scope, &self.name, since, tail),
-            Source::Nodes { nodes, .. } => nodes,
+            Source::Nodes { nodes, http } => (&nodes.nodes, http),
         };
         let mut query = vec![("scope", self.scope.clone()), ("name", self.name.clone())];
         if let Some(t) = since {
@@ -139,9 +100,8 @@ impl Reader {
         }
         let mut lines = Vec::new();
         let mut reached = false;
-        for (node, credential) in nodes {
-            let resp = self
-                .http
+        for (_, node, credential) in nodes {
+            let resp = http
                 .get(format!("{node}/.shoal/logs"))
                 .query(&query)
                 .bearer_auth(credential)
@@ -188,23 +148,10 @@ pub(crate) async fn serve(
                 .and_then(|d| Utc::now().checked_sub_signed(d))
         }
     };
-    let mut http = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(10));
-    http = match &source {
-        Source::Nodes { tls, resolve, .. } => resolve.iter().fold(
-            http.tls_backend_preconfigured(tls.config()),
-            |b, (host, at)| b.resolve(host, *at),
-        ),
-        Source::Local(_) => http.tls_backend_preconfigured(shoal_tls::ClientTls::system().config()),
-    };
     let reader = Arc::new(Reader {
         source,
         scope,
         name,
-        http: http
-            .build()
-            .map_err(|e| ApiError::Unavailable(e.to_string()))?,
     });
     let first = reader
         .read(since, q.tail)

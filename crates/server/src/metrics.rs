@@ -1,6 +1,6 @@
 //! What a server measures and serves at `GET /metrics`: its API requests by route and status,
 //! its controllers' passes, whether it leads, its etcd, and the process — and in `shoal up`,
-//! the node beside it (the families [`ApiState::with_node_metrics`] adds).
+//! the node beside it (the families [`ApiState::with_node`] adds).
 
 use crate::ApiState;
 use axum::extract::{MatchedPath, Request, State};
@@ -170,8 +170,8 @@ pub(crate) async fn serve(State(state): State<Arc<ApiState>>) -> Response {
     if let Some(etcd) = &state.leases {
         etcd.write_metrics(&mut out);
     }
-    if let Some(node) = &state.node_metrics {
-        node(&mut out);
+    if let Some(node) = &state.node {
+        node.write_metrics(&mut out);
     }
     (
         [(http::header::CONTENT_TYPE, shoal_metrics::CONTENT_TYPE)],

@@ -1,0 +1,199 @@
+//! The tracer and its exporter: spans end into a bounded queue; one task batches them and
+//! posts each batch to the OTLP/HTTP endpoint.
+
+use crate::{Span, SpanContext, SpanData, SpanKind, Value};
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Spans waiting for export at most; past it a span is dropped.
+const QUEUE: usize = 8192;
+/// Spans per request to the endpoint at most.
+const BATCH: usize = 512;
+/// How long a span waits for its batch at most.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Where finished spans go.
+#[derive(Debug)]
+pub(crate) struct Queue {
+    tx: mpsc::Sender<SpanData>,
+    dropped: AtomicU64,
+}
+
+impl Queue {
+    pub(crate) fn push(&self, span: SpanData) {
+        if self.tx.try_send(span).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Starts spans, or does nothing when tracing is off.
+#[derive(Debug, Clone, Default)]
+pub struct Tracer(Option<Arc<Queue>>);
+
+impl Tracer {
+    /// Tracing off: spans record nothing.
+    pub fn off() -> Self {
+        Self(None)
+    }
+
+    /// Exports to the OTLP/HTTP endpoint `endpoint` (`http://HOST:4318`: spans are posted to
+    /// `…/v1/traces`) through `client`, as service `service` (its `service.name`) with the
+    /// other `resource` attributes, until `shutdown` (then what is queued is sent once more).
+    pub fn export(
+        endpoint: &str,
+        client: reqwest::Client,
+        service: &'static str,
+        resource: Vec<(&'static str, Value)>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
+        let mut resource = resource;
+        resource.insert(0, ("service.name", service.into()));
+        tokio::spawn(run(rx, url, client, resource, shutdown));
+        Self(Some(Arc::new(Queue {
+            tx,
+            dropped: AtomicU64::new(0),
+        })))
+    }
+
+    /// Whether spans are recorded.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Spans dropped because the export queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.0
+            .as_ref()
+            .map_or(0, |q| q.dropped.load(Ordering::Relaxed))
+    }
+
+    /// A span starting now: a child of `parent` (an incoming request's context), or the root
+    /// of a new trace.
+    pub fn start(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        parent: Option<SpanContext>,
+    ) -> Span {
+        match &self.0 {
+            None => Span(None),
+            Some(queue) => start(queue, name.into(), kind, parent),
+        }
+    }
+}
+
+pub(crate) fn start(
+    queue: &Arc<Queue>,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    parent: Option<SpanContext>,
+) -> Span {
+    let span_id = nonzero(rand::random::<[u8; 8]>());
+    let context = match parent {
+        Some(p) => SpanContext { span_id, ..p },
+        None => SpanContext {
+            trace_id: nonzero(rand::random::<[u8; 16]>()),
+            span_id,
+            sampled: true,
+        },
+    };
+    let now = SystemTime::now();
+    Span(Some(Box::new((
+        queue.clone(),
+        SpanData {
+            context,
+            parent: parent.map(|p| p.span_id),
+            name,
+            kind,
+            start: now,
+            end: now,
+            attributes: Vec::new(),
+            error: None,
+        },
+    ))))
+}
+
+/// An id that is not all zero (an all-zero id is invalid).
+fn nonzero<const N: usize>(mut id: [u8; N]) -> [u8; N] {
+    if id == [0; N] {
+        id[N - 1] = 1;
+    }
+    id
+}
+
+/// Batches spans from `rx` and posts them to `url`.
+async fn run(
+    mut rx: mpsc::Receiver<SpanData>,
+    url: String,
+    client: reqwest::Client,
+    resource: Vec<(&'static str, Value)>,
+    shutdown: CancellationToken,
+) {
+    let mut failing = false;
+    loop {
+        let mut batch = Vec::new();
+        let first = tokio::select! {
+            () = shutdown.cancelled() => None,
+            span = rx.recv() => span,
+        };
+        let Some(first) = first else {
+            // Shutting down: what is queued goes once more.
+            while let Ok(span) = rx.try_recv() {
+                batch.push(span);
+            }
+            if !batch.is_empty() {
+                let _ = post(&client, &url, &resource, &batch).await;
+            }
+            return;
+        };
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
+        while batch.len() < BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(span)) => batch.push(span),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        match post(&client, &url, &resource, &batch).await {
+            Ok(()) if failing => {
+                tracing::info!("traces: {url} takes spans again");
+                failing = false;
+            }
+            Ok(()) => {}
+            // Said once per outage, not per batch.
+            Err(e) if !failing => {
+                tracing::warn!("traces: {url} refused {} spans: {e}", batch.len());
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    resource: &[(&'static str, Value)],
+    batch: &[SpanData],
+) -> Result<(), String> {
+    let body = crate::proto::export_request(resource, batch);
+    let resp = client
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match resp.status() {
+        s if s.is_success() => Ok(()),
+        s => Err(format!("answered {s}")),
+    }
+}

@@ -1,0 +1,138 @@
+//! OpenTelemetry traces.
+//!
+//! A [`Tracer`] is off (the default: every call is a branch on `None`, nothing is allocated)
+//! or exports to an OTLP/HTTP endpoint (`--otlp-endpoint URL`): spans end into a bounded
+//! queue that a task batches and posts as protobuf to `URL/v1/traces`. A full queue drops
+//! spans (counted) rather than slow a request. [`SpanContext`] is the W3C trace context a
+//! request carries in its `traceparent` header, taken from incoming requests and passed on.
+
+mod context;
+mod export;
+mod proto;
+
+pub use context::{SpanContext, TRACEPARENT};
+pub use export::Tracer;
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// What a span stands for, as OTLP's `SpanKind` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    /// Work inside the process.
+    Internal = 1,
+    /// A request this process answers.
+    Server = 2,
+    /// A request this process makes.
+    Client = 3,
+}
+
+/// An attribute's value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string.
+    Str(Cow<'static, str>),
+    /// An integer.
+    Int(i64),
+    /// A flag.
+    Bool(bool),
+}
+
+impl From<&'static str> for Value {
+    fn from(s: &'static str) -> Self {
+        Self::Str(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Self::Str(Cow::Owned(s))
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Self::Int(n)
+    }
+}
+
+impl From<u16> for Value {
+    fn from(n: u16) -> Self {
+        Self::Int(n.into())
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Self::Bool(b)
+    }
+}
+
+/// A finished span, as exported.
+#[derive(Debug, Clone)]
+pub(crate) struct SpanData {
+    pub(crate) context: SpanContext,
+    pub(crate) parent: Option<[u8; 8]>,
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) kind: SpanKind,
+    pub(crate) start: SystemTime,
+    pub(crate) end: SystemTime,
+    pub(crate) attributes: Vec<(&'static str, Value)>,
+    /// Set when the span failed, with why.
+    pub(crate) error: Option<String>,
+}
+
+/// A span being recorded: it ends, and is exported, when dropped. With tracing off it is
+/// empty and every method does nothing.
+#[derive(Debug, Default)]
+pub struct Span(Option<Box<(Arc<export::Queue>, SpanData)>>);
+
+impl Span {
+    /// A span that records nothing.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Whether this span records anything (tracing is on).
+    pub fn is_recording(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Its trace context: what a child span or an outgoing request is made under.
+    pub fn context(&self) -> Option<SpanContext> {
+        self.0.as_ref().map(|s| s.1.context)
+    }
+
+    /// Sets attribute `key`.
+    pub fn set(&mut self, key: &'static str, value: impl Into<Value>) {
+        if let Some(s) = &mut self.0 {
+            s.1.attributes.push((key, value.into()));
+        }
+    }
+
+    /// Marks the span failed, with `message`.
+    pub fn fail(&mut self, message: impl Into<String>) {
+        if let Some(s) = &mut self.0 {
+            s.1.error = Some(message.into());
+        }
+    }
+
+    /// A span of `kind` under this one, starting now.
+    pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
+        match &self.0 {
+            None => Span(None),
+            Some(s) => export::start(&s.0, name.into(), kind, Some(s.1.context)),
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if let Some(s) = self.0.take() {
+            let (queue, mut data) = *s;
+            data.end = SystemTime::now();
+            queue.push(data);
+        }
+    }
+}

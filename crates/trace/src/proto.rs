@@ -1,0 +1,127 @@
+//! The protobuf encoding of OTLP's `ExportTraceServiceRequest` (opentelemetry-proto's
+//! `collector/trace/v1` and `trace/v1`), written by hand for the few fields Shoal sends: the
+//! wire format is tags, varints and length-delimited bytes, and no code generator is needed.
+
+use crate::{SpanData, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+const VARINT: u32 = 0;
+const FIXED64: u32 = 1;
+const BYTES: u32 = 2;
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn tag(out: &mut Vec<u8>, field: u32, wire: u32) {
+    varint(out, u64::from((field << 3) | wire));
+}
+
+fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    tag(out, field, BYTES);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// A nested message written by `write` as field `field`.
+fn message(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
+    let mut inner = Vec::new();
+    write(&mut inner);
+    bytes(out, field, &inner);
+}
+
+fn nanos(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// `KeyValue { string key = 1; AnyValue value = 2; }`, `AnyValue { string_value = 1;
+/// bool_value = 2; int_value = 3; }`.
+fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
+    message(out, field, |kv| {
+        bytes(kv, 1, key.as_bytes());
+        message(kv, 2, |v| match value {
+            Value::Str(s) => bytes(v, 1, s.as_bytes()),
+            Value::Bool(b) => {
+                tag(v, 2, VARINT);
+                varint(v, u64::from(*b));
+            }
+            Value::Int(n) => {
+                tag(v, 3, VARINT);
+                varint(v, *n as u64);
+            }
+        });
+    });
+}
+
+/// `Span`: trace_id 1, span_id 2, parent_span_id 4, name 5, kind 6, start 7 and end 8
+/// (fixed64 nanoseconds), attributes 9, status 15 (`message` 2, `code` 3: 2 = error).
+fn span(out: &mut Vec<u8>, s: &SpanData) {
+    message(out, 2, |m| {
+        bytes(m, 1, &s.context.trace_id);
+        bytes(m, 2, &s.context.span_id);
+        if let Some(parent) = &s.parent {
+            bytes(m, 4, parent);
+        }
+        bytes(m, 5, s.name.as_bytes());
+        tag(m, 6, VARINT);
+        varint(m, s.kind as u64);
+        tag(m, 7, FIXED64);
+        m.extend_from_slice(&nanos(s.start).to_le_bytes());
+        tag(m, 8, FIXED64);
+        m.extend_from_slice(&nanos(s.end).to_le_bytes());
+        for (k, v) in &s.attributes {
+            key_value(m, 9, k, v);
+        }
+        if let Some(error) = &s.error {
+            message(m, 15, |st| {
+                bytes(st, 2, error.as_bytes());
+                tag(st, 3, VARINT);
+                varint(st, 2);
+            });
+        }
+    });
+}
+
+/// `ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }` of one resource
+/// (`resource` 1 with its attributes, then one `ScopeSpans` 2: `scope` 1 named `shoal`, the
+/// spans 2).
+pub(crate) fn export_request(resource: &[(&'static str, Value)], spans: &[SpanData]) -> Vec<u8> {
+    let mut out = Vec::new();
+    message(&mut out, 1, |rs| {
+        message(rs, 1, |r| {
+            for (k, v) in resource {
+                key_value(r, 1, k, v);
+            }
+        });
+        message(rs, 2, |ss| {
+            message(ss, 1, |scope| {
+                bytes(scope, 1, b"shoal");
+                bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
+            });
+            for s in spans {
+                span(ss, s);
+            }
+        });
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_are_little_endian_groups_of_seven_bits() {
+        let mut out = Vec::new();
+        varint(&mut out, 300);
+        assert_eq!(out, [0xac, 0x02]);
+        out.clear();
+        varint(&mut out, u64::MAX);
+        assert_eq!(out.len(), 10);
+    }
+}
