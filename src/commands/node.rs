@@ -80,6 +80,11 @@ pub struct NodeArgs {
     /// it holds.
     #[arg(long, value_name = "ADDR")]
     pub metrics: Option<SocketAddr>,
+    /// Export OpenTelemetry traces (a span per request, its instantiation, its handler and each
+    /// outgoing request; W3C `traceparent` taken and passed on) to this OTLP/HTTP endpoint
+    /// (`http://HOST:4318`; spans go to URL/v1/traces as protobuf). Off when not given.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 fn parse_label(text: &str) -> Result<(String, String), String> {
@@ -104,6 +109,12 @@ impl NodeArgs {
         tls: &crate::tls::TlsArgs,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Node> {
+        if let Some(endpoint) = &self.otlp_endpoint {
+            let resource = vec![("service.instance.id", name.to_string().into())];
+            let tracer = shoal_trace::Tracer::export(endpoint, "shoal", resource, shutdown.clone())
+                .map_err(|e| anyhow::anyhow!("--otlp-endpoint: {e}"))?;
+            shoal_trace::install(tracer);
+        }
         let listener = ingress::bind(self.http)
             .with_context(|| format!("cannot listen on --http {}", self.http))?;
         let mut node = Node::builder(name, data_dir, topology)

@@ -27,4 +27,5 @@ mod tenants;
 mod tidy;
 mod tls;
 mod top;
+mod traces;
 mod wasi3;

@@ -168,10 +168,10 @@ fn a_server_can_take_only_some_registries_and_only_digests() {
 
 /// The Python of the virtualenv `scripts/test` installs `oras` (oras-py) in.
 fn oras_python() -> String {
-    let python = repo_path("target/oras-venv/bin/python");
+    let python = repo_path("target/test-venv/bin/python");
     assert!(
         std::path::Path::new(&python).exists(),
-        "{python} is missing: scripts/test installs oras (python3 -m venv target/oras-venv && target/oras-venv/bin/pip install oras==0.2.43)"
+        "{python} is missing: scripts/test makes it (python3 -m venv target/test-venv && target/test-venv/bin/pip install oras==0.2.43 opentelemetry-proto==1.45.2)"
     );
     python
 }

@@ -142,6 +142,13 @@ pub struct Forwarder {
     clients: Arc<std::sync::Mutex<HashMap<String, Client<Connector, Outgoing>>>>,
 }
 
+impl RemoteApp {
+    /// `app/NAME`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 impl Forwarder {
     /// A forwarder verifying the other nodes by `peers` (the cluster's CA).
     pub fn new(peers: &shoal_tls::ClientTls) -> Self {

@@ -395,7 +395,11 @@ async fn dispatch(
         return match remote {
             Some((f, app)) => {
                 serving.metrics.forwarded.inc();
-                f.forward(&app, req).await
+                let mut span = server_span(&mut req, app.name());
+                span.set("shoal.forwarded", true);
+                let response = f.forward(&app, req).await;
+                span.set("http.response.status_code", response.status().as_u16());
+                response
             }
             None => text_response(
                 StatusCode::NOT_FOUND,
@@ -412,6 +416,7 @@ async fn dispatch(
         spin.set_headers(req.headers_mut(), host.as_deref(), &target, Some(peer));
     }
     let app = routed.app;
+    let mut span = server_span(&mut req, app.metrics().name());
     let mut request = app.metrics().request();
     // A bodiless request (most) has no bytes to count: no second reference to hold.
     let req = match http_body::Body::is_end_stream(req.body()) {
@@ -419,7 +424,43 @@ async fn dispatch(
         false => req.map(|body| body.counted(app.metrics().clone())),
     };
     let response = app.handle(req).await;
-    request.answered(response.status().as_u16());
+    let status = response.status();
+    request.answered(status.as_u16());
+    if span.is_recording() {
+        span.set("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.fail(status.to_string());
+        }
+    }
     let limit = limits.max_response_body;
-    response.map(|body| ResponseBody::new(body, limit, request).boxed_unsync())
+    response.map(|body| ResponseBody::new(body, limit, request, span).boxed_unsync())
+}
+
+/// The server span of a request for app `app` (`app/NAME`), under the caller's `traceparent`
+/// if it sent a valid one; the request then carries the span on, in its extensions (for the
+/// runtime) and as its `traceparent` (for the guest, and the node a request is forwarded
+/// to). Nothing at all while tracing is off.
+fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_trace::Span {
+    use shoal_trace::{SpanContext, TRACEPARENT};
+    let tracer = shoal_trace::tracer();
+    if !tracer.is_on() {
+        return shoal_trace::Span::none();
+    }
+    let parent = req
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(SpanContext::parse);
+    let name = format!("{} {app}", req.method());
+    let mut span = tracer.start(name, shoal_trace::SpanKind::Server, parent);
+    span.set("http.request.method", req.method().to_string());
+    span.set("url.path", req.uri().path().to_string());
+    span.set("shoal.app", app.to_string());
+    if let Some(ctx) = span.context() {
+        req.extensions_mut().insert(ctx);
+        if let Ok(v) = http::HeaderValue::from_str(&ctx.traceparent()) {
+            req.headers_mut().insert(TRACEPARENT, v);
+        }
+    }
+    span
 }

@@ -266,23 +266,25 @@ where
 }
 
 /// A response body that is cut off (the connection aborted) once it passes `limit` bytes,
-/// carrying its [`Request`] (counted as finished once the body is dropped: sent, or its
-/// client gone).
+/// carrying its [`Request`] and the request's trace span (both finished once the body is
+/// dropped: sent, or its client gone).
 pub struct ResponseBody<B> {
     inner: B,
     seen: u64,
     limit: u64,
     request: Request,
+    _span: shoal_trace::Span,
 }
 
 impl<B> ResponseBody<B> {
-    /// Wraps `inner`, the body of the response to `request`.
-    pub fn new(inner: B, limit: u64, request: Request) -> Self {
+    /// Wraps `inner`, the body of the response to `request`, traced by `span`.
+    pub fn new(inner: B, limit: u64, request: Request, span: shoal_trace::Span) -> Self {
         Self {
             inner,
             seen: 0,
             limit,
             request,
+            _span: span,
         }
     }
 }

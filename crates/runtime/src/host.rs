@@ -59,6 +59,7 @@ impl Host {
             outgoing: Outgoing {
                 workload: workload.clone(),
                 send: shaped.outgoing,
+                trace: None,
             },
             granted: shaped.granted,
             account: Account::new(memory, workload.metrics.alive()),
@@ -68,6 +69,11 @@ impl Host {
     /// The state of type `T` a grant gave this instance, if one did.
     pub fn granted<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.granted.iter().find_map(|s| s.downcast_ref::<T>())
+    }
+
+    /// The span the instance's outgoing requests are made under (the request it serves).
+    pub(crate) fn trace_under(&mut self, span: Option<shoal_trace::SpanContext>) {
+        self.outgoing.trace = span;
     }
 
     /// The workload this instance belongs to.
@@ -101,19 +107,38 @@ impl WasiHttpView for Host {
     }
 }
 
-/// `wasi:http` hooks of one instance: outgoing requests go where its grants send them.
+/// `wasi:http` hooks of one instance: outgoing requests go where its grants send them, each
+/// traced under the span of the request the instance serves (and carrying it on, in
+/// `traceparent`).
 struct Outgoing {
     workload: Arc<Workload>,
     send: Option<Arc<dyn OutgoingHttp>>,
+    trace: Option<shoal_trace::SpanContext>,
 }
 
 impl WasiHttpHooks for Outgoing {
     fn send_request(
         &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        mut request: http::Request<wasmtime_wasi_http::WasiBody>,
         options: Option<wasmtime_wasi_http::RequestOptions>,
         _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
     ) -> Box<dyn Future<Output = Result<crate::Sent, wasmtime_wasi_http::Error>> + Send> {
+        let mut span = match self.trace {
+            Some(under) => {
+                let name = request.method().to_string();
+                let mut span =
+                    shoal_trace::tracer().start(name, shoal_trace::SpanKind::Client, Some(under));
+                span.set("http.request.method", request.method().to_string());
+                span.set("url.full", request.uri().to_string());
+                if let Some(ctx) = span.context()
+                    && let Ok(v) = http::HeaderValue::from_str(&ctx.traceparent())
+                {
+                    request.headers_mut().insert(shoal_trace::TRACEPARENT, v);
+                }
+                span
+            }
+            None => shoal_trace::Span::none(),
+        };
         let sent = self
             .send
             .as_ref()
@@ -128,8 +153,16 @@ impl WasiHttpHooks for Outgoing {
             match &result {
                 Err(wasmtime_wasi_http::Error::HttpRequestDenied) => {
                     metrics.denied(shoal_metrics::Denial::Outbound);
+                    span.fail("denied: no outbound grant allows it");
                 }
-                _ => metrics.outbound(started.elapsed()),
+                Err(e) => {
+                    metrics.outbound(started.elapsed());
+                    span.fail(e.to_string());
+                }
+                Ok((response, _)) => {
+                    metrics.outbound(started.elapsed());
+                    span.set("http.response.status_code", response.status().as_u16());
+                }
             }
             result
         })

@@ -109,6 +109,25 @@ impl Outcome {
     }
 }
 
+/// The span a request is traced under: the ingress's, which it carries in its extensions
+/// while tracing is on.
+pub(crate) fn traced_under<B>(req: &hyper::Request<B>) -> Option<shoal_trace::SpanContext> {
+    req.extensions().get::<shoal_trace::SpanContext>().copied()
+}
+
+/// A span of the runtime's work on a traced request (`None` when it is not traced).
+pub(crate) fn span(
+    under: Option<shoal_trace::SpanContext>,
+    name: &'static str,
+) -> shoal_trace::Span {
+    match under {
+        Some(under) => {
+            shoal_trace::tracer().start(name, shoal_trace::SpanKind::Internal, Some(under))
+        }
+        None => shoal_trace::Span::none(),
+    }
+}
+
 /// What one request runs with: the app's component, workload, limits and lanes.
 #[derive(Clone, Copy)]
 pub(crate) struct Attempt<'a> {
@@ -220,6 +239,7 @@ impl Attempt<'_> {
             ),
         };
         let meter = self.meter(&mut store);
+        let traced = traced_under(&req);
         let (tx, rx) = tokio::sync::oneshot::channel();
         let prepared = store
             .data_mut()
@@ -243,12 +263,21 @@ impl Attempt<'_> {
             let run = async {
                 let proxy = match proxy {
                     Some(proxy) => proxy,
-                    None => pre.instantiate_async(&mut store).await?,
+                    None => {
+                        let _span = span(traced, "instantiate");
+                        pre.instantiate_async(&mut store).await?
+                    }
                 };
-                proxy
+                let mut handler = span(traced, "handler");
+                store.data_mut().trace_under(handler.context());
+                let handled = proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
-                    .await?;
+                    .await;
+                if let Err(e) = &handled {
+                    handler.fail(format!("{e:#}"));
+                }
+                handled?;
                 wasmtime::Result::Ok(proxy)
             };
             let result = run.await;
@@ -289,13 +318,23 @@ impl Attempt<'_> {
         self.workload.metrics.instance(false);
         let mut store = new_store(self.component, self.workload, self.limits.memory);
         let meter = self.meter(&mut store);
+        let traced = traced_under(&req);
         let (tx, rx) = futures::channel::oneshot::channel();
         let req = req.map(|body| body.map_err(Into::into).boxed_unsync());
         let (component, this) = (self.component.clone(), self.clone_parts());
         let (task, abandon) = self.spawn(deadline, meter, permit, async move {
             let result = async {
-                let proxy = component.pre.instantiate_async(&mut store).await?;
-                run_p3(&mut store, &proxy, req, tx).await
+                let proxy = {
+                    let _span = span(traced, "instantiate");
+                    component.pre.instantiate_async(&mut store).await?
+                };
+                let mut handler = span(traced, "handler");
+                store.data_mut().trace_under(handler.context());
+                let handled = run_p3(&mut store, &proxy, req, tx).await;
+                if let Err(e) = &handled {
+                    handler.fail(format!("{e:#}"));
+                }
+                handled
             }
             .await;
             if let Some(limit) = this.ended(&store, &result) {

@@ -37,29 +37,43 @@ pub struct Tracer(Option<Arc<Queue>>);
 
 impl Tracer {
     /// Tracing off: spans record nothing.
-    pub fn off() -> Self {
+    pub const fn off() -> Self {
         Self(None)
     }
 
     /// Exports to the OTLP/HTTP endpoint `endpoint` (`http://HOST:4318`: spans are posted to
-    /// `…/v1/traces`) through `client`, as service `service` (its `service.name`) with the
-    /// other `resource` attributes, until `shutdown` (then what is queued is sent once more).
+    /// `…/v1/traces`; an `https://` one is verified by the system's roots) as service
+    /// `service` (its `service.name`) with the other `resource` attributes, until `shutdown`
+    /// (then what is queued is sent once more). Must be called inside a tokio runtime.
+    ///
+    /// # Errors
+    /// `endpoint` is not an `http://` or `https://` URL.
     pub fn export(
         endpoint: &str,
-        client: reqwest::Client,
         service: &'static str,
         resource: Vec<(&'static str, Value)>,
         shutdown: CancellationToken,
-    ) -> Self {
+    ) -> Result<Self, String> {
+        let base =
+            reqwest::Url::parse(endpoint).map_err(|e| format!("{endpoint:?} is not a URL: {e}"))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(format!(
+                "{endpoint:?} is not an http:// or https:// URL (OTLP/HTTP, e.g. http://127.0.0.1:4318)"
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(shoal_tls::ClientTls::system().config())
+            .build()
+            .map_err(|e| format!("cannot make the exporter's client: {e}"))?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
         let mut resource = resource;
         resource.insert(0, ("service.name", service.into()));
         tokio::spawn(run(rx, url, client, resource, shutdown));
-        Self(Some(Arc::new(Queue {
+        Ok(Self(Some(Arc::new(Queue {
             tx,
             dropped: AtomicU64::new(0),
-        })))
+        }))))
     }
 
     /// Whether spans are recorded.

@@ -5,6 +5,10 @@
 //! queue that a task batches and posts as protobuf to `URL/v1/traces`. A full queue drops
 //! spans (counted) rather than slow a request. [`SpanContext`] is the W3C trace context a
 //! request carries in its `traceparent` header, taken from incoming requests and passed on.
+//!
+//! A process has one tracer, [`tracer`], as OpenTelemetry's SDKs have a global provider: what
+//! is traced (the ingress, the runtime, outgoing requests) is reached from too many places to
+//! hand a tracer to each. [`install`] sets it once, at the process's start.
 
 mod context;
 mod export;
@@ -16,6 +20,19 @@ pub use export::Tracer;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::SystemTime;
+
+static TRACER: std::sync::OnceLock<Tracer> = std::sync::OnceLock::new();
+static OFF: Tracer = Tracer::off();
+
+/// Makes `tracer` the process's; false if one was installed already (which stays).
+pub fn install(tracer: Tracer) -> bool {
+    TRACER.set(tracer).is_ok()
+}
+
+/// The process's tracer: off unless [`install`]ed.
+pub fn tracer() -> &'static Tracer {
+    TRACER.get().unwrap_or(&OFF)
+}
 
 /// What a span stands for, as OTLP's `SpanKind` says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
