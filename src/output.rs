@@ -46,14 +46,20 @@ pub fn age(since: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     }
 }
 
-/// Left-aligned columns separated by three spaces, like kubectl.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+/// Each column's width in [`table`]: its widest cell or header.
+pub fn widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    widths
+}
+
+/// Left-aligned columns separated by three spaces, like kubectl.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let widths = widths(header, rows);
     let mut out = String::new();
     let mut line = |cells: Vec<&str>| {
         let last = cells.len() - 1;

@@ -2,7 +2,9 @@
 //! wide|json|yaml] [--watch]`, `shoal get events`, `shoal get tokens`.
 
 use super::GetKind;
-use crate::output::{Format, STATS_HEADER, age, event_row, print_serialized, stats_cells, table};
+use crate::output::{
+    Format, STATS_HEADER, age, event_row, print_serialized, stats_cells, table, widths,
+};
 use crate::settings::Global;
 use shoal_api::{App, AppStats, Event, Job, Node};
 use std::collections::HashMap;
@@ -121,17 +123,6 @@ impl Listing {
     }
 }
 
-/// Each column's width in [`table`].
-fn widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    widths
-}
-
 /// One more row under a table of `widths` (a longer cell pushes the rest right).
 fn aligned(cells: &[String], widths: &[usize]) -> String {
     let mut line = String::new();
@@ -146,7 +137,7 @@ fn aligned(cells: &[String], widths: &[usize]) -> String {
     line
 }
 
-/// The rows of `objects`, keyed by `key` and drawn by `render`.
+/// The rows of `objects`, keyed by `key`, with their table `cells`.
 fn rows<T: serde::Serialize>(
     objects: &[T],
     key: impl Fn(&T) -> String,
