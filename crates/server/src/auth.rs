@@ -186,58 +186,85 @@ fn token_allowed(a: &Access, method: &http::Method, segments: &[&str]) -> Result
     }
 }
 
+/// The cookie the dashboard's login form sets (`ui`): a token, sent back by the browser. It
+/// authenticates reads only (`GET`, `HEAD`), so a page elsewhere that makes the browser send
+/// it cannot change anything; writes take the token in `Authorization` as the CLI sends it.
+pub(crate) const SESSION_COOKIE: &str = "shoal_session";
+
+/// The token `req` presents: its bearer token, else (for a read) the dashboard's cookie.
+fn presented(req: &Request) -> Option<String> {
+    let headers = req.headers();
+    if let Some(auth) = headers.get(http::header::AUTHORIZATION) {
+        return auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+    }
+    let read = req.method() == http::Method::GET || req.method() == http::Method::HEAD;
+    read.then(|| cookie(headers, SESSION_COOKIE)).flatten()
+}
+
+/// The value of cookie `name` in `headers`.
+pub(crate) fn cookie(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Whose token `presented` is: 401 naming why when it is no valid one.
+pub(crate) async fn role_of(state: &ApiState, presented: &str) -> Result<Role, ApiError> {
+    let matches = |t: &str, expected: &str| constant_time_eq(t.as_bytes(), expected.as_bytes());
+    let t = presented;
+    if matches(t, &state.token) {
+        return Ok(Role::Client);
+    }
+    if state.join_token.as_deref().is_some_and(|j| matches(t, j)) {
+        return Ok(Role::Join);
+    }
+    if state.join_token.is_some() && credential_node(t).is_some() {
+        return verify(state, t).await?.map(Role::Node).ok_or_else(|| {
+            ApiError::Unauthorized(format!(
+                "the credential of node/{} is not valid for this cluster (revoked, or replaced by a newer one)",
+                credential_node(t).unwrap_or_default()
+            ))
+        });
+    }
+    if let Some(id) = crate::tokens::token_id(t) {
+        return crate::tokens::verify(state, t)
+            .await?
+            .map(Role::Token)
+            .ok_or_else(|| {
+                ApiError::Unauthorized(format!(
+                    "access token {id} is not valid for this cluster (deleted, or mistyped)"
+                ))
+            });
+    }
+    Err(ApiError::Unauthorized(
+        "the bearer token is not valid for this server".into(),
+    ))
+}
+
 /// The middleware: finds the request's [`Role`] and refuses what it may not do.
 pub(crate) async fn authenticate(
     State(state): State<Arc<ApiState>>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let presented = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_string);
-    let matches = |t: &str, expected: &str| constant_time_eq(t.as_bytes(), expected.as_bytes());
-    let role = match presented.as_deref() {
-        Some(t) if matches(t, &state.token) => Role::Client,
-        Some(t) if state.join_token.as_deref().is_some_and(|j| matches(t, j)) => Role::Join,
-        Some(t) if state.join_token.is_some() && credential_node(t).is_some() => {
-            match verify(&state, t).await {
-                Ok(Some(name)) => Role::Node(name),
-                Ok(None) => {
-                    return ApiError::Unauthorized(format!(
-                        "the credential of node/{} is not valid for this cluster (revoked, or replaced by a newer one)",
-                        credential_node(t).unwrap_or_default()
-                    ))
-                    .into_response();
-                }
-                Err(e) => return e.into_response(),
-            }
-        }
-        Some(t) if crate::tokens::token_id(t).is_some() => {
-            match crate::tokens::verify(&state, t).await {
-                Ok(Some(access)) => Role::Token(access),
-                Ok(None) => {
-                    return ApiError::Unauthorized(format!(
-                        "access token {} is not valid for this cluster (deleted, or mistyped)",
-                        crate::tokens::token_id(t).unwrap_or_default()
-                    ))
-                    .into_response();
-                }
-                Err(e) => return e.into_response(),
-            }
-        }
-        Some(_) => {
-            return ApiError::Unauthorized("the bearer token is not valid for this server".into())
-                .into_response();
-        }
-        None => {
-            return ApiError::Unauthorized(
-                "missing bearer token; pass --token or SHOAL_TOKEN (shoal up and shoal server write one to DATA_DIR/token)".into(),
-            )
-            .into_response();
-        }
+    let Some(presented) = presented(&req) else {
+        return ApiError::Unauthorized(
+            "missing bearer token; pass --token or SHOAL_TOKEN (shoal up and shoal server write one to DATA_DIR/token)".into(),
+        )
+        .into_response();
+    };
+    let role = match role_of(&state, &presented).await {
+        Ok(role) => role,
+        Err(e) => return e.into_response(),
     };
     if let Err(why) = allowed(&role, &req) {
         return ApiError::Forbidden(why).into_response();

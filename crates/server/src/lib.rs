@@ -20,6 +20,8 @@
 //! | GET, PUT, DELETE | `/v1/namespaces/{ns}/jobs/{name}` | read, apply, delete a Job |
 //! | GET | `/v1/namespaces/{ns}/jobs/{name}/logs?run=N&tail=N&since=10m&follow=true` | a run's output |
 //! | GET | `/v1/namespaces/{ns}/events?kind=app&name=N` | events about an object |
+//! | GET | `/v1/namespaces/{ns}/stats` | what each app is doing now (rates, p99, instances, memory) |
+//! | GET | `/v1/namespaces/{ns}/dashboard` | the dashboard's updates, as server-sent events |
 //! | GET | `/v1/nodes`, `/v1/nodes/{name}` | the cluster's nodes |
 //! | DELETE | `/v1/nodes/{name}` | remove a node: its credential, lease and Node object |
 //! | POST | `/v1/nodes/{name}/join` | a node's credential, for the join token or a client (`?replace=true`) |
@@ -28,6 +30,7 @@
 //! | GET, POST | `/v1/tokens` | list access tokens; make one (shown once) |
 //! | DELETE | `/v1/tokens/{id}` | delete an access token |
 //! | GET, PUT, DELETE | `/v1/store/…` | the store as nodes use it (see `store_api`) |
+//! | GET, POST | `/ui`, `/ui/login`, `/ui/logout` | the web dashboard and its login (see `ui`) |
 //!
 //! `PUT` is an apply: it creates, updates or leaves an object unchanged and says which. The
 //! server validates everything again — the CLI is a convenience, not a gatekeeper.
@@ -62,6 +65,7 @@ mod store_api;
 mod store_props;
 mod token_api;
 mod tokens;
+pub mod ui;
 
 pub use auth::{Access, Role, credential_node};
 pub use error::ApiError;
@@ -253,6 +257,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .route("/v1/namespaces/{ns}/jobs/{name}/logs", get(jobs::logs))
         .route("/v1/namespaces/{ns}/events", get(apps::events))
         .route("/v1/namespaces/{ns}/stats", get(stats::stats))
+        .route("/v1/namespaces/{ns}/dashboard", get(ui::stream::stream))
         .route("/v1/nodes", get(nodes::list))
         .route("/v1/nodes/{name}", get(nodes::get).delete(nodes::delete))
         .route("/v1/nodes/{name}/join", post(nodes::join))
@@ -280,6 +285,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(open)
+        .merge(ui::router())
         .merge(api)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -49,11 +49,14 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let tls = tls.map(shoal_tls::TlsAcceptor::from);
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let app = router(state).layer(axum::middleware::map_request(
-        move |req: axum::extract::Request| async move {
-            req.map(|body| Body::new(Idle::new(body, limits.client_timeout)))
-        },
-    ));
+    let transport = crate::ui::Transport { tls: tls.is_some() };
+    let app = router(state)
+        .layer(axum::Extension(transport))
+        .layer(axum::middleware::map_request(
+            move |req: axum::extract::Request| async move {
+                req.map(|body| Body::new(Idle::new(body, limits.client_timeout)))
+            },
+        ));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder

@@ -18,18 +18,23 @@ pub(crate) async fn stats(
     State(state): State<Arc<ApiState>>,
     Path(ns): Path<String>,
 ) -> Result<Json<Vec<AppStats>>, ApiError> {
+    of_namespace(&state, &ns).await.map(Json)
+}
+
+/// The figures of namespace `ns`'s apps, by name.
+pub(crate) async fn of_namespace(state: &ApiState, ns: &str) -> Result<Vec<AppStats>, ApiError> {
     if let Some(node) = &state.node {
-        return Ok(Json(node.app_stats(&ns)));
+        return Ok(node.app_stats(ns));
     }
     if state.join_token.is_none() {
-        return Ok(Json(Vec::new()));
+        return Ok(Vec::new());
     }
-    let nodes = Nodes::of(&state, None).await?;
+    let nodes = Nodes::of(state, None).await?;
     let http = nodes.client(NODE_TIMEOUT)?;
     let asks = nodes.nodes.iter().map(|(name, url, credential)| {
         let request = http
             .get(format!("{url}/.shoal/stats"))
-            .query(&[("namespace", &ns)])
+            .query(&[("namespace", ns)])
             .bearer_auth(credential);
         async move {
             let answer = async {
@@ -57,5 +62,5 @@ pub(crate) async fn stats(
             }
         }
     }
-    Ok(Json(apps.into_values().collect()))
+    Ok(apps.into_values().collect())
 }
