@@ -87,6 +87,23 @@ pub struct NodeArgs {
     pub otlp_endpoint: Option<String>,
 }
 
+/// Sends this process's spans to the OTLP/HTTP `endpoint` (`--otlp-endpoint`) as `instance`
+/// of service `shoal`, until `shutdown` (the first tracer installed in a process stays).
+///
+/// # Errors
+/// `endpoint` is not an http(s) URL.
+pub fn export_traces(
+    endpoint: &str,
+    instance: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let resource = vec![("service.instance.id", instance.to_string().into())];
+    let tracer = shoal_trace::Tracer::export(endpoint, "shoal", resource, shutdown.clone())
+        .map_err(|e| anyhow::anyhow!("--otlp-endpoint: {e}"))?;
+    shoal_trace::install(tracer);
+    Ok(())
+}
+
 fn parse_label(text: &str) -> Result<(String, String), String> {
     let (k, v) = text
         .split_once('=')
@@ -110,10 +127,7 @@ impl NodeArgs {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Node> {
         if let Some(endpoint) = &self.otlp_endpoint {
-            let resource = vec![("service.instance.id", name.to_string().into())];
-            let tracer = shoal_trace::Tracer::export(endpoint, "shoal", resource, shutdown.clone())
-                .map_err(|e| anyhow::anyhow!("--otlp-endpoint: {e}"))?;
-            shoal_trace::install(tracer);
+            export_traces(endpoint, name, shutdown)?;
         }
         let listener = ingress::bind(self.http)
             .with_context(|| format!("cannot listen on --http {}", self.http))?;

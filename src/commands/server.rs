@@ -38,6 +38,10 @@ pub struct Args {
     /// scrape needs none.
     #[arg(long)]
     pub private_metrics: bool,
+    /// Export OpenTelemetry traces of applies (an app's apply; each node traces its deploy
+    /// under it) to this OTLP/HTTP endpoint (`http://HOST:4318`). Off when not given.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// How a server reaches etcd over TLS, as etcd's `--trusted-ca-file` and `--client-cert-auth`
@@ -184,6 +188,9 @@ pub async fn run(g: Global, args: Args) -> anyhow::Result<()> {
     );
     let metrics = state.metrics.clone();
     let shutdown = CancellationToken::new();
+    if let Some(endpoint) = &args.otlp_endpoint {
+        super::node::export_traces(endpoint, &id, &shutdown)?;
+    }
     let api = tokio::spawn(shoal_server::run(
         listener,
         Some(api_tls),

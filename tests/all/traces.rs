@@ -67,6 +67,13 @@ impl Drop for Otlp {
 
 const SERVER: u64 = 2;
 const CLIENT: u64 = 3;
+const ERROR: u64 = 2;
+
+/// Matches a span `name` whose parent is `parent`.
+fn under(parent: &Value, name: &'static str) -> impl Fn(&Value) -> bool {
+    let id = parent["spanId"].as_str().unwrap().to_string();
+    move |s: &Value| s["name"] == name && s["parentSpanId"] == id.as_str()
+}
 
 #[test]
 fn a_request_is_traced_through_its_instance_and_outgoing_requests_under_its_traceparent() {
@@ -100,10 +107,6 @@ fn a_request_is_traced_through_its_instance_and_outgoing_requests_under_its_trac
         server["end"].as_u64() >= server["start"].as_u64(),
         "{server}"
     );
-    let under = |parent: &Value, name: &'static str| {
-        let id = parent["spanId"].as_str().unwrap().to_string();
-        move |s: &Value| s["name"] == name && s["parentSpanId"] == id.as_str()
-    };
     otlp.span(
         "instantiate under the server span",
         under(&server, "instantiate"),
@@ -144,6 +147,98 @@ fn a_request_is_traced_through_its_instance_and_outgoing_requests_under_its_trac
         s["kind"] == CLIENT && s["attributes"]["url.full"] == "http://127.0.0.1:1/"
     });
     assert_eq!(denied["status"]["code"], 2, "{denied}");
+}
+
+#[test]
+fn a_request_answered_by_a_shared_wasi_03_instance_is_traced_as_such() {
+    let mut otlp = Otlp::start();
+    let node = Node::start_warm(&["--otlp-endpoint", &otlp.url]);
+    let spec = "  reuse: {maxConcurrent: 4}\n";
+    node.deploy("py3", "examples/hello-py3/hello-py3.wasm", "/py3", spec);
+    let trace = "0af7651916cd43dd8448eb211c80319c";
+    for _ in 0..2 {
+        let resp = crate::support::http_client()
+            .get(format!("{}/py3/hello", node.http))
+            .header("traceparent", format!("00-{trace}-b7ad6b7169203331-01"))
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    let server = otlp.span("GET app/py3", |s| s["name"] == "GET app/py3");
+    assert_eq!(server["traceId"], trace, "{server}");
+    let handler = otlp.span("a handler under the server span", under(&server, "handler"));
+    assert_eq!(
+        handler["attributes"]["shoal.instance.shared"], true,
+        "{handler}"
+    );
+    // The second request found the first one's instance.
+    otlp.span("a handler on a reused instance", |s| {
+        s["name"] == "handler" && s["attributes"]["shoal.instance.reused"] == true
+    });
+}
+
+#[test]
+fn an_apply_is_traced_through_the_deploy_of_each_node_until_it_serves_or_fails() {
+    let mut otlp = Otlp::start();
+    let node = Node::start_warm(&["--otlp-endpoint", &otlp.url]);
+    let check = "  healthCheck: {path: /web/health}\n";
+    node.deploy("web", "examples/hello-c/hello.wasm", "/web", check);
+
+    let apply = otlp.span("the apply", |s| s["name"] == "apply app/default/web");
+    assert_eq!(apply["kind"], SERVER, "{apply}");
+    assert_eq!(apply["attributes"]["shoal.apply"], "Created", "{apply}");
+    let deploy = otlp.span(
+        "the deploy under the apply",
+        under(&apply, "deploy app/default/web"),
+    );
+    assert_eq!(deploy["traceId"], apply["traceId"], "{deploy}");
+    assert_eq!(deploy["attributes"]["shoal.generation"], 1, "{deploy}");
+    let serving = deploy["attributes"]["shoal.serving"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(serving.contains("health check passed"), "{deploy}");
+    let load = otlp.span(
+        "the load under the deploy",
+        under(&deploy, "load component"),
+    );
+    assert!(load["attributes"]["shoal.load"].is_string(), "{load}");
+    let checked = otlp.span(
+        "the health check under the deploy",
+        under(&deploy, "health check"),
+    );
+    assert_eq!(
+        checked["attributes"]["url.path"], "/web/health",
+        "{checked}"
+    );
+    // The deploy ends when the app serves: after its load and its check.
+    assert!(
+        deploy["end"].as_u64() >= checked["end"].as_u64(),
+        "{deploy} {checked}"
+    );
+    assert!(
+        checked["start"].as_u64() >= load["end"].as_u64(),
+        "{load} {checked}"
+    );
+
+    // A generation that cannot serve: its deploy is a failed span that says why.
+    node.apply(&crate::support::app_yaml(
+        "web",
+        &repo_path("tests/fixtures/command-component.wasm"),
+        "/web",
+        "",
+    ));
+    let failed = otlp.span("generation 2's failed deploy", |s| {
+        s["name"] == "deploy app/default/web" && s["attributes"]["shoal.generation"] == 2
+    });
+    assert_eq!(failed["status"]["code"], ERROR, "{failed}");
+    assert!(
+        !failed["status"]["message"].as_str().unwrap().is_empty(),
+        "{failed}"
+    );
+    let configured = otlp.span("the second apply", |s| {
+        s["name"] == "apply app/default/web" && s["attributes"]["shoal.apply"] == "Configured"
+    });
+    assert_eq!(failed["parentSpanId"], configured["spanId"], "{failed}");
 }
 
 #[test]

@@ -61,6 +61,11 @@ pub struct AppStatus {
     /// Detailed conditions, Kubernetes style.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The W3C `traceparent` of the traced apply that made the latest generation: each
+    /// node traces its deploy of that generation under it. Absent when the server traces
+    /// nothing (no `--otlp-endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 /// One node's report about an app it holds: what it makes of the latest generation, and what

@@ -33,7 +33,7 @@ use crate::bodies::Body;
 use crate::component::Prepared;
 use crate::host::Host;
 use crate::permit::Permit;
-use crate::request::{Outcome, new_store};
+use crate::request::{Outcome, new_store, span, traced_under};
 use crate::reuse::{Budget, IDLE_TTL, Proof, Trust};
 use crate::ticker::EPOCH_TICK;
 use crate::workload::{Limits, Workload};
@@ -135,18 +135,30 @@ impl Shared {
             workers.component.store(Some(component.clone()));
         }
         drop(current);
+        // Until the response is held; its outgoing requests are not traced under it, as the
+        // instance makes them for whichever of its requests.
+        let mut handler = span(traced_under(&req), "handler");
+        handler.set("shoal.instance.shared", true);
         let ticket = Arc::new(Ticket::new(deadline));
         let handled =
             tokio::time::timeout_at(deadline, self.handler.handle(ticket.clone(), req)).await;
         let resp = match handled {
-            Err(_) => return Served::Failed(Outcome::TimedOut),
+            Err(_) => {
+                handler.fail("timed out");
+                return Served::Failed(Outcome::TimedOut);
+            }
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return self.failed(&e, &ticket, permit),
+            Ok(Err(e)) => {
+                handler.fail(format!("{e:#}"));
+                return self.failed(&e, &ticket, permit);
+            }
         };
         let reused = ticket.reused();
+        handler.set("shoal.instance.reused", reused);
         workers.workload.metrics.instance(reused);
         let unproven = workers.proof.get() == Trust::Unproven;
         if resp.status().is_server_error() && reused && unproven {
+            handler.set("shoal.replayed", true);
             return Served::Replay {
                 suspect: true,
                 permit,
@@ -157,7 +169,10 @@ impl Shared {
         let (mut frames, mut held) = (VecDeque::new(), 0);
         let complete = loop {
             match tokio::time::timeout_at(deadline, body.frame()).await {
-                Err(_) => return Served::Failed(Outcome::TimedOut),
+                Err(_) => {
+                    handler.fail("timed out");
+                    return Served::Failed(Outcome::TimedOut);
+                }
                 Ok(None) => break true,
                 Ok(Some(Ok(frame))) => {
                     held += frame.data_ref().map_or(0, Bytes::len);
@@ -169,6 +184,7 @@ impl Shared {
                 // The instance failed under the body (or the guest failed it): a fresh
                 // instance answers, or fails the same way.
                 Ok(Some(Err(_))) => {
+                    handler.set("shoal.replayed", true);
                     return Served::Replay {
                         suspect: reused && unproven && !ticket.cpu_ended.load(Ordering::Relaxed),
                         permit,

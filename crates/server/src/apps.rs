@@ -51,6 +51,9 @@ pub(crate) struct ApplyQuery {
     rollback_to: Option<u64>,
 }
 
+/// `PUT .../apps/{name}`, traced (under the caller's `traceparent`, if it sent one) when the
+/// server traces: the span's context goes into the new generation's `status.trace`, and
+/// the nodes trace its deploy under it.
 pub(crate) async fn apply(
     State(state): State<Arc<ApiState>>,
     Path((ns, name)): Path<(String, String)>,
@@ -58,32 +61,53 @@ pub(crate) async fn apply(
     headers: http::HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
+    let mut span = crate::traced(&headers, format!("apply app/{ns}/{name}"));
+    span.set("shoal.namespace", ns.clone());
+    span.set("shoal.app", name.clone());
+    let trace = span.context().map(|c| c.traceparent());
+    let answer = apply_app(&state, ns, name, query, &headers, body, trace).await;
+    match &answer {
+        Ok((_, Json(response))) => span.set("shoal.apply", format!("{:?}", response.result)),
+        Err(e) => span.fail(e.to_string()),
+    }
+    answer
+}
+
+async fn apply_app(
+    state: &ApiState,
+    ns: String,
+    name: String,
+    query: ApplyQuery,
+    headers: &http::HeaderMap,
+    body: Bytes,
+    trace: Option<String>,
+) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
     let what = app_ref(&ns, &name);
     let mut app: App = decode_object(&what, &body)?;
     check_identity(&what, &app.metadata, &app.api_version, &ns, &name)?;
     shoal_manifest::validate_app(&app).map_err(|e| ApiError::Invalid(format!("{what}: {e}")))?;
-    let namespace = crate::namespaces::existing(&state, &ns).await?;
+    let namespace = crate::namespaces::existing(state, &ns).await?;
     let spec = &mut app.spec;
     crate::oci::resolve(
-        &state,
+        state,
         &what,
-        &headers,
+        headers,
         &mut spec.component,
         &mut spec.component_source,
     )
     .await?;
-    check_component(&state, &app.spec.component, Accept::Component)
+    check_component(state, &app.spec.component, Accept::Component)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
-    check_trees(&state, &what, &app.spec.files)?;
+    check_trees(state, &what, &app.spec.files)?;
 
     let _guard = state.apply_lock.lock().await;
     state
         .routes_indexed
         .get_or_try_init(|| routes::index_existing(&state.objects))
         .await?;
-    let nodes = quota::node_count(&state).await?;
+    let nodes = quota::node_count(state).await?;
     let adds = quota::Footprint::app(&app, nodes);
-    quota::admit(&state, &namespace, quota::Applying::App(&name), adds).await?;
+    quota::admit(state, &namespace, quota::Applying::App(&name), adds).await?;
     let existing = state.objects.get::<App>(&ns, &name).await?;
     // A spec this API returned shows its secrets as `(secret)`: applied again (an edit of
     // `get -o yaml`, or `rollout undo` with the revision's spec), it keeps their values.
@@ -127,7 +151,7 @@ pub(crate) async fn apply(
     let mut existing = existing;
     let mut attempts = 0;
     let (result, stored) = loop {
-        match write_app(&state, app.clone(), existing).await {
+        match write_app(state, app.clone(), existing, trace.clone()).await {
             Err(ApiError::Conflict(_)) if attempts < 10 => {
                 attempts += 1;
                 existing = state.objects.get::<App>(&ns, &name).await?;
@@ -156,7 +180,7 @@ pub(crate) async fn apply(
         )),
         _ => None,
     };
-    Ok(applied(&state, &what, event, result, stored.redacted()).await)
+    Ok(applied(state, &what, event, result, stored.redacted()).await)
 }
 
 /// The answer to an apply: records its event (if any), then 201 for a creation, 200 otherwise.
@@ -195,6 +219,7 @@ async fn write_app(
     state: &ApiState,
     mut app: App,
     existing: Option<App>,
+    trace: Option<String>,
 ) -> Result<(ApplyResult, App), ApiError> {
     let (ns, name) = (&app.metadata.namespace, &app.metadata.name);
     Ok(match existing {
@@ -202,7 +227,10 @@ async fn write_app(
             app.metadata.generation = 1;
             app.metadata.creation_timestamp = Some(chrono::Utc::now());
             app.metadata.uid = Some(hex::encode(rand::random::<[u8; 16]>()));
-            app.status = AppStatus::default();
+            app.status = AppStatus {
+                trace,
+                ..AppStatus::default()
+            };
             // Revisions left by an earlier app of this name (a delete cut short) are not its.
             revisions::delete_all(&state.objects, ns, name).await?;
             revisions::record(&state.objects, &app).await?;
@@ -225,6 +253,7 @@ async fn write_app(
             if current.spec != app.spec {
                 current.metadata.generation += 1;
                 current.spec = app.spec;
+                current.status.trace = trace;
                 // Before the App: a generation never exists without its revision.
                 revisions::record(&state.objects, &current).await?;
             }

@@ -1,12 +1,17 @@
-//! The tracer and its exporter: spans end into a bounded queue; one task batches them and
-//! posts each batch to the OTLP/HTTP endpoint.
+//! The tracer and its exporter: spans end into a bounded buffer; one task takes them from it
+//! a batch at a time and posts each batch to the OTLP/HTTP endpoint.
+//!
+//! A request ends several spans, so what a span's end costs is what tracing every request
+//! costs: a push under a lock held for that push alone, and no wake-up of the exporter (a
+//! channel send would wake it for each span, a cross-thread wake each time) until a batch
+//! is full or its time has come.
 
 use crate::{Span, SpanContext, SpanData, SpanKind, Value};
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Spans waiting for export at most; past it a span is dropped.
@@ -17,17 +22,34 @@ const BATCH: usize = 512;
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Where finished spans go.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Queue {
-    tx: mpsc::Sender<SpanData>,
+    spans: Mutex<Vec<SpanData>>,
+    /// Woken when a batch is full.
+    full: Notify,
     dropped: AtomicU64,
 }
 
 impl Queue {
     pub(crate) fn push(&self, span: SpanData) {
-        if self.tx.try_send(span).is_err() {
+        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
+        if spans.len() >= QUEUE {
+            drop(spans);
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
+        spans.push(span);
+        let full = spans.len() == BATCH;
+        drop(spans);
+        if full {
+            self.full.notify_one();
+        }
+    }
+
+    /// Everything waiting.
+    fn take(&self) -> Vec<SpanData> {
+        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
+        std::mem::replace(&mut *spans, Vec::with_capacity(BATCH))
     }
 }
 
@@ -65,15 +87,12 @@ impl Tracer {
             .tls_backend_preconfigured(shoal_tls::ClientTls::system().config())
             .build()
             .map_err(|e| format!("cannot make the exporter's client: {e}"))?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        let queue = Arc::new(Queue::default());
         let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
         let mut resource = resource;
         resource.insert(0, ("service.name", service.into()));
-        tokio::spawn(run(rx, url, client, resource, shutdown));
-        Ok(Self(Some(Arc::new(Queue {
-            tx,
-            dropped: AtomicU64::new(0),
-        }))))
+        tokio::spawn(run(queue.clone(), url, client, resource, shutdown));
+        Ok(Self(Some(queue)))
     }
 
     /// Whether spans are recorded.
@@ -142,9 +161,10 @@ fn nonzero<const N: usize>(mut id: [u8; N]) -> [u8; N] {
     id
 }
 
-/// Batches spans from `rx` and posts them to `url`.
+/// Takes the spans of `queue` when a batch is full or [`FLUSH_EVERY`], and posts them to
+/// `url`, a batch per request; at `shutdown`, what is left goes once more.
 async fn run(
-    mut rx: mpsc::Receiver<SpanData>,
+    queue: Arc<Queue>,
     url: String,
     client: reqwest::Client,
     resource: Vec<(&'static str, Value)>,
@@ -152,41 +172,28 @@ async fn run(
 ) {
     let mut failing = false;
     loop {
-        let mut batch = Vec::new();
-        let first = tokio::select! {
-            () = shutdown.cancelled() => None,
-            span = rx.recv() => span,
+        let last = tokio::select! {
+            () = shutdown.cancelled() => true,
+            () = queue.full.notified() => false,
+            () = tokio::time::sleep(FLUSH_EVERY) => false,
         };
-        let Some(first) = first else {
-            // Shutting down: what is queued goes once more.
-            while let Ok(span) = rx.try_recv() {
-                batch.push(span);
-            }
-            if !batch.is_empty() {
-                let _ = post(&client, &url, &resource, &batch).await;
-            }
-            return;
-        };
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + FLUSH_EVERY;
-        while batch.len() < BATCH {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(span)) => batch.push(span),
-                Ok(None) | Err(_) => break,
+        for batch in queue.take().chunks(BATCH) {
+            match post(&client, &url, &resource, batch).await {
+                Ok(()) if failing => {
+                    tracing::info!("traces: {url} takes spans again");
+                    failing = false;
+                }
+                Ok(()) => {}
+                // Said once per outage, not per batch.
+                Err(e) if !failing => {
+                    tracing::warn!("traces: {url} refused {} spans: {e}", batch.len());
+                    failing = true;
+                }
+                Err(_) => {}
             }
         }
-        match post(&client, &url, &resource, &batch).await {
-            Ok(()) if failing => {
-                tracing::info!("traces: {url} takes spans again");
-                failing = false;
-            }
-            Ok(()) => {}
-            // Said once per outage, not per batch.
-            Err(e) if !failing => {
-                tracing::warn!("traces: {url} refused {} spans: {e}", batch.len());
-                failing = true;
-            }
-            Err(_) => {}
+        if last {
+            return;
         }
     }
 }

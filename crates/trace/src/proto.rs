@@ -27,11 +27,21 @@ fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
-/// A nested message written by `write` as field `field`.
+/// A nested message written by `write` as field `field`, in place: its length goes before it
+/// once known (one byte reserved, as most are under 128; a longer one moves its bytes up).
 fn message(out: &mut Vec<u8>, field: u32, write: impl FnOnce(&mut Vec<u8>)) {
-    let mut inner = Vec::new();
-    write(&mut inner);
-    bytes(out, field, &inner);
+    tag(out, field, BYTES);
+    let at = out.len();
+    out.push(0);
+    write(out);
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+    } else {
+        let mut prefix = Vec::with_capacity(10);
+        varint(&mut prefix, len as u64);
+        out.splice(at..=at, prefix);
+    }
 }
 
 fn nanos(t: SystemTime) -> u64 {
@@ -91,7 +101,7 @@ fn span(out: &mut Vec<u8>, s: &SpanData) {
 /// (`resource` 1 with its attributes, then one `ScopeSpans` 2: `scope` 1 named `shoal`, the
 /// spans 2).
 pub(crate) fn export_request(resource: &[(&'static str, Value)], spans: &[SpanData]) -> Vec<u8> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(256 * spans.len());
     message(&mut out, 1, |rs| {
         message(rs, 1, |r| {
             for (k, v) in resource {
@@ -123,5 +133,17 @@ mod tests {
         out.clear();
         varint(&mut out, u64::MAX);
         assert_eq!(out.len(), 10);
+    }
+
+    #[test]
+    fn a_nested_message_is_prefixed_by_its_length_short_or_long() {
+        for len in [0, 1, 127, 128, 300, 20_000] {
+            let mut out = vec![7];
+            message(&mut out, 2, |m| m.extend(std::iter::repeat_n(9, len)));
+            let mut expected = vec![7, 2 << 3 | BYTES as u8];
+            varint(&mut expected, len as u64);
+            expected.extend(std::iter::repeat_n(9, len));
+            assert_eq!(out, expected, "a message of {len} bytes");
+        }
     }
 }

@@ -9,12 +9,19 @@ use crate::controller::Work;
 use shoal_api::{App, EventReason, short_digest};
 use shoal_runtime::{HttpApp, LoadError, Origin};
 use shoal_store::ObjectKey;
+use shoal_trace::{Span, SpanKind::Internal};
 use std::sync::Arc;
 
 impl Agent {
     /// Loads the component of `app`'s latest generation on its own task (compiling on the
     /// blocking pool, at most `compile_concurrency` at once); its end is a [`Report::Loaded`].
-    pub(super) fn start_load(&self, key: &ObjectKey, app: &App, work: &Work<Report>) {
+    pub(super) fn start_load(
+        &self,
+        key: &ObjectKey,
+        app: &App,
+        mut span: Span,
+        work: &Work<Report>,
+    ) {
         let generation = app.metadata.generation;
         let component = app.spec.component.clone();
         let (runtime, slots, blobs) = (
@@ -65,10 +72,16 @@ impl Agent {
                     component: loaded.component,
                 })
             };
+            let result = load.await;
+            match &result {
+                Ok(loaded) => span.set("shoal.load", loaded.how.clone()),
+                Err((_, message)) => span.fail(message.clone()),
+            }
+            drop(span);
             Report::Loaded {
                 key,
                 generation,
-                result: load.await,
+                result,
             }
         });
     }
@@ -100,9 +113,12 @@ impl Agent {
                     .cloned()
                 {
                     self.deploy(&app, &loaded.how, work).await;
+                } else {
+                    self.end_deploy(key, generation, None);
                 }
             }
             Err((reason, message)) => {
+                self.end_deploy(key, generation, Some(Err(&message)));
                 self.state
                     .failed
                     .insert((key.clone(), generation), message.clone());
@@ -131,6 +147,7 @@ impl Agent {
                 Ok(w) => w,
                 Err(e) => {
                     let message = e.to_string();
+                    self.end_deploy(&key, generation, Some(Err(&message)));
                     self.event(&key, EventReason::Failed, &message).await;
                     self.state.failed.insert((key, generation), message);
                     return;
@@ -151,8 +168,18 @@ impl Agent {
         };
         self.state.checking.insert((key.clone(), generation));
         let how = how.to_string();
+        let mut span = self
+            .state
+            .deploys
+            .get(&(key.clone(), generation))
+            .map_or_else(Span::none, |d| d.child("health check", Internal));
         work.spawn(async move {
             let result = crate::health::check(&http, &check.path).await;
+            span.set("url.path", check.path.clone());
+            if let Err(message) = &result {
+                span.fail(message.clone());
+            }
+            drop(span);
             Report::Checked {
                 key,
                 generation,
@@ -190,7 +217,26 @@ impl Agent {
             short_digest(&digest)
         );
         tracing::info!("{}: {message}", app_ref(key));
+        self.end_deploy(key, generation, Some(Ok(how)));
         self.event(key, EventReason::Serving, &message).await;
+    }
+
+    /// Ends the span of generation `generation`'s deploy: it serves (`how` it loaded), or it
+    /// failed (why), or (`None`) a newer generation took its place.
+    pub(super) fn end_deploy(
+        &mut self,
+        key: &ObjectKey,
+        generation: u64,
+        end: Option<Result<&str, &str>>,
+    ) {
+        let Some(mut span) = self.state.deploys.remove(&(key.clone(), generation)) else {
+            return;
+        };
+        match end {
+            Some(Ok(how)) => span.set("shoal.serving", how.to_string()),
+            Some(Err(why)) => span.fail(why.to_string()),
+            None => span.set("shoal.superseded", true),
+        }
     }
 
     /// Releases the apps idle for their `spec.scale.idleAfter`, and reports those that went

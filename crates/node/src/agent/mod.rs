@@ -25,6 +25,7 @@ use shoal_capabilities::Capabilities;
 use shoal_logs::LogDir;
 use shoal_runtime::Runtime;
 use shoal_store::{ObjectKey, Objects, StoreError};
+use shoal_trace::SpanKind::Internal;
 use state::{Report, State};
 use status::Patch;
 use std::sync::Arc;
@@ -291,8 +292,9 @@ impl Controller for Agent {
                         let how = format!("{how}, health check passed");
                         self.install(&key, generation, app, routes, &how).await;
                     }
-                    Ok(()) => {}
+                    Ok(()) => self.end_deploy(&key, generation, None),
                     Err(message) => {
+                        self.end_deploy(&key, generation, Some(Err(&message)));
                         if current {
                             self.event(&key, EventReason::HealthCheckFailed, &message)
                                 .await;
@@ -335,8 +337,10 @@ impl Controller for Agent {
             Step::Report(patch) => self.write(key, generation, &patch).await,
             Step::Wait => {}
             Step::Load => {
-                self.state.loading.insert(latest);
-                self.start_load(key, &app, work);
+                self.state.loading.insert(latest.clone());
+                let span = deploy_span(&app);
+                self.start_load(key, &app, span.child("load component", Internal), work);
+                self.state.deploys.insert(latest, span);
             }
         }
     }
@@ -353,7 +357,29 @@ impl Controller for Agent {
         state.loaded.retain(|k, _| latest(k));
         // Failures matter only while they describe an App's latest generation.
         state.failed.retain(|k, _| latest(k));
+        // A deploy of an App deleted or replaced meanwhile ends with the span's drop.
+        state.deploys.retain(|k, _| latest(k));
     }
+}
+
+/// The span of a deploy of `app`'s latest generation, under the apply that made it when the
+/// server traced that (`status.trace`); nothing while this node traces nothing.
+fn deploy_span(app: &App) -> shoal_trace::Span {
+    let tracer = shoal_trace::tracer();
+    if !tracer.is_on() {
+        return shoal_trace::Span::none();
+    }
+    let parent = app
+        .status
+        .trace
+        .as_deref()
+        .and_then(shoal_trace::SpanContext::parse);
+    let (ns, name) = (&app.metadata.namespace, &app.metadata.name);
+    let mut span = tracer.start(format!("deploy app/{ns}/{name}"), Internal, parent);
+    span.set("shoal.namespace", ns.clone());
+    span.set("shoal.app", name.clone());
+    span.set("shoal.generation", app.metadata.generation as i64);
+    span
 }
 
 fn app_ref(key: &ObjectKey) -> shoal_api::ObjectRef {

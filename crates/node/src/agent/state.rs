@@ -52,6 +52,9 @@ pub(super) struct State {
     pub(super) failed: HashMap<(ObjectKey, u64), String>,
     /// Compiled components ready to deploy, by (app, generation).
     pub(super) loaded: HashMap<(ObjectKey, u64), HttpComponent>,
+    /// The span of each deploy under way (load, health check, until it serves or fails),
+    /// by (app, generation); ends when it is taken out.
+    pub(super) deploys: HashMap<(ObjectKey, u64), shoal_trace::Span>,
 }
 
 impl State {
