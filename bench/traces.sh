@@ -33,7 +33,10 @@ spec:
   routes: [{path: /}]
   limits: {concurrency: 10000, memory: 64Mi}
 YAML
-declare -A url
+# CPU seconds process $1 has used so far (user and system).
+cpu_secs() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+declare -A url pid cpu
 for name in off traced; do
   args=
   [ "$name" = traced ] && args="--otlp-endpoint $otlp_url"
@@ -41,31 +44,48 @@ for name in off traced; do
   SHOAL_SERVER=$shoal_api SHOAL_DATA_DIR=$out/$name "$shoal" apply -f "$out/app.yaml" >/dev/null
   SHOAL_SERVER=$shoal_api SHOAL_DATA_DIR=$out/$name "$shoal" wait app bench --timeout 120s >/dev/null
   url[$name]=$shoal_url
+  pid[$name]=${pids[-1]}
   curl -fsS "$shoal_url/" >/dev/null
 done
+for p in off traced; do cpu[$p]=$(cpu_secs "${pid[$p]}"); done
+cpu[otlp]=$(cpu_secs "$otlp_pid")
 for i in $(seq 1 "$runs"); do
   for name in off traced; do
     wrk -t2 -c"$conns" -d"${secs}s" --latency "${url[$name]}/" >"$out/$name.$i.txt"
   done
 done
+# CPU each process spent under load: Shoal's own per request, and the receiver's.
+for p in off traced; do
+  cpu[$p]=$(awk -v a="$(cpu_secs "${pid[$p]}")" -v b="${cpu[$p]}" 'BEGIN {print a - b}')
+done
+cpu[otlp]=$(awk -v a="$(cpu_secs "$otlp_pid")" -v b="${cpu[otlp]}" 'BEGIN {print a - b}')
+requests_off=$(cat "$out"/off.*.txt | awk '/requests in/ {n += $1} END {print n}')
 requests=$(cat "$out"/traced.*.txt | awk '/requests in/ {n += $1} END {print n}')
 kill "$otlp_pid" && wait "$otlp_pid" 2>/dev/null || true
 spans=$(awk '/^spans/ {print $2}' "$out/otlp.out")
 
-PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" "$requests" "${spans:-0}" <<'PY'
+PYTHONPATH="$root/bench" python3 - "$out" "$runs" "$(basename "$component")" "$conns" "$secs" "$requests" "${spans:-0}" \
+  "$requests_off" "${cpu[off]}" "${cpu[traced]}" "${cpu[otlp]}" <<'PY'
 import sys
 from wrk_medians import medians
-out, runs, comp, conns, secs, requests, spans = sys.argv[1:]
+out, runs, comp, conns, secs, requests, spans, requests_off, cpu_off, cpu_traced, cpu_otlp = sys.argv[1:]
+requests, requests_off = int(requests), int(requests_off)
+us = lambda cpu, n: float(cpu) * 1e6 / max(n, 1)
 runs = int(runs)
 res = {n: medians([f"{out}/{n}.{i}.txt" for i in range(1, runs + 1)]) for n in ("off", "traced")}
 print(f"{comp}, wrk -t2 -c{conns} -d{secs}s, {runs} alternating runs, medians:\n")
-print("| Shoal | req/s | p50 | p99 |")
-print("|---|---|---|---|")
-for name, label in (("off", "tracing off (default)"), ("traced", "every request traced, exported")):
+print("| Shoal | req/s | p50 | p99 | Shoal's CPU per request |")
+print("|---|---|---|---|---|")
+rows = (("off", "tracing off (default)", cpu_off, requests_off),
+        ("traced", "every request traced, exported", cpu_traced, requests))
+for name, label, cpu, n in rows:
     r = res[name]
-    print(f"| {label} | {r[0]:,.0f} | {r[1]:.2f} ms | {r[2]:.2f} ms |")
-print(f"| **tracing cost** | **{1 - res['traced'][0] / res['off'][0]:.1%}** | | |")
-print(f"\nThe receiver took {int(spans):,} spans for {int(requests):,} traced requests"
-      f" ({int(spans) / max(int(requests), 1):.2f} per request; one server, instantiate and"
-      " handler span each, plus the warm-up request's).")
+    print(f"| {label} | {r[0]:,.0f} | {r[1]:.2f} ms | {r[2]:.2f} ms | {us(cpu, n):.1f} µs |")
+cost = 1 - res['traced'][0] / res['off'][0]
+cpu_cost = us(cpu_traced, requests) / us(cpu_off, requests_off) - 1
+print(f"| **tracing cost** | **{cost:.1%}** | | | **+{cpu_cost:.1%}** |")
+print(f"\nThe receiver took {int(spans):,} spans for {requests:,} traced requests"
+      f" ({int(spans) / max(requests, 1):.2f} per request; one server, instantiate and"
+      " handler span each, plus the warm-up request's), and spent"
+      f" {us(cpu_otlp, requests):.1f} µs of CPU per traced request decoding them, on the same cores.")
 PY

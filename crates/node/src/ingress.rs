@@ -436,6 +436,17 @@ async fn dispatch(
     response.map(|body| ResponseBody::new(body, limit, request, span).boxed_unsync())
 }
 
+/// A request method as a span attribute: the standard ones without an allocation.
+fn method_name(method: &http::Method) -> shoal_trace::Value {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|m| **m == method.as_str()) {
+        Some(m) => (*m).into(),
+        None => method.to_string().into(),
+    }
+}
+
 /// The server span of a request for app `app` (`app/NAME`), under the caller's `traceparent`
 /// if it sent a valid one; the request then carries the span on, in its extensions (for the
 /// runtime) and as its `traceparent` (for the guest, and the node a request is forwarded
@@ -453,7 +464,7 @@ fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_trace::Span {
         .and_then(SpanContext::parse);
     let name = format!("{} {app}", req.method());
     let mut span = tracer.start(name, shoal_trace::SpanKind::Server, parent);
-    span.set("http.request.method", req.method().to_string());
+    span.set("http.request.method", method_name(req.method()));
     span.set("url.path", req.uri().path().to_string());
     span.set("shoal.app", app.to_string());
     if let Some(ctx) = span.context() {

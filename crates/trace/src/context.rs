@@ -49,18 +49,23 @@ impl SpanContext {
 
     /// The `traceparent` header value of this context.
     pub fn traceparent(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            to_hex(&self.trace_id),
-            to_hex(&self.span_id),
-            u8::from(self.sampled)
-        )
+        let mut out = String::with_capacity(55);
+        out.push_str("00-");
+        push_hex(&mut out, &self.trace_id);
+        out.push('-');
+        push_hex(&mut out, &self.span_id);
+        out.push_str(if self.sampled { "-01" } else { "-00" });
+        out
     }
 }
 
-/// Lowercase hex, as the W3C header spells ids.
-pub(crate) fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Appends `bytes` in lowercase hex, as the W3C header spells ids.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
 }
 
 /// The bytes of lowercase hex `s` (uppercase is invalid in a traceparent).
@@ -89,6 +94,11 @@ mod tests {
         assert!(c.sampled);
         assert_eq!(c.traceparent(), h);
         assert_eq!(c.span_id, [0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7]);
+        let unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+        assert_eq!(
+            SpanContext::parse(unsampled).unwrap().traceparent(),
+            unsampled
+        );
     }
 
     #[test]

@@ -108,9 +108,10 @@ impl Tracer {
     }
 
     /// A span starting now: a child of `parent` (an incoming request's context), or the root
-    /// of a new trace.
+    /// of a new trace. Spans are started by the process's tracer ([`crate::tracer`]), which
+    /// outlives them.
     pub fn start(
-        &self,
+        &'static self,
         name: impl Into<Cow<'static, str>>,
         kind: SpanKind,
         parent: Option<SpanContext>,
@@ -123,7 +124,7 @@ impl Tracer {
 }
 
 pub(crate) fn start(
-    queue: &Arc<Queue>,
+    queue: &'static Queue,
     name: Cow<'static, str>,
     kind: SpanKind,
     parent: Option<SpanContext>,
@@ -139,7 +140,7 @@ pub(crate) fn start(
     };
     let now = SystemTime::now();
     Span(Some(Box::new((
-        queue.clone(),
+        queue,
         SpanData {
             context,
             parent: parent.map(|p| p.span_id),

@@ -18,7 +18,6 @@ pub use context::{SpanContext, TRACEPARENT};
 pub use export::Tracer;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::time::SystemTime;
 
 static TRACER: std::sync::OnceLock<Tracer> = std::sync::OnceLock::new();
@@ -103,7 +102,7 @@ pub(crate) struct SpanData {
 /// A span being recorded: it ends, and is exported, when dropped. With tracing off it is
 /// empty and every method does nothing.
 #[derive(Debug, Default)]
-pub struct Span(Option<Box<(Arc<export::Queue>, SpanData)>>);
+pub struct Span(Option<Box<(&'static export::Queue, SpanData)>>);
 
 impl Span {
     /// A span that records nothing.
@@ -139,7 +138,7 @@ impl Span {
     pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
         match &self.0 {
             None => Span(None),
-            Some(s) => export::start(&s.0, name.into(), kind, Some(s.1.context)),
+            Some(s) => export::start(s.0, name.into(), kind, Some(s.1.context)),
         }
     }
 }
