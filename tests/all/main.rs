@@ -7,6 +7,7 @@ mod apps;
 mod bad_input;
 mod browser;
 mod capabilities;
+mod chain;
 mod cluster;
 mod cluster_trust;
 mod commands;

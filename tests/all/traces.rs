@@ -150,6 +150,24 @@ fn a_request_is_traced_through_its_instance_and_outgoing_requests_under_its_trac
 }
 
 #[test]
+fn a_call_between_apps_in_memory_is_traced_as_a_hop_of_its_trace() {
+    let mut otlp = Otlp::start();
+    let node = Node::start_warm(&["--otlp-endpoint", &otlp.url]);
+    node.deploy("web", "examples/hello-c/hello.wasm", "/web", "");
+    let grants = "  capabilities:\n    outbound: [\"http://web.default.shoal.internal\"]\n";
+    node.deploy("caller", "tests/fixtures/caps.wasm", "/caller", grants);
+    let (status, body) = node.get("/caller/fetch?url=http://web.default.shoal.internal/web/in");
+    assert_eq!(status, 200, "{body}");
+    let client = otlp.span("the call", |s| {
+        s["kind"] == CLIENT
+            && s["attributes"]["url.full"] == "http://web.default.shoal.internal/web/in"
+    });
+    let callee = otlp.span("the callee under the call", under(&client, "GET app/web"));
+    assert_eq!(callee["attributes"]["shoal.in_memory"], true, "{callee}");
+    assert_eq!(callee["traceId"], client["traceId"], "{callee}");
+}
+
+#[test]
 fn a_request_answered_by_a_shared_wasi_03_instance_is_traced_as_such() {
     let mut otlp = Otlp::start();
     let node = Node::start_warm(&["--otlp-endpoint", &otlp.url]);

@@ -30,6 +30,7 @@ mod capability;
 pub mod config;
 pub mod env;
 pub mod files;
+pub mod internal;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
@@ -54,6 +55,8 @@ pub struct Resources {
     pub files: PathBuf,
     /// Where apps' SQLite databases live (`NAMESPACE/APP/LABEL.db`), and their bounds.
     pub sqlite: (PathBuf, sqlite::SqliteLimits),
+    /// The apps the node serves, which apps call in memory (see [`internal`]).
+    pub apps: std::sync::Arc<dyn internal::LocalApps>,
 }
 
 /// Every capability of a node, in one list.
@@ -69,7 +72,7 @@ impl Capabilities {
     pub fn open(resources: Resources) -> Result<Self, OpenError> {
         let all: Vec<Box<dyn Capability>> = vec![
             Box::new(env::Env),
-            Box::new(outbound::Outbound::new()?),
+            Box::new(outbound::Outbound::new(resources.apps)?),
             Box::new(keyvalue::KeyValue::open(
                 &resources.keyvalue.0,
                 resources.keyvalue.1,
@@ -175,6 +178,7 @@ mod tests {
             blobs: shoal_blobs::Blobs::local(blobs),
             files: dir.path().join("files"),
             sqlite: (dir.path().join("sqlite"), Default::default()),
+            apps: std::sync::Arc::new(internal::NoApps),
         })
         .unwrap();
         let specs: Vec<&str> = shoal_api::capabilities::SPECS

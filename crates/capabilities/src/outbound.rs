@@ -9,6 +9,7 @@
 //! - Redirects are not followed here: each hop is a new request from the guest, checked anew.
 
 use crate::capability::{Capability, GrantError, OpenError};
+use crate::internal::LocalApps;
 use http::Uri;
 use http_body_util::BodyExt;
 use shoal_api::capabilities::outbound::{self, LOCALHOST};
@@ -16,7 +17,7 @@ use shoal_api::{
     Destination, ObjectRef, OutboundRule, WorkloadSpec, default_port, host_ip, is_internal,
     normalise_host,
 };
-use shoal_runtime::{Grant, InstanceBuilder, OutgoingHttp, Sent, Workload};
+use shoal_runtime::{Grant, Hop, InstanceBuilder, OutgoingHttp, Sent, Workload};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,20 @@ pub enum Denial {
     /// No entry allows the destination.
     #[error("{0} is not in spec.capabilities.outbound")]
     NotAllowed(String),
+    /// An app called in memory is not granted by an entry naming it or its namespace.
+    #[error(
+        "{0} is an app called in memory; only an entry naming it (or *.NAMESPACE.shoal.internal) allows it"
+    )]
+    AppNotNamed(String),
+    /// An app of another namespace, called in memory.
+    #[error("{0} is in another namespace; apps are called in memory only within their own")]
+    OtherNamespace(String),
+    /// No such app on this node.
+    #[error("no app {0} is served on this node")]
+    NoSuchApp(String),
+    /// One hop too many in a chain of in-memory calls.
+    #[error("it would be hop {0} of a chain of calls between apps; at most {max} (a loop?)", max = shoal_runtime::MAX_DEPTH)]
+    TooDeep(u32),
     /// The destination is or resolves to an internal address no entry names exactly.
     #[error(
         "{host} resolves to internal address {ip}; only an entry naming {ip} exactly allows it"
@@ -56,14 +71,16 @@ pub enum Denial {
 /// and the app's log says why.
 pub struct Outbound {
     tls: Arc<rustls::ClientConfig>,
+    apps: Arc<dyn LocalApps>,
 }
 
 impl Outbound {
-    /// The capability, with the TLS roots every HTTPS request is checked against.
+    /// The capability, with the TLS roots every HTTPS request is checked against, calling
+    /// `apps` in memory (see [`crate::internal`]).
     ///
     /// # Errors
     /// The TLS configuration cannot be built.
-    pub fn new() -> Result<Self, OpenError> {
+    pub fn new(apps: Arc<dyn LocalApps>) -> Result<Self, OpenError> {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
@@ -74,7 +91,10 @@ impl Outbound {
         .map_err(|e| OpenError::Tls(e.to_string()))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        Ok(Self { tls: Arc::new(tls) })
+        Ok(Self {
+            tls: Arc::new(tls),
+            apps,
+        })
     }
 }
 
@@ -86,14 +106,15 @@ impl Capability for Outbound {
 
     async fn grant(
         &self,
-        _owner: &ObjectRef,
+        owner: &ObjectRef,
         spec: WorkloadSpec<'_>,
     ) -> Result<Option<Arc<dyn Grant>>, GrantError> {
         let rules = outbound::rules(spec).map_err(|e| GrantError {
             field: e.path,
             message: e.message,
         })?;
-        let policy = OutboundPolicy::new(rules, self.tls.clone());
+        let policy = OutboundPolicy::new(rules, self.tls.clone())
+            .calling(self.apps.clone(), &owner.namespace);
         Ok(Some(Arc::new(Allow(Arc::new(Sender(Arc::new(policy)))))))
     }
 }
@@ -128,12 +149,29 @@ impl OutgoingHttp for Sender {
 pub struct OutboundPolicy {
     rules: Vec<OutboundRule>,
     tls: Arc<rustls::ClientConfig>,
+    /// The apps it may call in memory, and the caller's namespace.
+    apps: Arc<dyn LocalApps>,
+    namespace: String,
 }
 
 impl OutboundPolicy {
-    /// The policy allowing `rules`, checking HTTPS servers against `tls`.
+    /// The policy allowing `rules`, checking HTTPS servers against `tls`; no app is called
+    /// in memory.
     pub fn new(rules: Vec<OutboundRule>, tls: Arc<rustls::ClientConfig>) -> Self {
-        Self { rules, tls }
+        Self {
+            rules,
+            tls,
+            apps: Arc::new(crate::internal::NoApps),
+            namespace: String::new(),
+        }
+    }
+
+    /// This policy for a caller in `namespace`, whose calls to apps of it go to `apps`.
+    #[must_use]
+    pub fn calling(mut self, apps: Arc<dyn LocalApps>, namespace: &str) -> Self {
+        self.apps = apps;
+        self.namespace = namespace.to_string();
+        self
     }
 
     /// Checks `uri` and resolves it to the addresses that may be dialled.
@@ -141,6 +179,13 @@ impl OutboundPolicy {
     /// # Errors
     /// A [`Denial`] saying why, or a DNS failure as a wasi:http error.
     pub async fn vet(&self, uri: &Uri) -> Result<(Destination, Vec<SocketAddr>), VetError> {
+        let (dest, allowing) = self.check(uri)?;
+        let addrs = resolve(&dest, &allowing).await?;
+        Ok((dest, addrs))
+    }
+
+    /// The destination of `uri` and the entries that allow it, or the denial.
+    fn check(&self, uri: &Uri) -> Result<(Destination, Vec<&OutboundRule>), VetError> {
         if self.rules.is_empty() {
             return Err(VetError::Denied(Denial::NotGranted));
         }
@@ -163,48 +208,57 @@ impl OutboundPolicy {
             let shown = format!("{}://{}:{}", dest.scheme, dest.host, dest.port);
             return Err(VetError::Denied(Denial::NotAllowed(shown)));
         }
-        let addrs: Vec<SocketAddr> = match host_ip(&dest.host) {
-            Some(ip) => vec![SocketAddr::new(ip, dest.port)],
-            None if dest.host == LOCALHOST => {
-                [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
-                    .into_iter()
-                    .map(|ip: IpAddr| SocketAddr::new(ip, dest.port))
-                    .collect()
-            }
-            None => match tokio::time::timeout(
-                DNS_TIMEOUT,
-                tokio::net::lookup_host((dest.host.as_str(), dest.port)),
-            )
-            .await
-            {
-                Ok(Ok(addrs)) => addrs.collect(),
-                Ok(Err(e)) => {
-                    return Err(VetError::Failed(Error::DnsError {
-                        rcode: Some(e.to_string()),
-                        info_code: None,
-                    }));
-                }
-                Err(_) => return Err(VetError::Failed(Error::DnsTimeout)),
-            },
-        };
-        if addrs.is_empty() {
-            return Err(VetError::Failed(Error::DnsError {
-                rcode: Some("no addresses".into()),
-                info_code: None,
-            }));
-        }
-        for addr in &addrs {
-            let ip = addr.ip();
-            if is_internal(ip) && !allowing.iter().any(|r| r.names_ip(ip)) {
-                return Err(VetError::Denied(Denial::Internal {
-                    host: dest.host.clone(),
-                    ip,
+        Ok((dest, allowing))
+    }
+}
+
+/// The addresses `dest` may be dialled at: each one allowed, an internal one only when one of
+/// the `allowing` entries names it.
+async fn resolve(
+    dest: &Destination,
+    allowing: &[&OutboundRule],
+) -> Result<Vec<SocketAddr>, VetError> {
+    let addrs: Vec<SocketAddr> = match host_ip(&dest.host) {
+        Some(ip) => vec![SocketAddr::new(ip, dest.port)],
+        None if dest.host == LOCALHOST => [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+            .into_iter()
+            .map(|ip: IpAddr| SocketAddr::new(ip, dest.port))
+            .collect(),
+        None => match tokio::time::timeout(
+            DNS_TIMEOUT,
+            tokio::net::lookup_host((dest.host.as_str(), dest.port)),
+        )
+        .await
+        {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(e)) => {
+                return Err(VetError::Failed(Error::DnsError {
+                    rcode: Some(e.to_string()),
+                    info_code: None,
                 }));
             }
-        }
-        Ok((dest, addrs))
+            Err(_) => return Err(VetError::Failed(Error::DnsTimeout)),
+        },
+    };
+    if addrs.is_empty() {
+        return Err(VetError::Failed(Error::DnsError {
+            rcode: Some("no addresses".into()),
+            info_code: None,
+        }));
     }
+    for addr in &addrs {
+        let ip = addr.ip();
+        if is_internal(ip) && !allowing.iter().any(|r| r.names_ip(ip)) {
+            return Err(VetError::Denied(Denial::Internal {
+                host: dest.host.clone(),
+                ip,
+            }));
+        }
+    }
+    Ok(addrs)
+}
 
+impl OutboundPolicy {
     /// Sends `req` if the policy allows it, dialling only vetted addresses.
     ///
     /// # Errors
@@ -216,7 +270,18 @@ impl OutboundPolicy {
         options: Option<RequestOptions>,
         on_denied: impl FnOnce(&Denial),
     ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
-        let (dest, addrs) = match self.vet(req.uri()).await {
+        let checked = match self.check(req.uri()) {
+            Ok((dest, allowing)) => match crate::internal::target(&dest.host) {
+                Some((ns, app)) => {
+                    let (ns, app) = (ns.to_string(), app.to_string());
+                    let granted = allowing.iter().any(|r| crate::internal::grants(r, &dest));
+                    return self.call(req, &ns, &app, granted, on_denied).await;
+                }
+                None => resolve(&dest, &allowing).await.map(|addrs| (dest, addrs)),
+            },
+            Err(e) => Err(e),
+        };
+        let (dest, addrs) = match checked {
             Ok(v) => v,
             Err(VetError::Denied(d)) => {
                 on_denied(&d);
@@ -286,6 +351,47 @@ impl OutboundPolicy {
     }
 }
 
+impl OutboundPolicy {
+    /// Sends `req` to app `app` of namespace `ns` in memory (see [`crate::internal`]), if
+    /// an entry naming it `granted` it.
+    async fn call(
+        &self,
+        req: http::Request<WasiBody>,
+        ns: &str,
+        app: &str,
+        granted: bool,
+        on_denied: impl FnOnce(&Denial),
+    ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
+        let callee = format!("app/{app} of namespace {ns}");
+        let depth = req.extensions().get::<Hop>().map_or(1, |h| h.depth);
+        let refused = if !granted {
+            Some((
+                Denial::AppNotNamed(callee.clone()),
+                Error::HttpRequestDenied,
+            ))
+        } else if ns != self.namespace {
+            Some((
+                Denial::OtherNamespace(callee.clone()),
+                Error::HttpRequestDenied,
+            ))
+        } else if depth > shoal_runtime::MAX_DEPTH {
+            Some((Denial::TooDeep(depth), Error::LoopDetected))
+        } else {
+            None
+        };
+        if let Some((why, error)) = refused {
+            on_denied(&why);
+            return Err(error);
+        }
+        let Some(answer) = self.apps.call(ns, app, req) else {
+            on_denied(&Denial::NoSuchApp(callee));
+            return Err(Error::DestinationNotFound);
+        };
+        let done: ConnectionTask = Box::new(std::future::ready(Ok(())));
+        Ok((answer.await, done))
+    }
+}
+
 /// The rest of a connection's life, driven by the caller after the response head arrived.
 pub type ConnectionTask = Box<dyn Future<Output = Result<(), Error>> + Send>;
 
@@ -322,7 +428,12 @@ mod tests {
             .iter()
             .map(|e| OutboundRule::parse(e).unwrap())
             .collect();
-        OutboundPolicy::new(rules, Outbound::new().unwrap().tls)
+        OutboundPolicy::new(
+            rules,
+            Outbound::new(Arc::new(crate::internal::NoApps))
+                .unwrap()
+                .tls,
+        )
     }
 
     async fn vet(p: &OutboundPolicy, url: &str) -> Result<Vec<SocketAddr>, String> {
@@ -393,6 +504,38 @@ mod tests {
             let err = vet(&p, url).await.unwrap_err();
             assert!(err.contains("internal address"), "{url}: {err}");
         }
+    }
+
+    #[tokio::test]
+    async fn calls_in_memory_stay_in_the_namespace_and_end_at_the_depth_limit() {
+        let entries = ["http://web.a.shoal.internal", "http://web.b.shoal.internal"];
+        let p = Arc::new(policy(&entries).calling(Arc::new(crate::internal::NoApps), "a"));
+        let send = |url: &str, depth: u32| {
+            let body = http_body_util::Empty::new().map_err(|never| match never {});
+            let mut req = http::Request::get(url).body(body.boxed_unsync()).unwrap();
+            req.extensions_mut().insert(Hop {
+                depth,
+                deadline: None,
+                caller: "app/x".into(),
+            });
+            let mut why = None;
+            let p = p.clone();
+            async move {
+                let got = p.send(req, None, |d| why = Some(d.clone())).await;
+                (got.err().map(|e| e.to_string()), why)
+            }
+        };
+        let other = send("http://web.b.shoal.internal/", 1).await;
+        assert_eq!(other.0, Some(Error::HttpRequestDenied.to_string()));
+        let callee = "app/web of namespace b".to_string();
+        assert_eq!(other.1, Some(Denial::OtherNamespace(callee)));
+        let deep = send("http://web.a.shoal.internal/", 11).await;
+        assert_eq!(deep.0, Some(Error::LoopDetected.to_string()));
+        assert_eq!(deep.1, Some(Denial::TooDeep(11)));
+        let last = send("http://web.a.shoal.internal/", 10).await;
+        assert_eq!(last.0, Some(Error::DestinationNotFound.to_string()));
+        let callee = "app/web of namespace a".to_string();
+        assert_eq!(last.1, Some(Denial::NoSuchApp(callee)));
     }
 
     #[tokio::test]

@@ -451,7 +451,7 @@ fn method_name(method: &http::Method) -> shoal_trace::Value {
 /// if it sent a valid one; the request then carries the span on, in its extensions (for the
 /// runtime) and as its `traceparent` (for the guest, and the node a request is forwarded
 /// to). Nothing at all while tracing is off.
-fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_trace::Span {
+pub(crate) fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_trace::Span {
     use shoal_trace::{SpanContext, TRACEPARENT};
     let tracer = shoal_trace::tracer();
     if !tracer.is_on() {

@@ -18,6 +18,7 @@
 //!   serves to a Prometheus scrape.
 
 mod agent;
+mod calls;
 mod cluster;
 mod controller;
 mod events;

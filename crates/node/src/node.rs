@@ -306,12 +306,18 @@ impl Builder {
         let logs = LogDir::open(data.join("logs"), self.log_budget)
             .map_err(dir("the log directory", data.join("logs")))?;
         let quotas = crate::quotas::Quotas::default();
+        let apps = crate::calls::Apps::default();
+        let in_memory = crate::calls::InMemory {
+            apps: apps.clone(),
+            max_response_body: self.limits.max_response_body,
+        };
         let capabilities = Arc::new(Capabilities::open(shoal_capabilities::Resources {
             keyvalue: (data.join("keyvalue.redb"), self.keyvalue),
             kv_namespaces: quotas.keyvalue(),
             blobs: blobs.clone(),
             files: data.join("files"),
             sqlite: (data.join("sqlite"), self.sqlite),
+            apps: Arc::new(in_memory),
         })?);
         let runtime = Arc::new(
             Runtime::new(
@@ -343,6 +349,7 @@ impl Builder {
                 logs.clone(),
             ),
             quotas: quotas.clone(),
+            apps,
             metrics: metrics.clone(),
         };
         let agent = Agent::new(

@@ -1,6 +1,7 @@
 //! The `T` of every `Store<T>`: one instance's WASI and HTTP state, what its grants gave it,
 //! and its limit accounting. Dropped with the instance.
 
+use crate::chain::{Hop, Within};
 use crate::workload::{OutgoingHttp, Workload, shape};
 use std::any::Any;
 use std::sync::Arc;
@@ -60,6 +61,7 @@ impl Host {
                 workload: workload.clone(),
                 send: shaped.outgoing,
                 trace: None,
+                within: None,
             },
             granted: shaped.granted,
             account: Account::new(memory, workload.metrics.alive()),
@@ -74,6 +76,26 @@ impl Host {
     /// The span the instance's outgoing requests are made under (the request it serves).
     pub(crate) fn trace_under(&mut self, span: Option<shoal_trace::SpanContext>) {
         self.outgoing.trace = span;
+    }
+
+    /// The request the instance serves: its outgoing calls to other apps are one hop further
+    /// along the same chain, within the same deadline.
+    pub(crate) fn serve_within(&mut self, within: Within) {
+        self.outgoing.within = Some(within);
+    }
+
+    /// [`Host::serve_within`] for an instance that serves several requests at once: the
+    /// deepest of them counts (a loop through shared instances still ends), and the latest
+    /// deadline.
+    pub(crate) fn serve_also(&mut self, within: Within) {
+        let merged = match self.outgoing.within {
+            Some(w) => Within {
+                depth: w.depth.max(within.depth),
+                deadline: w.deadline.max(within.deadline),
+            },
+            None => within,
+        };
+        self.outgoing.within = Some(merged);
     }
 
     /// The workload this instance belongs to.
@@ -114,6 +136,7 @@ struct Outgoing {
     workload: Arc<Workload>,
     send: Option<Arc<dyn OutgoingHttp>>,
     trace: Option<shoal_trace::SpanContext>,
+    within: Option<Within>,
 }
 
 impl WasiHttpHooks for Outgoing {
@@ -139,6 +162,11 @@ impl WasiHttpHooks for Outgoing {
             }
             None => shoal_trace::Span::none(),
         };
+        request.extensions_mut().insert(Hop {
+            depth: self.within.map_or(0, |w| w.depth) + 1,
+            deadline: self.within.map(|w| w.deadline),
+            caller: self.workload.name.as_str().into(),
+        });
         let sent = self
             .send
             .as_ref()

@@ -27,6 +27,7 @@
 
 mod absent;
 mod bodies;
+mod chain;
 mod code;
 mod command;
 pub mod compiler;
@@ -48,6 +49,7 @@ mod workload;
 
 pub use absent::AbsentImports;
 pub use bodies::{Body, RequestBody, ResponseBody, relayed_body, text_response};
+pub use chain::{Hop, MAX_DEPTH};
 pub use code::{Artifact, LoadError};
 pub use command::{Command, Exit, Invocation};
 pub use component::{HttpComponent, Wasi};

@@ -11,6 +11,7 @@
 //! trap, or the client going away before the body is complete (see [`GuestBody`]).
 
 use crate::bodies::{Abandon, Body, GuestBody, Held, text_response};
+use crate::chain::Within;
 use crate::component::Prepared;
 use crate::host::Host;
 use crate::lanes::{BusyLane, Meter};
@@ -137,6 +138,10 @@ pub(crate) struct Attempt<'a> {
     pub(crate) lane: &'a Arc<BusyLane>,
     /// The app's last request turned busy (its next ones start on the busy lane).
     pub(crate) last_was_busy: &'a Arc<AtomicBool>,
+    /// How deep in a chain of in-memory calls the request is (0: it came from outside).
+    pub(crate) depth: u32,
+    /// The chain's deadline, when the request is on one.
+    pub(crate) chain_deadline: Option<Instant>,
 }
 
 /// A store for one fresh instance of `workload`: its grants and its memory limit.
@@ -152,6 +157,20 @@ pub(crate) fn new_store(
 }
 
 impl Attempt<'_> {
+    /// When a try starting now must end: the app's timeout, within the chain's.
+    pub(crate) fn deadline(&self) -> Instant {
+        let own = Instant::now() + self.limits.timeout;
+        self.chain_deadline.map_or(own, |chain| own.min(chain))
+    }
+
+    /// What the instance serving a try ending at `deadline` passes on to its calls.
+    pub(crate) fn within(&self, deadline: Instant) -> Within {
+        Within {
+            depth: self.depth,
+            deadline,
+        }
+    }
+
     /// Charges `store` the CPU its guest uses, from now on, against the request's limit.
     ///
     /// The guest yields at every tick so that no guest monopolises its thread; tokio's own
@@ -228,7 +247,8 @@ impl Attempt<'_> {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let deadline = Instant::now() + self.limits.timeout;
+        let deadline = self.deadline();
+        let within = self.within(deadline);
         self.workload.metrics.instance(warm.is_some());
         let (mut store, proxy, served) = match warm {
             Some(w) => (w.store, Some(w.proxy), w.served),
@@ -270,6 +290,7 @@ impl Attempt<'_> {
                 };
                 let mut handler = span(traced, "handler");
                 store.data_mut().trace_under(handler.context());
+                store.data_mut().serve_within(within);
                 let handled = proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
@@ -314,7 +335,8 @@ impl Attempt<'_> {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let deadline = Instant::now() + self.limits.timeout;
+        let deadline = self.deadline();
+        let within = self.within(deadline);
         self.workload.metrics.instance(false);
         let mut store = new_store(self.component, self.workload, self.limits.memory);
         let meter = self.meter(&mut store);
@@ -330,6 +352,7 @@ impl Attempt<'_> {
                 };
                 let mut handler = span(traced, "handler");
                 store.data_mut().trace_under(handler.context());
+                store.data_mut().serve_within(within);
                 let handled = run_p3(&mut store, &proxy, req, tx).await;
                 if let Err(e) = &handled {
                     handler.fail(format!("{e:#}"));

@@ -173,6 +173,17 @@ impl HttpApp {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
+        let hop = crate::chain::hop_of(&req).cloned();
+        if let Some(hop) = &hop {
+            self.workload.note(&format!(
+                "{} {} from {} in memory (hop {} of at most {})",
+                req.method(),
+                req.uri().path(),
+                hop.caller,
+                hop.depth,
+                crate::MAX_DEPTH
+            ));
+        }
         // The body's start first: a slow client holds no slot of the app meanwhile.
         let req =
             match crate::prefetch::prefetch(req, &self.workload.name, self.limits.timeout).await {
@@ -206,6 +217,8 @@ impl HttpApp {
             limits: self.limits,
             lane: &self.lane,
             last_was_busy: &self.last_was_busy,
+            depth: hop.as_ref().map_or(0, |h| h.depth),
+            chain_deadline: hop.and_then(|h| h.deadline),
         };
         // Only a request that can be sent again unchanged and harmlessly may meet reuse's
         // failures: no body, and a safe method (a replay repeats the guest's side effects).
@@ -286,9 +299,10 @@ impl HttpApp {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let replay = replay_of(&req);
-        let deadline = tokio::time::Instant::now() + self.limits.timeout;
+        let deadline = attempt.deadline();
+        let within = attempt.within(deadline);
         let req = req.map(|body| body.map_err(Into::into).boxed_unsync());
-        match shared.serve(attempt.component, req, deadline, permit).await {
+        match shared.serve(attempt.component, req, within, permit).await {
             Served::Answered(resp) => resp,
             Served::Failed(outcome) => self.finish(Answer::Failed(outcome)),
             Served::Replay { suspect, permit } => {

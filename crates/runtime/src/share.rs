@@ -30,6 +30,7 @@
 //!   without a request; with no room in the budget, a request gets a fresh instance.
 
 use crate::bodies::Body;
+use crate::chain::Within;
 use crate::component::Prepared;
 use crate::host::Host;
 use crate::permit::Permit;
@@ -121,14 +122,15 @@ impl Shared {
     }
 
     /// Serves `req` (replayable: a safe method, no body) on a shared instance of `component`,
-    /// by `deadline`, holding `permit` until its response is complete.
+    /// by `within`'s deadline, holding `permit` until its response is complete.
     pub(crate) async fn serve(
         &self,
         component: &Arc<Prepared>,
         req: http::Request<Body>,
-        deadline: Instant,
+        within: Within,
         permit: Permit,
     ) -> Served {
+        let deadline = within.deadline;
         let workers = self.handler.state();
         let current = workers.component.load();
         if !current.as_ref().is_some_and(|c| Arc::ptr_eq(c, component)) {
@@ -139,7 +141,7 @@ impl Shared {
         // instance makes them for whichever of its requests.
         let mut handler = span(traced_under(&req), "handler");
         handler.set("shoal.instance.shared", true);
-        let ticket = Arc::new(Ticket::new(deadline));
+        let ticket = Arc::new(Ticket::new(within));
         let handled =
             tokio::time::timeout_at(deadline, self.handler.handle(ticket.clone(), req)).await;
         let resp = match handled {
@@ -340,6 +342,8 @@ impl HandlerState for Workers {
 /// One request on a shared instance, as the instance and its caller both see it.
 struct Ticket {
     deadline: Instant,
+    /// Its depth in a chain of in-memory calls.
+    depth: u32,
     /// Its share of the instance's CPU, in ns.
     cpu_ns: AtomicU64,
     /// Its instance was ended by the CPU limit while it was in flight.
@@ -354,9 +358,10 @@ impl Ticket {
         self.number.load(Ordering::Relaxed) > 1
     }
 
-    fn new(deadline: Instant) -> Self {
+    fn new(within: Within) -> Self {
         Self {
-            deadline,
+            deadline: within.deadline,
+            depth: within.depth,
             cpu_ns: AtomicU64::new(0),
             cpu_ended: AtomicBool::new(false),
             number: AtomicU32::new(0),
@@ -452,13 +457,17 @@ impl WorkerState for Worker {
 
     fn on_request_start(
         &self,
-        _store: StoreContextMut<'_, Host>,
+        mut store: StoreContextMut<'_, Host>,
         ticket: Arc<Ticket>,
         _task: GuestTaskId,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + Sync>> {
         let number = self.life.accepted.fetch_add(1, Ordering::Relaxed) + 1;
         ticket.number.store(number, Ordering::Relaxed);
         lock(&self.life.tickets).push(Arc::downgrade(&ticket));
+        store.data_mut().serve_also(Within {
+            depth: ticket.depth,
+            deadline: ticket.deadline,
+        });
         let sleep = Mutex::new(Box::pin(tokio::time::sleep_until(ticket.deadline)));
         Box::pin(std::future::poll_fn(move |cx| {
             lock(&sleep).as_mut().poll(cx)

@@ -34,6 +34,11 @@ impl Workload {
         tracing::warn!(app = %self.name, "{message}");
         self.log.write_line("shoal", message.as_bytes());
     }
+
+    /// Writes `message` into the app's log only: routine, not for the node's log.
+    pub fn note(&self, message: &str) {
+        self.log.write_line("shoal", message.as_bytes());
+    }
 }
 
 /// What one capability grants one deployment; see the module docs.

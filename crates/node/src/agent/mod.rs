@@ -69,6 +69,8 @@ pub struct AgentParts {
     pub quotas: crate::quotas::Quotas,
     /// What the apps are measured by.
     pub metrics: Arc<crate::metrics::NodeMetrics>,
+    /// Where the apps served here are published for in-memory calls.
+    pub apps: crate::calls::Apps,
 }
 
 /// Watches Apps and keeps this node's route table and the Apps' status in line with them.
@@ -215,6 +217,9 @@ impl Agent {
             })
         });
         self.routes.store(Arc::new(RouteTable::new(entries)));
+        let apps = self.state.deployed.iter();
+        let apps = apps.map(|(key, d)| (key.clone(), d.app.clone())).collect();
+        self.parts.apps.store(Arc::new(apps));
     }
 }
 
@@ -411,6 +416,7 @@ mod tests {
             blobs: blobs.clone(),
             files: dir.path().join("files"),
             sqlite: (dir.path().join("sqlite"), Default::default()),
+            apps: Arc::new(shoal_capabilities::internal::NoApps),
         })
         .unwrap();
         let runtime = Runtime::new(
@@ -443,6 +449,7 @@ mod tests {
                 capabilities,
                 logs,
                 quotas: Default::default(),
+                apps: Default::default(),
             },
             Arc::default(),
             AgentConfig {

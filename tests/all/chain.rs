@@ -1,0 +1,105 @@
+//! Calls between apps in memory: a request to `http://APP.NAMESPACE.shoal.internal/…` that
+//! the caller's allow-list grants is served by that app in the node's process, on a fresh
+//! instance of the callee with the callee's own limits; loops end at the depth limit and the
+//! first caller's timeout bounds the chain.
+
+use crate::support::Node;
+
+/// wasi:http's `error-code` the caps fixture prints by number (it names only a few).
+const LOOP_DETECTED: &str = "error-code-36";
+const DESTINATION_NOT_FOUND: &str = "error-code-2";
+
+fn grants(entries: &[&str]) -> String {
+    format!("  capabilities:\n    outbound: {entries:?}\n")
+}
+
+#[test]
+fn an_app_calls_another_in_memory_only_when_its_allow_list_names_it() {
+    let node = Node::start_warm(&[]);
+    node.deploy("web", "examples/hello-c/hello.wasm", "/web", "");
+    let named = grants(&["http://web.default.shoal.internal"]);
+    node.deploy("caller", "tests/fixtures/caps.wasm", "/caller", &named);
+
+    let (status, body) = node.get("/caller/fetch?url=http://web.default.shoal.internal/web/x");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("status 200: Hello from C!"), "{body}");
+    // The hop is in the callee's log, and the callee counted the request as its own.
+    node.wait_for_log(
+        "web",
+        "GET /web/x from app/caller in memory (hop 1 of at most 10)",
+    );
+
+    // Any host is the internet, not the node's apps; nor does a name of another app do.
+    let any = grants(&[
+        "http://*",
+        "http://*:*",
+        "http://other.default.shoal.internal",
+    ]);
+    node.deploy("wide", "tests/fixtures/caps.wasm", "/wide", &any);
+    let (status, body) = node.get("/wide/fetch?url=http://web.default.shoal.internal/web/x");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("http-request-denied"), "{body}");
+    node.wait_for_log(
+        "wide",
+        "app/web of namespace default is an app called in memory; only an entry naming it",
+    );
+
+    // Granted, but not served here.
+    let (status, body) = node.get("/wide/fetch?url=http://other.default.shoal.internal/");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
+    node.wait_for_log(
+        "wide",
+        "no app app/other of namespace default is served on this node",
+    );
+}
+
+#[test]
+fn a_loop_of_calls_ends_at_the_depth_limit() {
+    let node = Node::start_warm(&[]);
+    let itself = grants(&["http://loop.default.shoal.internal"]);
+    node.deploy("loop", "tests/fixtures/caps.wasm", "/loop", &itself);
+    // Each hop fetches the rest of the URL: 12 nested calls, two more than a chain may have.
+    let hop = "http://loop.default.shoal.internal/loop/fetch?url=";
+    let path = format!(
+        "/loop/fetch?url={}http://loop.default.shoal.internal/end",
+        hop.repeat(11)
+    );
+    let (status, body) = node.get(&path);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(LOOP_DETECTED), "{body}");
+    assert_eq!(body.matches("status 200: ").count(), 9, "{body}");
+    let log = node.wait_for_log(
+        "loop",
+        "it would be hop 11 of a chain of calls between apps",
+    );
+    assert!(log.contains("(hop 10 of at most 10)"), "{log}");
+    assert!(!log.contains("(hop 11 of"), "{log}");
+}
+
+#[test]
+fn the_first_callers_timeout_bounds_every_hop() {
+    let node = Node::start_warm(&[]);
+    // The callee could sleep for 30 s; the chain began with a caller that waits 1 s.
+    node.deploy(
+        "slow",
+        "tests/fixtures/misbehave.wasm",
+        "/slow",
+        "  limits: {timeout: 30s}\n",
+    );
+    let spec = format!(
+        "  limits: {{timeout: 1s}}\n{}",
+        grants(&["http://slow.default.shoal.internal"])
+    );
+    node.deploy("caller", "tests/fixtures/caps.wasm", "/caller", &spec);
+    let (status, body) =
+        node.get("/caller/fetch?url=http://slow.default.shoal.internal/sleep?ms=20000");
+    assert_eq!(status, 504, "{body}");
+    // The callee's request was stopped when the caller's deadline passed, not at its own
+    // 30 s, nor after its 20 s of sleep.
+    let log = node.wait_for_log("slow", "the request's guest work was stopped");
+    assert!(
+        log.contains("from app/caller in memory (hop 1 of at most 10)"),
+        "{log}"
+    );
+}
