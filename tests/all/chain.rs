@@ -41,7 +41,7 @@ fn an_app_calls_another_in_memory_only_when_its_allow_list_names_it() {
     assert!(body.contains("http-request-denied"), "{body}");
     node.wait_for_log(
         "wide",
-        "app/web of namespace default is an app called in memory; only an entry naming it",
+        "app/web of namespace default is called in memory; only an entry naming it",
     );
 
     // Granted, but not served here.
@@ -101,5 +101,71 @@ fn the_first_callers_timeout_bounds_every_hop() {
     assert!(
         log.contains("from app/caller in memory (hop 1 of at most 10)"),
         "{log}"
+    );
+}
+
+#[test]
+fn a_spin_component_calls_another_of_its_application_at_spin_internal() {
+    let node = Node::start_warm(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (caps, hello) = (
+        crate::support::repo_path("tests/fixtures/caps.wasm"),
+        crate::support::repo_path("examples/hello-c/hello.wasm"),
+    );
+    let manifest = format!(
+        r#"spin_manifest_version = 2
+
+[application]
+name = "shop"
+
+[[trigger.http]]
+route = "/shop/..."
+component = "front"
+
+[[trigger.http]]
+route = "/cart/..."
+component = "cart"
+
+[[trigger.http]]
+route = "/stock/..."
+component = "stock"
+
+[component.front]
+source = "{caps}"
+allowed_outbound_hosts = ["http://cart.spin.internal"]
+
+[component.cart]
+source = "{hello}"
+
+[component.stock]
+source = "{hello}"
+"#
+    );
+    std::fs::write(tmp.path().join("spin.toml"), manifest).unwrap();
+    node.ok(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    for app in ["shop-front", "shop-cart", "shop-stock"] {
+        node.wait_ready(app);
+    }
+
+    let (status, body) = node.get("/shop/fetch?url=http://cart.spin.internal/cart/x");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("status 200: Hello from C!"), "{body}");
+    node.wait_for_log(
+        "shop-cart",
+        "GET /cart/x from app/shop-front in memory (hop 1",
+    );
+
+    // A component the manifest does not allow, and a caller that is no Spin component.
+    let (status, body) = node.get("/shop/fetch?url=http://stock.spin.internal/stock/");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("http-request-denied"), "{body}");
+    let plain = grants(&["http://cart.spin.internal"]);
+    node.deploy("plain", "tests/fixtures/caps.wasm", "/plain", &plain);
+    let (status, body) = node.get("/plain/fetch?url=http://cart.spin.internal/cart/");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
+    node.wait_for_log(
+        "plain",
+        "no app component cart of this Spin application is served",
     );
 }

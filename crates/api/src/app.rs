@@ -26,6 +26,10 @@ pub struct App {
 /// requests carry Spin's `spin-*` headers.
 pub const SPIN_APP_LABEL: &str = "shoal.dev/spin-app";
 
+/// The label of an App that runs a Spin component: the component's id in its application
+/// (what `http://ID.spin.internal` names from the application's other components).
+pub const SPIN_COMPONENT_LABEL: &str = "shoal.dev/spin-component";
+
 /// What the API returns in place of a `secretConfig` value.
 pub const SECRET: &str = "(secret)";
 

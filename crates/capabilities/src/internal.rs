@@ -1,13 +1,16 @@
-//! Calls between apps in memory: a request to `http://APP.NAMESPACE.shoal.internal/…` that the
-//! caller's allow-list grants is served by that app in this process — no socket, no ingress
-//! hop — on a fresh instance with the callee's own limits and capabilities.
+//! Calls between apps in memory: a request to `http://APP.NAMESPACE.shoal.internal/…` (or,
+//! from a component of a Spin application, `http://COMPONENT.spin.internal/…` for another
+//! component of it) that the caller's allow-list grants is served by that app in this process
+//! — no socket, no ingress hop — on a fresh instance with the callee's own limits and
+//! capabilities.
 //!
 //! # Rules
 //! - Only an entry that names the app (`http://web.default.shoal.internal`) or the apps of a
-//!   namespace (`http://*.default.shoal.internal`) grants it: `*` opens the internet, not the
-//!   node's apps.
-//! - A call stays within the caller's namespace: another namespace's apps are not reachable
-//!   this way, whatever the entry says.
+//!   namespace (`http://*.default.shoal.internal`) grants it — or for Spin, names the
+//!   component (`http://web.spin.internal`) or every component of the application
+//!   (`http://*.spin.internal`): `*` opens the internet, not the node's apps.
+//! - A call stays within the caller's namespace (a Spin call within its application):
+//!   another namespace's apps are not reachable this way, whatever the entry says.
 //! - A chain is at most [`shoal_runtime::MAX_DEPTH`] hops (the next is refused with
 //!   `loop-detected`), and the first request's deadline bounds every hop (see
 //!   [`shoal_runtime::Hop`]).
@@ -19,47 +22,85 @@ use wasmtime_wasi_http::WasiBody;
 
 /// The domain apps are called in memory under.
 pub const DOMAIN: &str = "shoal.internal";
+/// The domain a Spin component calls the other components of its application under.
+pub const SPIN_DOMAIN: &str = "spin.internal";
 
 /// A response an app gives an in-memory call.
 pub type Answer = Pin<Box<dyn Future<Output = http::Response<WasiBody>> + Send>>;
 
+/// Who an in-memory call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Callee<'a> {
+    /// App `name` of `namespace` (`NAME.NAMESPACE.shoal.internal`).
+    App {
+        /// Its namespace.
+        namespace: &'a str,
+        /// Its name.
+        name: &'a str,
+    },
+    /// Component `id` of the caller's Spin application (`ID.spin.internal`).
+    Component(&'a str),
+}
+
+impl std::fmt::Display for Callee<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Callee::App { namespace, name } => write!(f, "app/{name} of namespace {namespace}"),
+            Callee::Component(id) => write!(f, "component {id} of this Spin application"),
+        }
+    }
+}
+
 /// The apps a node serves, as callees of in-memory calls.
 pub trait LocalApps: Send + Sync + 'static {
-    /// Serves `request` with app `name` of `namespace`; `None` when this node does not
-    /// serve it.
-    fn call(&self, namespace: &str, name: &str, request: http::Request<WasiBody>)
-    -> Option<Answer>;
+    /// Serves `request`, made by app `caller` of `namespace`, with `callee` (an app of the
+    /// same namespace); `None` when this node does not serve it.
+    fn call(
+        &self,
+        namespace: &str,
+        caller: &str,
+        callee: Callee<'_>,
+        request: http::Request<WasiBody>,
+    ) -> Option<Answer>;
 }
 
 /// A node that serves no app in memory (the capability tested alone).
 pub struct NoApps;
 
 impl LocalApps for NoApps {
-    fn call(&self, _: &str, _: &str, _: http::Request<WasiBody>) -> Option<Answer> {
+    fn call(&self, _: &str, _: &str, _: Callee<'_>, _: http::Request<WasiBody>) -> Option<Answer> {
         None
     }
 }
 
-/// `(namespace, app)` of a host `APP.NAMESPACE.shoal.internal`.
-pub fn target(host: &str) -> Option<(&str, &str)> {
-    let (app, namespace) = host
+/// The callee a host names: `APP.NAMESPACE.shoal.internal` or `COMPONENT.spin.internal`.
+pub fn target(host: &str) -> Option<Callee<'_>> {
+    if let Some(id) = host
+        .strip_suffix(SPIN_DOMAIN)
+        .and_then(|h| h.strip_suffix('.'))
+    {
+        return (!id.is_empty() && !id.contains('.')).then_some(Callee::Component(id));
+    }
+    let (name, namespace) = host
         .strip_suffix(DOMAIN)?
         .strip_suffix('.')?
         .split_once('.')?;
-    let valid = !app.is_empty() && !namespace.is_empty() && !namespace.contains('.');
-    valid.then_some((namespace, app))
+    let valid = !name.is_empty() && !namespace.is_empty() && !namespace.contains('.');
+    valid.then_some(Callee::App { namespace, name })
 }
 
-/// Whether `rule` grants calls to `dest`, an app in memory: it must name the app, or every
-/// app of its namespace (never `*`).
+/// Whether `rule` grants calls to `dest`, whose host names an app called in memory: the
+/// rule must name it, or every app of its namespace (every component of its Spin
+/// application) — never `*`.
 pub fn grants(rule: &OutboundRule, dest: &Destination) -> bool {
-    let named = match &rule.host {
-        HostPattern::Exact(_) => true,
-        HostPattern::Subdomain(domain) => domain
+    let named = match (&rule.host, target(&dest.host)) {
+        (HostPattern::Exact(_), Some(_)) => true,
+        (HostPattern::Subdomain(domain), Some(Callee::App { .. })) => domain
             .strip_suffix(DOMAIN)
             .and_then(|d| d.strip_suffix('.'))
             .is_some_and(|ns| !ns.is_empty() && !ns.contains('.')),
-        HostPattern::Any | HostPattern::Ip(_) => false,
+        (HostPattern::Subdomain(domain), Some(Callee::Component(_))) => domain == SPIN_DOMAIN,
+        _ => false,
     };
     named && rule.allows(dest)
 }
@@ -79,10 +120,12 @@ mod tests {
 
     #[test]
     fn an_app_is_named_by_its_host() {
-        assert_eq!(
-            target("web.default.shoal.internal"),
-            Some(("default", "web"))
-        );
+        let web = Callee::App {
+            namespace: "default",
+            name: "web",
+        };
+        assert_eq!(target("web.default.shoal.internal"), Some(web));
+        assert_eq!(target("web.spin.internal"), Some(Callee::Component("web")));
         for not in [
             "shoal.internal",
             "default.shoal.internal",
@@ -90,6 +133,8 @@ mod tests {
             "web.defaultshoal.internal",
             ".default.shoal.internal",
             "web.default.shoal.internal.example.com",
+            "spin.internal",
+            "a.b.spin.internal",
         ] {
             assert_eq!(target(not), None, "{not}");
         }
@@ -98,19 +143,28 @@ mod tests {
     #[test]
     fn only_an_entry_naming_the_app_or_its_namespace_grants_a_call() {
         let web = dest("http://web.default.shoal.internal/x");
-        for (entry, granted) in [
-            ("http://web.default.shoal.internal", true),
-            ("http://*.default.shoal.internal", true),
-            ("http://web.default.shoal.internal:*", true),
-            ("http://*", false),
-            ("http://*:*", false),
-            ("http://*.shoal.internal", false),
-            ("https://web.default.shoal.internal", false),
-            ("http://other.default.shoal.internal", false),
-            ("http://web.default.shoal.internal:8080", false),
+        let component = dest("http://web.spin.internal/x");
+        for (entry, to_app, to_component) in [
+            ("http://web.default.shoal.internal", true, false),
+            ("http://*.default.shoal.internal", true, false),
+            ("http://web.default.shoal.internal:*", true, false),
+            ("http://*", false, false),
+            ("http://*:*", false, false),
+            ("http://*.shoal.internal", false, false),
+            ("https://web.default.shoal.internal", false, false),
+            ("http://other.default.shoal.internal", false, false),
+            ("http://web.default.shoal.internal:8080", false, false),
+            ("http://web.spin.internal", false, true),
+            ("http://*.spin.internal", false, true),
+            ("http://other.spin.internal", false, false),
         ] {
             let rule = OutboundRule::parse(entry).unwrap();
-            assert_eq!(grants(&rule, &web), granted, "{entry}");
+            assert_eq!(grants(&rule, &web), to_app, "{entry} to an app");
+            assert_eq!(
+                grants(&rule, &component),
+                to_component,
+                "{entry} to a component"
+            );
         }
     }
 }

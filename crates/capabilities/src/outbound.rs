@@ -9,7 +9,7 @@
 //! - Redirects are not followed here: each hop is a new request from the guest, checked anew.
 
 use crate::capability::{Capability, GrantError, OpenError};
-use crate::internal::LocalApps;
+use crate::internal::{Callee, LocalApps};
 use http::Uri;
 use http_body_util::BodyExt;
 use shoal_api::capabilities::outbound::{self, LOCALHOST};
@@ -42,7 +42,7 @@ pub enum Denial {
     NotAllowed(String),
     /// An app called in memory is not granted by an entry naming it or its namespace.
     #[error(
-        "{0} is an app called in memory; only an entry naming it (or *.NAMESPACE.shoal.internal) allows it"
+        "{0} is called in memory; only an entry naming it (or *.NAMESPACE.shoal.internal, for Spin *.spin.internal) allows it"
     )]
     AppNotNamed(String),
     /// An app of another namespace, called in memory.
@@ -113,8 +113,11 @@ impl Capability for Outbound {
             field: e.path,
             message: e.message,
         })?;
-        let policy = OutboundPolicy::new(rules, self.tls.clone())
-            .calling(self.apps.clone(), &owner.namespace);
+        let policy = OutboundPolicy::new(rules, self.tls.clone()).calling(
+            self.apps.clone(),
+            &owner.namespace,
+            &owner.name,
+        );
         Ok(Some(Arc::new(Allow(Arc::new(Sender(Arc::new(policy)))))))
     }
 }
@@ -149,9 +152,9 @@ impl OutgoingHttp for Sender {
 pub struct OutboundPolicy {
     rules: Vec<OutboundRule>,
     tls: Arc<rustls::ClientConfig>,
-    /// The apps it may call in memory, and the caller's namespace.
+    /// The apps it may call in memory, and the caller's namespace and name.
     apps: Arc<dyn LocalApps>,
-    namespace: String,
+    caller: (String, String),
 }
 
 impl OutboundPolicy {
@@ -162,15 +165,15 @@ impl OutboundPolicy {
             rules,
             tls,
             apps: Arc::new(crate::internal::NoApps),
-            namespace: String::new(),
+            caller: (String::new(), String::new()),
         }
     }
 
-    /// This policy for a caller in `namespace`, whose calls to apps of it go to `apps`.
+    /// This policy for app `name` of `namespace`, whose calls to apps of it go to `apps`.
     #[must_use]
-    pub fn calling(mut self, apps: Arc<dyn LocalApps>, namespace: &str) -> Self {
+    pub fn calling(mut self, apps: Arc<dyn LocalApps>, namespace: &str, name: &str) -> Self {
         self.apps = apps;
-        self.namespace = namespace.to_string();
+        self.caller = (namespace.to_string(), name.to_string());
         self
     }
 
@@ -271,14 +274,13 @@ impl OutboundPolicy {
         on_denied: impl FnOnce(&Denial),
     ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
         let checked = match self.check(req.uri()) {
-            Ok((dest, allowing)) => match crate::internal::target(&dest.host) {
-                Some((ns, app)) => {
-                    let (ns, app) = (ns.to_string(), app.to_string());
+            Ok((dest, allowing)) => {
+                if crate::internal::target(&dest.host).is_some() {
                     let granted = allowing.iter().any(|r| crate::internal::grants(r, &dest));
-                    return self.call(req, &ns, &app, granted, on_denied).await;
+                    return self.call(req, &dest.host, granted, on_denied).await;
                 }
-                None => resolve(&dest, &allowing).await.map(|addrs| (dest, addrs)),
-            },
+                resolve(&dest, &allowing).await.map(|addrs| (dest, addrs))
+            }
             Err(e) => Err(e),
         };
         let (dest, addrs) = match checked {
@@ -352,39 +354,40 @@ impl OutboundPolicy {
 }
 
 impl OutboundPolicy {
-    /// Sends `req` to app `app` of namespace `ns` in memory (see [`crate::internal`]), if
-    /// an entry naming it `granted` it.
+    /// Sends `req` to the app `host` names, in memory (see [`crate::internal`]), if an entry
+    /// naming it `granted` it.
     async fn call(
         &self,
         req: http::Request<WasiBody>,
-        ns: &str,
-        app: &str,
+        host: &str,
         granted: bool,
         on_denied: impl FnOnce(&Denial),
     ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
-        let callee = format!("app/{app} of namespace {ns}");
+        let Some(callee) = crate::internal::target(host) else {
+            return Err(Error::HttpRequestUriInvalid);
+        };
         let depth = req.extensions().get::<Hop>().map_or(1, |h| h.depth);
-        let refused = if !granted {
-            Some((
-                Denial::AppNotNamed(callee.clone()),
+        let refused = match callee {
+            _ if !granted => Some((
+                Denial::AppNotNamed(callee.to_string()),
                 Error::HttpRequestDenied,
-            ))
-        } else if ns != self.namespace {
-            Some((
-                Denial::OtherNamespace(callee.clone()),
+            )),
+            Callee::App { namespace, .. } if namespace != self.caller.0 => Some((
+                Denial::OtherNamespace(callee.to_string()),
                 Error::HttpRequestDenied,
-            ))
-        } else if depth > shoal_runtime::MAX_DEPTH {
-            Some((Denial::TooDeep(depth), Error::LoopDetected))
-        } else {
-            None
+            )),
+            _ if depth > shoal_runtime::MAX_DEPTH => {
+                Some((Denial::TooDeep(depth), Error::LoopDetected))
+            }
+            _ => None,
         };
         if let Some((why, error)) = refused {
             on_denied(&why);
             return Err(error);
         }
-        let Some(answer) = self.apps.call(ns, app, req) else {
-            on_denied(&Denial::NoSuchApp(callee));
+        let (namespace, caller) = (&self.caller.0, &self.caller.1);
+        let Some(answer) = self.apps.call(namespace, caller, callee, req) else {
+            on_denied(&Denial::NoSuchApp(callee.to_string()));
             return Err(Error::DestinationNotFound);
         };
         let done: ConnectionTask = Box::new(std::future::ready(Ok(())));
@@ -509,7 +512,7 @@ mod tests {
     #[tokio::test]
     async fn calls_in_memory_stay_in_the_namespace_and_end_at_the_depth_limit() {
         let entries = ["http://web.a.shoal.internal", "http://web.b.shoal.internal"];
-        let p = Arc::new(policy(&entries).calling(Arc::new(crate::internal::NoApps), "a"));
+        let p = Arc::new(policy(&entries).calling(Arc::new(crate::internal::NoApps), "a", "x"));
         let send = |url: &str, depth: u32| {
             let body = http_body_util::Empty::new().map_err(|never| match never {});
             let mut req = http::Request::get(url).body(body.boxed_unsync()).unwrap();

@@ -181,8 +181,9 @@ impl ContentRef {
     }
 }
 
-/// Host requirements Shoal meets: none yet (service chaining is not built).
-const MET_HOST_REQUIREMENTS: &[&str] = &[];
+/// Host requirements Shoal meets: calls between the components of one application
+/// (`*.spin.internal`, served in memory by the node).
+const MET_HOST_REQUIREMENTS: &[&str] = &["local_service_chaining"];
 
 /// `must_understand` features Shoal understands (it reads both kinds of host requirements).
 const UNDERSTOOD: &[&str] = &["host_requirements", "component_host_requirements"];
@@ -355,13 +356,10 @@ fn requirements(field: &str, reqs: &Map<String, Value>) -> Result<(), (String, S
         if value.as_str() == Some("optional") || MET_HOST_REQUIREMENTS.contains(&key.as_str()) {
             continue;
         }
-        let why = if key == "local_service_chaining" {
-            "calls between components of one application (*.spin.internal) are not supported yet"
-                .to_string()
-        } else {
-            format!("\"{key}\" is not something Shoal provides")
-        };
-        return Err((field.to_string(), why));
+        return Err((
+            field.to_string(),
+            format!("\"{key}\" is not something Shoal provides"),
+        ));
     }
     Ok(())
 }

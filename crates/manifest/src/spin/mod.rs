@@ -37,7 +37,7 @@ pub use variables::Values;
 /// The label every App of a Spin application carries: the application's name.
 pub const APP_LABEL: &str = shoal_api::SPIN_APP_LABEL;
 /// The label naming the component an App runs.
-pub const COMPONENT_LABEL: &str = "shoal.dev/spin-component";
+pub const COMPONENT_LABEL: &str = shoal_api::SPIN_COMPONENT_LABEL;
 
 /// A Spin application, read.
 #[derive(Debug)]

@@ -184,10 +184,15 @@ fn locked_apps_shoal_cannot_run_are_refused() {
         err(&|v| v["must_understand"] = serde_json::json!(["teleportation"])),
         "app: must_understand: the application needs \"teleportation\", which Shoal does not know"
     );
+    let mut chaining = base.clone();
+    chaining["components"][0]["host_requirements"] =
+        serde_json::json!({"local_service_chaining": "required"});
+    let chaining = serde_json::to_vec(&chaining).unwrap();
+    assert!(locked::parse_locked("app", &chaining, &Values::default(), "default").is_ok());
     assert_eq!(
         err(&|v| v["components"][0]["host_requirements"] =
-            serde_json::json!({"local_service_chaining": "required"})),
-        "app: component.hello.host_requirements: calls between components of one application (*.spin.internal) are not supported yet"
+            serde_json::json!({"teleportation": "required"})),
+        "app: component.hello.host_requirements: \"teleportation\" is not something Shoal provides"
     );
     assert_eq!(
         err(

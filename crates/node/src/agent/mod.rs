@@ -217,9 +217,27 @@ impl Agent {
             })
         });
         self.routes.store(Arc::new(RouteTable::new(entries)));
-        let apps = self.state.deployed.iter();
-        let apps = apps.map(|(key, d)| (key.clone(), d.app.clone())).collect();
-        self.parts.apps.store(Arc::new(apps));
+        let apps = self.state.deployed.iter().map(|(key, d)| {
+            let labels = desired.get(key).map(|a| &a.metadata.labels);
+            let label = |name| labels.and_then(|l| l.get(name)).cloned();
+            let spin = match (
+                label(shoal_api::SPIN_APP_LABEL),
+                label(shoal_api::SPIN_COMPONENT_LABEL),
+                d.routes.first(),
+            ) {
+                (Some(app), Some(id), Some(route)) => {
+                    Some((app, id, Arc::new(crate::spin::SpinRoute::of(route))))
+                }
+                _ => None,
+            };
+            let callable = crate::calls::Callable {
+                app: d.app.clone(),
+                spin,
+            };
+            (key.clone(), callable)
+        });
+        let directory = crate::calls::Directory::new(apps);
+        self.parts.apps.store(Arc::new(directory));
     }
 }
 
