@@ -46,11 +46,11 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
     if let Some(source) = &spec.component_source {
         field(&mut out, "Pulled from", source);
     }
-    field(
-        &mut out,
-        "Routes",
-        join(spec.routes.iter().map(ToString::to_string)),
-    );
+    let routes = match spec.routes.is_empty() {
+        true => "<none> (private: reached only by in-memory calls from its namespace)".into(),
+        false => join(spec.routes.iter().map(ToString::to_string)),
+    };
+    field(&mut out, "Routes", routes);
     let l = spec.limits.resolve();
     field(
         &mut out,

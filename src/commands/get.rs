@@ -243,13 +243,17 @@ fn app_rows(apps: &[App], now: chrono::DateTime<chrono::Utc>) -> Vec<Vec<String>
                 0 => "-".to_string(),
                 g => g.to_string(),
             };
-            let routes = a
-                .spec
-                .routes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(",");
+            let routes = match a.spec.routes.is_empty() {
+                // Reached only by in-memory calls from its namespace's apps.
+                true => "(private)".to_string(),
+                false => a
+                    .spec
+                    .routes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            };
             let status = match &a.status.scale {
                 Some(scale) if scale.state == shoal_api::Activity::Idle => {
                     format!("{} (Idle)", a.status.phase)

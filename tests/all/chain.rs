@@ -17,17 +17,36 @@ fn grants(entries: &[&str]) -> String {
 fn an_app_calls_another_in_memory_only_when_its_allow_list_names_it() {
     let node = Node::start_warm(&[]);
     node.deploy("web", "examples/hello-c/hello.wasm", "/web", "");
-    let named = grants(&["http://web.default.shoal.internal"]);
+    let hello = crate::support::repo_path("examples/hello-c/hello.wasm");
+    node.apply(&format!(
+        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: hidden}}\nspec:\n  component: {hello}\n  routes: []\n"
+    ));
+    node.wait_ready("hidden");
+    let listed = node.ok(&["get", "apps"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("hidden") && l.contains("(private)")),
+        "{listed}"
+    );
+    let named = grants(&[
+        "http://web.default.shoal.internal",
+        "http://hidden.default.shoal.internal",
+    ]);
     node.deploy("caller", "tests/fixtures/caps.wasm", "/caller", &named);
 
     let (status, body) = node.get("/caller/fetch?url=http://web.default.shoal.internal/web/x");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("status 200: Hello from C!"), "{body}");
-    // The hop is in the callee's log, and the callee counted the request as its own.
+    // The hop is in the callee's log.
     node.wait_for_log(
         "web",
         "GET /web/x from app/caller in memory (hop 1 of at most 10)",
     );
+    // An app without routes is private: reached in memory only.
+    let (status, body) = node.get("/caller/fetch?url=http://hidden.default.shoal.internal/h");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("You asked for /h"), "{body}");
 
     // Any host is the internet, not the node's apps; nor does a name of another app do.
     let any = grants(&[
@@ -123,7 +142,7 @@ route = "/shop/..."
 component = "front"
 
 [[trigger.http]]
-route = "/cart/..."
+route = {{ private = true }}
 component = "cart"
 
 [[trigger.http]]
@@ -154,6 +173,8 @@ source = "{hello}"
         "shop-cart",
         "GET /cart/x from app/shop-front in memory (hop 1",
     );
+    // The cart is private: reached by the front, not from outside.
+    assert_eq!(node.get("/cart/x").0, 404);
 
     // A component the manifest does not allow, and a caller that is no Spin component.
     let (status, body) = node.get("/shop/fetch?url=http://stock.spin.internal/stock/");

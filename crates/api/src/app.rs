@@ -63,7 +63,9 @@ pub struct AppSpec {
     /// (`oci://REGISTRY/REPO:TAG@sha256:…`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component_source: Option<String>,
-    /// Where the app is reachable; at least one.
+    /// Where the app is reachable from outside. None (`routes: []`): a private app, reached
+    /// only by in-memory calls from the apps of its namespace
+    /// (`http://NAME.NAMESPACE.shoal.internal`).
     pub routes: Vec<Route>,
     /// Environment variables visible to the component.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

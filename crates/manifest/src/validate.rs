@@ -16,12 +16,6 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
     }
     validate_meta(&app.metadata)?;
     let spec = &app.spec;
-    if spec.routes.is_empty() {
-        return fail(
-            "spec.routes",
-            "must list at least one route, e.g. - path: /hello",
-        );
-    }
     let mut seen = HashMap::new();
     for (i, route) in spec.routes.iter().enumerate() {
         let at = format!("spec.routes[{i}]");

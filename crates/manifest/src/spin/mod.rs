@@ -117,7 +117,7 @@ pub fn is_spin_manifest(text: &str) -> bool {
 /// # Errors
 /// What Spin refuses (an unknown manifest version or field, a trigger naming a missing
 /// component, the same route twice, a bad host pattern, an invalid name, a required
-/// variable without a value) and what Shoal does not run (other triggers, private routes,
+/// variable without a value) and what Shoal does not run (other triggers,
 /// route parameters, registry sources, SQLite, dependencies), each naming the field.
 pub fn parse(
     source_name: &str,
@@ -262,6 +262,12 @@ impl<'a> Translate<'a> {
                 ));
             }
             let route = routes::route(&trigger.route).map_err(|m| (format!("{at}.route"), m))?;
+            let routes = &mut served
+                .entry(id)
+                .or_insert_with(|| (component, Vec::new()))
+                .1;
+            // A private route: the component is reached only from the other components.
+            let Some(route) = route else { continue };
             if let Some(first) = routes_seen.insert(route.shape(), i) {
                 return Err((
                     format!("{at}.route"),
@@ -270,11 +276,7 @@ impl<'a> Translate<'a> {
                     ),
                 ));
             }
-            served
-                .entry(id)
-                .or_insert_with(|| (component, Vec::new()))
-                .1
-                .push(route);
+            routes.push(route);
         }
         if served.is_empty() {
             return Err((

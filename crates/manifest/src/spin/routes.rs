@@ -4,15 +4,12 @@ use super::schema::RouteSpec;
 use shoal_api::{Route, valid_param_name};
 
 /// A Spin route as a Shoal route: `/...` (or a trailing `/*`) is a prefix, anything else
-/// exact.
-pub(super) fn route(spec: &RouteSpec) -> Result<Route, String> {
+/// exact; `None` for `{ private = true }` (the component is reached only from the
+/// application's other components, `http://ID.spin.internal`).
+pub(super) fn route(spec: &RouteSpec) -> Result<Option<Route>, String> {
     let pattern = match spec {
         RouteSpec::Pattern(p) => p,
-        RouteSpec::Private(p) if p.private => {
-            return Err(
-                "private routes are reachable only from other components, which Shoal does not route yet; give the component a route".into(),
-            );
-        }
+        RouteSpec::Private(p) if p.private => return Ok(None),
         RouteSpec::Private(_) => {
             return Err("route must be a string pattern or '{ private = true }'".into());
         }
@@ -53,9 +50,9 @@ pub(super) fn route(spec: &RouteSpec) -> Result<Route, String> {
         trimmed.to_string()
     };
     // `/` exact is the root only; as a prefix it is everything.
-    Ok(Route {
+    Ok(Some(Route {
         path,
         host: None,
         exact,
-    })
+    }))
 }

@@ -223,9 +223,15 @@ impl Agent {
             let spin = match (
                 label(shoal_api::SPIN_APP_LABEL),
                 label(shoal_api::SPIN_COMPONENT_LABEL),
-                d.routes.first(),
             ) {
-                (Some(app), Some(id), Some(route)) => {
+                (Some(app), Some(id)) => {
+                    // A private component (no route) is called as Spin calls one: at `/...`.
+                    let everything = shoal_api::Route {
+                        path: "/".into(),
+                        host: None,
+                        exact: false,
+                    };
+                    let route = d.routes.first().unwrap_or(&everything);
                     Some((app, id, Arc::new(crate::spin::SpinRoute::of(route))))
                 }
                 _ => None,
