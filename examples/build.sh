@@ -53,6 +53,7 @@ build_c() { # source output [extra clang flags…]
 }
 if want c; then
 build_c "$root/examples/hello-c/hello.c" "$root/examples/hello-c/hello.wasm"
+build_c "$root/examples/chain-c/front.c" "$root/examples/chain-c/front.wasm"
 fx=$root/tests/fixtures
 build_c "$root/examples/hello-c/hello.c" "$fx/hello-v2.wasm" '-DGREETING="Hello again from C"'
 build_c "$fx/src/misbehave.c" "$fx/misbehave.wasm"

@@ -190,3 +190,22 @@ source = "{hello}"
         "no app component cart of this Spin application is served",
     );
 }
+
+#[test]
+fn the_c_example_front_calls_its_private_greeter_in_memory() {
+    let node = Node::start_warm(&[]);
+    node.ok(&[
+        "apply",
+        "-f",
+        &crate::support::repo_path("examples/chain-c/app.yaml"),
+    ]);
+    node.wait_ready("greeter");
+    node.wait_ready("front");
+    let (status, body) = node.get("/front/hi");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "front called greeter.default.shoal.internal in memory, which said (200): Hello from C! You asked for /front/hi\n"
+    );
+    node.wait_for_log("greeter", "GET /front/hi from app/front in memory (hop 1");
+}
