@@ -151,7 +151,7 @@ component = "stock"
 
 [component.front]
 source = "{caps}"
-allowed_outbound_hosts = ["http://cart.spin.internal"]
+allowed_outbound_hosts = ["http://cart.spin.internal", "http://self"]
 
 [component.cart]
 source = "{hello}"
@@ -175,6 +175,17 @@ source = "{hello}"
     );
     // The cart is private: reached by the front, not from outside.
     assert_eq!(node.get("/cart/x").0, 404);
+    // `self` is the application's own routes, as Spin has them.
+    let (status, body) = node.get("/shop/fetch?url=http://self/stock/item");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("You asked for /stock/item"), "{body}");
+    node.wait_for_log(
+        "shop-stock",
+        "GET /stock/item from app/shop-front in memory (hop 1",
+    );
+    let (status, body) = node.get("/shop/fetch?url=http://self/nowhere");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
 
     // A component the manifest does not allow, and a caller that is no Spin component.
     let (status, body) = node.get("/shop/fetch?url=http://stock.spin.internal/stock/");

@@ -8,7 +8,9 @@
 //! - Only an entry that names the app (`http://web.default.shoal.internal`) or the apps of a
 //!   namespace (`http://*.default.shoal.internal`) grants it — or for Spin, names the
 //!   component (`http://web.spin.internal`) or every component of the application
-//!   (`http://*.spin.internal`): `*` opens the internet, not the node's apps.
+//!   (`http://*.spin.internal`), or `http://self` for requests to the application's own
+//!   routes (routed by path among its components): `*` opens the internet, not the node's
+//!   apps.
 //! - A call stays within the caller's namespace (a Spin call within its application):
 //!   another namespace's apps are not reachable this way, whatever the entry says.
 //! - A chain is at most [`shoal_runtime::MAX_DEPTH`] hops (the next is refused with
@@ -25,6 +27,9 @@ pub const DOMAIN: &str = "shoal.internal";
 /// The domain a Spin component calls the other components of its application under.
 pub const SPIN_DOMAIN: &str = "spin.internal";
 
+/// The host a Spin component calls its own application at (`http://self/PATH`).
+pub const SPIN_SELF: &str = "self";
+
 /// A response an app gives an in-memory call.
 pub type Answer = Pin<Box<dyn Future<Output = http::Response<WasiBody>> + Send>>;
 
@@ -40,6 +45,8 @@ pub enum Callee<'a> {
     },
     /// Component `id` of the caller's Spin application (`ID.spin.internal`).
     Component(&'a str),
+    /// The caller's Spin application, routed by path among its components (`self`).
+    SpinSelf,
 }
 
 impl std::fmt::Display for Callee<'_> {
@@ -47,6 +54,7 @@ impl std::fmt::Display for Callee<'_> {
         match self {
             Callee::App { namespace, name } => write!(f, "app/{name} of namespace {namespace}"),
             Callee::Component(id) => write!(f, "component {id} of this Spin application"),
+            Callee::SpinSelf => write!(f, "this Spin application (self)"),
         }
     }
 }
@@ -73,8 +81,12 @@ impl LocalApps for NoApps {
     }
 }
 
-/// The callee a host names: `APP.NAMESPACE.shoal.internal` or `COMPONENT.spin.internal`.
+/// The callee a host names: `APP.NAMESPACE.shoal.internal`, `COMPONENT.spin.internal`, or
+/// Spin's `self`.
 pub fn target(host: &str) -> Option<Callee<'_>> {
+    if host == SPIN_SELF {
+        return Some(Callee::SpinSelf);
+    }
     if let Some(id) = host
         .strip_suffix(SPIN_DOMAIN)
         .and_then(|h| h.strip_suffix('.'))
@@ -126,6 +138,10 @@ mod tests {
         };
         assert_eq!(target("web.default.shoal.internal"), Some(web));
         assert_eq!(target("web.spin.internal"), Some(Callee::Component("web")));
+        assert_eq!(target("self"), Some(Callee::SpinSelf));
+        let own = dest("http://self/x");
+        assert!(grants(&OutboundRule::parse("http://self").unwrap(), &own));
+        assert!(!grants(&OutboundRule::parse("http://*").unwrap(), &own));
         for not in [
             "shoal.internal",
             "default.shoal.internal",
@@ -157,6 +173,7 @@ mod tests {
             ("http://web.spin.internal", false, true),
             ("http://*.spin.internal", false, true),
             ("http://other.spin.internal", false, false),
+            ("http://self", false, false),
         ] {
             let rule = OutboundRule::parse(entry).unwrap();
             assert_eq!(grants(&rule, &web), to_app, "{entry} to an app");

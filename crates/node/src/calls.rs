@@ -6,8 +6,10 @@
 //! request — the app's permit, limits, metrics, a server span, a Spin component's `spin-*`
 //! headers — without a socket.
 
+use crate::RouteTable;
 use crate::spin::SpinRoute;
 use arc_swap::ArcSwap;
+use shoal_api::Route;
 use shoal_capabilities::internal::{Answer, Callee, LocalApps};
 use shoal_runtime::Body as WasiBody;
 use shoal_runtime::{HttpApp, ResponseBody};
@@ -18,13 +20,19 @@ use std::sync::Arc;
 /// The apps served here, swapped whole when they change.
 pub type Apps = Arc<ArcSwap<Directory>>;
 
-/// Every app served here, by namespace and name, and a Spin application's components by id.
+/// Every app served here, by namespace and name, and a Spin application's components by id
+/// and by route (for `http://self`).
 #[derive(Default)]
 pub struct Directory {
     apps: HashMap<ObjectKey, Callable>,
     /// (namespace, Spin application, component id) → the App running it.
     components: HashMap<(String, String, String), ObjectKey>,
+    /// (namespace, Spin application) → its components' routes, each with its Spin shape.
+    applications: HashMap<(String, String), RouteTable<Component>>,
 }
+
+/// A Spin component by one of its routes: its App and the route's Spin shape.
+type Component = (ObjectKey, Arc<SpinRoute>);
 
 /// One app, as a callee.
 pub struct Callable {
@@ -33,6 +41,8 @@ pub struct Callable {
     /// For a Spin component: its application's name and its id, and the shape of its first
     /// route, whose headers a call gets.
     pub spin: Option<(String, String, Arc<SpinRoute>)>,
+    /// Its routes.
+    pub routes: Vec<Route>,
 }
 
 impl Directory {
@@ -49,21 +59,61 @@ impl Directory {
                 ))
             })
             .collect();
-        Self { apps, components }
+        let mut routed: HashMap<(String, String), Vec<(Route, Component)>> = HashMap::new();
+        for (key, c) in &apps {
+            if let Some((app, _, _)) = &c.spin {
+                let entries = routed
+                    .entry((key.namespace.clone(), app.clone()))
+                    .or_default();
+                entries.extend(
+                    c.routes
+                        .iter()
+                        .map(|r| (r.clone(), (key.clone(), Arc::new(SpinRoute::of(r))))),
+                );
+            }
+        }
+        let applications = routed
+            .into_iter()
+            .map(|(application, entries)| (application, RouteTable::new(entries)))
+            .collect();
+        Self {
+            apps,
+            components,
+            applications,
+        }
     }
 
-    /// What `callee` is, called by app `caller` of `namespace`.
-    fn find(&self, namespace: &str, caller: &str, callee: Callee<'_>) -> Option<&Callable> {
+    /// What `callee` is, called at `path` by app `caller` of `namespace`: the app, and for a
+    /// Spin component the route whose `spin-*` headers the call gets.
+    fn find(
+        &self,
+        namespace: &str,
+        caller: &str,
+        callee: Callee<'_>,
+        path: &str,
+    ) -> Option<(Arc<HttpApp>, Option<Arc<SpinRoute>>)> {
+        let with_first_route =
+            |c: &Callable| (c.app.clone(), c.spin.as_ref().map(|(_, _, r)| r.clone()));
         let key = |name: &str| ObjectKey {
             namespace: namespace.to_string(),
             name: name.to_string(),
         };
         match callee {
-            Callee::App { name, .. } => self.apps.get(&key(name)),
+            Callee::App { name, .. } => self.apps.get(&key(name)).map(with_first_route),
             Callee::Component(id) => {
                 let (application, _, _) = self.apps.get(&key(caller))?.spin.as_ref()?;
                 let component = (namespace.to_string(), application.clone(), id.to_string());
-                self.apps.get(self.components.get(&component)?)
+                self.apps
+                    .get(self.components.get(&component)?)
+                    .map(with_first_route)
+            }
+            Callee::SpinSelf => {
+                let (application, _, _) = self.apps.get(&key(caller))?.spin.as_ref()?;
+                let routes = self
+                    .applications
+                    .get(&(namespace.to_string(), application.clone()))?;
+                let (callee, route) = routes.lookup(None, path)?;
+                Some((self.apps.get(callee)?.app.clone(), Some(route.clone())))
             }
         }
     }
@@ -86,9 +136,9 @@ impl LocalApps for InMemory {
         mut request: http::Request<WasiBody>,
     ) -> Option<Answer> {
         let directory = self.apps.load();
-        let found = directory.find(namespace, caller, callee)?;
-        let app = found.app.clone();
-        if let Some((_, _, route)) = &found.spin {
+        let (app, spin) = directory.find(namespace, caller, callee, request.uri().path())?;
+        drop(directory);
+        if let Some(route) = &spin {
             let host = request.uri().authority().map(|a| a.as_str().to_string());
             let target = request
                 .uri()

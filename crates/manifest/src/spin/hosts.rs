@@ -65,11 +65,13 @@ pub(crate) fn translate(entry: &str) -> Result<Translated, String> {
     if host.is_empty() {
         return Err(format!("\"{entry}\": the host is empty"));
     }
-    if host == "self" || host.starts_with("self.") {
+    // `self` (the application's own routes) stays, and is served in memory by the node;
+    // `self.alt` (the same through the network) is not routed.
+    if host.starts_with("self.") {
         return Ok(Translated {
             entries: Vec::new(),
             note: Some(format!(
-                "\"{entry}\": requests to the app itself are not routed by Shoal yet; the entry is dropped"
+                "\"{entry}\": requests to the app itself through the network are not routed by Shoal; `http://self` is; the entry is dropped"
             )),
         });
     }
@@ -169,7 +171,8 @@ mod tests {
             ["http://localhost:8000", "http://localhost:8001"]
         );
         assert!(translate("redis://cache:6379").unwrap().note.is_some());
-        assert!(translate("http://self").unwrap().note.is_some());
+        assert_eq!(ok("http://self"), ["http://self"]);
+        assert!(translate("http://self.alt").unwrap().note.is_some());
         for bad in [
             "example.com",
             "*",

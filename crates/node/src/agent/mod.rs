@@ -239,6 +239,7 @@ impl Agent {
             let callable = crate::calls::Callable {
                 app: d.app.clone(),
                 spin,
+                routes: d.routes.clone(),
             };
             (key.clone(), callable)
         });
