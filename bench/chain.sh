@@ -28,16 +28,26 @@ spec:
 ---
 apiVersion: shoal/v1alpha1
 kind: App
+metadata: {name: reused}
+spec:
+  component: $root/examples/hello-c/hello.wasm
+  routes: [{path: /reused}]
+  limits: {concurrency: 10000}
+  reuse: {maxRequests: 100000}
+---
+apiVersion: shoal/v1alpha1
+kind: App
 metadata: {name: caller}
 spec:
   component: $root/tests/fixtures/caps.wasm
   routes: [{path: /caller}]
   limits: {concurrency: 10000}
   capabilities:
-    outbound: ["http://web.default.shoal.internal", "http://127.0.0.1:$port"]
+    outbound: ["http://web.default.shoal.internal", "http://reused.default.shoal.internal", "http://127.0.0.1:$port"]
 YAML
 "$shoal" apply -f "$out/apps.yaml" >/dev/null
 "$shoal" wait app web --timeout 120s >/dev/null
+"$shoal" wait app reused --timeout 120s >/dev/null
 "$shoal" wait app caller --timeout 120s >/dev/null
 
 declare -A path=(
@@ -45,8 +55,9 @@ declare -A path=(
   [alone]="/caller/canary/read"
   [memory]="/caller/fetch?url=http://web.default.shoal.internal/web/"
   [loopback]="/caller/fetch?url=http://127.0.0.1:$port/web/"
+  [reused]="/caller/fetch?url=http://reused.default.shoal.internal/reused/"
 )
-for name in callee alone memory loopback; do
+for name in callee alone memory loopback reused; do
   body=$(curl -fsS "$shoal_url${path[$name]}")
   case $name in
     callee | alone) ;;
@@ -54,7 +65,7 @@ for name in callee alone memory loopback; do
   esac
 done
 for i in $(seq 1 "$runs"); do
-  for name in callee alone memory loopback; do
+  for name in callee alone memory loopback reused; do
     wrk -t1 -c1 -d"${secs}s" --latency "$shoal_url${path[$name]}" >"$out/$name.$i.txt"
   done
 done
@@ -64,14 +75,15 @@ import sys
 from wrk_medians import medians
 out, runs, secs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 res = {n: medians([f"{out}/{n}.{i}.txt" for i in range(1, runs + 1)])
-       for n in ("callee", "alone", "memory", "loopback")}
+       for n in ("callee", "alone", "memory", "loopback", "reused")}
 print(f"wrk -t1 -c1 -d{secs}s, {runs} alternating runs, medians:\n")
 print("| the caller's request | req/s | p50 | p99 | p50 added by the call |")
 print("|---|---|---|---|---|")
 labels = {"callee": "(web alone, from wrk: the callee's own request)",
           "alone": "makes no call", "memory": "calls web in memory",
-          "loopback": "calls web through the ingress (loopback)"}
-for name in ("callee", "alone", "memory", "loopback"):
+          "loopback": "calls web through the ingress (loopback)",
+          "reused": "calls a copy of web with spec.reuse in memory"}
+for name in ("callee", "alone", "memory", "loopback", "reused"):
     r = res[name]
     added = "" if name in ("callee", "alone") else f"{(r[1] - res['alone'][1]) * 1000:.0f} µs"
     print(f"| {labels[name]} | {r[0]:,.0f} | {r[1] * 1000:.0f} µs | {r[2] * 1000:.0f} µs | {added} |")
