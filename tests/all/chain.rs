@@ -69,7 +69,7 @@ fn an_app_calls_another_in_memory_only_when_its_allow_list_names_it() {
     assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
     node.wait_for_log(
         "wide",
-        "no app app/other of namespace default is served on this node",
+        "app/other of namespace default is not served on this node",
     );
 }
 
@@ -198,7 +198,7 @@ source = "{hello}"
     assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
     node.wait_for_log(
         "plain",
-        "no app component cart of this Spin application is served",
+        "component cart of this Spin application is not served on this node",
     );
 }
 

@@ -54,7 +54,10 @@ impl std::fmt::Display for Callee<'_> {
         match self {
             Callee::App { namespace, name } => write!(f, "app/{name} of namespace {namespace}"),
             Callee::Component(id) => write!(f, "component {id} of this Spin application"),
-            Callee::SpinSelf => write!(f, "this Spin application (self)"),
+            Callee::SpinSelf => write!(
+                f,
+                "a component of this Spin application routed there (self)"
+            ),
         }
     }
 }

@@ -49,7 +49,7 @@ pub enum Denial {
     #[error("{0} is in another namespace; apps are called in memory only within their own")]
     OtherNamespace(String),
     /// No such app on this node.
-    #[error("no app {0} is served on this node")]
+    #[error("{0} is not served on this node")]
     NoSuchApp(String),
     /// One hop too many in a chain of in-memory calls.
     #[error("it would be hop {0} of a chain of calls between apps; at most {max} (a loop?)", max = shoal_runtime::MAX_DEPTH)]
@@ -213,55 +213,7 @@ impl OutboundPolicy {
         }
         Ok((dest, allowing))
     }
-}
 
-/// The addresses `dest` may be dialled at: each one allowed, an internal one only when one of
-/// the `allowing` entries names it.
-async fn resolve(
-    dest: &Destination,
-    allowing: &[&OutboundRule],
-) -> Result<Vec<SocketAddr>, VetError> {
-    let addrs: Vec<SocketAddr> = match host_ip(&dest.host) {
-        Some(ip) => vec![SocketAddr::new(ip, dest.port)],
-        None if dest.host == LOCALHOST => [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
-            .into_iter()
-            .map(|ip: IpAddr| SocketAddr::new(ip, dest.port))
-            .collect(),
-        None => match tokio::time::timeout(
-            DNS_TIMEOUT,
-            tokio::net::lookup_host((dest.host.as_str(), dest.port)),
-        )
-        .await
-        {
-            Ok(Ok(addrs)) => addrs.collect(),
-            Ok(Err(e)) => {
-                return Err(VetError::Failed(Error::DnsError {
-                    rcode: Some(e.to_string()),
-                    info_code: None,
-                }));
-            }
-            Err(_) => return Err(VetError::Failed(Error::DnsTimeout)),
-        },
-    };
-    if addrs.is_empty() {
-        return Err(VetError::Failed(Error::DnsError {
-            rcode: Some("no addresses".into()),
-            info_code: None,
-        }));
-    }
-    for addr in &addrs {
-        let ip = addr.ip();
-        if is_internal(ip) && !allowing.iter().any(|r| r.names_ip(ip)) {
-            return Err(VetError::Denied(Denial::Internal {
-                host: dest.host.clone(),
-                ip,
-            }));
-        }
-    }
-    Ok(addrs)
-}
-
-impl OutboundPolicy {
     /// Sends `req` if the policy allows it, dialling only vetted addresses.
     ///
     /// # Errors
@@ -351,9 +303,7 @@ impl OutboundPolicy {
         };
         Ok((response, task))
     }
-}
 
-impl OutboundPolicy {
     /// Sends `req` to the app `host` names, in memory (see [`crate::internal`]), if an entry
     /// naming it `granted` it.
     async fn call(
@@ -393,6 +343,52 @@ impl OutboundPolicy {
         let done: ConnectionTask = Box::new(std::future::ready(Ok(())));
         Ok((answer.await, done))
     }
+}
+
+/// The addresses `dest` may be dialled at: each one allowed, an internal one only when one of
+/// the `allowing` entries names it.
+async fn resolve(
+    dest: &Destination,
+    allowing: &[&OutboundRule],
+) -> Result<Vec<SocketAddr>, VetError> {
+    let addrs: Vec<SocketAddr> = match host_ip(&dest.host) {
+        Some(ip) => vec![SocketAddr::new(ip, dest.port)],
+        None if dest.host == LOCALHOST => [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()]
+            .into_iter()
+            .map(|ip: IpAddr| SocketAddr::new(ip, dest.port))
+            .collect(),
+        None => match tokio::time::timeout(
+            DNS_TIMEOUT,
+            tokio::net::lookup_host((dest.host.as_str(), dest.port)),
+        )
+        .await
+        {
+            Ok(Ok(addrs)) => addrs.collect(),
+            Ok(Err(e)) => {
+                return Err(VetError::Failed(Error::DnsError {
+                    rcode: Some(e.to_string()),
+                    info_code: None,
+                }));
+            }
+            Err(_) => return Err(VetError::Failed(Error::DnsTimeout)),
+        },
+    };
+    if addrs.is_empty() {
+        return Err(VetError::Failed(Error::DnsError {
+            rcode: Some("no addresses".into()),
+            info_code: None,
+        }));
+    }
+    for addr in &addrs {
+        let ip = addr.ip();
+        if is_internal(ip) && !allowing.iter().any(|r| r.names_ip(ip)) {
+            return Err(VetError::Denied(Denial::Internal {
+                host: dest.host.clone(),
+                ip,
+            }));
+        }
+    }
+    Ok(addrs)
 }
 
 /// The rest of a connection's life, driven by the caller after the response head arrived.

@@ -90,7 +90,7 @@ function renderApps(snap) {
       el('td', { class: 'name' }, a.name),
       el('td', { class: `phase ${a.phase}`, title: a.message ?? '' }, a.phase),
       el('td', { class: 'revision num' }, String(a.serving || '-')),
-      el('td', { class: 'routes' }, a.routes.join(' ')),
+      el('td', { class: 'routes' }, a.routes.length ? a.routes.join(' ') : '(private)'),
       el('td', { class: 'rate num', 'data-value': String(a.rate ?? 0) }, num(a.rate)),
       el('td', { class: 'chart' }, chart),
       el('td', { class: 'p99 num' }, duration(a.p99)),
