@@ -140,6 +140,30 @@ fn a_request_is_traced_through_its_instance_and_outgoing_requests_under_its_trac
     assert_eq!(alone["parentSpanId"], "", "{alone}");
     assert_ne!(alone["traceId"], trace, "{alone}");
 
+    // A trace the caller did not sample (flags 00) is not recorded here either: a sampled
+    // request sent after it is exported, and nothing of the unsampled one came before it
+    // (one exporter posts its queue in order).
+    let unsampled = "0af7651916cd43dd8448eb211c80319c";
+    let resp = crate::support::http_client()
+        .get(format!("{ingress}/caller/fetch?url={ingress}/web/quiet"))
+        .header("traceparent", format!("00-{unsampled}-b7ad6b7169203331-00"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = crate::support::http_client()
+        .get(format!("{ingress}/web/after"))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    otlp.span("the sampled request after it", |s| {
+        s["attributes"]["url.path"] == "/web/after"
+    });
+    assert!(
+        !otlp.seen.iter().any(|s| s["traceId"] == unsampled),
+        "an unsampled trace was recorded: {:#?}",
+        otlp.seen
+    );
+
     // A refused outgoing request is a failed client span.
     let (status, _) = node.get("/caller/fetch?url=http://127.0.0.1:1/");
     assert_eq!(status, 502);

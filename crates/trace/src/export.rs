@@ -117,10 +117,15 @@ impl Tracer {
         parent: Option<SpanContext>,
     ) -> Span {
         match &self.0 {
-            None => Span(None),
+            None => Span::none(),
             Some(queue) => start(queue, name.into(), kind, parent),
         }
     }
+}
+
+/// A span id: random, never all zero.
+pub(crate) fn span_id() -> [u8; 8] {
+    nonzero(rand::random::<[u8; 8]>())
 }
 
 pub(crate) fn start(
@@ -129,7 +134,11 @@ pub(crate) fn start(
     kind: SpanKind,
     parent: Option<SpanContext>,
 ) -> Span {
-    let span_id = nonzero(rand::random::<[u8; 8]>());
+    // The caller's decision stands: a trace it did not sample is not recorded here either.
+    if let Some(p) = parent.filter(|p| !p.sampled) {
+        return Span::passed(p);
+    }
+    let span_id = span_id();
     let context = match parent {
         Some(p) => SpanContext { span_id, ..p },
         None => SpanContext {
@@ -139,7 +148,7 @@ pub(crate) fn start(
         },
     };
     let now = SystemTime::now();
-    Span(Some(Box::new((
+    Span(crate::Inner::Recording(Box::new((
         queue,
         SpanData {
             context,
@@ -217,5 +226,45 @@ async fn post(
     match resp.status() {
         s if s.is_success() => Ok(()),
         s => Err(format!("answered {s}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parent(sampled: bool) -> SpanContext {
+        SpanContext {
+            trace_id: [7; 16],
+            span_id: [9; 8],
+            sampled,
+        }
+    }
+
+    #[test]
+    fn a_trace_the_caller_did_not_sample_is_carried_on_but_not_recorded() {
+        let queue: &'static Queue = Box::leak(Box::default());
+        let span = start(
+            queue,
+            "server".into(),
+            SpanKind::Server,
+            Some(parent(false)),
+        );
+        assert!(!span.is_recording());
+        let context = span.context().unwrap();
+        assert_eq!(context.trace_id, [7; 16]);
+        assert_ne!(context.span_id, [9; 8]);
+        assert!(!context.sampled);
+        let child = span.child("handler", SpanKind::Internal);
+        let under = child.context().unwrap();
+        assert_eq!((under.trace_id, under.sampled), ([7; 16], false));
+        assert_ne!(under.span_id, context.span_id);
+        drop((span, child));
+        assert!(queue.take().is_empty(), "nothing was recorded");
+
+        let sampled = start(queue, "server".into(), SpanKind::Server, Some(parent(true)));
+        assert!(sampled.is_recording());
+        drop(sampled);
+        assert_eq!(queue.take().len(), 1);
     }
 }

@@ -100,36 +100,60 @@ pub(crate) struct SpanData {
 }
 
 /// A span being recorded: it ends, and is exported, when dropped. With tracing off it is
-/// empty and every method does nothing.
+/// empty and every method does nothing. Under a caller that did not sample its trace
+/// (`traceparent` flags `00`) it records nothing either, as OpenTelemetry's default
+/// parent-based sampler has it, but carries the trace on: its children and outgoing
+/// requests keep the caller's trace and its decision.
 #[derive(Debug, Default)]
-pub struct Span(Option<Box<(&'static export::Queue, SpanData)>>);
+pub struct Span(Inner);
+
+#[derive(Debug, Default)]
+enum Inner {
+    #[default]
+    Off,
+    /// Not sampled: only the context, passed on.
+    Passed(SpanContext),
+    Recording(Box<(&'static export::Queue, SpanData)>),
+}
 
 impl Span {
     /// A span that records nothing.
     pub fn none() -> Self {
-        Self(None)
+        Self(Inner::Off)
     }
 
-    /// Whether this span records anything (tracing is on).
+    /// A span under `parent` that records nothing but carries `parent`'s trace on.
+    pub(crate) fn passed(parent: SpanContext) -> Self {
+        Self(Inner::Passed(SpanContext {
+            span_id: export::span_id(),
+            ..parent
+        }))
+    }
+
+    /// Whether this span records anything (tracing is on, and its trace is sampled).
     pub fn is_recording(&self) -> bool {
-        self.0.is_some()
+        matches!(self.0, Inner::Recording(_))
     }
 
     /// Its trace context: what a child span or an outgoing request is made under.
     pub fn context(&self) -> Option<SpanContext> {
-        self.0.as_ref().map(|s| s.1.context)
+        match &self.0 {
+            Inner::Off => None,
+            Inner::Passed(context) => Some(*context),
+            Inner::Recording(s) => Some(s.1.context),
+        }
     }
 
     /// Sets attribute `key`.
     pub fn set(&mut self, key: &'static str, value: impl Into<Value>) {
-        if let Some(s) = &mut self.0 {
+        if let Inner::Recording(s) = &mut self.0 {
             s.1.attributes.push((key, value.into()));
         }
     }
 
     /// Marks the span failed, with `message`.
     pub fn fail(&mut self, message: impl Into<String>) {
-        if let Some(s) = &mut self.0 {
+        if let Inner::Recording(s) = &mut self.0 {
             s.1.error = Some(message.into());
         }
     }
@@ -137,15 +161,16 @@ impl Span {
     /// A span of `kind` under this one, starting now.
     pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
         match &self.0 {
-            None => Span(None),
-            Some(s) => export::start(s.0, name.into(), kind, Some(s.1.context)),
+            Inner::Off => Span::none(),
+            Inner::Passed(context) => Span::passed(*context),
+            Inner::Recording(s) => export::start(s.0, name.into(), kind, Some(s.1.context)),
         }
     }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Some(s) = self.0.take() {
+        if let Inner::Recording(s) = std::mem::take(&mut self.0) {
             let (queue, mut data) = *s;
             data.end = SystemTime::now();
             queue.push(data);
