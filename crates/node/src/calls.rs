@@ -12,7 +12,7 @@ use arc_swap::ArcSwap;
 use shoal_api::Route;
 use shoal_capabilities::internal::{Answer, Callee, LocalApps};
 use shoal_runtime::Body as WasiBody;
-use shoal_runtime::{HttpApp, ResponseBody};
+use shoal_runtime::HttpApp;
 use shoal_store::ObjectKey;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -140,28 +140,13 @@ impl LocalApps for InMemory {
         drop(directory);
         if let Some(route) = &spin {
             let host = request.uri().authority().map(|a| a.as_str().to_string());
-            let target = request
-                .uri()
-                .path_and_query()
-                .map_or("/", |p| p.as_str())
-                .to_string();
-            route.set_headers(request.headers_mut(), host.as_deref(), &target, None);
+            route.set_request_headers(&mut request, host.as_deref(), None);
         }
         let limit = self.max_response_body;
         Some(Box::pin(async move {
             let mut span = crate::ingress::server_span(&mut request, app.metrics().name());
             span.set("shoal.in_memory", true);
-            let mut counted = app.metrics().request();
-            let response = app.handle(request).await;
-            let status = response.status();
-            counted.answered(status.as_u16());
-            span.set("http.response.status_code", status.as_u16());
-            if status.is_server_error() {
-                span.fail(status.to_string());
-            }
-            response.map(|body| {
-                http_body_util::BodyExt::boxed_unsync(ResponseBody::new(body, limit, counted, span))
-            })
+            crate::ingress::answer(&app, request, span, limit).await
         }))
     }
 }

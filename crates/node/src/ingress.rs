@@ -11,7 +11,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use shoal_runtime::text_response;
-use shoal_runtime::{RequestBody, ResponseBody};
+use shoal_runtime::{HttpApp, RequestBody, ResponseBody};
 use socket2::{Domain, Socket, Type};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -408,21 +408,32 @@ async fn dispatch(
         };
     };
     if let Some(spin) = &routed.spin {
-        let target = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
-        spin.set_headers(req.headers_mut(), host.as_deref(), &target, Some(peer));
+        spin.set_request_headers(&mut req, host.as_deref(), Some(peer));
     }
     let app = routed.app;
-    let mut span = server_span(&mut req, app.metrics().name());
-    let mut request = app.metrics().request();
+    let span = server_span(&mut req, app.metrics().name());
     // A bodiless request (most) has no bytes to count: no second reference to hold.
     let req = match http_body::Body::is_end_stream(req.body()) {
         true => req,
         false => req.map(|body| body.counted(app.metrics().clone())),
     };
+    answer(&app, req, span, limits.max_response_body).await
+}
+
+/// Serves `req` with `app` under its server `span`, counted in the app's metrics, its
+/// response body cut at `max_response_body`: what a request routed here and an in-memory
+/// call from another app (`crate::calls`) both come to.
+pub(crate) async fn answer<B>(
+    app: &HttpApp,
+    req: hyper::Request<B>,
+    mut span: shoal_trace::Span,
+    max_response_body: u64,
+) -> http::Response<shoal_runtime::Body>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<shoal_runtime::HttpError>,
+{
+    let mut request = app.metrics().request();
     let response = app.handle(req).await;
     let status = response.status();
     request.answered(status.as_u16());
@@ -432,8 +443,7 @@ async fn dispatch(
             span.fail(status.to_string());
         }
     }
-    let limit = limits.max_response_body;
-    response.map(|body| ResponseBody::new(body, limit, request, span).boxed_unsync())
+    response.map(|body| ResponseBody::new(body, max_response_body, request, span).boxed_unsync())
 }
 
 /// A request method as a span attribute: the standard ones without an allocation.

@@ -65,6 +65,21 @@ impl SpinRoute {
         }
     }
 
+    /// Sets the headers of `req`, for `host`, from `client`.
+    pub fn set_request_headers<B>(
+        &self,
+        req: &mut http::Request<B>,
+        host: Option<&str>,
+        client: Option<SocketAddr>,
+    ) {
+        let target = req
+            .uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        self.set_headers(req.headers_mut(), host, &target, client);
+    }
+
     /// Sets the headers for a request to `path_and_query` on `host` from `client`.
     pub fn set_headers(
         &self,

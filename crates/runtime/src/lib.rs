@@ -59,6 +59,8 @@ pub use load::{Loaded, Origin};
 pub use permit::SharedLimit;
 pub use scale::{ActivationError, ActivityState};
 pub use serve::{HttpApp, InstantiateError};
+/// The error of a request or response body, as [`HttpApp::handle`] takes one.
+pub use wasmtime_wasi_http::Error as HttpError;
 pub use workload::{
     Grant, Grants, InstanceBuilder, Limits, OutgoingHttp, Reuse, Sent, Serving, Workload,
 };
