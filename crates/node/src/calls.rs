@@ -38,39 +38,64 @@ type Component = (ObjectKey, Arc<SpinRoute>);
 pub struct Callable {
     /// The app.
     pub app: Arc<HttpApp>,
-    /// For a Spin component: its application's name and its id, and the shape of its first
-    /// route, whose headers a call gets.
-    pub spin: Option<(String, String, Arc<SpinRoute>)>,
-    /// Its routes.
-    pub routes: Vec<Route>,
+    /// Set for a component of a Spin application.
+    pub spin: Option<SpinComponent>,
+}
+
+/// What a Spin component is called by.
+pub struct SpinComponent {
+    /// Its application's name.
+    pub application: String,
+    /// Its id in the application.
+    pub id: String,
+    /// Its routes, each with its Spin shape (the route table's own).
+    pub routes: Vec<(Route, Arc<SpinRoute>)>,
+    /// The shape a call by id gets: its first route's, `/...` for a private component.
+    pub called_as: Arc<SpinRoute>,
+}
+
+impl SpinComponent {
+    /// Component `id` of Spin application `application`, with its `routes` and their shapes.
+    pub fn new(application: &str, id: &str, routes: Vec<(Route, Arc<SpinRoute>)>) -> Self {
+        // A private component (no route) is called as Spin calls one: at `/...`.
+        let everything = Route {
+            path: "/".into(),
+            host: None,
+            exact: false,
+        };
+        let called_as = routes.first().map_or_else(
+            || Arc::new(SpinRoute::of(&everything)),
+            |(_, shape)| shape.clone(),
+        );
+        Self {
+            application: application.to_string(),
+            id: id.to_string(),
+            routes,
+            called_as,
+        }
+    }
 }
 
 impl Directory {
     /// The directory of `apps`.
     pub fn new(apps: impl IntoIterator<Item = (ObjectKey, Callable)>) -> Self {
         let apps: HashMap<ObjectKey, Callable> = apps.into_iter().collect();
-        let components = apps
-            .iter()
-            .filter_map(|(key, c)| {
-                let (app, id, _) = c.spin.as_ref()?;
-                Some((
-                    (key.namespace.clone(), app.clone(), id.clone()),
-                    key.clone(),
-                ))
-            })
-            .collect();
+        let mut components = HashMap::new();
         let mut routed: HashMap<(String, String), Vec<(Route, Component)>> = HashMap::new();
-        for (key, c) in &apps {
-            if let Some((app, _, _)) = &c.spin {
-                let entries = routed
-                    .entry((key.namespace.clone(), app.clone()))
-                    .or_default();
-                entries.extend(
-                    c.routes
-                        .iter()
-                        .map(|r| (r.clone(), (key.clone(), Arc::new(SpinRoute::of(r))))),
-                );
-            }
+        for (key, spin) in apps.iter().filter_map(|(k, c)| Some((k, c.spin.as_ref()?))) {
+            let application = (key.namespace.clone(), spin.application.clone());
+            let component = (
+                application.0.clone(),
+                application.1.clone(),
+                spin.id.clone(),
+            );
+            components.insert(component, key.clone());
+            let entries = routed.entry(application).or_default();
+            let by_route = spin
+                .routes
+                .iter()
+                .map(|(r, shape)| (r.clone(), (key.clone(), shape.clone())));
+            entries.extend(by_route);
         }
         let applications = routed
             .into_iter()
@@ -93,7 +118,7 @@ impl Directory {
         path: &str,
     ) -> Option<(Arc<HttpApp>, Option<Arc<SpinRoute>>)> {
         let with_first_route =
-            |c: &Callable| (c.app.clone(), c.spin.as_ref().map(|(_, _, r)| r.clone()));
+            |c: &Callable| (c.app.clone(), c.spin.as_ref().map(|s| s.called_as.clone()));
         let key = |name: &str| ObjectKey {
             namespace: namespace.to_string(),
             name: name.to_string(),
@@ -101,14 +126,14 @@ impl Directory {
         match callee {
             Callee::App { name, .. } => self.apps.get(&key(name)).map(with_first_route),
             Callee::Component(id) => {
-                let (application, _, _) = self.apps.get(&key(caller))?.spin.as_ref()?;
+                let application = &self.apps.get(&key(caller))?.spin.as_ref()?.application;
                 let component = (namespace.to_string(), application.clone(), id.to_string());
                 self.apps
                     .get(self.components.get(&component)?)
                     .map(with_first_route)
             }
             Callee::SpinSelf => {
-                let (application, _, _) = self.apps.get(&key(caller))?.spin.as_ref()?;
+                let application = &self.apps.get(&key(caller))?.spin.as_ref()?.application;
                 let routes = self
                     .applications
                     .get(&(namespace.to_string(), application.clone()))?;

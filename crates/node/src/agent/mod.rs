@@ -15,6 +15,7 @@ mod status;
 
 use crate::controller::{Controller, Work};
 use crate::events::Recorder;
+use crate::spin::SpinRoute;
 use crate::watch::Change;
 use crate::{RouteTable, Routes};
 pub use owners::Owners;
@@ -204,45 +205,45 @@ impl Agent {
         self.serving
             .store(count, std::sync::atomic::Ordering::Relaxed);
         let desired = &self.state.desired;
-        let entries = self.state.deployed.iter().flat_map(|(key, d)| {
-            let spin = desired
-                .get(key)
-                .is_some_and(|a| a.metadata.labels.contains_key(shoal_api::SPIN_APP_LABEL));
-            d.routes.iter().map(move |r| {
+        let mut entries = Vec::new();
+        let mut apps = Vec::with_capacity(self.state.deployed.len());
+        for (key, d) in &self.state.deployed {
+            let labels = desired.get(key).map(|a| &a.metadata.labels);
+            let label = |name| labels.and_then(|l| l.get(name));
+            // A Spin app's requests carry Spin's headers, computed from the route that matched.
+            let spin = label(shoal_api::SPIN_APP_LABEL);
+            let shaped: Vec<(shoal_api::Route, Option<Arc<SpinRoute>>)> = d
+                .routes
+                .iter()
+                .map(|r| (r.clone(), spin.map(|_| Arc::new(SpinRoute::of(r)))))
+                .collect();
+            entries.extend(shaped.iter().map(|(r, spin)| {
                 let routed = crate::Routed {
                     app: d.app.clone(),
-                    spin: spin.then(|| Arc::new(crate::spin::SpinRoute::of(r))),
+                    spin: spin.clone(),
                 };
                 (r.clone(), routed)
-            })
-        });
-        self.routes.store(Arc::new(RouteTable::new(entries)));
-        let apps = self.state.deployed.iter().map(|(key, d)| {
-            let labels = desired.get(key).map(|a| &a.metadata.labels);
-            let label = |name| labels.and_then(|l| l.get(name)).cloned();
-            let spin = match (
-                label(shoal_api::SPIN_APP_LABEL),
-                label(shoal_api::SPIN_COMPONENT_LABEL),
-            ) {
-                (Some(app), Some(id)) => {
-                    // A private component (no route) is called as Spin calls one: at `/...`.
-                    let everything = shoal_api::Route {
-                        path: "/".into(),
-                        host: None,
-                        exact: false,
-                    };
-                    let route = d.routes.first().unwrap_or(&everything);
-                    Some((app, id, Arc::new(crate::spin::SpinRoute::of(route))))
+            }));
+            let component = match (spin, label(shoal_api::SPIN_COMPONENT_LABEL)) {
+                (Some(application), Some(id)) => {
+                    let routes = shaped
+                        .into_iter()
+                        .filter_map(|(r, shape)| Some((r, shape?)));
+                    Some(crate::calls::SpinComponent::new(
+                        application,
+                        id,
+                        routes.collect(),
+                    ))
                 }
                 _ => None,
             };
             let callable = crate::calls::Callable {
                 app: d.app.clone(),
-                spin,
-                routes: d.routes.clone(),
+                spin: component,
             };
-            (key.clone(), callable)
-        });
+            apps.push((key.clone(), callable));
+        }
+        self.routes.store(Arc::new(RouteTable::new(entries)));
         let directory = crate::calls::Directory::new(apps);
         self.parts.apps.store(Arc::new(directory));
     }
