@@ -9,6 +9,20 @@ use crate::support::Node;
 const LOOP_DETECTED: &str = "error-code-36";
 const DESTINATION_NOT_FOUND: &str = "error-code-2";
 
+/// GETs `path`, a caller's fetch: answered 200, its body holding `said`.
+fn answers(node: &Node, path: &str, said: &str) {
+    let (status, body) = node.get(path);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(said), "{body}");
+}
+
+/// GETs `path`, a caller's fetch: its call failed (502) with wasi:http error `error`.
+fn fails(node: &Node, path: &str, error: &str) {
+    let (status, body) = node.get(path);
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains(error), "{body}");
+}
+
 fn grants(entries: &[&str]) -> String {
     format!("  capabilities:\n    outbound: {entries:?}\n")
 }
@@ -35,18 +49,22 @@ fn an_app_calls_another_in_memory_only_when_its_allow_list_names_it() {
     ]);
     node.deploy("caller", "tests/fixtures/caps.wasm", "/caller", &named);
 
-    let (status, body) = node.get("/caller/fetch?url=http://web.default.shoal.internal/web/x");
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("status 200: Hello from C!"), "{body}");
+    answers(
+        &node,
+        "/caller/fetch?url=http://web.default.shoal.internal/web/x",
+        "status 200: Hello from C!",
+    );
     // The hop is in the callee's log.
     node.wait_for_log(
         "web",
         "GET /web/x from app/caller in memory (hop 1 of at most 10)",
     );
     // An app without routes is private: reached in memory only.
-    let (status, body) = node.get("/caller/fetch?url=http://hidden.default.shoal.internal/h");
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("You asked for /h"), "{body}");
+    answers(
+        &node,
+        "/caller/fetch?url=http://hidden.default.shoal.internal/h",
+        "You asked for /h",
+    );
 
     // Any host is the internet, not the node's apps; nor does a name of another app do.
     let any = grants(&[
@@ -55,18 +73,22 @@ fn an_app_calls_another_in_memory_only_when_its_allow_list_names_it() {
         "http://other.default.shoal.internal",
     ]);
     node.deploy("wide", "tests/fixtures/caps.wasm", "/wide", &any);
-    let (status, body) = node.get("/wide/fetch?url=http://web.default.shoal.internal/web/x");
-    assert_eq!(status, 502, "{body}");
-    assert!(body.contains("http-request-denied"), "{body}");
+    fails(
+        &node,
+        "/wide/fetch?url=http://web.default.shoal.internal/web/x",
+        "http-request-denied",
+    );
     node.wait_for_log(
         "wide",
         "app/web of namespace default is called in memory; only an entry naming it",
     );
 
     // Granted, but not served here.
-    let (status, body) = node.get("/wide/fetch?url=http://other.default.shoal.internal/");
-    assert_eq!(status, 502, "{body}");
-    assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
+    fails(
+        &node,
+        "/wide/fetch?url=http://other.default.shoal.internal/",
+        DESTINATION_NOT_FOUND,
+    );
     node.wait_for_log(
         "wide",
         "app/other of namespace default is not served on this node",
@@ -166,9 +188,11 @@ source = "{hello}"
         node.wait_ready(app);
     }
 
-    let (status, body) = node.get("/shop/fetch?url=http://cart.spin.internal/cart/x");
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("status 200: Hello from C!"), "{body}");
+    answers(
+        &node,
+        "/shop/fetch?url=http://cart.spin.internal/cart/x",
+        "status 200: Hello from C!",
+    );
     node.wait_for_log(
         "shop-cart",
         "GET /cart/x from app/shop-front in memory (hop 1",
@@ -176,26 +200,34 @@ source = "{hello}"
     // The cart is private: reached by the front, not from outside.
     assert_eq!(node.get("/cart/x").0, 404);
     // `self` is the application's own routes, as Spin has them.
-    let (status, body) = node.get("/shop/fetch?url=http://self/stock/item");
-    assert_eq!(status, 200, "{body}");
-    assert!(body.contains("You asked for /stock/item"), "{body}");
+    answers(
+        &node,
+        "/shop/fetch?url=http://self/stock/item",
+        "You asked for /stock/item",
+    );
     node.wait_for_log(
         "shop-stock",
         "GET /stock/item from app/shop-front in memory (hop 1",
     );
-    let (status, body) = node.get("/shop/fetch?url=http://self/nowhere");
-    assert_eq!(status, 502, "{body}");
-    assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
+    fails(
+        &node,
+        "/shop/fetch?url=http://self/nowhere",
+        DESTINATION_NOT_FOUND,
+    );
 
     // A component the manifest does not allow, and a caller that is no Spin component.
-    let (status, body) = node.get("/shop/fetch?url=http://stock.spin.internal/stock/");
-    assert_eq!(status, 502, "{body}");
-    assert!(body.contains("http-request-denied"), "{body}");
+    fails(
+        &node,
+        "/shop/fetch?url=http://stock.spin.internal/stock/",
+        "http-request-denied",
+    );
     let plain = grants(&["http://cart.spin.internal"]);
     node.deploy("plain", "tests/fixtures/caps.wasm", "/plain", &plain);
-    let (status, body) = node.get("/plain/fetch?url=http://cart.spin.internal/cart/");
-    assert_eq!(status, 502, "{body}");
-    assert!(body.contains(DESTINATION_NOT_FOUND), "{body}");
+    fails(
+        &node,
+        "/plain/fetch?url=http://cart.spin.internal/cart/",
+        DESTINATION_NOT_FOUND,
+    );
     node.wait_for_log(
         "plain",
         "component cart of this Spin application is not served on this node",
