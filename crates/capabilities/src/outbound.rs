@@ -227,9 +227,9 @@ impl OutboundPolicy {
     ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
         let checked = match self.check(req.uri()) {
             Ok((dest, allowing)) => {
-                if crate::internal::target(&dest.host).is_some() {
+                if let Some(callee) = crate::internal::target(&dest.host) {
                     let granted = allowing.iter().any(|r| crate::internal::grants(r, &dest));
-                    return self.call(req, &dest.host, granted, on_denied).await;
+                    return self.call(req, callee, granted, on_denied).await;
                 }
                 resolve(&dest, &allowing).await.map(|addrs| (dest, addrs))
             }
@@ -304,18 +304,15 @@ impl OutboundPolicy {
         Ok((response, task))
     }
 
-    /// Sends `req` to the app `host` names, in memory (see [`crate::internal`]), if an entry
-    /// naming it `granted` it.
+    /// Sends `req` to `callee` in memory (see [`crate::internal`]), if an entry naming it
+    /// `granted` it.
     async fn call(
         &self,
         req: http::Request<WasiBody>,
-        host: &str,
+        callee: Callee<'_>,
         granted: bool,
         on_denied: impl FnOnce(&Denial),
     ) -> Result<(http::Response<WasiBody>, ConnectionTask), Error> {
-        let Some(callee) = crate::internal::target(host) else {
-            return Err(Error::HttpRequestUriInvalid);
-        };
         let depth = req.extensions().get::<Hop>().map_or(1, |h| h.depth);
         let refused = match callee {
             _ if !granted => Some((
