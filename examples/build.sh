@@ -43,10 +43,10 @@ fi
 
 # C: wit-bindgen bindings + clang (wasip1 reactor) + the proxy adapter.
 rm -rf "$work/c-gen" && wit-bindgen c "$wit" --world "$world" --out-dir "$work/c-gen" >/dev/null
-build_c() { # source output [extra clang flags…]
-  local src=$1 out=$2; shift 2
+build_c() { # source output [extra clang flags…]; GEN and WORLD name other bindings
+  local src=$1 out=$2 gen=${GEN:-$work/c-gen} world=${WORLD:-proxy}; shift 2
   clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wl,--strip-all \
-    -I "$work/c-gen" "$@" -o "$work/core.wasm" "$src" "$work/c-gen/proxy.c" "$work/c-gen/proxy_component_type.o"
+    -I "$gen" "$@" -o "$work/core.wasm" "$src" "$gen/$world.c" "$gen/${world}_component_type.o"
   wasm-tools component new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$adapter" -o "$out"
   wasm-tools validate "$out"
   echo "built $out ($(stat -c %s "$out") bytes)"
@@ -55,6 +55,15 @@ if want c; then
 build_c "$root/examples/hello-c/hello.c" "$root/examples/hello-c/hello.wasm"
 build_c "$root/examples/chain-c/front.c" "$root/examples/chain-c/front.wasm"
 fx=$root/tests/fixtures
+# Pre-initialisation: the table example exports wizer-initialize beside its handler (table.wit);
+# the fixtures are the same source with an init that traps, prints, or never ends.
+rm -rf "$work/init-wit" "$work/init-gen" && mkdir -p "$work/init-wit"
+cp -r "$wit/deps" "$root/examples/init-c/table.wit" "$work/init-wit/"
+wit-bindgen c "$work/init-wit" --world table --out-dir "$work/init-gen" >/dev/null
+GEN=$work/init-gen WORLD=table build_c "$root/examples/init-c/table.c" "$root/examples/init-c/table.wasm"
+for n in 1:traps 2:prints 3:spins; do
+  GEN=$work/init-gen WORLD=table build_c "$root/examples/init-c/table.c" "$fx/init-${n#*:}.wasm" "-DINIT_MISBEHAVES=${n%%:*}"
+done
 build_c "$root/examples/hello-c/hello.c" "$fx/hello-v2.wasm" '-DGREETING="Hello again from C"'
 build_c "$fx/src/misbehave.c" "$fx/misbehave.wasm"
 

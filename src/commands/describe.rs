@@ -63,6 +63,14 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
             l.concurrency
         ),
     );
+    if let Some(init) = &spec.init {
+        let timeout = init.timeout();
+        field(
+            &mut out,
+            "Init",
+            format!("{} at deploy time (at most {timeout:?})", init.function),
+        );
+    }
     if !spec.env.is_empty() {
         field(
             &mut out,

@@ -14,6 +14,7 @@ mod commands;
 mod completion;
 mod dashboard;
 mod hostile;
+mod init;
 mod jobs;
 mod limits;
 mod logs;

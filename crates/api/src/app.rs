@@ -92,6 +92,11 @@ pub struct AppSpec {
     /// every request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reuse: Option<Reuse>,
+    /// Pre-initialisation: a function the component exports, run once when a revision is
+    /// deployed in a sandbox that grants nothing; the component's memory and globals after
+    /// it are where every instance starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<Init>,
     /// A request a new revision must answer with 2xx before it gets traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
@@ -213,6 +218,31 @@ impl Scale {
 pub struct HealthCheck {
     /// Path (and query) of a GET the component must answer with 2xx, e.g. `/healthz`.
     pub path: String,
+}
+
+/// What runs before a revision serves (see [`AppSpec::init`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Init {
+    /// The exported function of type `func()` that initialises: a name the component exports
+    /// (`wizer-initialize`, as Wizer names it), or `INTERFACE#NAME` for a function of an
+    /// exported interface.
+    pub function: String,
+    /// Longest it may run; default 1m (a node's `--compile-timeout` bounds it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<DurationSpec>,
+}
+
+impl Init {
+    /// Default longest run of an init function.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+    /// `timeout`, defaulted.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+            .as_ref()
+            .map_or(Self::DEFAULT_TIMEOUT, DurationSpec::get)
+    }
 }
 
 /// How far one instance may be reused (see [`AppSpec::reuse`]).

@@ -114,6 +114,27 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             }
         }
     }
+    if let Some(init) = &spec.init {
+        let f = &init.function;
+        let (interface, name) = f.rsplit_once('#').unwrap_or(("", f));
+        if name.is_empty() || f.contains(char::is_whitespace) || f.matches('#').count() > 1 {
+            return fail(
+                "spec.init.function",
+                format!(
+                    "'{f}' is not an exported function's name; write NAME (e.g. wizer-initialize) or INTERFACE#NAME (e.g. my:app/setup#init)"
+                ),
+            );
+        }
+        if f.contains('#') && interface.is_empty() {
+            return fail(
+                "spec.init.function",
+                format!("'{f}' names no interface before '#'"),
+            );
+        }
+        if init.timeout.as_ref().is_some_and(|t| t.get().is_zero()) {
+            return fail("spec.init.timeout", "must be greater than zero, e.g. 1m");
+        }
+    }
     if let Some(reuse) = &spec.reuse {
         let max = shoal_api::Reuse::MAX_REQUESTS;
         if let Some(n) = reuse.max_requests

@@ -72,6 +72,10 @@ pub enum LoadError {
         /// Extra advice for a recognisable kind of component.
         hint: &'static str,
     },
+    /// Its `spec.init` failed: the function is missing or of the wrong type, it trapped, it
+    /// called an import, or it ran past a bound.
+    #[error("was not pre-initialised (spec.init): {0}")]
+    Init(String),
     /// The component file could not be read.
     #[error("cannot be read: {0}")]
     Io(#[from] std::io::Error),
@@ -188,7 +192,7 @@ fn deserialize(flavor: &Flavor, path: &Path, module: bool) -> wasmtime::Result<C
 }
 
 /// A unique temporary name beside `cached`: two nodes or threads may compile one digest.
-fn temporary(cached: &Path) -> PathBuf {
+pub(crate) fn temporary(cached: &Path) -> PathBuf {
     cached.with_extension(format!(
         "tmp{}-{:?}",
         std::process::id(),

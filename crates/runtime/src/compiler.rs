@@ -44,6 +44,22 @@ pub(crate) fn engine_config(concurrency: bool) -> Config {
     config
 }
 
+/// What a child is run for: its exit code 2 and its limits mean different things to the user.
+#[derive(Clone, Copy)]
+enum Task {
+    Compile,
+    Init,
+}
+
+impl Task {
+    fn doing(self) -> &'static str {
+        match self {
+            Task::Compile => "compiling",
+            Task::Init => "pre-initialising (spec.init)",
+        }
+    }
+}
+
 /// Compiles `input` in a child process within `limits`, writing the compiled code to `output`.
 ///
 /// # Errors
@@ -56,15 +72,51 @@ pub(crate) fn compile_in_child(
     input: &Path,
     output: &Path,
 ) -> Result<(), LoadError> {
-    let mut cmd = Command::new(&limits.program);
-    cmd.arg(CHILD_ARG);
-    if concurrent {
-        cmd.arg("--concurrent");
-    }
-    if module {
-        cmd.arg("--module");
-    }
-    let mut child = cmd
+    let flags = [
+        concurrent.then_some("--concurrent"),
+        module.then_some("--module"),
+    ];
+    let flags: Vec<&str> = flags.into_iter().flatten().collect();
+    run_child(limits, Task::Compile, &flags, input, output)
+}
+
+/// Runs `init` on the component `input` in a child process within `limits` (the child
+/// compiles the instrumented component too), writing the snapshot to `output`.
+///
+/// # Errors
+/// [`LoadError::Init`] when the init fails; [`LoadError::CompileLimit`] when the child ran
+/// past a limit or failed.
+pub(crate) fn init_in_child(
+    limits: &CompileLimits,
+    init: &crate::init::Init,
+    input: &Path,
+    output: &Path,
+) -> Result<(), LoadError> {
+    let (memory, timeout) = (
+        init.memory.to_string(),
+        init.timeout.as_millis().to_string(),
+    );
+    let flags = [
+        "--init",
+        &init.function,
+        "--init-memory",
+        &memory,
+        "--init-timeout-ms",
+        &timeout,
+    ];
+    run_child(limits, Task::Init, &flags, input, output)
+}
+
+fn run_child(
+    limits: &CompileLimits,
+    task: Task,
+    flags: &[&str],
+    input: &Path,
+    output: &Path,
+) -> Result<(), LoadError> {
+    let mut child = Command::new(&limits.program)
+        .arg(CHILD_ARG)
+        .args(flags)
         .arg(limits.memory.to_string())
         .arg(input)
         .arg(output)
@@ -96,20 +148,30 @@ pub(crate) fn compile_in_child(
     let Some(status) = status? else {
         let _ = std::fs::remove_file(output);
         return Err(LoadError::CompileLimit(format!(
-            "compiling took longer than this node's limit of {:?} (--compile-timeout)",
+            "{} took longer than this node's limit of {:?} (--compile-timeout)",
+            task.doing(),
             limits.timeout
         )));
     };
-    verdict(status, &said, limits)
+    verdict(status, &said, limits, task)
 }
 
 /// What the child's exit says.
-fn verdict(status: ExitStatus, said: &str, limits: &CompileLimits) -> Result<(), LoadError> {
-    match status.code() {
-        Some(0) => Ok(()),
-        Some(DOES_NOT_COMPILE) => Err(LoadError::Compile(wasmtime::Error::msg(said.to_string()))),
+fn verdict(
+    status: ExitStatus,
+    said: &str,
+    limits: &CompileLimits,
+    task: Task,
+) -> Result<(), LoadError> {
+    match (status.code(), task) {
+        (Some(0), _) => Ok(()),
+        (Some(DOES_NOT_COMPILE), Task::Compile) => {
+            Err(LoadError::Compile(wasmtime::Error::msg(said.to_string())))
+        }
+        (Some(DOES_NOT_COMPILE), Task::Init) => Err(LoadError::Init(said.to_string())),
         _ if ran_out_of_memory(status, said) => Err(LoadError::CompileLimit(format!(
-            "compiling needed more memory than this node's limit of {} MiB (--compile-memory)",
+            "{} needed more memory than this node's limit of {} MiB (--compile-memory)",
+            task.doing(),
             limits.memory >> 20
         ))),
         _ => Err(LoadError::CompileLimit(format!(
@@ -152,16 +214,24 @@ fn wait_until(
 
 /// The compiler child: `args` are what follows [`CHILD_ARG`]. Returns the exit code.
 pub fn child_main(args: impl IntoIterator<Item = String>) -> i32 {
+    const USAGE: &str = "[--concurrent] [--module] [--init FUNCTION --init-memory BYTES --init-timeout-ms MS] MEMORY_BYTES IN OUT";
     let (mut concurrent, mut module, mut rest) = (false, false, Vec::new());
-    for a in args {
+    let (mut function, mut init_memory, mut init_timeout) = (None, None, None);
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
         match a.as_str() {
             "--concurrent" => concurrent = true,
             "--module" => module = true,
+            "--init" => function = args.next(),
+            "--init-memory" => init_memory = args.next().and_then(|m| m.parse::<u64>().ok()),
+            "--init-timeout-ms" => {
+                init_timeout = args.next().and_then(|m| m.parse::<u64>().ok());
+            }
             _ => rest.push(a),
         }
     }
     let [memory, input, output] = rest.as_slice() else {
-        eprintln!("usage: {CHILD_ARG} [--concurrent] [--module] MEMORY_BYTES IN OUT");
+        eprintln!("usage: {CHILD_ARG} {USAGE}");
         return 64;
     };
     let Ok(memory) = memory.parse::<u64>() else {
@@ -170,16 +240,34 @@ pub fn child_main(args: impl IntoIterator<Item = String>) -> i32 {
     };
     crate::lanes::lower_priority(crate::lanes::COMPILE_NICE);
     limit_address_space(memory);
-    let compiled = (|| -> wasmtime::Result<Vec<u8>> {
-        let engine = Engine::new(&engine_config(concurrent))?;
-        let bytes = std::fs::read(input)?;
-        if module {
-            engine.precompile_module(&bytes)
-        } else {
-            engine.precompile_component(&bytes)
+    let made = match (function, init_memory, init_timeout) {
+        (Some(function), Some(memory), Some(ms)) => {
+            let timeout = Duration::from_millis(ms);
+            let init = crate::init::Init {
+                function,
+                memory,
+                timeout,
+            };
+            std::fs::read(input)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| crate::init::wizen(&bytes, &init))
+                .map_err(wasmtime::Error::msg)
         }
-    })();
-    match compiled.and_then(|code| Ok(std::fs::write(output, code)?)) {
+        (None, None, None) => (|| -> wasmtime::Result<Vec<u8>> {
+            let engine = Engine::new(&engine_config(concurrent))?;
+            let bytes = std::fs::read(input)?;
+            if module {
+                engine.precompile_module(&bytes)
+            } else {
+                engine.precompile_component(&bytes)
+            }
+        })(),
+        _ => {
+            eprintln!("usage: {CHILD_ARG} {USAGE}");
+            return 64;
+        }
+    };
+    match made.and_then(|out| Ok(std::fs::write(output, out)?)) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e:#}");
@@ -221,19 +309,22 @@ mod tests {
     fn the_childs_exit_says_what_happened() {
         use std::os::unix::process::ExitStatusExt;
         let exit = |code: i32| ExitStatus::from_raw(code << 8);
-        assert!(verdict(exit(0), "", &limits()).is_ok());
-        let e = verdict(exit(2), "bad magic", &limits()).unwrap_err();
+        let verdict = |status, said| verdict(status, said, &limits(), Task::Compile);
+        assert!(verdict(exit(0), "").is_ok());
+        let e = verdict(exit(2), "bad magic").unwrap_err();
         assert!(matches!(e, LoadError::Compile(_)), "{e}");
-        let e = verdict(ExitStatus::from_raw(libc::SIGABRT), "", &limits()).unwrap_err();
+        let e = super::verdict(exit(2), "it trapped", &limits(), Task::Init).unwrap_err();
+        assert!(matches!(e, LoadError::Init(_)), "{e}");
+        let e = verdict(ExitStatus::from_raw(libc::SIGABRT), "").unwrap_err();
         assert!(
             e.to_string()
                 .contains("more memory than this node's limit of 1024 MiB"),
             "{e}"
         );
         let refused = "failed to spawn thread: Os { code: 12, kind: OutOfMemory, message: \"Cannot allocate memory\" }";
-        let e = verdict(exit(101), refused, &limits()).unwrap_err();
+        let e = verdict(exit(101), refused).unwrap_err();
         assert!(e.to_string().contains("more memory than"), "{e}");
-        let e = verdict(exit(101), "thread panicked\nat here", &limits()).unwrap_err();
+        let e = verdict(exit(101), "thread panicked\nat here").unwrap_err();
         assert!(e.to_string().contains("at here"), "{e}");
     }
 }

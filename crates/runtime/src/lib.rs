@@ -9,7 +9,9 @@
 //!   the on-disk cache of compiled code (`code`).
 //! - [`Runtime::load_http`] turns a component file into an [`HttpComponent`]: compiled (or
 //!   loaded from the cache), linked, checked to export the incoming handler, and
-//!   pre-instantiated. It blocks; callers run it off the async workers.
+//!   pre-instantiated. It blocks; callers run it off the async workers. With an [`Init`]
+//!   (`spec.init`), `init` first snapshots the component after its init function, and the
+//!   snapshot is what compiles and serves.
 //! - [`HttpApp`] serves requests for one deployed app: a concurrency permit, a fresh `Store` and
 //!   instance per request shaped by its grants ([`Host`]), its limits, and the mapping of
 //!   failures to HTTP statuses.
@@ -34,6 +36,7 @@ pub mod compiler;
 mod component;
 mod engine;
 mod host;
+mod init;
 mod lanes;
 mod load;
 mod permit;
@@ -55,6 +58,7 @@ pub use command::{Command, Exit, Invocation};
 pub use component::{HttpComponent, Wasi};
 pub use engine::{EngineKind, Runtime, RuntimeConfig};
 pub use host::Host;
+pub use init::{Init, Initialised};
 pub use load::{Loaded, Origin};
 pub use permit::SharedLimit;
 pub use scale::{ActivationError, ActivityState};

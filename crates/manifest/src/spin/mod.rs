@@ -437,6 +437,7 @@ impl<'a> Translate<'a> {
             files: Vec::new(),
             limits: Default::default(),
             reuse: None,
+            init: None,
             health_check: None,
             scale: None,
             placement: None,

@@ -24,6 +24,11 @@ impl Agent {
     ) {
         let generation = app.metadata.generation;
         let component = app.spec.component.clone();
+        let init = app.spec.init.as_ref().map(|i| shoal_runtime::Init {
+            function: i.function.clone(),
+            memory: app.spec.limits.resolve().memory,
+            timeout: i.timeout(),
+        });
         let (runtime, slots, blobs) = (
             self.parts.runtime.clone(),
             self.compile_slots.clone(),
@@ -43,7 +48,7 @@ impl Agent {
                 let _slot = slots.acquire_owned().await;
                 let short = artifact.short().to_string();
                 let loaded = tokio::task::spawn_blocking(move || {
-                    runtime.load_http(&artifact).map_err(|e| {
+                    runtime.load_http(&artifact, init.as_ref()).map_err(|e| {
                         let reason = match e {
                             LoadError::Compile(_) | LoadError::CompileLimit(_) => {
                                 EventReason::CompileFailed
@@ -60,14 +65,25 @@ impl Agent {
                         format!("loading the component panicked: {e}"),
                     ))
                 })?;
+                let how = match loaded.origin {
+                    Origin::Shared => "compiled code already loaded".to_string(),
+                    Origin::Cache => {
+                        format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
+                    }
+                    Origin::Compiled => format!("compiled in {:.1?}", loaded.elapsed),
+                };
                 Ok(LoadedComponent {
                     compiled: loaded.origin == Origin::Compiled,
-                    how: match loaded.origin {
-                        Origin::Shared => "compiled code already loaded".to_string(),
-                        Origin::Cache => {
-                            format!("loaded compiled code from cache in {:.1?}", loaded.elapsed)
-                        }
-                        Origin::Compiled => format!("compiled in {:.1?}", loaded.elapsed),
+                    how: match &loaded.init {
+                        Some(i) if i.cached => format!(
+                            "pre-initialised by {} (snapshot from cache); {how}",
+                            i.function
+                        ),
+                        Some(i) => format!(
+                            "pre-initialised by {} in {:.1?}; {how}",
+                            i.function, i.elapsed
+                        ),
+                        None => how,
                     },
                     component: loaded.component,
                 })
