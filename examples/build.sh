@@ -44,10 +44,10 @@ fi
 # C: wit-bindgen bindings + clang (wasip1 reactor) + the proxy adapter.
 rm -rf "$work/c-gen" && wit-bindgen c "$wit" --world "$world" --out-dir "$work/c-gen" >/dev/null
 build_c() { # source output [extra clang flags…]; GEN and WORLD name other bindings
-  local src=$1 out=$2 gen=${GEN:-$work/c-gen} world=${WORLD:-proxy}; shift 2
+  local src=$1 out=$2 gen=${GEN:-$work/c-gen} world=${WORLD:-proxy} adapt=${ADAPTER:-$adapter}; shift 2
   clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wl,--strip-all \
     -I "$gen" "$@" -o "$work/core.wasm" "$src" "$gen/$world.c" "$gen/${world}_component_type.o"
-  wasm-tools component new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$adapter" -o "$out"
+  wasm-tools component new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$adapt" -o "$out"
   wasm-tools validate "$out"
   echo "built $out ($(stat -c %s "$out") bytes)"
 }
@@ -61,6 +61,17 @@ rm -rf "$work/init-wit" "$work/init-gen" && mkdir -p "$work/init-wit"
 cp -r "$wit/deps" "$root/examples/init-c/table.wit" "$work/init-wit/"
 wit-bindgen c "$work/init-wit" --world table --out-dir "$work/init-gen" >/dev/null
 GEN=$work/init-gen WORLD=table build_c "$root/examples/init-c/table.c" "$root/examples/init-c/table.wasm"
+# Typed composition: a library exporting shoal:examples/greet and an app importing it
+# (greet.wit); the library is a reactor, not a wasi:http proxy.
+rm -rf "$work/compose-wit" && mkdir -p "$work/compose-wit"
+cp -r "$wit/deps" "$root/examples/compose-c/greet.wit" "$work/compose-wit/"
+for w in library app; do
+  rm -rf "$work/$w-gen" && wit-bindgen c "$work/compose-wit" --world "$w" --out-dir "$work/$w-gen" >/dev/null
+done
+GEN=$work/app-gen WORLD=app build_c "$root/examples/compose-c/app.c" "$root/examples/compose-c/app.wasm"
+GEN=$work/library-gen WORLD=library ADAPTER=${adapter%proxy.wasm}reactor.wasm \
+  build_c "$root/examples/compose-c/library.c" "$root/examples/compose-c/library.wasm"
+wasm-tools parse "$fx/src/greet-mismatch.wat" -o "$fx/greet-mismatch.wasm"
 for n in 1:traps 2:prints 3:spins; do
   GEN=$work/init-gen WORLD=table build_c "$root/examples/init-c/table.c" "$fx/init-${n#*:}.wasm" "-DINIT_MISBEHAVES=${n%%:*}"
 done

@@ -223,6 +223,7 @@ pub async fn apply_all(
                 let local = LocalParts {
                     component: parts.component.map(|(n, b)| (PathBuf::from(n), b)),
                     trees: parts.tree.map(|t| (0, t)).into_iter().collect(),
+                    dependencies: Vec::new(),
                 };
                 pending.push((Object::App(c.app), local));
             }
@@ -235,6 +236,7 @@ pub async fn apply_all(
                     &format!("app/{}", app.metadata.name),
                     &app.spec.component,
                     &app.spec.files,
+                    &app.spec.dependencies,
                     Needs::HttpComponent,
                 )?,
                 Object::Job(job) => local_parts(
@@ -242,6 +244,7 @@ pub async fn apply_all(
                     &format!("job/{}", job.metadata.name),
                     &job.spec.component,
                     &job.spec.files,
+                    &Default::default(),
                     Needs::Command,
                 )?,
                 Object::Namespace(ns) => {
@@ -257,6 +260,7 @@ pub async fn apply_all(
             let local = LocalParts {
                 component: None,
                 trees: Vec::new(),
+                dependencies: Vec::new(),
             };
             pending.push((Object::App(app), local));
         }
@@ -284,6 +288,15 @@ pub async fn apply_all(
                 .await
                 .with_context(|| format!("{what}: spec.component"))?;
             *component = ComponentRef::Oci(pinned);
+        }
+        let Object::App(app) = object else { continue };
+        for (name, d) in &mut app.spec.dependencies {
+            if let Some(ComponentRef::Oci(reference)) = &mut d.component {
+                let pinned = super::transfer::pull_component(client, reference)
+                    .await
+                    .with_context(|| format!("{what}: spec.dependencies[\"{name}\"].component"))?;
+                d.component = Some(ComponentRef::Oci(pinned));
+            }
         }
     }
     let mut limit = None;
@@ -314,6 +327,16 @@ pub async fn apply_all(
                         .with_context(|| format!("{what}: spec.files[{i}].source: uploading"))?;
                     app.spec.files[i].source = digest.into();
                 }
+                for (name, bytes) in local.dependencies {
+                    let digest = super::transfer::upload(client, bytes, &mut limit)
+                        .await
+                        .with_context(|| {
+                            format!("{what}: spec.dependencies[\"{name}\"].component: uploading")
+                        })?;
+                    if let Some(d) = app.spec.dependencies.get_mut(&name) {
+                        d.component = Some(digest.into());
+                    }
+                }
                 applied.push(Applied::App(client.apply_app(&app).await?));
             }
             Object::Job(mut job) => {
@@ -334,11 +357,12 @@ pub async fn apply_all(
     Ok(applied)
 }
 
-/// What an object needs uploaded: its component (unless a digest or an image) and its file
-/// trees.
+/// What an object needs uploaded: its component (unless a digest or an image), its file
+/// trees and its dependencies' local components (by name).
 struct LocalParts {
     component: Option<(PathBuf, Vec<u8>)>,
     trees: Vec<(usize, Vec<u8>)>,
+    dependencies: Vec<(String, Vec<u8>)>,
 }
 
 /// Reads and checks everything local `object` refers to, before anything is sent.
@@ -347,6 +371,7 @@ fn local_parts(
     object: &str,
     component: &ComponentRef,
     files: &[shoal_api::FileMount],
+    dependencies: &std::collections::BTreeMap<String, shoal_api::Dependency>,
     needs: Needs,
 ) -> anyhow::Result<LocalParts> {
     let mut trees = Vec::new();
@@ -359,9 +384,22 @@ fn local_parts(
             .map_err(|e| anyhow::anyhow!("{object}: spec.files[{i}].source: {e}"))?;
         trees.push((i, packed));
     }
+    let mut local = Vec::new();
+    for (name, d) in dependencies {
+        let Some(c) = &d.component else { continue };
+        // With `app`, the server sets the component (a stored spec applied again).
+        if d.app.is_some() {
+            continue;
+        }
+        let what = format!("{object}: spec.dependencies[\"{name}\"].component");
+        if let Some((_, bytes)) = read_component(base, &what, c, Needs::Component)? {
+            local.push((name.clone(), bytes));
+        }
+    }
     Ok(LocalParts {
-        component: read_component(base, object, component, needs)?,
+        component: read_component(base, &format!("{object}: spec.component"), component, needs)?,
         trees,
+        dependencies: local,
     })
 }
 
@@ -372,20 +410,21 @@ enum Needs {
     HttpComponent,
     /// A Job: a command component or a core module.
     Command,
+    /// An App's dependency: any component.
+    Component,
 }
 
 /// A local component path, read and checked; `None` for a digest or an image the server
 /// resolves.
 fn read_component(
     base: &Path,
-    object: &str,
+    what: &str,
     c: &ComponentRef,
     needs: Needs,
 ) -> anyhow::Result<Option<(PathBuf, Vec<u8>)>> {
     let ComponentRef::Path(c) = c else {
         return Ok(None);
     };
-    let what = format!("{object}: spec.component");
     let path = base.join(c);
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
@@ -397,7 +436,7 @@ fn read_component(
         }
         Err(e) => bail!("{what}: cannot read {}: {e}", path.display()),
     };
-    check_wasm(&what, c, &bytes, needs)?;
+    check_wasm(what, c, &bytes, needs)?;
     Ok(Some((path, bytes)))
 }
 
@@ -409,6 +448,9 @@ fn check_wasm(what: &str, name: &str, bytes: &[u8], needs: Needs) -> anyhow::Res
         ),
         Some(WasmKind::Module) if needs == Needs::HttpComponent => bail!(
             "{what}: {name} is a core WebAssembly module, not a component; an App needs a wasi:http component"
+        ),
+        Some(WasmKind::Module) if needs == Needs::Component => bail!(
+            "{what}: {name} is a core WebAssembly module, not a component; a dependency must be a component that exports what it satisfies"
         ),
         Some(_) => Ok(()),
     }

@@ -12,6 +12,7 @@ mod cluster;
 mod cluster_trust;
 mod commands;
 mod completion;
+mod compose;
 mod dashboard;
 mod hostile;
 mod init;

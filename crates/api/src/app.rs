@@ -97,6 +97,12 @@ pub struct AppSpec {
     /// it are where every instance starts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<Init>,
+    /// Components that satisfy the component's imports, composed with it before it compiles
+    /// (typed calls, in memory), keyed by what each satisfies: `ns:pkg/iface@version` (or
+    /// without the version), `ns:pkg` for every interface of a package, or a plain import
+    /// name. A dependency's own imports may be satisfied by the others.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, Dependency>,
     /// A request a new revision must answer with 2xx before it gets traffic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
@@ -218,6 +224,77 @@ impl Scale {
 pub struct HealthCheck {
     /// Path (and query) of a GET the component must answer with 2xx, e.g. `/healthz`.
     pub path: String,
+}
+
+/// A component that satisfies imports of an App's component (see [`AppSpec::dependencies`]).
+/// Written `{component: ./lib.wasm}`, `{app: other}`, or a reference alone (`./lib.wasm`,
+/// `oci://…`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dependency {
+    /// The component: a path relative to the manifest (the CLI uploads it), `sha256:<hex>`
+    /// of an uploaded blob, or an `oci://` image (the server pulls it). With `app`, the
+    /// server sets it to that app's component at apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentRef>,
+    /// Another App of the namespace whose component this is, as it is at apply (a later
+    /// change to that app is picked up by applying this one again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+    /// The dependency's export that satisfies the import, when its name is not the import's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export: Option<String>,
+    /// Whether the dependency may use the app's capabilities (outbound HTTP, key-value, files,
+    /// environment, config, Spin's interfaces); by default it may use none, and its calls to
+    /// them are answered as denials (as Spin's `dependencies_inherit_configuration`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inherit_capabilities: bool,
+}
+
+impl<'de> Deserialize<'de> for Dependency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Full {
+            #[serde(default)]
+            component: Option<ComponentRef>,
+            #[serde(default)]
+            app: Option<String>,
+            #[serde(default)]
+            export: Option<String>,
+            #[serde(default)]
+            inherit_capabilities: bool,
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Dependency;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a component reference, or {component: …} or {app: NAME}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Dependency, E> {
+                let component = ComponentRef::parse(v).map_err(E::custom)?;
+                Ok(Dependency {
+                    component: Some(component),
+                    app: None,
+                    export: None,
+                    inherit_capabilities: false,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Dependency, A::Error> {
+                let f = Full::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Dependency {
+                    component: f.component,
+                    app: f.app,
+                    export: f.export,
+                    inherit_capabilities: f.inherit_capabilities,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// What runs before a revision serves (see [`AppSpec::init`]).

@@ -146,6 +146,7 @@ impl Capabilities {
                 "wasi:*@0.3.0-rc-".into(),
             ],
             error_cases: [
+                "HTTP-request-denied",
                 "access-denied",
                 "invalid-address",
                 "connection-failed",
@@ -155,6 +156,7 @@ impl Capabilities {
             ]
             .map(String::from)
             .to_vec(),
+            ungranted: vec![shoal_compose::DENIED_PREFIX.into()],
         }
     }
 

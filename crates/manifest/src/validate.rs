@@ -114,6 +114,37 @@ pub fn validate_app(app: &App) -> Result<(), FieldError> {
             }
         }
     }
+    for (name, d) in &spec.dependencies {
+        let field = format!("spec.dependencies[\"{name}\"]");
+        dependency_name(name).or_else(|m| fail(field.clone(), m))?;
+        match (&d.component, &d.app) {
+            (None, None) => {
+                return fail(
+                    field,
+                    "names no component: give component (a path, sha256:<digest> or oci:// reference) or app (another app of the namespace)",
+                );
+            }
+            (_, Some(other)) => {
+                validate_dns_label(other).or_else(|m| fail(format!("{field}.app"), m))?;
+                if *other == app.metadata.name {
+                    return fail(
+                        format!("{field}.app"),
+                        "names this app itself; a component cannot satisfy its own imports",
+                    );
+                }
+            }
+            (Some(_), None) => {}
+        }
+        if d.export
+            .as_ref()
+            .is_some_and(|e| e.trim().is_empty() || e.contains(' '))
+        {
+            return fail(
+                format!("{field}.export"),
+                "must name an export, e.g. ns:pkg/iface@1.0.0",
+            );
+        }
+    }
     if let Some(init) = &spec.init {
         let f = &init.function;
         let (interface, name) = f.rsplit_once('#').unwrap_or(("", f));
@@ -241,6 +272,44 @@ pub fn validate_job(job: &Job) -> Result<(), FieldError> {
         None => {}
     }
     Ok(())
+}
+
+/// A dependency's name: `ns:pkg[/iface][@version]` or a plain import name, in the component
+/// model's kebab case.
+fn dependency_name(name: &str) -> Result<(), String> {
+    // Words of lower-case letters and digits, or acronyms of upper-case ones (`HTTP-client`).
+    let kebab = |s: &str| {
+        !s.is_empty()
+            && s.split('-').all(|w| {
+                let lower = w
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+                let upper = w
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+                w.starts_with(|c: char| c.is_ascii_alphabetic()) && (lower || upper)
+            })
+    };
+    let (path, version) = match name.split_once('@') {
+        Some((path, version)) => (path, Some(version)),
+        None => (name, None),
+    };
+    let valid = match path.split_once(':') {
+        None => version.is_none() && kebab(path),
+        Some((namespace, rest)) => {
+            let (package, interface) = rest.split_once('/').unwrap_or((rest, "x"));
+            kebab(namespace)
+                && kebab(package)
+                && kebab(interface)
+                && version.is_none_or(|v| !v.is_empty() && !v.contains(char::is_whitespace))
+        }
+    };
+    match valid {
+        true => Ok(()),
+        false => Err(format!(
+            "'{name}' is not what a dependency can satisfy: write an interface (ns:pkg/iface@1.0.0, or without the version), a package (ns:pkg) or a plain import name"
+        )),
+    }
 }
 
 fn validate_meta(meta: &ObjectMeta) -> Result<(), FieldError> {

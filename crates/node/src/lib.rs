@@ -20,6 +20,7 @@
 mod agent;
 mod calls;
 mod cluster;
+mod compose;
 mod controller;
 mod events;
 pub mod forward;

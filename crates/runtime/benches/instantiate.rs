@@ -70,7 +70,7 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
         path: component.to_path_buf(),
     };
     let loaded = runtime
-        .load_http(&artifact, None)
+        .load_http(&artifact)
         .expect("the hello component loads");
     let logs = shoal_logs::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir");
     let workload = Workload {

@@ -9,12 +9,17 @@
 //! line in the workload's log. Imports of any other package that nothing links still fail
 //! the load, naming the import: a typo in a WIT world is the user's to fix.
 //!
+//! The same answers serve the imports a composition renamed because a dependency was not
+//! granted them ([`AbsentImports::ungranted`]): a dependency that does not inherit its app's
+//! capabilities calls them and is denied, and its app's log says so.
+//!
 //! # Guarantees
 //! - Only imports the linker does not already define are touched; a capability that links an
 //!   interface always wins.
-//! - A stub never grants anything: it returns an error value, or traps when the function's
-//!   type has no error it could return. No resource of an absent interface can be created,
-//!   so its methods are never reached (they trap if they were).
+//! - A stub never grants anything: it returns an error value, an empty list or `none`, or
+//!   traps when the function's type has none of those. No resource of an absent interface
+//!   can be created, so its methods are never reached (they trap if they were); a resource
+//!   another import defines (a `use`d type) stays that import's.
 
 use crate::host::Host;
 use wasmtime::Engine;
@@ -32,6 +37,9 @@ pub struct AbsentImports {
     /// the function's error variant (or enum) that is named here, else its first case that
     /// carries a message.
     pub error_cases: Vec<String>,
+    /// Import name prefixes that stand for interfaces a part of the component was not
+    /// granted (a composition's renamed imports): answered the same way, logged as denials.
+    pub ungranted: Vec<String>,
 }
 
 impl AbsentImports {
@@ -41,12 +49,15 @@ impl AbsentImports {
     }
 
     fn covers(&self, import: &str) -> bool {
-        self.packages.iter().any(|p| match p.split_once('*') {
-            Some((prefix, within)) => import
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.contains(within)),
-            None => import.starts_with(p.as_str()),
-        })
+        self.ungranted
+            .iter()
+            .any(|p| import.starts_with(p.as_str()))
+            || self.packages.iter().any(|p| match p.split_once('*') {
+                Some((prefix, within)) => import
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.contains(within)),
+                None => import.starts_with(p.as_str()),
+            })
     }
 }
 
@@ -64,28 +75,53 @@ pub(crate) fn complete(
     absent: &AbsentImports,
 ) -> wasmtime::Result<Option<Linker<Host>>> {
     let ty = component.component_type();
-    let covered: Vec<_> = ty
+    let (covered, linked): (Vec<_>, Vec<_>) = ty
         .imports(engine)
-        .filter(|(name, _)| absent.covers(name))
-        .collect();
+        .partition(|(name, _)| absent.covers(name));
     if covered.is_empty() {
         return Ok(None);
     }
+    // Resources the component's other imports define: an absent interface that `use`s one
+    // refers to it and must not define it again.
+    let resources_of = |import: &ComponentItem| match import {
+        ComponentItem::ComponentInstance(i) => i
+            .exports(engine)
+            .filter_map(|(_, e)| match e.ty {
+                ComponentItem::Resource(r) => Some(r),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut defined_elsewhere: Vec<ResourceType> = linked
+        .iter()
+        .flat_map(|(_, i)| resources_of(&i.ty))
+        .collect();
     let mut linker = linker.clone();
     linker.allow_shadowing(false);
     for (name, import) in covered {
-        let ComponentItem::ComponentInstance(instance) = import.ty else {
+        let ComponentItem::ComponentInstance(instance) = &import.ty else {
             continue;
         };
         let mut root = linker.root();
         let Ok(mut defined) = root.instance(name) else {
             continue;
         };
+        let ungranted = absent
+            .ungranted
+            .iter()
+            .any(|p| name.starts_with(p.as_str()));
         for (item, export) in instance.exports(engine) {
+            if let ComponentItem::Resource(r) = &export.ty
+                && defined_elsewhere.contains(r)
+            {
+                continue;
+            }
             // Defining what the linker already has fails (shadowing is off): that is the
             // capability's definition, which stays.
-            let _ = stub(&mut defined, name, item, &export.ty, absent);
+            let _ = stub(&mut defined, name, item, &export.ty, absent, ungranted);
         }
+        defined_elsewhere.extend(resources_of(&import.ty));
     }
     Ok(Some(linker))
 }
@@ -97,6 +133,7 @@ fn stub(
     item: &str,
     ty: &ComponentItem,
     absent: &AbsentImports,
+    ungranted: bool,
 ) -> wasmtime::Result<()> {
     match ty {
         ComponentItem::Resource(_) => {
@@ -110,13 +147,14 @@ fn stub(
                     let what = what.clone();
                     let answer = answer.clone();
                     Box::pin(async move {
-                        accessor
-                            .with(|mut access| respond(access.data_mut(), &what, answer, results))
+                        accessor.with(|mut access| {
+                            respond(access.data_mut(), &what, answer, ungranted, results)
+                        })
                     })
                 })
             } else {
                 linker.func_new(item, move |mut store, _, _, results| {
-                    respond(store.data_mut(), &what, answer.clone(), results)
+                    respond(store.data_mut(), &what, answer.clone(), ungranted, results)
                 })
             }
         }
@@ -127,10 +165,14 @@ fn stub(
 /// The type of every resource of an absent interface; none is ever created.
 struct Absent;
 
-/// The value a call answers: the error result and the case's name, or `None` (a trap).
+/// The value a call answers: the error result and the case's name (an empty list, `none`),
+/// or `None` (a trap).
 fn denial(func: &ComponentFunc, absent: &AbsentImports) -> Option<(Val, String)> {
-    let Some(Type::Result(result)) = func.results().next() else {
-        return None;
+    let result = match func.results().next() {
+        Some(Type::Result(result)) => result,
+        Some(Type::List(_)) => return Some((Val::List(Vec::new()), "an empty list".into())),
+        Some(Type::Option(_)) => return Some((Val::Option(None), "none".into())),
+        _ => return None,
     };
     let err = result.err()?;
     let (case, payload) = match &err {
@@ -171,20 +213,23 @@ fn respond(
     host: &mut Host,
     what: &str,
     answer: Option<(Val, String)>,
+    ungranted: bool,
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
     host.workload()
         .metrics
         .denied(shoal_metrics::Denial::Import);
-    let Some((value, case)) = answer else {
-        host.workload().event(&format!(
-            "{what}: this node does not provide it; the call traps"
-        ));
-        wasmtime::bail!("{what} is not provided by this node");
+    let why = match ungranted {
+        true => "a dependency called it, which its app did not grant it (inheritCapabilities)",
+        false => "this node does not provide it",
     };
-    host.workload().event(&format!(
-        "{what}: this node does not provide it; answered {case}"
-    ));
+    let Some((value, case)) = answer else {
+        host.workload()
+            .event(&format!("{what}: {why}; the call traps"));
+        wasmtime::bail!("{what}: {why}");
+    };
+    host.workload()
+        .event(&format!("{what}: {why}; answered {case}"));
     if let Some(slot) = results.first_mut() {
         *slot = value;
     }

@@ -88,7 +88,7 @@ pub(crate) fn compile_in_child(
 /// past a limit or failed.
 pub(crate) fn init_in_child(
     limits: &CompileLimits,
-    init: &crate::init::Init,
+    init: &crate::snapshot::Init,
     input: &Path,
     output: &Path,
 ) -> Result<(), LoadError> {
@@ -243,14 +243,14 @@ pub fn child_main(args: impl IntoIterator<Item = String>) -> i32 {
     let made = match (function, init_memory, init_timeout) {
         (Some(function), Some(memory), Some(ms)) => {
             let timeout = Duration::from_millis(ms);
-            let init = crate::init::Init {
+            let init = crate::snapshot::Init {
                 function,
                 memory,
                 timeout,
             };
             std::fs::read(input)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| crate::init::wizen(&bytes, &init))
+                .and_then(|bytes| crate::snapshot::wizen(&bytes, &init, engine_config(true)))
                 .map_err(wasmtime::Error::msg)
         }
         (None, None, None) => (|| -> wasmtime::Result<Vec<u8>> {

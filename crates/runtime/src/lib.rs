@@ -9,9 +9,9 @@
 //!   the on-disk cache of compiled code (`code`).
 //! - [`Runtime::load_http`] turns a component file into an [`HttpComponent`]: compiled (or
 //!   loaded from the cache), linked, checked to export the incoming handler, and
-//!   pre-instantiated. It blocks; callers run it off the async workers. With an [`Init`]
-//!   (`spec.init`), `init` first snapshots the component after its init function, and the
-//!   snapshot is what compiles and serves.
+//!   pre-instantiated. It blocks; callers run it off the async workers.
+//!   [`Runtime::pre_initialise`] (`init`) snapshots a component after its init function
+//!   (`spec.init`); the snapshot is a component of its own, loaded like any.
 //! - [`HttpApp`] serves requests for one deployed app: a concurrency permit, a fresh `Store` and
 //!   instance per request shaped by its grants ([`Host`]), its limits, and the mapping of
 //!   failures to HTTP statuses.
@@ -46,6 +46,7 @@ mod reuse;
 mod scale;
 mod serve;
 mod share;
+mod snapshot;
 mod stats;
 mod ticker;
 mod workload;
@@ -58,11 +59,12 @@ pub use command::{Command, Exit, Invocation};
 pub use component::{HttpComponent, Wasi};
 pub use engine::{EngineKind, Runtime, RuntimeConfig};
 pub use host::Host;
-pub use init::{Init, Initialised};
+pub use init::Initialised;
 pub use load::{Loaded, Origin};
 pub use permit::SharedLimit;
 pub use scale::{ActivationError, ActivityState};
 pub use serve::{HttpApp, InstantiateError};
+pub use snapshot::Init;
 /// The error of a request or response body, as [`HttpApp::handle`] takes one.
 pub use wasmtime_wasi_http::Error as HttpError;
 pub use workload::{

@@ -25,14 +25,11 @@ pub struct Loaded {
     pub origin: Origin,
     /// Time spent compiling or loading.
     pub elapsed: Duration,
-    /// How its `init` was run, when it has one.
-    pub init: Option<crate::Initialised>,
 }
 
 impl Runtime {
     /// Compiles (or loads from the cache) the component `artifact` and checks that it can
-    /// serve HTTP; with `init`, the snapshot of it after its init function (made now or found
-    /// in the cache) is what compiles and serves.
+    /// serve HTTP.
     ///
     /// # Caveats
     /// Blocks for as long as compilation takes (seconds for big components): call it from a
@@ -40,26 +37,13 @@ impl Runtime {
     ///
     /// # Errors
     /// See [`LoadError`]; each says what the user should change.
-    pub fn load_http(
-        &self,
-        artifact: &Artifact,
-        init: Option<&crate::Init>,
-    ) -> Result<Loaded, LoadError> {
-        let (snapshot, init) = match init {
-            Some(init) => {
-                let (snapshot, done) = self.snapshot(artifact, init)?;
-                (Some(snapshot), Some(done))
-            }
-            None => (None, None),
-        };
-        let artifact = snapshot.as_ref().unwrap_or(artifact);
+    pub fn load_http(&self, artifact: &Artifact) -> Result<Loaded, LoadError> {
         let start = Instant::now();
         if let Some(inner) = self.loaded.get(&artifact.digest) {
             return Ok(Loaded {
                 component: HttpComponent { inner },
                 origin: Origin::Shared,
                 elapsed: start.elapsed(),
-                init,
             });
         }
         let (code, from_cache) = self.code(artifact)?;
@@ -99,7 +83,6 @@ impl Runtime {
                 Origin::Compiled
             },
             elapsed: start.elapsed(),
-            init,
         })
     }
 }

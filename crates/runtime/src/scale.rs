@@ -97,7 +97,7 @@ impl Activity {
         }
         let (runtime, artifact) = (self.runtime.clone(), self.artifact.clone());
         // Off the ingress thread: a cache miss (the compiled file was removed) compiles.
-        let loaded = tokio::task::spawn_blocking(move || runtime.load_http(&artifact, None))
+        let loaded = tokio::task::spawn_blocking(move || runtime.load_http(&artifact))
             .await
             .map_err(|e| ActivationError::Panicked(e.to_string()))?
             .map_err(|error| ActivationError::Load {

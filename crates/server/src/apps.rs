@@ -91,6 +91,7 @@ async fn apply_app(
     crate::oci::resolve(
         state,
         &what,
+        "spec.component",
         headers,
         &mut spec.component,
         &mut spec.component_source,
@@ -99,6 +100,16 @@ async fn apply_app(
     check_component(state, &app.spec.component, Accept::Component)
         .map_err(|m| ApiError::Invalid(format!("{what}: spec.component: {m}")))?;
     check_trees(state, &what, &app.spec.files)?;
+    crate::dependencies::resolve(state, &what, headers, &mut app).await?;
+    for (name, d) in &app.spec.dependencies {
+        if let Some(c) = &d.component {
+            check_component(state, c, Accept::Component).map_err(|m| {
+                let field = shoal_compose::field(name);
+                ApiError::Invalid(format!("{what}: {field}.component: {m}"))
+            })?;
+        }
+    }
+    crate::dependencies::compose(state, &what, &app).await?;
 
     let _guard = state.apply_lock.lock().await;
     state

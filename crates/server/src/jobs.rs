@@ -51,6 +51,7 @@ pub(crate) async fn apply(
     crate::oci::resolve(
         &state,
         &what,
+        "spec.component",
         &headers,
         &mut spec.component,
         &mut spec.component_source,

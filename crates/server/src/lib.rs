@@ -40,6 +40,7 @@
 mod apps;
 mod auth;
 mod blobs;
+mod dependencies;
 mod error;
 mod jobs;
 pub mod leader;

@@ -10,7 +10,7 @@ use base64::Engine;
 use shoal_api::{ComponentRef, Digest, ObjectRef, OciRef};
 use shoal_oci::{Credentials, Registry};
 
-/// Pulls `component` if it is an OCI reference and points it at the pulled blob; sets
+/// Pulls `component` (the object's `field`) if it is an OCI reference and points it at the pulled blob; sets
 /// `source` to where it came from. Beside a digest (a spec the API returned, applied again)
 /// `source` is kept as given: it only informs. With any other component it is cleared.
 ///
@@ -20,6 +20,7 @@ use shoal_oci::{Credentials, Registry};
 pub(crate) async fn resolve(
     state: &ApiState,
     what: &ObjectRef,
+    field: &str,
     headers: &http::HeaderMap,
     component: &mut ComponentRef,
     source: &mut Option<String>,
@@ -30,7 +31,7 @@ pub(crate) async fn resolve(
         }
         return Ok(());
     };
-    let invalid = |e: String| ApiError::Invalid(format!("{what}: spec.component: {e}"));
+    let invalid = |e: String| ApiError::Invalid(format!("{what}: {field}: {e}"));
     let registry = registry(state, headers, reference).map_err(invalid)?;
     // A manifest named by digest never changes: one pulled before needs no request at all.
     if let Some(digest) = state.pinned.get(reference)

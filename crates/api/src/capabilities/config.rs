@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 /// The capability's name, as the host's list of capabilities calls it.
 pub const NAME: &str = "config";
 
+/// The import names (prefixes) through which it is granted: `wasi:config/store`, and Spin's variables.
+pub const INTERFACES: &[&str] = &["wasi:config/", "fermyon:spin/variables", "spin:variables/"];
+
 /// Keys under this prefix are Shoal's: a job run's identity (`shoal.job.name`, `.run`,
 /// `.attempt`).
 pub const RESERVED: &str = "shoal.";

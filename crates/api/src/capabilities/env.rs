@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 /// The capability's name, as the host's list of capabilities calls it.
 pub const NAME: &str = "env";
 
+/// The import names (prefixes) through which it is granted: the environment.
+pub const INTERFACES: &[&str] = &["wasi:cli/environment"];
+
 /// The variables `spec` sets.
 pub fn vars(spec: WorkloadSpec<'_>) -> &BTreeMap<String, String> {
     match spec {

@@ -8,6 +8,9 @@ use std::collections::HashSet;
 /// The capability's name, as the host's list of capabilities calls it.
 pub const NAME: &str = "files";
 
+/// The import names (prefixes) through which it is granted: the preopened directories.
+pub const INTERFACES: &[&str] = &["wasi:filesystem/preopens"];
+
 /// Most mounts one spec may have.
 pub const MAX_MOUNTS: usize = 16;
 

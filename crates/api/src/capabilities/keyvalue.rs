@@ -6,6 +6,13 @@ use std::collections::HashSet;
 /// The capability's name, as the host's list of capabilities calls it.
 pub const NAME: &str = "keyvalue";
 
+/// The import names (prefixes) through which it is granted: `wasi:keyvalue`, and Spin's key-value.
+pub const INTERFACES: &[&str] = &[
+    "wasi:keyvalue/",
+    "fermyon:spin/key-value",
+    "spin:key-value/",
+];
+
 /// The buckets `spec` grants (only Apps have any).
 pub fn buckets(spec: WorkloadSpec<'_>) -> &[String] {
     match spec {

@@ -38,6 +38,23 @@ pub const SPECS: &[(&str, Validate)] = &[
     (logs::NAME, logs::validate),
 ];
 
+/// The import names (prefixes) through which capabilities are granted, with the rest of
+/// Spin's platform: what a dependency that does not inherit its app's capabilities is
+/// denied.
+pub fn interfaces() -> Vec<&'static str> {
+    let granted = [
+        env::INTERFACES,
+        outbound::INTERFACES,
+        keyvalue::INTERFACES,
+        sqlite::INTERFACES,
+        files::INTERFACES,
+        config::INTERFACES,
+    ];
+    let mut all: Vec<&str> = granted.concat();
+    all.extend(["fermyon:spin/", "spin:"]);
+    all
+}
+
 /// Checks every capability's part of `spec`.
 ///
 /// # Errors

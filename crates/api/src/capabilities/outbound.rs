@@ -12,6 +12,15 @@ use std::net::IpAddr;
 /// The capability's name, as the host's list of capabilities calls it.
 pub const NAME: &str = "outbound";
 
+/// The import names (prefixes) through which it is granted: outgoing HTTP (WASI 0.2 and 0.3, and Spin's), and sockets (never granted).
+pub const INTERFACES: &[&str] = &[
+    "wasi:http/outgoing-handler",
+    "wasi:http/client",
+    "fermyon:spin/http",
+    "spin:http/",
+    "wasi:sockets/",
+];
+
 /// The allow-list entries `spec` lists (only Apps have any).
 pub fn entries(spec: WorkloadSpec<'_>) -> &[String] {
     match spec {

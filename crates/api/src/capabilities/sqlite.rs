@@ -6,6 +6,9 @@ use crate::{FieldError, WorkloadSpec};
 /// The capability's name, as the host's list of capabilities calls it.
 pub const NAME: &str = "sqlite";
 
+/// The import names (prefixes) through which it is granted: Spin's SQLite.
+pub const INTERFACES: &[&str] = &["fermyon:spin/sqlite", "spin:sqlite/"];
+
 /// The database labels `spec` grants (only Apps have any).
 pub fn databases(spec: WorkloadSpec<'_>) -> &[String] {
     match spec {

@@ -438,6 +438,7 @@ impl<'a> Translate<'a> {
             limits: Default::default(),
             reuse: None,
             init: None,
+            dependencies: BTreeMap::new(),
             health_check: None,
             scale: None,
             placement: None,

@@ -39,24 +39,41 @@ impl Agent {
             app_ref(key),
             short_digest(&component.to_string())
         );
-        let key = key.clone();
+        let (key, app) = (key.clone(), app.clone());
         work.spawn(async move {
             let load = async {
                 let artifact = crate::workload::artifact(&blobs, &component)
                     .await
                     .map_err(|e| (EventReason::Failed, e.to_string()))?;
+                let parts = crate::compose::parts(&blobs, &app)
+                    .await
+                    .map_err(|e| (EventReason::Failed, e))?;
                 let _slot = slots.acquire_owned().await;
                 let short = artifact.short().to_string();
+                let dependencies = parts.len();
+                let failed = move |e: LoadError| {
+                    let reason = match e {
+                        LoadError::Compile(_) | LoadError::CompileLimit(_) => {
+                            EventReason::CompileFailed
+                        }
+                        _ => EventReason::Failed,
+                    };
+                    (reason, format!("component {short} {e}"))
+                };
                 let loaded = tokio::task::spawn_blocking(move || {
-                    runtime.load_http(&artifact, init.as_ref()).map_err(|e| {
-                        let reason = match e {
-                            LoadError::Compile(_) | LoadError::CompileLimit(_) => {
-                                EventReason::CompileFailed
-                            }
-                            _ => EventReason::Failed,
-                        };
-                        (reason, format!("component {short} {e}"))
-                    })
+                    // Pre-initialised first: wizer snapshots a component, not a composition.
+                    let (artifact, initialised) = match &init {
+                        Some(init) => {
+                            let (snapshot, done) =
+                                runtime.pre_initialise(&artifact, init).map_err(&failed)?;
+                            (snapshot, Some(done))
+                        }
+                        None => (artifact, None),
+                    };
+                    let artifact = crate::compose::composed(&runtime, artifact, &parts)
+                        .map_err(|e| (EventReason::Failed, e))?;
+                    let loaded = runtime.load_http(&artifact).map_err(&failed)?;
+                    Ok((loaded, initialised))
                 })
                 .await
                 .unwrap_or_else(|e| {
@@ -65,6 +82,7 @@ impl Agent {
                         format!("loading the component panicked: {e}"),
                     ))
                 })?;
+                let (loaded, initialised) = loaded;
                 let how = match loaded.origin {
                     Origin::Shared => "compiled code already loaded".to_string(),
                     Origin::Cache => {
@@ -72,9 +90,14 @@ impl Agent {
                     }
                     Origin::Compiled => format!("compiled in {:.1?}", loaded.elapsed),
                 };
+                let how = match dependencies {
+                    0 => how,
+                    1 => format!("composed with its dependency; {how}"),
+                    n => format!("composed with its {n} dependencies; {how}"),
+                };
                 Ok(LoadedComponent {
                     compiled: loaded.origin == Origin::Compiled,
-                    how: match &loaded.init {
+                    how: match &initialised {
                         Some(i) if i.cached => format!(
                             "pre-initialised by {} (snapshot from cache); {how}",
                             i.function

@@ -1,0 +1,113 @@
+//! Typed composition (`spec.dependencies`): a component's imports satisfied by another
+//! component's exports before it compiles; a dependency gets none of its app's capabilities
+//! unless the spec says so; a composition that cannot be is refused at apply, naming the
+//! dependency.
+
+use crate::support::{Node, app_yaml, repo_path};
+
+const APP: &str = "examples/compose-c/app.wasm";
+const GREET: &str = "shoal:examples/greet@0.1.0";
+
+fn depends(name: &str, dependency: &str) -> String {
+    format!("  dependencies:\n    \"{name}\": {dependency}\n")
+}
+
+#[test]
+fn the_example_calls_its_library_in_memory_and_the_library_is_denied_what_it_did_not_inherit() {
+    let node = Node::start_warm(&[]);
+    node.ok(&["apply", "-f", &repo_path("examples/compose-c/app.yaml")]);
+    node.wait_ready("composed");
+    let (status, body) = node.get("/compose/Ada");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "the library said: Hello, Ada, from a library!\n");
+    let described = node.ok(&["describe", "app", "composed"]);
+    assert!(
+        described.contains("composed with its dependency"),
+        "{described}"
+    );
+
+    // The app may reach the node's own ingress; its library may not, unless it inherits.
+    let port = node.http.rsplit(':').next().unwrap().to_string();
+    let library = repo_path("examples/compose-c/library.wasm");
+    let outbound = format!("  capabilities:\n    outbound: [\"http://127.0.0.1:{port}\"]\n");
+    let fetch = format!("/lib/fetch?url=http://127.0.0.1:{port}/compose/Bo");
+    for (inherit, said) in [
+        ("", "the library said: error: HTTP-request-denied\n"),
+        (
+            ", inheritCapabilities: true",
+            "the library said: status 200\n",
+        ),
+    ] {
+        let spec = format!(
+            "{}{outbound}",
+            depends(GREET, &format!("{{component: {library}{inherit}}}"))
+        );
+        node.apply(&app_yaml("lib", &repo_path(APP), "/lib", &spec));
+        node.wait_ready("lib");
+        let (status, body) = node.get(&fetch);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, said);
+    }
+    node.wait_for_log(
+        "lib",
+        "shoal-denied-wasi-http-outgoing-handler#handle: a dependency called it, which its app did not grant it (inheritCapabilities); answered HTTP-request-denied",
+    );
+}
+
+#[test]
+fn a_composition_that_cannot_be_is_refused_at_apply_naming_the_dependency() {
+    let node = Node::start_warm(&[]);
+    node.deploy("web", "examples/hello-c/hello.wasm", "/web", "");
+    let app = repo_path(APP);
+    let library = repo_path("examples/compose-c/library.wasm");
+    let refused = |spec: String, said: &[&str]| {
+        let err = node.fails(
+            &["apply", "-f", "-"],
+            Some(&app_yaml("bad", &app, "/bad", &spec)),
+        );
+        for s in said {
+            assert!(err.contains(s), "{err}");
+        }
+    };
+    refused(
+        depends("shoal:other/thing", &library),
+        &[
+            "app/bad: spec.dependencies[\"shoal:other/thing\"]",
+            "neither the component nor its dependencies import what this names (the component imports",
+            GREET,
+        ],
+    );
+    refused(
+        depends(GREET, &repo_path("examples/hello-c/hello.wasm")),
+        &[
+            "spec.dependencies[\"shoal:examples/greet@0.1.0\"]: the dependency exports no shoal:examples/greet@0.1.0",
+        ],
+    );
+    refused(
+        depends(GREET, &repo_path("tests/fixtures/greet-mismatch.wasm")),
+        &[
+            "spec.dependencies[\"shoal:examples/greet@0.1.0\"]: the dependency's shoal:examples/greet@0.1.0 does not match",
+        ],
+    );
+    // Another app's component, as it is now: the hello app exports no greet.
+    refused(
+        depends(GREET, "{app: web}"),
+        &["the dependency exports no shoal:examples/greet@0.1.0"],
+    );
+    refused(
+        depends(GREET, "{app: nowhere}"),
+        &[
+            "spec.dependencies[\"shoal:examples/greet@0.1.0\"].app: app/nowhere does not exist; apply it first",
+        ],
+    );
+    refused(
+        depends(GREET, "{inheritCapabilities: true}"),
+        &["spec.dependencies[\"shoal:examples/greet@0.1.0\"]: names no component"],
+    );
+    refused(
+        depends("Not A Name", &library),
+        &["spec.dependencies[\"Not A Name\"]: 'Not A Name' is not what a dependency can satisfy"],
+    );
+    // Nothing of it was applied.
+    assert!(!node.ok(&["get", "apps"]).contains("bad"));
+}
