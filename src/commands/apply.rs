@@ -220,10 +220,11 @@ pub async fn apply_all(
                     let what = format!("component.{}.source", c.id);
                     check_wasm(&what, name, bytes, Needs::HttpComponent)?;
                 }
+                let object = format!("component.{}", c.id);
                 let local = LocalParts {
                     component: parts.component.map(|(n, b)| (PathBuf::from(n), b)),
                     trees: parts.tree.map(|t| (0, t)).into_iter().collect(),
-                    dependencies: Vec::new(),
+                    dependencies: local_dependencies(&m.base, &object, &c.app.spec.dependencies)?,
                 };
                 pending.push((Object::App(c.app), local));
             }
@@ -384,6 +385,19 @@ fn local_parts(
             .map_err(|e| anyhow::anyhow!("{object}: spec.files[{i}].source: {e}"))?;
         trees.push((i, packed));
     }
+    Ok(LocalParts {
+        component: read_component(base, &format!("{object}: spec.component"), component, needs)?,
+        trees,
+        dependencies: local_dependencies(base, object, dependencies)?,
+    })
+}
+
+/// The dependencies of `object` whose component is a local file, read and checked.
+fn local_dependencies(
+    base: &Path,
+    object: &str,
+    dependencies: &std::collections::BTreeMap<String, shoal_api::Dependency>,
+) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
     let mut local = Vec::new();
     for (name, d) in dependencies {
         let Some(c) = &d.component else { continue };
@@ -396,11 +410,7 @@ fn local_parts(
             local.push((name.clone(), bytes));
         }
     }
-    Ok(LocalParts {
-        component: read_component(base, &format!("{object}: spec.component"), component, needs)?,
-        trees,
-        dependencies: local,
-    })
+    Ok(local)
 }
 
 /// What kind of WebAssembly an object's `spec.component` must be.

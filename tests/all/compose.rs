@@ -111,3 +111,61 @@ fn a_composition_that_cannot_be_is_refused_at_apply_naming_the_dependency() {
     // Nothing of it was applied.
     assert!(!node.ok(&["get", "apps"]).contains("bad"));
 }
+
+#[test]
+fn a_spin_components_dependencies_are_composed_as_spin_composes_them() {
+    let node = Node::start_warm(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (app, library) = (repo_path(APP), repo_path("examples/compose-c/library.wasm"));
+    std::fs::write(
+        dir.path().join("spin.toml"),
+        format!(
+            r#"spin_manifest_version = 2
+
+[application]
+name = "greeters"
+
+[[trigger.http]]
+route = "/by-path/..."
+component = "by-path"
+
+[[trigger.http]]
+route = "/by-component/..."
+component = "by-component"
+
+[component.by-path]
+source = "{app}"
+[component.by-path.dependencies]
+"shoal:examples/greet@0.1.0" = {{ path = "{library}" }}
+
+[component.by-component]
+source = "{app}"
+[component.by-component.dependencies]
+"shoal:examples" = {{ component = "library" }}
+
+# A component no trigger serves: only a dependency of the others.
+[component.library]
+source = "{library}"
+"#
+        ),
+    )
+    .unwrap();
+    node.ok(&[
+        "apply",
+        "-f",
+        &dir.path().join("spin.toml").display().to_string(),
+    ]);
+    for (app, path) in [
+        ("greeters-by-path", "/by-path/Ada"),
+        ("greeters-by-component", "/by-component/Bo"),
+    ] {
+        node.wait_ready(app);
+        let (status, body) = node.get(path);
+        assert_eq!(status, 200, "{body}");
+        let name = path.rsplit('/').next().unwrap();
+        assert_eq!(
+            body,
+            format!("the library said: Hello, {name}, from a library!\n")
+        );
+    }
+}

@@ -16,6 +16,7 @@
 //! the patterns of, and uploads them.
 
 mod content;
+mod dependencies;
 mod hosts;
 mod ids;
 pub mod locked;
@@ -118,7 +119,7 @@ pub fn is_spin_manifest(text: &str) -> bool {
 /// What Spin refuses (an unknown manifest version or field, a trigger naming a missing
 /// component, the same route twice, a bad host pattern, an invalid name, a required
 /// variable without a value) and what Shoal does not run (other triggers,
-/// route parameters, registry sources, SQLite, dependencies), each naming the field.
+/// route parameters, registry sources, SQLite, URL dependencies), each naming the field.
 pub fn parse(
     source_name: &str,
     text: &str,
@@ -286,7 +287,7 @@ impl<'a> Translate<'a> {
         }
         let mut components = Vec::new();
         for (id, (component, routes)) in served {
-            components.push(self.component(&id, component, routes)?);
+            components.push(self.component(&id, component, routes, &manifest.component)?);
         }
         Ok(SpinApp {
             name: self.app_name,
@@ -362,6 +363,7 @@ impl<'a> Translate<'a> {
         id: &str,
         c: &schema::Component,
         routes: Vec<Route>,
+        all: &BTreeMap<String, schema::Component>,
     ) -> Result<SpinComponent, Fail> {
         let at = |field: &str| format!("component.{id}.{field}");
         let source = match &c.source {
@@ -394,12 +396,6 @@ impl<'a> Translate<'a> {
             return Err((
                 at("allowed_http_hosts"),
                 "is Spin 1's field; use allowed_outbound_hosts".into(),
-            ));
-        }
-        if c.dependencies.as_ref().is_some_and(|d| !d.is_empty()) {
-            return Err((
-                at("dependencies"),
-                "component dependencies are not supported yet".into(),
             ));
         }
         if c.build.is_some() {
@@ -438,7 +434,7 @@ impl<'a> Translate<'a> {
             limits: Default::default(),
             reuse: None,
             init: None,
-            dependencies: BTreeMap::new(),
+            dependencies: dependencies::of(id, c, all)?,
             health_check: None,
             scale: None,
             placement: None,

@@ -101,6 +101,10 @@ fn locked_apps_read_as_their_manifests() {
     for path in cases("tests/spin") {
         let Ok(direct) = read(&path) else { continue };
         let text = std::fs::read_to_string(&path).unwrap();
+        // A published application's dependencies are refused (lock() writes none).
+        if text.contains(".dependencies]") {
+            continue;
+        }
         let mut locked = locked::lock("spin.toml", &text).unwrap();
         for c in &mut locked.components {
             c.source.content = locked::ContentRef::of(c.id.as_bytes());
