@@ -5,7 +5,7 @@ use super::DescribeKind as Kind;
 use crate::output::{age, event_row, table};
 use crate::settings::Global;
 use chrono::{DateTime, Utc};
-use shoal_api::{App, Event, Job, JobRun, ObjectMeta};
+use shoal_api::{App, Event, Job, JobRun, ObjectMeta, short_digest};
 use std::fmt::Write;
 
 /// Arguments of `shoal describe`.
@@ -70,6 +70,22 @@ pub fn describe_app(app: &App, events: &[Event], now: DateTime<Utc>) -> String {
             "Init",
             format!("{} at deploy time (at most {timeout:?})", init.function),
         );
+    }
+    if !spec.dependencies.is_empty() {
+        let each = spec.dependencies.iter().map(|(name, d)| {
+            let from = match (&d.app, &d.component) {
+                (Some(app), _) => format!("app/{app}"),
+                (None, Some(c)) => short_digest(&c.to_string()).to_string(),
+                (None, None) => "?".into(),
+            };
+            let inherits = if d.inherit_capabilities {
+                ", inherits capabilities"
+            } else {
+                ""
+            };
+            format!("{name} from {from}{inherits}")
+        });
+        field(&mut out, "Dependencies", join(each));
     }
     if !spec.env.is_empty() {
         field(
