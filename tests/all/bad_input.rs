@@ -22,7 +22,7 @@ fn invalid_manifests_are_rejected_and_apply_nothing() {
         ),
         (
             app_yaml("a", &hello, "/a", "  replicas: 3\n"),
-            "error: -: app/a: spec.replicas: unknown field `replicas`, expected one of `component`, `componentSource`, `routes`, `env`, `config`, `secretConfig`, `capabilities`, `files`, `limits`, `reuse`, `healthCheck`, `scale`, `placement` at line 9 column 3".into(),
+            "error: -: app/a: spec.replicas: unknown field `replicas`, expected one of `component`, `componentSource`, `routes`, `env`, `config`, `secretConfig`, `capabilities`, `files`, `limits`, `reuse`, `init`, `dependencies`, `healthCheck`, `scale`, `placement` at line 9 column 3".into(),
         ),
         (
             format!("apiVersion: shoal/v1alpha1\nkind: App\nmetadata:\n  name: a\nspec:\n  component: {hello}\n"),

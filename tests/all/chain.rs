@@ -252,3 +252,72 @@ fn the_c_example_front_calls_its_private_greeter_in_memory() {
     );
     node.wait_for_log("greeter", "GET /front/hi from app/front in memory (hop 1");
 }
+
+#[test]
+fn in_a_cluster_a_call_to_an_app_held_by_another_node_goes_to_that_node_and_only_nodes_may_send_one()
+ {
+    use crate::cluster::{join_token, node_with, server, wait_phase};
+    use shoal_api::NodePhase::Ready;
+    let etcd = shoal_testkit::Etcd::start();
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let srv = server(&etcd, &dirs[0]);
+    let token = join_token(&srv);
+    let n1 = node_with(
+        &[&srv],
+        "n1",
+        &token,
+        &dirs[1],
+        &["--labels", "side=callee"],
+    );
+    let n2 = node_with(
+        &[&srv],
+        "n2",
+        &token,
+        &dirs[2],
+        &["--labels", "side=caller"],
+    );
+    wait_phase(&srv, "n1", Ready);
+    wait_phase(&srv, "n2", Ready);
+    let hello = crate::support::repo_path("examples/hello-c/hello.wasm");
+    srv.apply(&format!(
+        "apiVersion: shoal/v1alpha1\nkind: App\nmetadata: {{name: greeter}}\nspec:\n  component: {hello}\n  routes: []\n  placement: {{nodeSelector: {{side: callee}}}}\n"
+    ));
+    let spec = format!(
+        "{}  placement: {{nodeSelector: {{side: caller}}}}\n",
+        grants(&["http://greeter.default.shoal.internal"])
+    );
+    srv.deploy("caller", "tests/fixtures/caps.wasm", "/caller", &spec);
+    srv.wait_ready("greeter");
+
+    // n2 holds the caller, n1 the private greeter: the call crosses to n1. Through n1's
+    // ingress the request is forwarded to n2 first, and its call comes back to n1.
+    for node in [&n2, &n1] {
+        answers(
+            node,
+            "/caller/fetch?url=http://greeter.default.shoal.internal/hi",
+            "status 200: Hello from C! You asked for /hi",
+        );
+    }
+    let logs = srv.ok(&["logs", "greeter"]);
+    assert!(
+        logs.contains("GET /hi from app/caller through node/n2 (hop 1 of at most 10)"),
+        "{logs}"
+    );
+
+    // Only a node sends a call: not a client in the clear, nor over TLS without a node's
+    // certificate.
+    let spoof = crate::support::http_client()
+        .get(format!("{}/hi", n1.http))
+        .header("shoal-call", "default/greeter")
+        .send()
+        .unwrap();
+    assert_eq!(spoof.status().as_u16(), 421);
+    let (tls, url) = crate::support::node_over_tls(&srv, "n1", &n1.http);
+    let spoof = tls
+        .get(format!("{url}/hi"))
+        .header("shoal-call", "default/greeter")
+        .send()
+        .unwrap();
+    assert_eq!(spoof.status().as_u16(), 403);
+    assert!(spoof.text().unwrap().contains("only another node"));
+}

@@ -17,6 +17,17 @@ pub(crate) fn server(etcd: &Etcd, dir: &tempfile::TempDir) -> Node {
 /// `shoal node NAME` through `servers`, joining with `token` (the join token or its
 /// credential) if `dir` holds no credential yet.
 pub(crate) fn node(servers: &[&Node], name: &str, token: &str, dir: &tempfile::TempDir) -> Node {
+    node_with(servers, name, token, dir, &[])
+}
+
+/// [`node`] with `extra` flags (`--labels k=v`).
+pub(crate) fn node_with(
+    servers: &[&Node],
+    name: &str,
+    token: &str,
+    dir: &tempfile::TempDir,
+    extra: &[&str],
+) -> Node {
     let list: Vec<&str> = servers.iter().map(|s| s.api.as_str()).collect();
     let list = list.join(",");
     // Nodes verify the servers by the cluster's CA, which each server writes to its data dir.
@@ -26,20 +37,17 @@ pub(crate) fn node(servers: &[&Node], name: &str, token: &str, dir: &tempfile::T
     if !token.is_empty() {
         env.push(("SHOAL_JOIN_TOKEN", token));
     }
-    Node::spawn(
-        &[
-            "node",
-            "--name",
-            name,
-            "--http",
-            "127.0.0.1:0",
-            "--max-instances",
-            "64",
-        ],
-        dir.path(),
-        &env,
-        &["ingress:"],
-    )
+    let mut args = vec![
+        "node",
+        "--name",
+        name,
+        "--http",
+        "127.0.0.1:0",
+        "--max-instances",
+        "64",
+    ];
+    args.extend_from_slice(extra);
+    Node::spawn(&args, dir.path(), &env, &["ingress:"])
 }
 
 pub(crate) fn join_token(server: &Node) -> String {

@@ -513,6 +513,7 @@ mod tests {
                 depth,
                 deadline: None,
                 caller: "app/x".into(),
+                via: None,
             });
             let mut why = None;
             let p = p.clone();

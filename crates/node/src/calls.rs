@@ -108,6 +108,11 @@ impl Directory {
         }
     }
 
+    /// App `key`, if this node serves it.
+    pub(crate) fn app(&self, key: &ObjectKey) -> Option<Arc<HttpApp>> {
+        self.apps.get(key).map(|c| c.app.clone())
+    }
+
     /// What `callee` is, called at `path` by app `caller` of `namespace`: the app, and for a
     /// Spin component the route whose `spin-*` headers the call gets.
     fn find(
@@ -144,12 +149,27 @@ impl Directory {
     }
 }
 
-/// Serves in-memory calls with the apps of [`Apps`].
+/// Calls to apps this node does not hold, sent to a node that does (the cluster's
+/// forwarder).
+pub trait RemoteCalls: Send + Sync + 'static {
+    /// Sends `request` for app `name` of `namespace`; `None` when no node holds it.
+    fn forward_call(
+        &self,
+        namespace: &str,
+        name: &str,
+        request: http::Request<WasiBody>,
+    ) -> Option<Answer>;
+}
+
+/// Serves in-memory calls with the apps of [`Apps`], and in a cluster sends those for apps
+/// held elsewhere to their nodes.
 pub struct InMemory {
     /// The apps.
     pub apps: Apps,
     /// The most bytes of a response body, as at the ingress.
     pub max_response_body: u64,
+    /// In a cluster, once it has its identity: where calls for apps held elsewhere go.
+    pub remote: Arc<std::sync::OnceLock<Arc<dyn RemoteCalls>>>,
 }
 
 impl LocalApps for InMemory {
@@ -161,7 +181,16 @@ impl LocalApps for InMemory {
         mut request: http::Request<WasiBody>,
     ) -> Option<Answer> {
         let directory = self.apps.load();
-        let (app, spin) = directory.find(namespace, caller, callee, request.uri().path())?;
+        let Some((app, spin)) = directory.find(namespace, caller, callee, request.uri().path())
+        else {
+            drop(directory);
+            // Held by another node of the cluster (an app by name; a Spin component is
+            // called on the node of its caller's application).
+            let Callee::App { name, .. } = callee else {
+                return None;
+            };
+            return self.remote.get()?.forward_call(namespace, name, request);
+        };
         drop(directory);
         if let Some(route) = &spin {
             let host = request.uri().authority().map(|a| a.as_str().to_string());
@@ -169,9 +198,9 @@ impl LocalApps for InMemory {
         }
         let limit = self.max_response_body;
         Some(Box::pin(async move {
-            let mut span = crate::ingress::server_span(&mut request, app.metrics().name());
+            let mut span = crate::answer::server_span(&mut request, app.metrics().name());
             span.set("shoal.in_memory", true);
-            crate::ingress::answer(&app, request, span, limit).await
+            crate::answer::answer(&app, request, span, limit).await
         }))
     }
 }

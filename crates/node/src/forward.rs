@@ -4,13 +4,19 @@
 //!
 //! A forwarded request carries [`FORWARDED`]; a node never forwards such a request again, so
 //! two nodes with different views of the placement cannot bounce it between them.
+//!
+//! An app's call to another (`http://APP.NAMESPACE.shoal.internal`) that this node does not
+//! hold goes the same way, by the callee's name rather than a route (a private app has
+//! none), with [`CALL`] naming the callee and the hop it is on in headers ([`Forwarder::call`]).
+//! The node that receives it serves it only when the connection presented a node's
+//! certificate ([`PeerNode`]): a client of the ingress cannot send a call of its own.
 
 use crate::RouteTable;
 use crate::watch::{Change, watch};
 use arc_swap::ArcSwap;
 use http::StatusCode;
 use http_body::Body as _;
-use http_body_util::{Either, Empty};
+use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -25,6 +31,20 @@ use tokio_util::sync::CancellationToken;
 
 /// The header a node adds to a request it forwards.
 pub const FORWARDED: &str = "shoal-forwarded";
+
+/// The header of a call between apps forwarded to the callee's node: `NAMESPACE/NAME`.
+pub const CALL: &str = "shoal-call";
+/// The hop a forwarded call is on (see [`shoal_runtime::Hop`]): its depth,
+const CALL_DEPTH: &str = "shoal-call-depth";
+/// its caller (`app/NAME`),
+const CALL_CALLER: &str = "shoal-call-caller";
+/// and the milliseconds left before the first caller's deadline.
+const CALL_DEADLINE: &str = "shoal-call-deadline-ms";
+
+/// In a request's extensions: the connection it came on presented the certificate of this
+/// node of the cluster.
+#[derive(Debug, Clone)]
+pub struct PeerNode(pub Arc<str>);
 
 /// Paths under this prefix are the node's own (its logs and app figures, for the servers),
 /// never an app's.
@@ -46,6 +66,8 @@ pub struct ClusterIngress {
     /// What the node's plain port answers a TLS handshake with: its identity, for the
     /// servers and the other nodes.
     pub tls: shoal_tls::TlsAcceptor,
+    /// The apps served here, for the calls other nodes forward.
+    pub apps: crate::calls::Apps,
 }
 
 impl ClusterIngress {
@@ -118,8 +140,9 @@ impl ClusterIngress {
     }
 }
 
-/// A forwarded request's body: the client's, or none (a replay of a bodiless request).
-type Outgoing = Either<RequestBody<hyper::body::Incoming>, Empty<bytes::Bytes>>;
+/// A forwarded request's body: the client's, a calling app's, or none (a replay of a
+/// bodiless request).
+type Outgoing = Body;
 
 /// An app held by other nodes: where to send its requests.
 pub struct RemoteApp {
@@ -138,6 +161,8 @@ type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 #[derive(Clone)]
 pub struct Forwarder {
     table: Arc<ArcSwap<RouteTable<Arc<RemoteApp>>>>,
+    /// Every app placed elsewhere by name, routed or not: callees of calls between apps.
+    by_name: Arc<ArcSwap<HashMap<ObjectKey, Arc<RemoteApp>>>>,
     tls: shoal_tls::rustls::ClientConfig,
     clients: Arc<std::sync::Mutex<HashMap<String, Client<Connector, Outgoing>>>>,
 }
@@ -154,6 +179,7 @@ impl Forwarder {
     pub fn new(peers: &shoal_tls::ClientTls) -> Self {
         Self {
             table: Arc::default(),
+            by_name: Arc::default(),
             tls: peers.config(),
             clients: Arc::default(),
         }
@@ -189,13 +215,55 @@ impl Forwarder {
         self.table.load().lookup(host, path).cloned()
     }
 
+    /// App `name` of `namespace` held by other nodes, if the cluster has it.
+    pub fn remote(&self, namespace: &str, name: &str) -> Option<Arc<RemoteApp>> {
+        let key = ObjectKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        self.by_name.load().get(&key).cloned()
+    }
+
+    /// Sends a call between apps (`req`, carrying its [`shoal_runtime::Hop`]) to a node that
+    /// holds `app` (`namespace`/`name`), and relays its answer.
+    pub async fn call(
+        &self,
+        app: &RemoteApp,
+        namespace: &str,
+        name: &str,
+        mut req: http::Request<Body>,
+    ) -> http::Response<Body> {
+        let hop = req.extensions().get::<shoal_runtime::Hop>().cloned();
+        let headers = req.headers_mut();
+        let mut set = |header: &'static str, value: String| {
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                headers.insert(header, v);
+            }
+        };
+        set(CALL, format!("{namespace}/{name}"));
+        if let Some(hop) = hop {
+            set(CALL_DEPTH, hop.depth.to_string());
+            set(CALL_CALLER, hop.caller.to_string());
+            if let Some(deadline) = hop.deadline {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                set(CALL_DEADLINE, left.as_millis().to_string());
+            }
+        }
+        self.send(app, req).await
+    }
+
     /// Sends `req` to a node that holds `app` and relays its answer; 503 when none is ready,
     /// 502 when the node cannot be reached.
     pub async fn forward(
         &self,
         app: &RemoteApp,
-        mut req: hyper::Request<RequestBody<hyper::body::Incoming>>,
+        req: hyper::Request<RequestBody<hyper::body::Incoming>>,
     ) -> http::Response<Body> {
+        self.send(app, req.map(|b| b.map_err(Into::into).boxed_unsync()))
+            .await
+    }
+
+    async fn send(&self, app: &RemoteApp, mut req: http::Request<Body>) -> http::Response<Body> {
         if app.nodes.is_empty() {
             let mut resp = text_response(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -228,7 +296,7 @@ impl Forwarder {
         let (method, headers) = (req.method().clone(), req.headers().clone());
         let tries = if replayable { app.nodes.len() } else { 1 };
         let first = app.next.fetch_add(1, Ordering::Relaxed);
-        let mut req = Some(req.map(Either::Left));
+        let mut req = Some(req);
         let mut last_error = String::new();
         for i in 0..tries {
             let (name, node) = &app.nodes[(first + i) % app.nodes.len()];
@@ -251,7 +319,8 @@ impl Forwarder {
             let mut attempt = match req.take() {
                 Some(r) => r,
                 None => {
-                    let mut r = hyper::Request::new(Either::Right(Empty::new()));
+                    let empty = Empty::new().map_err(|never| match never {}).boxed_unsync();
+                    let mut r = hyper::Request::new(empty);
                     *r.method_mut() = method.clone();
                     *r.headers_mut() = headers.clone();
                     r
@@ -270,6 +339,90 @@ impl Forwarder {
     }
 }
 
+impl crate::calls::RemoteCalls for Forwarder {
+    fn forward_call(
+        &self,
+        namespace: &str,
+        name: &str,
+        request: http::Request<Body>,
+    ) -> Option<shoal_capabilities::internal::Answer> {
+        let app = self.remote(namespace, name)?;
+        let (forwarder, namespace, name) = (self.clone(), namespace.to_string(), name.to_string());
+        Some(Box::pin(async move {
+            forwarder.call(&app, &namespace, &name, request).await
+        }))
+    }
+}
+
+/// Serves a call another node forwarded here (a request carrying
+/// [`CALL`]): only when its connection presented a node's certificate, to an
+/// app this node serves, with the hop its headers carry.
+pub(crate) async fn serve_forwarded(
+    apps: &crate::calls::Apps,
+    limits: &crate::IngressLimits,
+    req: hyper::Request<hyper::body::Incoming>,
+) -> http::Response<Body> {
+    use http::StatusCode;
+    use shoal_runtime::text_response;
+    let Some(PeerNode(from)) = req.extensions().get::<PeerNode>().cloned() else {
+        return text_response(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{CALL} is the cluster's own header: only another node, presenting its certificate, calls an app this way"
+            ),
+        );
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let Some((namespace, name)) = header(CALL).and_then(|c| c.split_once('/')) else {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            format!("{CALL} must be NAMESPACE/NAME"),
+        );
+    };
+    let key = ObjectKey {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    };
+    let hop = hop_of(&req, &from);
+    let Some(app) = apps.load().app(&key) else {
+        return text_response(
+            StatusCode::NOT_FOUND,
+            format!("app/{name} of namespace {namespace} is not served on this node"),
+        );
+    };
+    let mut req = req.map(|body| {
+        shoal_runtime::RequestBody::new(body, limits.max_request_body, limits.body_idle_timeout)
+    });
+    strip_call_headers(req.headers_mut());
+    req.extensions_mut().insert(hop);
+    let mut span = crate::answer::server_span(&mut req, app.metrics().name());
+    span.set("shoal.forwarded_call", from.to_string());
+    crate::answer::answer(&app, req, span, limits.max_response_body).await
+}
+
+/// The hop a call forwarded from node `from` is on, as its headers say (a call without them
+/// is a first hop, with no deadline of its own).
+pub(crate) fn hop_of<B>(req: &http::Request<B>, from: &str) -> shoal_runtime::Hop {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let deadline = header(CALL_DEADLINE)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms));
+    shoal_runtime::Hop {
+        depth: header(CALL_DEPTH).and_then(|d| d.parse().ok()).unwrap_or(1),
+        deadline,
+        caller: header(CALL_CALLER).unwrap_or("an app").into(),
+        via: Some(from.into()),
+    }
+}
+
+/// Removes the headers a forwarded call carried its hop in (the callee sees the request as
+/// its caller sent it).
+pub(crate) fn strip_call_headers(headers: &mut http::HeaderMap) {
+    for name in [CALL, CALL_DEPTH, CALL_CALLER, CALL_DEADLINE, FORWARDED] {
+        headers.remove(name);
+    }
+}
+
 /// A node's ingress address (`http://HOST:PORT`) as reached over TLS: the same port answers
 /// a TLS handshake with the node's identity.
 fn over_tls(address: &str) -> String {
@@ -277,6 +430,21 @@ fn over_tls(address: &str) -> String {
         Some(rest) => format!("https://{rest}"),
         None => address.to_string(),
     }
+}
+
+/// The Ready nodes of `placed` but `me`: each one's name and `https://` ingress address.
+fn ready_holders(
+    placed: &[String],
+    me: &str,
+    nodes: &HashMap<String, Node>,
+) -> Vec<(String, String)> {
+    placed
+        .iter()
+        .filter(|n| *n != me)
+        .filter_map(|n| nodes.get(n))
+        .filter(|n| n.status.phase == NodePhase::Ready)
+        .map(|n| (n.metadata.name.clone(), over_tls(&n.spec.address)))
+        .collect()
 }
 
 enum Msg {
@@ -364,13 +532,7 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
                 let placed = &app.status.placement.as_ref()?.nodes;
                 let remote = Arc::new(RemoteApp {
                     name: app.object_ref().to_string(),
-                    nodes: placed
-                        .iter()
-                        .filter(|n| **n != me)
-                        .filter_map(|n| nodes.get(n))
-                        .filter(|n| n.status.phase == NodePhase::Ready)
-                        .map(|n| (n.metadata.name.clone(), over_tls(&n.spec.address)))
-                        .collect(),
+                    nodes: ready_holders(placed, &me, &nodes),
                     next: AtomicUsize::new(0),
                 });
                 Some(
@@ -383,6 +545,16 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
             forwarder
                 .table
                 .store(Arc::new(RouteTable::new(entries.flatten())));
+            let by_name = apps_by_key.iter().filter_map(|(key, app)| {
+                let placed = &app.status.placement.as_ref()?.nodes;
+                let remote = RemoteApp {
+                    name: app.object_ref().to_string(),
+                    nodes: ready_holders(placed, &me, &nodes),
+                    next: AtomicUsize::new(0),
+                };
+                Some((key.clone(), Arc::new(remote)))
+            });
+            forwarder.by_name.store(Arc::new(by_name.collect()));
         }
     }
     apps.abort();

@@ -2,16 +2,16 @@
 //! `SO_REUSEPORT` socket of every [`Front`] (plain HTTP/1.1 and h2c, HTTPS with HTTP/2 or
 //! HTTP/1.1 by ALPN, or a redirect to HTTPS), every request routed through the live [`Routes`].
 
+use crate::answer::{answer, server_span};
 use crate::forward::ClusterIngress;
 use crate::metrics::NodeMetrics;
 use crate::{IngressLimits, Routes};
 use http::StatusCode;
-use http_body_util::BodyExt;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
+use shoal_runtime::RequestBody;
 use shoal_runtime::text_response;
-use shoal_runtime::{HttpApp, RequestBody, ResponseBody};
 use socket2::{Domain, Socket, Type};
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -228,15 +228,22 @@ async fn accept_loop(
                 }
                 (tls, _) => (tls, false),
             };
-            let service = service_fn(move |req| {
+            // The node at the other end, once the cluster's handshake showed its certificate.
+            let peer_node: Arc<std::sync::OnceLock<crate::forward::PeerNode>> = Arc::default();
+            let from_node = peer_node.clone();
+            let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 let serving = serving.clone();
+                if let Some(node) = from_node.get() {
+                    req.extensions_mut().insert(node.clone());
+                }
                 async move {
                     // The cluster's own requests (servers reading logs, other nodes
                     // forwarding) come over the node's TLS, never in the clear; they are
                     // served, not redirected.
                     let internal = serving.cluster.is_some()
                         && (req.uri().path().starts_with(crate::forward::RESERVED)
-                            || req.headers().contains_key(crate::forward::FORWARDED));
+                            || req.headers().contains_key(crate::forward::FORWARDED)
+                            || req.headers().contains_key(crate::forward::CALL));
                     Ok::<_, Infallible>(match redirect {
                         _ if internal && !cluster_tls => text_response(
                             StatusCode::MISDIRECTED_REQUEST,
@@ -255,6 +262,10 @@ async fn accept_loop(
                 Some(tls) => {
                     let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
                     if let Ok(Ok(stream)) = handshake.await {
+                        let presented = stream.get_ref().1.peer_certificates();
+                        if cluster_tls && let Some(node) = shoal_tls::peer_node(presented) {
+                            let _ = peer_node.set(crate::forward::PeerNode(node.into()));
+                        }
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         let _ = watcher.watch(conn.into_owned()).await;
                     }
@@ -344,6 +355,11 @@ async fn dispatch(
     {
         return cluster.serve_reserved(&req);
     }
+    if let Some(cluster) = cluster
+        && req.headers().contains_key(crate::forward::CALL)
+    {
+        return crate::forward::serve_forwarded(&cluster.apps, limits, req).await;
+    }
     let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if target_len > limits.max_uri {
         return text_response(
@@ -418,70 +434,4 @@ async fn dispatch(
         false => req.map(|body| body.counted(app.metrics().clone())),
     };
     answer(&app, req, span, limits.max_response_body).await
-}
-
-/// Serves `req` with `app` under its server `span`, counted in the app's metrics, its
-/// response body cut at `max_response_body`: what a request routed here and an in-memory
-/// call from another app (`crate::calls`) both come to.
-pub(crate) async fn answer<B>(
-    app: &HttpApp,
-    req: hyper::Request<B>,
-    mut span: shoal_trace::Span,
-    max_response_body: u64,
-) -> http::Response<shoal_runtime::Body>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<shoal_runtime::HttpError>,
-{
-    let mut request = app.metrics().request();
-    let response = app.handle(req).await;
-    let status = response.status();
-    request.answered(status.as_u16());
-    if span.is_recording() {
-        span.set("http.response.status_code", status.as_u16());
-        if status.is_server_error() {
-            span.fail(status.to_string());
-        }
-    }
-    response.map(|body| ResponseBody::new(body, max_response_body, request, span).boxed_unsync())
-}
-
-/// A request method as a span attribute: the standard ones without an allocation.
-fn method_name(method: &http::Method) -> shoal_trace::Value {
-    const STANDARD: [&str; 9] = [
-        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
-    ];
-    match STANDARD.iter().find(|m| **m == method.as_str()) {
-        Some(m) => (*m).into(),
-        None => method.to_string().into(),
-    }
-}
-
-/// The server span of a request for app `app` (`app/NAME`), under the caller's `traceparent`
-/// if it sent a valid one; the request then carries the span on, in its extensions (for the
-/// runtime) and as its `traceparent` (for the guest, and the node a request is forwarded
-/// to). Nothing at all while tracing is off.
-pub(crate) fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_trace::Span {
-    use shoal_trace::{SpanContext, TRACEPARENT};
-    let tracer = shoal_trace::tracer();
-    if !tracer.is_on() {
-        return shoal_trace::Span::none();
-    }
-    let parent = req
-        .headers()
-        .get(TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(SpanContext::parse);
-    let name = format!("{} {app}", req.method());
-    let mut span = tracer.start(name, shoal_trace::SpanKind::Server, parent);
-    span.set("http.request.method", method_name(req.method()));
-    span.set("url.path", req.uri().path().to_string());
-    span.set("shoal.app", app.to_string());
-    if let Some(ctx) = span.context() {
-        req.extensions_mut().insert(ctx);
-        if let Ok(v) = http::HeaderValue::from_str(&ctx.traceparent()) {
-            req.headers_mut().insert(TRACEPARENT, v);
-        }
-    }
-    span
 }

@@ -18,6 +18,7 @@
 //!   serves to a Prometheus scrape.
 
 mod agent;
+mod answer;
 mod calls;
 mod cluster;
 mod compose;

@@ -307,9 +307,11 @@ impl Builder {
             .map_err(dir("the log directory", data.join("logs")))?;
         let quotas = crate::quotas::Quotas::default();
         let apps = crate::calls::Apps::default();
+        let remote_calls = Arc::new(std::sync::OnceLock::new());
         let in_memory = crate::calls::InMemory {
             apps: apps.clone(),
             max_response_body: self.limits.max_response_body,
+            remote: remote_calls.clone(),
         };
         let capabilities = Arc::new(Capabilities::open(shoal_capabilities::Resources {
             keyvalue: (data.join("keyvalue.redb"), self.keyvalue),
@@ -349,7 +351,7 @@ impl Builder {
                 logs.clone(),
             ),
             quotas: quotas.clone(),
-            apps,
+            apps: apps.clone(),
             metrics: metrics.clone(),
         };
         let agent = Agent::new(
@@ -408,6 +410,8 @@ impl Builder {
         };
         let ingress_cluster = cluster.zip(identity).map(|((_, token), identity)| {
             let forwarder = Forwarder::new(identity.peers());
+            let remote: Arc<dyn crate::calls::RemoteCalls> = Arc::new(forwarder.clone());
+            let _ = remote_calls.set(remote);
             tasks.push(tokio::spawn(crate::forward::run(
                 objects.clone(),
                 self.name.clone(),
@@ -420,6 +424,7 @@ impl Builder {
                 logs: logs.clone(),
                 metrics: metrics.clone(),
                 tls: shoal_tls::TlsAcceptor::from(identity.server_config()),
+                apps: apps.clone(),
             })
         });
         let mut fronts = vec![ingress::Front {

@@ -4,7 +4,9 @@
 //! instance takes the caller's deadline (the caller's timeout covers the whole chain) and its
 //! depth (the requests it makes are one hop further), so that a loop ends at
 //! [`MAX_DEPTH`]. A request from outside the process carries none: extensions do not travel
-//! over the network.
+//! over the network — except that a cluster node forwarding a call to the node that holds the
+//! callee sends its hop in headers, and that node, having verified the sender is a node,
+//! puts it back (`via` the sender).
 
 use std::sync::Arc;
 use tokio::time::Instant;
@@ -23,6 +25,9 @@ pub struct Hop {
     pub deadline: Option<Instant>,
     /// `app/NAME` of the caller.
     pub caller: Arc<str>,
+    /// The node the call came from, when it was not made in this process (a cluster's
+    /// nodes forward calls to the apps they do not hold).
+    pub via: Option<Arc<str>>,
 }
 
 /// What an instance serves now: the depth and deadline its own outgoing calls inherit.

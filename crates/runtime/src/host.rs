@@ -166,6 +166,7 @@ impl WasiHttpHooks for Outgoing {
             depth: self.within.map_or(0, |w| w.depth) + 1,
             deadline: self.within.map(|w| w.deadline),
             caller: self.workload.name.as_str().into(),
+            via: None,
         });
         let sent = self
             .send

@@ -175,8 +175,12 @@ impl HttpApp {
     {
         let hop = crate::chain::hop_of(&req).cloned();
         if let Some(hop) = &hop {
+            let how = match &hop.via {
+                Some(node) => format!("through node/{node}"),
+                None => "in memory".to_string(),
+            };
             self.workload.note(&format!(
-                "{} {} from {} in memory (hop {} of at most {})",
+                "{} {} from {} {how} (hop {} of at most {})",
                 req.method(),
                 req.uri().path(),
                 hop.caller,

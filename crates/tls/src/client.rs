@@ -127,6 +127,21 @@ impl ClientTls {
         Ok(self)
     }
 
+    /// Presenting `chain` with `key` when asked (a node's own identity, in memory).
+    pub(crate) fn with_identity_der(
+        mut self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Self {
+        self.identity = Some(Arc::new((chain, key)));
+        self
+    }
+
+    /// The roots it verifies by.
+    pub(crate) fn roots(&self) -> Arc<RootCertStore> {
+        self.roots.clone()
+    }
+
     /// The rustls configuration: these roots, this identity, no ALPN.
     pub fn config(&self) -> rustls::ClientConfig {
         let builder = rustls::ClientConfig::builder_with_provider(provider())

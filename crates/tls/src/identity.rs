@@ -1,7 +1,10 @@
 //! A cluster node's identity over TLS: a key made on the node (its private half never leaves
 //! it), a certificate for `NAME.nodes.shoal.internal` the cluster's CA issues for it, and the
 //! cluster CA as the only root its peers are verified by. Servers and other nodes reach a
-//! node by that name, whatever address it has, so a node can answer only for itself.
+//! node by that name, whatever address it has, so a node can answer only for itself. A node
+//! presents the same certificate when it connects to another node, which asks for one (and
+//! accepts connections without, from the servers): [`peer_node`] names the node a connection
+//! came from.
 
 use crate::{ClientTls, TlsError, provider};
 use rustls::pki_types::pem::PemObject;
@@ -69,16 +72,24 @@ impl NodeIdentity {
         rustls::sign::CertifiedKey::new(chain.clone(), signing)
             .keys_match()
             .map_err(|_| TlsError::Make("the node certificate is not of this node's key".into()))?;
+        let peers = ClientTls::from_ca_pem(ca_pem)?;
+        // Another node presents its certificate; a server presents none (it has the node's
+        // credential instead).
+        let clients =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(peers.roots(), provider())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| bad("the cluster CA", &e))?;
         let mut server = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| bad("TLS versions", &e))?
-            .with_no_client_auth()
-            .with_single_cert(chain, private)
+            .with_client_cert_verifier(clients)
+            .with_single_cert(chain.clone(), private.clone_key())
             .map_err(|e| bad("the node certificate and key", &e))?;
         server.alpn_protocols = vec![crate::ALPN_HTTP1.to_vec()];
         Ok(Self {
             server: Arc::new(server),
-            peers: ClientTls::from_ca_pem(ca_pem)?,
+            peers: peers.with_identity_der(chain, private),
         })
     }
 
@@ -87,8 +98,25 @@ impl NodeIdentity {
         self.server.clone()
     }
 
-    /// What the node verifies its peers by: the cluster CA alone.
+    /// What the node verifies its peers by (the cluster CA alone), presenting its own
+    /// certificate.
     pub fn peers(&self) -> &ClientTls {
         &self.peers
     }
+}
+
+/// The node a TLS connection came from: the name in the certificate it presented, which the
+/// handshake verified against the cluster CA (`NAME` of `NAME.nodes.shoal.internal`); `None`
+/// for a peer that presented none (a server) or a certificate of no node.
+pub fn peer_node(presented: Option<&[CertificateDer<'_>]>) -> Option<String> {
+    let leaf = presented?.first()?;
+    let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
+    let suffix = format!(".{NODE_DOMAIN}");
+    let name = cert
+        .valid_dns_names()
+        .find_map(|n| n.strip_suffix(suffix.as_str()).filter(|n| !n.contains('.')))?
+        .to_string();
+    let subject = rustls::pki_types::ServerName::try_from(node_server_name(&name)).ok()?;
+    cert.verify_is_valid_for_subject_name(&subject).ok()?;
+    Some(name)
 }

@@ -24,7 +24,7 @@ pub mod pem;
 pub use ca::{Ca, Issued, LocalCertificates};
 pub use certs::Certificates;
 pub use client::ClientTls;
-pub use identity::{NODE_DOMAIN, NodeIdentity, NodeKey, node_server_name};
+pub use identity::{NODE_DOMAIN, NodeIdentity, NodeKey, node_server_name, peer_node};
 pub use rustls;
 pub use tokio_rustls::{TlsAcceptor, TlsConnector};
 

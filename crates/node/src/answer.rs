@@ -1,0 +1,72 @@
+//! Answering a request with an app: what a request routed at the ingress, a call between
+//! apps in memory and a call forwarded from another node all come to — the app's metrics,
+//! its server span, and the limit on its response body.
+
+use http_body_util::BodyExt;
+use shoal_runtime::{HttpApp, ResponseBody};
+
+/// Serves `req` with `app` under its server `span`, counted in the app's metrics, its
+/// response body cut at `max_response_body`: what a request routed here and an in-memory
+/// call from another app (`crate::calls`) both come to.
+pub(crate) async fn answer<B>(
+    app: &HttpApp,
+    req: hyper::Request<B>,
+    mut span: shoal_trace::Span,
+    max_response_body: u64,
+) -> http::Response<shoal_runtime::Body>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<shoal_runtime::HttpError>,
+{
+    let mut request = app.metrics().request();
+    let response = app.handle(req).await;
+    let status = response.status();
+    request.answered(status.as_u16());
+    if span.is_recording() {
+        span.set("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.fail(status.to_string());
+        }
+    }
+    response.map(|body| ResponseBody::new(body, max_response_body, request, span).boxed_unsync())
+}
+
+/// A request method as a span attribute: the standard ones without an allocation.
+fn method_name(method: &http::Method) -> shoal_trace::Value {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+    ];
+    match STANDARD.iter().find(|m| **m == method.as_str()) {
+        Some(m) => (*m).into(),
+        None => method.to_string().into(),
+    }
+}
+
+/// The server span of a request for app `app` (`app/NAME`), under the caller's `traceparent`
+/// if it sent a valid one; the request then carries the span on, in its extensions (for the
+/// runtime) and as its `traceparent` (for the guest, and the node a request is forwarded
+/// to). Nothing at all while tracing is off.
+pub(crate) fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_trace::Span {
+    use shoal_trace::{SpanContext, TRACEPARENT};
+    let tracer = shoal_trace::tracer();
+    if !tracer.is_on() {
+        return shoal_trace::Span::none();
+    }
+    let parent = req
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(SpanContext::parse);
+    let name = format!("{} {app}", req.method());
+    let mut span = tracer.start(name, shoal_trace::SpanKind::Server, parent);
+    span.set("http.request.method", method_name(req.method()));
+    span.set("url.path", req.uri().path().to_string());
+    span.set("shoal.app", app.to_string());
+    if let Some(ctx) = span.context() {
+        req.extensions_mut().insert(ctx);
+        if let Ok(v) = http::HeaderValue::from_str(&ctx.traceparent()) {
+            req.headers_mut().insert(TRACEPARENT, v);
+        }
+    }
+    span
+}
