@@ -320,4 +320,33 @@ fn in_a_cluster_a_call_to_an_app_held_by_another_node_goes_to_that_node_and_only
         .unwrap();
     assert_eq!(spoof.status().as_u16(), 403);
     assert!(spoof.text().unwrap().contains("only another node"));
+
+    // A Spin component calls a component of its application held by the other node.
+    let tmp = tempfile::tempdir().unwrap();
+    let (caps, hello) = (
+        crate::support::repo_path("tests/fixtures/caps.wasm"),
+        crate::support::repo_path("examples/hello-c/hello.wasm"),
+    );
+    let manifest = format!(
+        "spin_manifest_version = 2\n[application]\nname = \"shop\"\n[[trigger.http]]\nroute = \"/shop/...\"\ncomponent = \"front\"\n[[trigger.http]]\nroute = {{ private = true }}\ncomponent = \"cart\"\n[component.front]\nsource = \"{caps}\"\nallowed_outbound_hosts = [\"http://cart.spin.internal\"]\n[component.cart]\nsource = \"{hello}\"\n"
+    );
+    std::fs::write(tmp.path().join("spin.toml"), manifest).unwrap();
+    srv.ok(&["apply", "-f", tmp.path().to_str().unwrap()]);
+    // Spin's manifest places nothing: each component's App is placed by an edit of its spec.
+    for (app, side) in [("shop-front", "caller"), ("shop-cart", "callee")] {
+        let yaml = srv.ok(&["get", "app", app, "-o", "yaml"]);
+        let placed = format!("spec:\n  placement: {{nodeSelector: {{side: {side}}}}}\n");
+        srv.apply(&yaml.replacen("spec:\n", &placed, 1));
+        srv.wait_ready(app);
+    }
+    answers(
+        &n2,
+        "/shop/fetch?url=http://cart.spin.internal/cart/x",
+        "status 200: Hello from C! You asked for /cart/x",
+    );
+    let logs = srv.ok(&["logs", "shop-cart"]);
+    assert!(
+        logs.contains("from app/shop-front through node/n2"),
+        "{logs}"
+    );
 }

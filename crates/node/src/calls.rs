@@ -108,9 +108,20 @@ impl Directory {
         }
     }
 
-    /// App `key`, if this node serves it.
-    pub(crate) fn app(&self, key: &ObjectKey) -> Option<Arc<HttpApp>> {
-        self.apps.get(key).map(|c| c.app.clone())
+    /// App `key`, if this node serves it, and for a Spin component the shape a call to it
+    /// gets (its first route's).
+    pub(crate) fn callee(&self, key: &ObjectKey) -> Option<(Arc<HttpApp>, Option<Arc<SpinRoute>>)> {
+        let c = self.apps.get(key)?;
+        Some((c.app.clone(), c.spin.as_ref().map(|s| s.called_as.clone())))
+    }
+
+    /// The Spin application app `name` of `namespace` is a component of.
+    fn spin_application(&self, namespace: &str, name: &str) -> Option<String> {
+        let key = ObjectKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        };
+        Some(self.apps.get(&key)?.spin.as_ref()?.application.clone())
     }
 
     /// What `callee` is, called at `path` by app `caller` of `namespace`: the app, and for a
@@ -149,14 +160,28 @@ impl Directory {
     }
 }
 
+/// Who a call for an app held elsewhere is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Remote<'a> {
+    /// An app, by name.
+    App(&'a str),
+    /// Component `id` of Spin application `application`.
+    Component {
+        /// The caller's Spin application.
+        application: &'a str,
+        /// The component's id.
+        id: &'a str,
+    },
+}
+
 /// Calls to apps this node does not hold, sent to a node that does (the cluster's
 /// forwarder).
 pub trait RemoteCalls: Send + Sync + 'static {
-    /// Sends `request` for app `name` of `namespace`; `None` when no node holds it.
+    /// Sends `request` for `callee` of `namespace`; `None` when no node holds it.
     fn forward_call(
         &self,
         namespace: &str,
-        name: &str,
+        callee: Remote<'_>,
         request: http::Request<WasiBody>,
     ) -> Option<Answer>;
 }
@@ -183,13 +208,16 @@ impl LocalApps for InMemory {
         let directory = self.apps.load();
         let Some((app, spin)) = directory.find(namespace, caller, callee, request.uri().path())
         else {
+            // Held by another node of the cluster: an app by name, a Spin component by its
+            // application and id (`self`, routed by path, only among the components here).
+            let application = directory.spin_application(namespace, caller);
             drop(directory);
-            // Held by another node of the cluster (an app by name; a Spin component is
-            // called on the node of its caller's application).
-            let Callee::App { name, .. } = callee else {
-                return None;
+            let remote = match (callee, &application) {
+                (Callee::App { name, .. }, _) => Remote::App(name),
+                (Callee::Component(id), Some(application)) => Remote::Component { application, id },
+                _ => return None,
             };
-            return self.remote.get()?.forward_call(namespace, name, request);
+            return self.remote.get()?.forward_call(namespace, remote, request);
         };
         drop(directory);
         if let Some(route) = &spin {

@@ -163,6 +163,9 @@ pub struct Forwarder {
     table: Arc<ArcSwap<RouteTable<Arc<RemoteApp>>>>,
     /// Every app placed elsewhere by name, routed or not: callees of calls between apps.
     by_name: Arc<ArcSwap<HashMap<ObjectKey, Arc<RemoteApp>>>>,
+    /// A Spin application's components placed elsewhere: (namespace, application, id) →
+    /// the App's name.
+    components: Arc<ArcSwap<HashMap<(String, String, String), String>>>,
     tls: shoal_tls::rustls::ClientConfig,
     clients: Arc<std::sync::Mutex<HashMap<String, Client<Connector, Outgoing>>>>,
 }
@@ -180,6 +183,7 @@ impl Forwarder {
         Self {
             table: Arc::default(),
             by_name: Arc::default(),
+            components: Arc::default(),
             tls: peers.config(),
             clients: Arc::default(),
         }
@@ -343,11 +347,22 @@ impl crate::calls::RemoteCalls for Forwarder {
     fn forward_call(
         &self,
         namespace: &str,
-        name: &str,
+        callee: crate::calls::Remote<'_>,
         request: http::Request<Body>,
     ) -> Option<shoal_capabilities::internal::Answer> {
-        let app = self.remote(namespace, name)?;
-        let (forwarder, namespace, name) = (self.clone(), namespace.to_string(), name.to_string());
+        let name = match callee {
+            crate::calls::Remote::App(name) => name.to_string(),
+            crate::calls::Remote::Component { application, id } => {
+                let component = (
+                    namespace.to_string(),
+                    application.to_string(),
+                    id.to_string(),
+                );
+                self.components.load().get(&component)?.clone()
+            }
+        };
+        let app = self.remote(namespace, &name)?;
+        let (forwarder, namespace) = (self.clone(), namespace.to_string());
         Some(Box::pin(async move {
             forwarder.call(&app, &namespace, &name, request).await
         }))
@@ -384,7 +399,7 @@ pub(crate) async fn serve_forwarded(
         name: name.to_string(),
     };
     let hop = hop_of(&req, &from);
-    let Some(app) = apps.load().app(&key) else {
+    let Some((app, spin)) = apps.load().callee(&key) else {
         return text_response(
             StatusCode::NOT_FOUND,
             format!("app/{name} of namespace {namespace} is not served on this node"),
@@ -394,6 +409,14 @@ pub(crate) async fn serve_forwarded(
         shoal_runtime::RequestBody::new(body, limits.max_request_body, limits.body_idle_timeout)
     });
     strip_call_headers(req.headers_mut());
+    if let Some(route) = &spin {
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string);
+        route.set_request_headers(&mut req, host.as_deref(), None);
+    }
     req.extensions_mut().insert(hop);
     let mut span = crate::answer::server_span(&mut req, app.metrics().name());
     span.set("shoal.forwarded_call", from.to_string());
@@ -555,6 +578,13 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
                 Some((key.clone(), Arc::new(remote)))
             });
             forwarder.by_name.store(Arc::new(by_name.collect()));
+            let components = apps_by_key.iter().filter_map(|(key, app)| {
+                let label = |l: &str| app.metadata.labels.get(l).cloned();
+                let application = label(shoal_api::SPIN_APP_LABEL)?;
+                let id = label(shoal_api::SPIN_COMPONENT_LABEL)?;
+                Some(((key.namespace.clone(), application, id), key.name.clone()))
+            });
+            forwarder.components.store(Arc::new(components.collect()));
         }
     }
     apps.abort();
