@@ -139,11 +139,14 @@ pub(crate) async fn serve_forwarded(
 
 /// The hop a call forwarded from node `from` is on, as its headers say (a call without them
 /// is a first hop, with no deadline of its own).
-pub(crate) fn hop_of<B>(req: &http::Request<B>, from: &str) -> shoal_runtime::Hop {
+fn hop_of<B>(req: &http::Request<B>, from: &str) -> shoal_runtime::Hop {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    // A deadline too far to add to the clock is no deadline (the callee's timeout holds).
     let deadline = header(CALL_DEADLINE)
         .and_then(|ms| ms.parse::<u64>().ok())
-        .map(|ms| tokio::time::Instant::now() + std::time::Duration::from_millis(ms));
+        .and_then(|ms| {
+            tokio::time::Instant::now().checked_add(std::time::Duration::from_millis(ms))
+        });
     shoal_runtime::Hop {
         depth: header(CALL_DEPTH).and_then(|d| d.parse().ok()).unwrap_or(1),
         deadline,
@@ -154,7 +157,7 @@ pub(crate) fn hop_of<B>(req: &http::Request<B>, from: &str) -> shoal_runtime::Ho
 
 /// Removes the headers a forwarded call carried its hop in (the callee sees the request as
 /// its caller sent it).
-pub(crate) fn strip_call_headers(headers: &mut http::HeaderMap) {
+fn strip_call_headers(headers: &mut http::HeaderMap) {
     for name in [CALL, CALL_DEPTH, CALL_CALLER, CALL_DEADLINE, FORWARDED] {
         headers.remove(name);
     }
