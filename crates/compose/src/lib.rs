@@ -50,6 +50,65 @@ pub struct Refusal {
     pub message: String,
 }
 
+impl From<std::io::Error> for Refusal {
+    /// A file of the composition that cannot be read or written.
+    fn from(e: std::io::Error) -> Self {
+        Refusal {
+            field: "spec.dependencies".into(),
+            message: format!("cannot be composed: {e}"),
+        }
+    }
+}
+
+/// A dependency whose component is a file (see [`Dependency`]).
+#[derive(Debug, Clone, Copy)]
+pub struct DependencyFile<'a> {
+    /// Its key: what it satisfies.
+    pub name: &'a str,
+    /// The component's file.
+    pub path: &'a std::path::Path,
+    /// What identifies the component (its digest).
+    pub id: &'a str,
+    /// The export that satisfies the import, when its name is not the import's.
+    pub export: Option<&'a str>,
+    /// Whether it may use the app's capabilities.
+    pub inherit: bool,
+}
+
+/// [`compose`] of the component in file `root` with `dependencies` read from their files.
+///
+/// # Errors
+/// As [`compose`], and a file that cannot be read (naming its field).
+pub fn compose_files(
+    root: &std::path::Path,
+    dependencies: &[DependencyFile<'_>],
+    denied: &[&str],
+) -> Result<Vec<u8>, Refusal> {
+    let read = |path: &std::path::Path, field: String| {
+        std::fs::read(path).map_err(|e| Refusal {
+            field,
+            message: format!("cannot be read from {}: {e}", path.display()),
+        })
+    };
+    let root = read(root, "spec.component".into())?;
+    let wasm: Vec<Vec<u8>> = dependencies
+        .iter()
+        .map(|d| read(d.path, field(d.name)))
+        .collect::<Result<_, _>>()?;
+    let parts: Vec<Dependency<'_>> = dependencies
+        .iter()
+        .zip(&wasm)
+        .map(|(d, wasm)| Dependency {
+            name: d.name,
+            wasm,
+            id: d.id,
+            export: d.export,
+            inherit: d.inherit,
+        })
+        .collect();
+    compose(&root, &parts, denied)
+}
+
 /// The field of dependency `name`.
 pub fn field(name: &str) -> String {
     format!("spec.dependencies[\"{name}\"]")

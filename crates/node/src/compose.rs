@@ -5,7 +5,6 @@
 //! cached like any component, under its own digest.
 
 use crate::workload::{ArtifactError, artifact};
-use sha2::{Digest, Sha256};
 use shoal_api::App;
 use shoal_blobs::Blobs;
 use shoal_runtime::{Artifact, Runtime};
@@ -61,62 +60,32 @@ pub(crate) fn composed(
     if parts.is_empty() {
         return Ok(root);
     }
-    let mut key = Sha256::new();
-    key.update(root.digest.as_bytes());
+    let mut key = root.digest.clone();
     for p in parts {
         let export = p.export.as_deref().unwrap_or("");
-        let fields = [
-            p.name.as_str(),
-            &p.artifact.digest,
-            export,
-            if p.inherit { "inherit" } else { "" },
-        ];
-        for f in fields {
-            key.update([0]);
-            key.update(f.as_bytes());
+        let inherit = if p.inherit { "inherit" } else { "" };
+        for f in [p.name.as_str(), &p.artifact.digest, export, inherit] {
+            key.push('\0');
+            key.push_str(f);
         }
     }
-    let path = runtime
-        .cache_dir()
-        .join(format!("{}-composed.wasm", hex::encode(key.finalize())));
-    let io = |e: std::io::Error| format!("spec.dependencies: {e}");
-    if !path.exists() {
-        let read = |a: &Artifact| std::fs::read(&a.path).map_err(io);
-        let root_wasm = read(&root)?;
-        let wasm: Vec<Vec<u8>> = parts
-            .iter()
-            .map(|p| read(&p.artifact))
-            .collect::<Result<_, _>>()?;
-        let dependencies: Vec<_> = parts
-            .iter()
-            .zip(&wasm)
-            .map(|(p, wasm)| shoal_compose::Dependency {
-                name: &p.name,
-                wasm,
-                id: &p.artifact.digest,
-                export: p.export.as_deref(),
-                inherit: p.inherit,
-            })
-            .collect();
-        let composed = shoal_compose::compose(
-            &root_wasm,
-            &dependencies,
-            &shoal_api::capabilities::interfaces(),
-        )
-        .map_err(|r| r.to_string())?;
-        // Written beside its name and renamed: two loads may compose one combination.
-        let tmp = path.with_extension(format!(
-            "tmp{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::write(&tmp, &composed)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .map_err(io)?;
-    }
-    let digest = format!(
-        "sha256:{}",
-        hex::encode(Sha256::digest(std::fs::read(&path).map_err(io)?))
-    );
-    Ok(Artifact { digest, path })
+    let key = shoal_api::Digest::of(key.as_bytes());
+    let name = format!("{}-composed.wasm", key.hex());
+    let files: Vec<_> = parts
+        .iter()
+        .map(|p| shoal_compose::DependencyFile {
+            name: &p.name,
+            path: &p.artifact.path,
+            id: &p.artifact.digest,
+            export: p.export.as_deref(),
+            inherit: p.inherit,
+        })
+        .collect();
+    let denied = shoal_api::capabilities::interfaces();
+    runtime
+        .derived(&name, |tmp| {
+            let composed = shoal_compose::compose_files(&root.path, &files, &denied)?;
+            Ok::<_, shoal_compose::Refusal>(std::fs::write(tmp, composed)?)
+        })
+        .map_err(|r| r.to_string())
 }

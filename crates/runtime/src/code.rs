@@ -87,6 +87,36 @@ pub(crate) enum Code {
     Module(Module),
 }
 
+/// A component made from others (a snapshot, a composition) and kept in the compile cache
+/// directory as `name`: `make` writes it to the temporary path it is given unless it is there
+/// already; then it is renamed into place (two loads may make one). Returns it, named by its
+/// digest, and whether it was made now.
+///
+/// # Errors
+/// What `make` returned, or the file cannot be renamed or read.
+pub(crate) fn derived<E: From<std::io::Error>>(
+    cache_dir: &Path,
+    name: &str,
+    make: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(Artifact, bool), E> {
+    use sha2::{Digest, Sha256};
+    let path = cache_dir.join(name);
+    let made = !path.exists();
+    if made {
+        let tmp = temporary(&path);
+        if let Err(e) = make(&tmp) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        std::fs::rename(&tmp, &path)?;
+    }
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(std::fs::read(&path)?))
+    );
+    Ok((Artifact { digest, path }, made))
+}
+
 /// The names of `component`'s exports, `none` if it has none.
 pub(crate) fn exports(engine: &wasmtime::Engine, component: &Component) -> String {
     let names: Vec<String> = component
@@ -102,6 +132,20 @@ pub(crate) fn exports(engine: &wasmtime::Engine, component: &Component) -> Strin
 }
 
 impl Runtime {
+    /// A component made from others (a composition) and kept in the compile cache as
+    /// `name`: `make` writes it to the path it is given unless it is there already. Returns
+    /// it, named by its digest.
+    ///
+    /// # Errors
+    /// What `make` returned, or the file cannot be renamed or read.
+    pub fn derived<E: From<std::io::Error>>(
+        &self,
+        name: &str,
+        make: impl FnOnce(&std::path::Path) -> Result<(), E>,
+    ) -> Result<Artifact, E> {
+        derived(&self.cache_dir, name, make).map(|(artifact, _)| artifact)
+    }
+
     /// The compiled code of `artifact`: from the cache when it is there, compiled (and
     /// cached) otherwise; and whether it came from the cache. A core module and a component
     /// that validates without the component model's concurrency compile for the `sync`
@@ -192,7 +236,7 @@ fn deserialize(flavor: &Flavor, path: &Path, module: bool) -> wasmtime::Result<C
 }
 
 /// A unique temporary name beside `cached`: two nodes or threads may compile one digest.
-pub(crate) fn temporary(cached: &Path) -> PathBuf {
+fn temporary(cached: &Path) -> PathBuf {
     cached.with_extension(format!(
         "tmp{}-{:?}",
         std::process::id(),

@@ -114,12 +114,6 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Where compiled code (and what else this node derives from components: snapshots,
-    /// compositions) is cached.
-    pub fn cache_dir(&self) -> &std::path::Path {
-        &self.cache_dir
-    }
-
     /// Builds the engines and their linkers — WASI (0.2, and 0.3 for the concurrent engine)
     /// and `wasi:http`, then whatever `link` adds (the capabilities' host interfaces) — and
     /// starts the epoch ticker.

@@ -42,39 +42,19 @@ impl Runtime {
             .strip_prefix("sha256:")
             .unwrap_or(&artifact.digest);
         let function = hex::encode(&Sha256::digest(init.function.as_bytes())[..8]);
-        let cached = self
-            .cache_dir
-            .join(format!("{hex}-init-{function}-{}.wasm", self.sync.compat));
-        let made = if cached.exists() {
-            false
-        } else {
-            let tmp = crate::code::temporary(&cached);
-            let written = match &self.compile_limits {
-                Some(limits) => crate::compiler::init_in_child(limits, init, &artifact.path, &tmp),
-                None => std::fs::read(&artifact.path)
-                    .map_err(LoadError::Io)
-                    .and_then(|bytes| {
-                        let config = crate::compiler::engine_config(true);
-                        wizen(&bytes, init, config).map_err(LoadError::Init)
-                    })
-                    .and_then(|snapshot| Ok(std::fs::write(&tmp, snapshot)?)),
-            };
-            if let Err(e) = written {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-            std::fs::rename(&tmp, &cached)?;
-            true
-        };
-        let digest = format!(
-            "sha256:{}",
-            hex::encode(Sha256::digest(std::fs::read(&cached)?))
-        );
+        let name = format!("{hex}-init-{function}-{}.wasm", self.sync.compat);
+        let (snapshot, made) =
+            crate::code::derived(&self.cache_dir, &name, |tmp| match &self.compile_limits {
+                Some(limits) => crate::compiler::init_in_child(limits, init, &artifact.path, tmp),
+                None => {
+                    let bytes = std::fs::read(&artifact.path)?;
+                    let config = crate::compiler::engine_config(true);
+                    let snapshot = wizen(&bytes, init, config).map_err(LoadError::Init)?;
+                    Ok(std::fs::write(tmp, snapshot)?)
+                }
+            })?;
         Ok((
-            Artifact {
-                digest,
-                path: cached,
-            },
+            snapshot,
             Initialised {
                 function: init.function.clone(),
                 elapsed: start.elapsed(),

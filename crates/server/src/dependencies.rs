@@ -57,48 +57,39 @@ pub(crate) async fn compose(state: &ApiState, what: &ObjectRef, app: &App) -> Re
     if app.spec.dependencies.is_empty() {
         return Ok(());
     }
+    let invalid =
+        |field: String| ApiError::Invalid(format!("{what}: {field}: is not an uploaded blob"));
+    let blob = |c: Option<&ComponentRef>| Some((c?.to_string(), state.blobs.path(c?.digest()?)));
+    let (_, root) =
+        blob(Some(&app.spec.component)).ok_or_else(|| invalid("spec.component".into()))?;
+    let mut parts = Vec::with_capacity(app.spec.dependencies.len());
+    for (name, d) in &app.spec.dependencies {
+        let field = format!("{}.component", shoal_compose::field(name));
+        let (digest, path) = blob(d.component.as_ref()).ok_or_else(|| invalid(field))?;
+        parts.push((
+            name.clone(),
+            path,
+            digest,
+            d.export.clone(),
+            d.inherit_capabilities,
+        ));
+    }
     // Off the async workers: components are read and parsed.
-    let path = |c: &ComponentRef| c.digest().map(|d| state.blobs.path(d));
-    let root = path(&app.spec.component);
-    let parts: Vec<_> = app
-        .spec
-        .dependencies
-        .iter()
-        .map(|(name, d)| {
-            let digest = d.component.as_ref().map(ToString::to_string);
-            (
-                name.clone(),
-                d.component.as_ref().and_then(path),
-                digest,
-                d.export.clone(),
-                d.inherit_capabilities,
-            )
-        })
-        .collect();
-    let composed = tokio::task::spawn_blocking(move || -> Result<(), String> {
-        let read = |p: Option<std::path::PathBuf>| {
-            let p = p.ok_or("a component is not an uploaded blob")?;
-            std::fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))
-        };
-        let root = read(root)?;
-        let wasm: Vec<Vec<u8>> = parts
+    let composed = tokio::task::spawn_blocking(move || {
+        let files: Vec<_> = parts
             .iter()
-            .map(|(_, p, ..)| read(p.clone()))
-            .collect::<Result<_, _>>()?;
-        let dependencies: Vec<_> = parts
-            .iter()
-            .zip(&wasm)
             .map(
-                |((name, _, digest, export, inherit), wasm)| shoal_compose::Dependency {
+                |(name, path, digest, export, inherit)| shoal_compose::DependencyFile {
                     name,
-                    wasm,
-                    id: digest.as_deref().unwrap_or(name),
+                    path,
+                    id: digest,
                     export: export.as_deref(),
                     inherit: *inherit,
                 },
             )
             .collect();
-        shoal_compose::compose(&root, &dependencies, &shoal_api::capabilities::interfaces())
+        let denied = shoal_api::capabilities::interfaces();
+        shoal_compose::compose_files(&root, &files, &denied)
             .map(drop)
             .map_err(|r| r.to_string())
     })
