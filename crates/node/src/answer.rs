@@ -47,18 +47,14 @@ fn method_name(method: &http::Method) -> shoal_trace::Value {
 /// runtime) and as its `traceparent` (for the guest, and the node a request is forwarded
 /// to). Nothing at all while tracing is off.
 pub(crate) fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_trace::Span {
-    use shoal_trace::{SpanContext, TRACEPARENT};
+    use shoal_trace::TRACEPARENT;
     let tracer = shoal_trace::tracer();
     if !tracer.is_on() {
         return shoal_trace::Span::none();
     }
-    let parent = req
-        .headers()
-        .get(TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(SpanContext::parse);
+    let parent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
     let name = format!("{} {app}", req.method());
-    let mut span = tracer.start(name, shoal_trace::SpanKind::Server, parent);
+    let mut span = tracer.start_under(name, shoal_trace::SpanKind::Server, parent);
     span.set("http.request.method", method_name(req.method()));
     span.set("url.path", req.uri().path().to_string());
     span.set("shoal.app", app.to_string());

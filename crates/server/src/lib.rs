@@ -304,15 +304,10 @@ async fn info(State(state): State<Arc<ApiState>>) -> axum::Json<serde_json::Valu
 /// A server span `name` under the request's W3C `traceparent` (when it is a valid one);
 /// nothing while this process traces nothing.
 pub(crate) fn traced(headers: &http::HeaderMap, name: String) -> shoal_trace::Span {
-    let tracer = shoal_trace::tracer();
-    if !tracer.is_on() {
-        return shoal_trace::Span::none();
-    }
     let parent = headers
         .get(shoal_trace::TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(shoal_trace::SpanContext::parse);
-    tracer.start(name, shoal_trace::SpanKind::Server, parent)
+        .and_then(|v| v.to_str().ok());
+    shoal_trace::tracer().start_under(name, shoal_trace::SpanKind::Server, parent)
 }
 
 /// The 413 message for an upload over `limit` bytes; the CLI shows the same words.

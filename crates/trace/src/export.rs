@@ -107,6 +107,26 @@ impl Tracer {
             .map_or(0, |q| q.dropped.load(Ordering::Relaxed))
     }
 
+    /// A span starting now under the trace a `traceparent` value names (a header's, or one
+    /// kept with an object); without one, or with one that does not parse, the root of a new
+    /// trace.
+    pub fn start_under(
+        &'static self,
+        name: impl Into<Cow<'static, str>>,
+        kind: SpanKind,
+        traceparent: Option<&str>,
+    ) -> Span {
+        match &self.0 {
+            None => Span::none(),
+            Some(queue) => start(
+                queue,
+                name.into(),
+                kind,
+                traceparent.and_then(SpanContext::parse),
+            ),
+        }
+    }
+
     /// A span starting now: a child of `parent` (an incoming request's context), or the root
     /// of a new trace. Spans are started by the process's tracer ([`crate::tracer`]), which
     /// outlives them.

@@ -400,13 +400,9 @@ fn deploy_span(app: &App) -> shoal_trace::Span {
     if !tracer.is_on() {
         return shoal_trace::Span::none();
     }
-    let parent = app
-        .status
-        .trace
-        .as_deref()
-        .and_then(shoal_trace::SpanContext::parse);
     let (ns, name) = (&app.metadata.namespace, &app.metadata.name);
-    let mut span = tracer.start(format!("deploy app/{ns}/{name}"), Internal, parent);
+    let parent = app.status.trace.as_deref();
+    let mut span = tracer.start_under(format!("deploy app/{ns}/{name}"), Internal, parent);
     span.set("shoal.namespace", ns.clone());
     span.set("shoal.app", name.clone());
     span.set("shoal.generation", app.metadata.generation as i64);
