@@ -46,7 +46,7 @@ rm -rf "$work/c-gen" && wit-bindgen c "$wit" --world "$world" --out-dir "$work/c
 build_c() { # source output [extra clang flags…]; GEN and WORLD name other bindings
   local src=$1 out=$2 gen=${GEN:-$work/c-gen} world=${WORLD:-proxy} adapt=${ADAPTER:-$adapter}; shift 2
   clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wl,--strip-all \
-    -I "$gen" "$@" -o "$work/core.wasm" "$src" "$gen/$world.c" "$gen/${world}_component_type.o"
+    -I "$gen" -I "$root/examples/c" "$@" -o "$work/core.wasm" "$src" "$gen/$world.c" "$gen/${world}_component_type.o"
   wasm-tools component new "$work/core.wasm" --adapt "wasi_snapshot_preview1=$adapt" -o "$out"
   wasm-tools validate "$out"
   echo "built $out ($(stat -c %s "$out") bytes)"

@@ -5,34 +5,14 @@
 #include "proxy.h"
 #include <stdio.h>
 #include <string.h>
+#define LIST_U8 proxy_list_u8_t
+#include "respond.h"
 
 #define CALLEE "greeter.default.shoal.internal"
 
 static void set_str(proxy_string_t *s, const char *c) {
   s->ptr = (uint8_t *)c;
   s->len = strlen(c);
-}
-
-static void respond(exports_wasi_http_incoming_handler_own_response_outparam_t out,
-                    uint16_t status, const char *text) {
-  wasi_http_types_own_outgoing_response_t resp =
-      wasi_http_types_constructor_outgoing_response(wasi_http_types_constructor_fields());
-  wasi_http_types_method_outgoing_response_set_status_code(
-      wasi_http_types_borrow_outgoing_response(resp), status);
-  wasi_http_types_own_outgoing_body_t body;
-  wasi_http_types_method_outgoing_response_body(wasi_http_types_borrow_outgoing_response(resp), &body);
-  wasi_http_types_own_output_stream_t stream;
-  wasi_http_types_method_outgoing_body_write(wasi_http_types_borrow_outgoing_body(body), &stream);
-  wasi_http_types_result_own_outgoing_response_error_code_t result = {.is_err = false};
-  result.val.ok = resp;
-  wasi_http_types_static_response_outparam_set(out, &result);
-  proxy_list_u8_t bytes = {.ptr = (uint8_t *)text, .len = strlen(text)};
-  wasi_io_streams_stream_error_t err;
-  wasi_io_streams_method_output_stream_blocking_write_and_flush(
-      wasi_io_streams_borrow_output_stream(stream), &bytes, &err);
-  wasi_io_streams_output_stream_drop_own(stream);
-  wasi_http_types_error_code_t code;
-  wasi_http_types_static_outgoing_body_finish(body, NULL, &code);
 }
 
 // GET http://CALLEE/PATH: the status, and the start of the body in `body`; 0 and the error
@@ -107,10 +87,10 @@ void exports_wasi_http_incoming_handler_handle(
   int status = call(target, body, sizeof body, &error);
   if (status == 0) {
     snprintf(text, sizeof text, "front: the call to " CALLEE " failed (error code %d)\n", error);
-    respond(out, 502, text);
+    respond(out, 502, text, strlen(text));
     return;
   }
   snprintf(text, sizeof text, "front called " CALLEE " in memory, which said (%d): %s", status,
            body);
-  respond(out, 200, text);
+  respond(out, 200, text, strlen(text));
 }
