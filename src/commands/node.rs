@@ -97,8 +97,8 @@ pub fn export_traces(
     instance: &str,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let resource = vec![("service.instance.id", instance.to_string().into())];
-    let tracer = shoal_trace::Tracer::export(endpoint, "shoal", resource, shutdown.clone())
+    let resource = [("service.instance.id", instance.into())];
+    let tracer = shoal_trace::Tracer::export(endpoint, "shoal", &resource, shutdown.clone())
         .map_err(|e| anyhow::anyhow!("--otlp-endpoint: {e}"))?;
     shoal_trace::install(tracer);
     Ok(())

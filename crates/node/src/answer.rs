@@ -25,21 +25,10 @@ where
     if span.is_recording() {
         span.set("http.response.status_code", status.as_u16());
         if status.is_server_error() {
-            span.fail(status.to_string());
+            span.fail(&status.to_string());
         }
     }
     response.map(|body| ResponseBody::new(body, max_response_body, request, span).boxed_unsync())
-}
-
-/// A request method as a span attribute: the standard ones without an allocation.
-fn method_name(method: &http::Method) -> shoal_trace::Value {
-    const STANDARD: [&str; 9] = [
-        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
-    ];
-    match STANDARD.iter().find(|m| **m == method.as_str()) {
-        Some(m) => (*m).into(),
-        None => method.to_string().into(),
-    }
 }
 
 /// The server span of a request for app `app` (`app/NAME`), under the caller's `traceparent`
@@ -53,14 +42,18 @@ pub(crate) fn server_span<B>(req: &mut hyper::Request<B>, app: &str) -> shoal_tr
         return shoal_trace::Span::none();
     }
     let parent = req.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
-    let name = format!("{} {app}", req.method());
-    let mut span = tracer.start_under(name, shoal_trace::SpanKind::Server, parent);
-    span.set("http.request.method", method_name(req.method()));
-    span.set("url.path", req.uri().path().to_string());
-    span.set("shoal.app", app.to_string());
+    let method = req.method().as_str();
+    let mut span = tracer.start_under(
+        &format!("{method} {app}"),
+        shoal_trace::SpanKind::Server,
+        parent,
+    );
+    span.set("http.request.method", method);
+    span.set("url.path", req.uri().path());
+    span.set("shoal.app", app);
     if let Some(ctx) = span.context() {
         req.extensions_mut().insert(ctx);
-        if let Ok(v) = http::HeaderValue::from_str(&ctx.traceparent()) {
+        if let Ok(v) = http::HeaderValue::try_from(ctx.traceparent()) {
             req.headers_mut().insert(TRACEPARENT, v);
         }
     }

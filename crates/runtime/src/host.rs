@@ -148,13 +148,13 @@ impl WasiHttpHooks for Outgoing {
     ) -> Box<dyn Future<Output = Result<crate::Sent, wasmtime_wasi_http::Error>> + Send> {
         let mut span = match self.trace {
             Some(under) => {
-                let name = request.method().to_string();
+                let method = request.method().as_str();
                 let mut span =
-                    shoal_trace::tracer().start(name, shoal_trace::SpanKind::Client, Some(under));
-                span.set("http.request.method", request.method().to_string());
-                span.set("url.full", request.uri().to_string());
+                    shoal_trace::tracer().start(method, shoal_trace::SpanKind::Client, Some(under));
+                span.set("http.request.method", method);
+                span.set("url.full", &request.uri().to_string());
                 if let Some(ctx) = span.context()
-                    && let Ok(v) = http::HeaderValue::from_str(&ctx.traceparent())
+                    && let Ok(v) = http::HeaderValue::try_from(ctx.traceparent())
                 {
                     request.headers_mut().insert(shoal_trace::TRACEPARENT, v);
                 }
@@ -186,7 +186,7 @@ impl WasiHttpHooks for Outgoing {
                 }
                 Err(e) => {
                     metrics.outbound(started.elapsed());
-                    span.fail(e.to_string());
+                    span.fail(&e.to_string());
                 }
                 Ok((response, _)) => {
                     metrics.outbound(started.elapsed());

@@ -296,7 +296,7 @@ impl Attempt<'_> {
                     .call_handle(&mut store, req, out)
                     .await;
                 if let Err(e) = &handled {
-                    handler.fail(format!("{e:#}"));
+                    handler.fail(&format!("{e:#}"));
                 }
                 handled?;
                 wasmtime::Result::Ok(proxy)
@@ -355,7 +355,7 @@ impl Attempt<'_> {
                 store.data_mut().serve_within(within);
                 let handled = run_p3(&mut store, &proxy, req, tx).await;
                 if let Err(e) = &handled {
-                    handler.fail(format!("{e:#}"));
+                    handler.fail(&format!("{e:#}"));
                 }
                 handled
             }

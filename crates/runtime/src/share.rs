@@ -151,7 +151,7 @@ impl Shared {
             }
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
-                handler.fail(format!("{e:#}"));
+                handler.fail(&format!("{e:#}"));
                 return self.failed(&e, &ticket, permit);
             }
         };

@@ -62,13 +62,13 @@ pub(crate) async fn apply(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ApplyResponse>), ApiError> {
     let mut span = crate::traced(&headers, format!("apply app/{ns}/{name}"));
-    span.set("shoal.namespace", ns.clone());
-    span.set("shoal.app", name.clone());
+    span.set("shoal.namespace", &ns);
+    span.set("shoal.app", &name);
     let trace = span.context().map(|c| c.traceparent());
     let answer = apply_app(&state, ns, name, query, &headers, body, trace).await;
     match &answer {
-        Ok((_, Json(response))) => span.set("shoal.apply", format!("{:?}", response.result)),
-        Err(e) => span.fail(e.to_string()),
+        Ok((_, Json(response))) => span.set("shoal.apply", &format!("{:?}", response.result)),
+        Err(e) => span.fail(&e.to_string()),
     }
     answer
 }

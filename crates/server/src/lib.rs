@@ -307,7 +307,7 @@ pub(crate) fn traced(headers: &http::HeaderMap, name: String) -> shoal_trace::Sp
     let parent = headers
         .get(shoal_trace::TRACEPARENT)
         .and_then(|v| v.to_str().ok());
-    shoal_trace::tracer().start_under(name, shoal_trace::SpanKind::Server, parent)
+    shoal_trace::tracer().start_under(&name, shoal_trace::SpanKind::Server, parent)
 }
 
 /// The 413 message for an upload over `limit` bytes; the CLI shows the same words.

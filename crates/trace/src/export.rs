@@ -1,57 +1,15 @@
-//! The tracer and its exporter: spans end into a bounded buffer; one task takes them from it
-//! a batch at a time and posts each batch to the OTLP/HTTP endpoint.
-//!
-//! A request ends several spans, so what a span's end costs is what tracing every request
-//! costs: a push under a lock held for that push alone, and no wake-up of the exporter (a
-//! channel send would wake it for each span, a cross-thread wake each time) until a batch
-//! is full or its time has come.
+//! The tracer and its exporter: spans end into their threads' buffers ([`crate::queue`]);
+//! one task takes them a batch at a time and posts each batch to the OTLP/HTTP endpoint.
 
-use crate::{Span, SpanContext, SpanData, SpanKind, Value};
-use std::borrow::Cow;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use crate::queue::{BATCH_BYTES, Encoded, Queue};
+use crate::{Span, SpanContext, SpanKind, Value};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Spans waiting for export at most; past it a span is dropped.
-const QUEUE: usize = 8192;
-/// Spans per request to the endpoint at most.
-const BATCH: usize = 512;
 /// How long a span waits for its batch at most.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-
-/// Where finished spans go.
-#[derive(Debug, Default)]
-pub(crate) struct Queue {
-    spans: Mutex<Vec<SpanData>>,
-    /// Woken when a batch is full.
-    full: Notify,
-    dropped: AtomicU64,
-}
-
-impl Queue {
-    pub(crate) fn push(&self, span: SpanData) {
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        if spans.len() >= QUEUE {
-            drop(spans);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        spans.push(span);
-        let full = spans.len() == BATCH;
-        drop(spans);
-        if full {
-            self.full.notify_one();
-        }
-    }
-
-    /// Everything waiting.
-    fn take(&self) -> Vec<SpanData> {
-        let mut spans = self.spans.lock().unwrap_or_else(PoisonError::into_inner);
-        std::mem::replace(&mut *spans, Vec::with_capacity(BATCH))
-    }
-}
 
 /// Starts spans, or does nothing when tracing is off.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +31,7 @@ impl Tracer {
     pub fn export(
         endpoint: &str,
         service: &'static str,
-        resource: Vec<(&'static str, Value)>,
+        resource: &[(&str, Value<'_>)],
         shutdown: CancellationToken,
     ) -> Result<Self, String> {
         let base =
@@ -89,8 +47,9 @@ impl Tracer {
             .map_err(|e| format!("cannot make the exporter's client: {e}"))?;
         let queue = Arc::new(Queue::default());
         let url = format!("{}/v1/traces", endpoint.trim_end_matches('/'));
-        let mut resource = resource;
-        resource.insert(0, ("service.name", service.into()));
+        let mut attributes = vec![("service.name", Value::Str(service))];
+        attributes.extend_from_slice(resource);
+        let resource = crate::proto::resource(&attributes);
         tokio::spawn(run(queue.clone(), url, client, resource, shutdown));
         Ok(Self(Some(queue)))
     }
@@ -112,33 +71,23 @@ impl Tracer {
     /// trace.
     pub fn start_under(
         &'static self,
-        name: impl Into<Cow<'static, str>>,
+        name: &str,
         kind: SpanKind,
         traceparent: Option<&str>,
     ) -> Span {
         match &self.0 {
             None => Span::none(),
-            Some(queue) => start(
-                queue,
-                name.into(),
-                kind,
-                traceparent.and_then(SpanContext::parse),
-            ),
+            Some(queue) => start(queue, name, kind, traceparent.and_then(SpanContext::parse)),
         }
     }
 
     /// A span starting now: a child of `parent` (an incoming request's context), or the root
     /// of a new trace. Spans are started by the process's tracer ([`crate::tracer`]), which
     /// outlives them.
-    pub fn start(
-        &'static self,
-        name: impl Into<Cow<'static, str>>,
-        kind: SpanKind,
-        parent: Option<SpanContext>,
-    ) -> Span {
+    pub fn start(&'static self, name: &str, kind: SpanKind, parent: Option<SpanContext>) -> Span {
         match &self.0 {
             None => Span::none(),
-            Some(queue) => start(queue, name.into(), kind, parent),
+            Some(queue) => start(queue, name, kind, parent),
         }
     }
 }
@@ -150,7 +99,7 @@ pub(crate) fn span_id() -> [u8; 8] {
 
 pub(crate) fn start(
     queue: &'static Queue,
-    name: Cow<'static, str>,
+    name: &str,
     kind: SpanKind,
     parent: Option<SpanContext>,
 ) -> Span {
@@ -167,20 +116,22 @@ pub(crate) fn start(
             sampled: true,
         },
     };
-    let now = SystemTime::now();
-    Span(crate::Inner::Recording(Box::new((
+    // Most spans fit: the start's 60 bytes, a few attributes and the end.
+    let mut fields = Vec::with_capacity(256);
+    let parent = parent.map(|p| p.span_id);
+    crate::proto::span_start(
+        &mut fields,
+        &context,
+        parent.as_ref(),
+        name,
+        kind,
+        SystemTime::now(),
+    );
+    Span(crate::Inner::Recording(Box::new(crate::Recording {
         queue,
-        SpanData {
-            context,
-            parent: parent.map(|p| p.span_id),
-            name,
-            kind,
-            start: now,
-            end: now,
-            attributes: Vec::new(),
-            error: None,
-        },
-    ))))
+        context,
+        fields,
+    })))
 }
 
 /// An id that is not all zero (an all-zero id is invalid).
@@ -197,7 +148,7 @@ async fn run(
     queue: Arc<Queue>,
     url: String,
     client: reqwest::Client,
-    resource: Vec<(&'static str, Value)>,
+    resource: Vec<u8>,
     shutdown: CancellationToken,
 ) {
     let mut failing = false;
@@ -207,8 +158,10 @@ async fn run(
             () = queue.full.notified() => false,
             () = tokio::time::sleep(FLUSH_EVERY) => false,
         };
-        for batch in queue.take().chunks(BATCH) {
-            match post(&client, &url, &resource, batch).await {
+        for batch in batches(&queue.take()) {
+            let spans: usize = batch.iter().map(|e| e.count).sum();
+            let bytes: Vec<&[u8]> = batch.iter().map(|e| e.bytes.as_slice()).collect();
+            match post(&client, &url, &resource, &bytes).await {
                 Ok(()) if failing => {
                     tracing::info!("traces: {url} takes spans again");
                     failing = false;
@@ -216,7 +169,7 @@ async fn run(
                 Ok(()) => {}
                 // Said once per outage, not per batch.
                 Err(e) if !failing => {
-                    tracing::warn!("traces: {url} refused {} spans: {e}", batch.len());
+                    tracing::warn!("traces: {url} refused {spans} spans: {e}");
                     failing = true;
                 }
                 Err(_) => {}
@@ -228,13 +181,31 @@ async fn run(
     }
 }
 
+/// The threads' buffers in requests of about [`BATCH_BYTES`] (a buffer is never split: a
+/// request holds at most a batch and one buffer).
+fn batches(taken: &[Encoded]) -> Vec<&[Encoded]> {
+    let mut out = Vec::new();
+    let (mut from, mut bytes) = (0, 0);
+    for (i, e) in taken.iter().enumerate() {
+        bytes += e.bytes.len();
+        if bytes >= BATCH_BYTES {
+            out.push(&taken[from..=i]);
+            (from, bytes) = (i + 1, 0);
+        }
+    }
+    if from < taken.len() {
+        out.push(&taken[from..]);
+    }
+    out
+}
+
 async fn post(
     client: &reqwest::Client,
     url: &str,
-    resource: &[(&'static str, Value)],
-    batch: &[SpanData],
+    resource: &[u8],
+    spans: &[&[u8]],
 ) -> Result<(), String> {
-    let body = crate::proto::export_request(resource, batch);
+    let body = crate::proto::export_request(resource, spans);
     let resp = client
         .post(url)
         .header("content-type", "application/x-protobuf")
@@ -264,12 +235,7 @@ mod tests {
     #[test]
     fn a_trace_the_caller_did_not_sample_is_carried_on_but_not_recorded() {
         let queue: &'static Queue = Box::leak(Box::default());
-        let span = start(
-            queue,
-            "server".into(),
-            SpanKind::Server,
-            Some(parent(false)),
-        );
+        let span = start(queue, "server", SpanKind::Server, Some(parent(false)));
         assert!(!span.is_recording());
         let context = span.context().unwrap();
         assert_eq!(context.trace_id, [7; 16]);
@@ -282,9 +248,9 @@ mod tests {
         drop((span, child));
         assert!(queue.take().is_empty(), "nothing was recorded");
 
-        let sampled = start(queue, "server".into(), SpanKind::Server, Some(parent(true)));
+        let sampled = start(queue, "server", SpanKind::Server, Some(parent(true)));
         assert!(sampled.is_recording());
         drop(sampled);
-        assert_eq!(queue.take().len(), 1);
+        assert_eq!(queue.take().iter().map(|e| e.count).sum::<usize>(), 1);
     }
 }

@@ -1,9 +1,10 @@
 //! OpenTelemetry traces.
 //!
 //! A [`Tracer`] is off (the default: every call is a branch on `None`, nothing is allocated)
-//! or exports to an OTLP/HTTP endpoint (`--otlp-endpoint URL`): spans end into a bounded
-//! queue that a task batches and posts as protobuf to `URL/v1/traces`. A full queue drops
-//! spans (counted) rather than slow a request. [`SpanContext`] is the W3C trace context a
+//! or exports to an OTLP/HTTP endpoint (`--otlp-endpoint URL`): a span is encoded as it is
+//! recorded and ends into a bounded buffer of its thread, which a task takes from in batches
+//! and posts as protobuf to `URL/v1/traces`. A full buffer drops spans (counted) rather than
+//! slow a request. [`SpanContext`] is the W3C trace context a
 //! request carries in its `traceparent` header, taken from incoming requests and passed on.
 //!
 //! A process has one tracer, [`tracer`], as OpenTelemetry's SDKs have a global provider: what
@@ -13,11 +14,11 @@
 mod context;
 mod export;
 mod proto;
+mod queue;
 
 pub use context::{SpanContext, TRACEPARENT};
 pub use export::Tracer;
 
-use std::borrow::Cow;
 use std::time::SystemTime;
 
 static TRACER: std::sync::OnceLock<Tracer> = std::sync::OnceLock::new();
@@ -45,58 +46,44 @@ pub enum SpanKind {
 }
 
 /// An attribute's value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
     /// A string.
-    Str(Cow<'static, str>),
+    Str(&'a str),
     /// An integer.
     Int(i64),
     /// A flag.
     Bool(bool),
 }
 
-impl From<&'static str> for Value {
-    fn from(s: &'static str) -> Self {
-        Self::Str(Cow::Borrowed(s))
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(s: &'a str) -> Self {
+        Self::Str(s)
     }
 }
 
-impl From<String> for Value {
-    fn from(s: String) -> Self {
-        Self::Str(Cow::Owned(s))
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(s: &'a String) -> Self {
+        Self::Str(s)
     }
 }
 
-impl From<i64> for Value {
+impl From<i64> for Value<'_> {
     fn from(n: i64) -> Self {
         Self::Int(n)
     }
 }
 
-impl From<u16> for Value {
+impl From<u16> for Value<'_> {
     fn from(n: u16) -> Self {
         Self::Int(n.into())
     }
 }
 
-impl From<bool> for Value {
+impl From<bool> for Value<'_> {
     fn from(b: bool) -> Self {
         Self::Bool(b)
     }
-}
-
-/// A finished span, as exported.
-#[derive(Debug, Clone)]
-pub(crate) struct SpanData {
-    pub(crate) context: SpanContext,
-    pub(crate) parent: Option<[u8; 8]>,
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) kind: SpanKind,
-    pub(crate) start: SystemTime,
-    pub(crate) end: SystemTime,
-    pub(crate) attributes: Vec<(&'static str, Value)>,
-    /// Set when the span failed, with why.
-    pub(crate) error: Option<String>,
 }
 
 /// A span being recorded: it ends, and is exported, when dropped. With tracing off it is
@@ -113,7 +100,17 @@ enum Inner {
     Off,
     /// Not sampled: only the context, passed on.
     Passed(SpanContext),
-    Recording(Box<(&'static export::Queue, SpanData)>),
+    Recording(Box<Recording>),
+}
+
+/// A recorded span: its fields are encoded as they are given (OTLP protobuf), so that
+/// ending it is one append to its thread's export buffer.
+#[derive(Debug)]
+pub(crate) struct Recording {
+    pub(crate) queue: &'static queue::Queue,
+    pub(crate) context: SpanContext,
+    /// The `Span` message's fields so far: all but its end.
+    pub(crate) fields: Vec<u8>,
 }
 
 impl Span {
@@ -140,40 +137,39 @@ impl Span {
         match &self.0 {
             Inner::Off => None,
             Inner::Passed(context) => Some(*context),
-            Inner::Recording(s) => Some(s.1.context),
+            Inner::Recording(s) => Some(s.context),
         }
     }
 
     /// Sets attribute `key`.
-    pub fn set(&mut self, key: &'static str, value: impl Into<Value>) {
+    pub fn set<'a>(&mut self, key: &'static str, value: impl Into<Value<'a>>) {
         if let Inner::Recording(s) = &mut self.0 {
-            s.1.attributes.push((key, value.into()));
+            proto::attribute(&mut s.fields, key, &value.into());
         }
     }
 
     /// Marks the span failed, with `message`.
-    pub fn fail(&mut self, message: impl Into<String>) {
+    pub fn fail(&mut self, message: &str) {
         if let Inner::Recording(s) = &mut self.0 {
-            s.1.error = Some(message.into());
+            proto::error(&mut s.fields, message);
         }
     }
 
     /// A span of `kind` under this one, starting now.
-    pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
+    pub fn child(&self, name: &str, kind: SpanKind) -> Span {
         match &self.0 {
             Inner::Off => Span::none(),
             Inner::Passed(context) => Span::passed(*context),
-            Inner::Recording(s) => export::start(s.0, name.into(), kind, Some(s.1.context)),
+            Inner::Recording(s) => export::start(s.queue, name, kind, Some(s.context)),
         }
     }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
-        if let Inner::Recording(s) = std::mem::take(&mut self.0) {
-            let (queue, mut data) = *s;
-            data.end = SystemTime::now();
-            queue.push(data);
+        if let Inner::Recording(s) = &mut self.0 {
+            proto::span_end(&mut s.fields, SystemTime::now());
+            s.queue.push(&s.fields);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `collector/trace/v1` and `trace/v1`), written by hand for the few fields Shoal sends: the
 //! wire format is tags, varints and length-delimited bytes, and no code generator is needed.
 
-use crate::{SpanData, Value};
+use crate::{SpanContext, SpanKind, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 const VARINT: u32 = 0;
@@ -51,7 +51,7 @@ fn nanos(t: SystemTime) -> u64 {
 
 /// `KeyValue { string key = 1; AnyValue value = 2; }`, `AnyValue { string_value = 1;
 /// bool_value = 2; int_value = 3; }`.
-fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
+pub(crate) fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value<'_>) {
     message(out, field, |kv| {
         bytes(kv, 1, key.as_bytes());
         message(kv, 2, |v| match value {
@@ -68,53 +68,81 @@ fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &Value) {
     });
 }
 
-/// `Span`: trace_id 1, span_id 2, parent_span_id 4, name 5, kind 6, start 7 and end 8
-/// (fixed64 nanoseconds), attributes 9, status 15 (`message` 2, `code` 3: 2 = error).
-fn span(out: &mut Vec<u8>, s: &SpanData) {
-    message(out, 2, |m| {
-        bytes(m, 1, &s.context.trace_id);
-        bytes(m, 2, &s.context.span_id);
-        if let Some(parent) = &s.parent {
-            bytes(m, 4, parent);
-        }
-        bytes(m, 5, s.name.as_bytes());
-        tag(m, 6, VARINT);
-        varint(m, s.kind as u64);
-        tag(m, 7, FIXED64);
-        m.extend_from_slice(&nanos(s.start).to_le_bytes());
-        tag(m, 8, FIXED64);
-        m.extend_from_slice(&nanos(s.end).to_le_bytes());
-        for (k, v) in &s.attributes {
-            key_value(m, 9, k, v);
-        }
-        if let Some(error) = &s.error {
-            message(m, 15, |st| {
-                bytes(st, 2, error.as_bytes());
-                tag(st, 3, VARINT);
-                varint(st, 2);
-            });
-        }
+// `Span`: trace_id 1, span_id 2, parent_span_id 4, name 5, kind 6, start 7 and end 8
+// (fixed64 nanoseconds), attributes 9, status 15 (`message` 2, `code` 3: 2 = error). A span
+// is written as it is recorded: its start, then each attribute as it is set, its end last
+// (the order of a message's fields is free).
+
+/// The fields a span starts with.
+pub(crate) fn span_start(
+    out: &mut Vec<u8>,
+    context: &SpanContext,
+    parent: Option<&[u8; 8]>,
+    name: &str,
+    kind: SpanKind,
+    start: SystemTime,
+) {
+    bytes(out, 1, &context.trace_id);
+    bytes(out, 2, &context.span_id);
+    if let Some(parent) = parent {
+        bytes(out, 4, parent);
+    }
+    bytes(out, 5, name.as_bytes());
+    tag(out, 6, VARINT);
+    varint(out, kind as u64);
+    tag(out, 7, FIXED64);
+    out.extend_from_slice(&nanos(start).to_le_bytes());
+}
+
+/// An attribute of a span.
+pub(crate) fn attribute(out: &mut Vec<u8>, key: &str, value: &Value<'_>) {
+    key_value(out, 9, key, value);
+}
+
+/// The span failed, with `message` (a later status replaces an earlier one).
+pub(crate) fn error(out: &mut Vec<u8>, message: &str) {
+    self::message(out, 15, |st| {
+        bytes(st, 2, message.as_bytes());
+        tag(st, 3, VARINT);
+        varint(st, 2);
     });
 }
 
+/// The field a span ends with.
+pub(crate) fn span_end(out: &mut Vec<u8>, end: SystemTime) {
+    tag(out, 8, FIXED64);
+    out.extend_from_slice(&nanos(end).to_le_bytes());
+}
+
+/// A span whose fields are `span`, as a `ScopeSpans.spans` field.
+pub(crate) fn span_field(out: &mut Vec<u8>, span: &[u8]) {
+    bytes(out, 2, span);
+}
+
+/// `Resource.attributes`.
+pub(crate) fn resource(attributes: &[(&str, Value<'_>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in attributes {
+        key_value(&mut out, 1, k, v);
+    }
+    out
+}
+
 /// `ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }` of one resource
-/// (`resource` 1 with its attributes, then one `ScopeSpans` 2: `scope` 1 named `shoal`, the
-/// spans 2).
-pub(crate) fn export_request(resource: &[(&'static str, Value)], spans: &[SpanData]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256 * spans.len());
+/// (`resource` 1, the fields [`resource`] wrote, then one `ScopeSpans` 2: `scope` 1 named
+/// `shoal`, the spans 2, each as [`span_field`] wrote it).
+pub(crate) fn export_request(resource: &[u8], spans: &[&[u8]]) -> Vec<u8> {
+    let mut out =
+        Vec::with_capacity(resource.len() + 64 + spans.iter().map(|s| s.len()).sum::<usize>());
     message(&mut out, 1, |rs| {
-        message(rs, 1, |r| {
-            for (k, v) in resource {
-                key_value(r, 1, k, v);
-            }
-        });
+        bytes(rs, 1, resource);
         message(rs, 2, |ss| {
             message(ss, 1, |scope| {
                 bytes(scope, 1, b"shoal");
                 bytes(scope, 2, env!("CARGO_PKG_VERSION").as_bytes());
             });
             for s in spans {
-                span(ss, s);
+                ss.extend_from_slice(s);
             }
         });
     });

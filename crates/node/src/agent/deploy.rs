@@ -113,8 +113,8 @@ impl Agent {
             };
             let result = load.await;
             match &result {
-                Ok(loaded) => span.set("shoal.load", loaded.how.clone()),
-                Err((_, message)) => span.fail(message.clone()),
+                Ok(loaded) => span.set("shoal.load", &loaded.how),
+                Err((_, message)) => span.fail(&message),
             }
             drop(span);
             Report::Loaded {
@@ -214,9 +214,9 @@ impl Agent {
             .map_or_else(Span::none, |d| d.child("health check", Internal));
         work.spawn(async move {
             let result = crate::health::check(&http, &check.path).await;
-            span.set("url.path", check.path.clone());
+            span.set("url.path", &check.path);
             if let Err(message) = &result {
-                span.fail(message.clone());
+                span.fail(&message);
             }
             drop(span);
             Report::Checked {
@@ -272,8 +272,8 @@ impl Agent {
             return;
         };
         match end {
-            Some(Ok(how)) => span.set("shoal.serving", how.to_string()),
-            Some(Err(why)) => span.fail(why.to_string()),
+            Some(Ok(how)) => span.set("shoal.serving", &how.to_string()),
+            Some(Err(why)) => span.fail(&why.to_string()),
             None => span.set("shoal.superseded", true),
         }
     }

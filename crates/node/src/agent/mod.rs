@@ -402,9 +402,9 @@ fn deploy_span(app: &App) -> shoal_trace::Span {
     }
     let (ns, name) = (&app.metadata.namespace, &app.metadata.name);
     let parent = app.status.trace.as_deref();
-    let mut span = tracer.start_under(format!("deploy app/{ns}/{name}"), Internal, parent);
-    span.set("shoal.namespace", ns.clone());
-    span.set("shoal.app", name.clone());
+    let mut span = tracer.start_under(&format!("deploy app/{ns}/{name}"), Internal, parent);
+    span.set("shoal.namespace", ns.as_str());
+    span.set("shoal.app", name.as_str());
     span.set("shoal.generation", app.metadata.generation as i64);
     span
 }

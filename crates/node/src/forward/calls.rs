@@ -133,7 +133,7 @@ pub(crate) async fn serve_forwarded(
     }
     req.extensions_mut().insert(hop);
     let mut span = crate::answer::server_span(&mut req, app.metrics().name());
-    span.set("shoal.forwarded_call", from.to_string());
+    span.set("shoal.forwarded_call", &from.to_string());
     crate::answer::answer(&app, req, span, limits.max_response_body).await
 }
 
