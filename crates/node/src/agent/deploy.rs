@@ -114,7 +114,7 @@ impl Agent {
             let result = load.await;
             match &result {
                 Ok(loaded) => span.set("shoal.load", &loaded.how),
-                Err((_, message)) => span.fail(&message),
+                Err((_, message)) => span.fail(message),
             }
             drop(span);
             Report::Loaded {
@@ -216,7 +216,7 @@ impl Agent {
             let result = crate::health::check(&http, &check.path).await;
             span.set("url.path", &check.path);
             if let Err(message) = &result {
-                span.fail(&message);
+                span.fail(message);
             }
             drop(span);
             Report::Checked {
@@ -273,7 +273,7 @@ impl Agent {
         };
         match end {
             Some(Ok(how)) => span.set("shoal.serving", &how.to_string()),
-            Some(Err(why)) => span.fail(&why.to_string()),
+            Some(Err(why)) => span.fail(why),
             None => span.set("shoal.superseded", true),
         }
     }
