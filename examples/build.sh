@@ -75,6 +75,7 @@ wasm-tools parse "$fx/src/greet-mismatch.wat" -o "$fx/greet-mismatch.wasm"
 for n in 1:traps 2:prints 3:spins; do
   GEN=$work/init-gen WORLD=table build_c "$root/examples/init-c/table.c" "$fx/init-${n#*:}.wasm" "-DINIT_MISBEHAVES=${n%%:*}"
 done
+GEN=$work/init-gen WORLD=table build_c "$root/examples/init-c/table.c" "$fx/init-writes.wasm" -DREQUESTS_WRITE
 build_c "$root/examples/hello-c/hello.c" "$fx/hello-v2.wasm" '-DGREETING="Hello again from C"'
 build_c "$fx/src/misbehave.c" "$fx/misbehave.wasm"
 

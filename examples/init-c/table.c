@@ -85,4 +85,11 @@ void exports_wasi_http_incoming_handler_handle(
                    is_prime((uint32_t)n) ? "prime" : "not prime", primes_up_to((uint32_t)n),
                    built_by);
   respond(out, 200, text, (size_t)k);
+#ifdef REQUESTS_WRITE
+  // A fixture (tests/fixtures/init-writes.wasm): the request writes over its index, a word
+  // every other page, and over who built it; the next request, a fresh instance, must not
+  // see any of it.
+  for (uint32_t w = 0; w < WORDS; w += 1024) composite[w] = ~0ull;
+  built_by = "by a request that wrote over it";
+#endif
 }

@@ -61,6 +61,29 @@ fn every_request_starts_from_the_memory_the_init_left_and_the_snapshot_is_cached
 }
 
 #[test]
+fn what_a_request_writes_over_the_snapshot_is_gone_for_the_next_one() {
+    let node = Node::start_warm(&[]);
+    // A snapshot's pool slot restores only the pages its last instance wrote: this table's
+    // requests write a word every other page of the index (more runs of pages than one scan
+    // of written pages reports) and who built it, after answering.
+    node.deploy("writes", "tests/fixtures/init-writes.wasm", "/writes", INIT);
+    // 3 and 65537 are in words 0 and 1024, which every request overwrites.
+    for n in ["3", "65537", "3", "9999991", "65537"] {
+        let (status, body) = node.get(&format!("/writes/{n}"));
+        assert_eq!(status, 200, "{body}");
+        let expected = match n {
+            "3" => "3 is prime; 2 primes up to it",
+            "65537" => "65537 is prime; 6543 primes up to it",
+            _ => "9999991 is prime; 664579 primes up to it",
+        };
+        assert_eq!(
+            body,
+            format!("{expected}; index built at deploy time (spec.init)\n")
+        );
+    }
+}
+
+#[test]
 fn an_init_that_fails_fails_its_revision_with_why_and_the_last_good_one_serves_on() {
     let node = Node::start_warm(&[]);
     node.deploy("primes", TABLE, "/primes", INIT);

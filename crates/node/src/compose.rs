@@ -87,5 +87,10 @@ pub(crate) fn composed(
             let composed = shoal_compose::compose_files(&root.path, &files, &denied)?;
             Ok::<_, shoal_compose::Refusal>(std::fs::write(tmp, composed)?)
         })
+        .map(|composed| Artifact {
+            // Its instances are the snapshot's: their memory, the snapshot's image.
+            snapshot: root.snapshot,
+            ..composed
+        })
         .map_err(|r| r.to_string())
 }

@@ -36,6 +36,7 @@ pub async fn artifact(
     Ok(Artifact {
         digest: digest.to_string(),
         path,
+        snapshot: false,
     })
 }
 

@@ -68,6 +68,7 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
     let artifact = Artifact {
         digest: "sha256:bench".into(),
         path: component.to_path_buf(),
+        snapshot: false,
     };
     let loaded = runtime
         .load_http(&artifact)

@@ -16,6 +16,11 @@ pub struct Artifact {
     pub digest: String,
     /// Where the bytes are.
     pub path: PathBuf,
+    /// The file is a pre-initialised snapshot ([`Runtime::pre_initialise`]) or a composition
+    /// of one: its memory image is most of what its requests read, so its instances come
+    /// from the pool whose slots restore only the pages an instance wrote (see
+    /// [`Runtime`]'s `snapshot` engine).
+    pub snapshot: bool,
 }
 
 impl Artifact {
@@ -114,7 +119,14 @@ pub(crate) fn derived<E: From<std::io::Error>>(
         "sha256:{}",
         hex::encode(Sha256::digest(std::fs::read(&path)?))
     );
-    Ok((Artifact { digest, path }, made))
+    Ok((
+        Artifact {
+            digest,
+            path,
+            snapshot: false,
+        },
+        made,
+    ))
 }
 
 /// The names of `component`'s exports, `none` if it has none.
@@ -170,10 +182,17 @@ impl Runtime {
             self.cache_dir
                 .join(format!("{hex}-{}.{kind}.cwasm", flavor.compat))
         };
+        // A snapshot of a WASI 0.2 component resets only what its instances wrote; one of a
+        // WASI 0.3 component, as the concurrent engine's slots do (by copying).
+        let first = if artifact.snapshot {
+            &self.snapshot
+        } else {
+            &self.sync
+        };
         let flavors: &[&Flavor] = if module {
             &[&self.sync]
         } else {
-            &[&self.sync, &self.concurrent]
+            &[first, &self.concurrent]
         };
         for flavor in flavors {
             if let Some(code) = load_cached(flavor, &cached(flavor), module) {
@@ -205,7 +224,7 @@ impl Runtime {
             }
             Compiler::Here(bytes) => compile(flavor, bytes, &cached(flavor), module),
         };
-        match compiled(&self.sync) {
+        match compiled(if module { &self.sync } else { first }) {
             Err(LoadError::Compile(e)) if !module && needs_concurrency(&e) => {
                 Ok((compiled(&self.concurrent)?, false))
             }
@@ -322,6 +341,7 @@ mod tests {
             let artifact = Artifact {
                 digest: format!("sha256:{}", name.repeat(64 / name.len())),
                 path,
+                snapshot: false,
             };
             let (Code::Component(c), _) = runtime.code(&artifact).unwrap() else {
                 panic!("not a component")
@@ -337,5 +357,18 @@ mod tests {
         };
         assert!(!engine_of("a", "(component)"));
         assert!(engine_of("b", "(component (type (stream u8)))"));
+
+        // A snapshot's instances come from the pool that restores only what they wrote.
+        let path = dir.path().join("snapshot.wasm");
+        std::fs::write(&path, wat::parse_str("(component)").unwrap()).unwrap();
+        let snapshot = Artifact {
+            digest: format!("sha256:{}", "c".repeat(64)),
+            path,
+            snapshot: true,
+        };
+        let (Code::Component(c), _) = runtime.code(&snapshot).unwrap() else {
+            panic!("not a component")
+        };
+        assert!(Engine::same(c.engine(), &runtime.snapshot.engine));
     }
 }

@@ -1,6 +1,7 @@
 //! The engines: one for WASI 0.2 components and wasip1 modules, one with the component
-//! model's concurrency for WASI 0.3 components; each a pooling allocator sized per node and a
-//! linker. The epoch ticker and the compile cache location.
+//! model's concurrency for WASI 0.3 components, one for pre-initialised snapshots of WASI 0.2
+//! components; each a pooling allocator sized per node and a linker. The epoch ticker and the
+//! compile cache location.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ pub struct RuntimeConfig {
     /// hosts short of virtual address space, and to measure what the pool is worth.
     pub pooling: bool,
     /// Bytes of linear memory a warm pool slot keeps mapped (reset by copying the image back
-    /// and zeroing, not by unmapping).
+    /// and zeroing, not by unmapping; a snapshot's slots restore only the written pages).
     pub keep_resident: u64,
     /// Imports that nothing links and that are answered as denials rather than refused at
     /// load (see [`AbsentImports`]).
@@ -65,6 +66,18 @@ pub(crate) struct Flavor {
     pub(crate) compat: String,
 }
 
+/// How a pool slot's linear memory is made as it was for the next instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MemoryReset {
+    /// The image copied back and the rest zeroed, up to keep-resident (the rest unmapped): no
+    /// page faults for the next instance, at the cost of copying all the memory the last
+    /// one had. For components whose requests write much of their memory (Python's do).
+    Copy,
+    /// Only the pages the instance wrote, as the kernel tells them (`PAGEMAP_SCAN`): for a
+    /// snapshot, whose requests read a large image and write little of it.
+    Written,
+}
+
 /// Which of the two engines a linker belongs to, and so which host functions it can hold:
 /// only `Concurrent` can define functions whose WIT type is `async func` (Spin 3's
 /// interfaces, say), which only components compiled for it can import.
@@ -78,12 +91,17 @@ pub enum EngineKind {
 
 /// The wasmtime engines and linkers shared by every workload on a node.
 ///
-/// # Why two engines
+/// # Why three engines
 /// The component model's concurrency (what WASI 0.3 needs: `stream`, `future`, async
 /// exports) makes every store and call of an engine that enables it pay for it: measured on
 /// the HTTP bench, a WASI 0.2 C component served a quarter slower from such an engine. So
 /// 0.2 components and wasip1 modules compile for `sync`, an engine without it, and only
 /// components that need it (their validation says so) compile for `concurrent`.
+///
+/// How a pool resets a slot's memory is the engine's too, and no one way suits every
+/// component (see [`MemoryReset`]): `snapshot` is `sync` with the reset that suits
+/// pre-initialised snapshots. Its code is `sync`'s (one compatibility hash, one cached file);
+/// its pool is address space reserved, not memory, until a snapshot runs.
 ///
 /// # Guarantees
 /// With `pooling` (as `shoal up` runs), every instance comes from a pooling allocator (one per
@@ -96,6 +114,9 @@ pub struct Runtime {
     pub(crate) sync: Flavor,
     /// WASI 0.3 components (the component model's concurrency on).
     pub(crate) concurrent: Flavor,
+    /// Pre-initialised snapshots of WASI 0.2 components (and compositions of them): `sync`,
+    /// but a slot restores only the pages its instance wrote ([`MemoryReset::Written`]).
+    pub(crate) snapshot: Flavor,
     /// WASI preview 1 for Jobs that are core modules (on the `sync` engine).
     pub(crate) p1_linker: Arc<wasmtime::Linker<P1Host>>,
     pub(crate) cache_dir: PathBuf,
@@ -126,8 +147,9 @@ impl Runtime {
         link: impl Fn(&mut Linker<Host>, EngineKind) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let n = cfg.max_instances.max(1);
-        let sync = Flavor::new(&cfg, false, &link)?;
-        let concurrent = Flavor::new(&cfg, true, &link)?;
+        let sync = Flavor::new(&cfg, false, MemoryReset::Copy, &link)?;
+        let concurrent = Flavor::new(&cfg, true, MemoryReset::Copy, &link)?;
+        let snapshot = Flavor::new(&cfg, false, MemoryReset::Written, &link)?;
         let mut p1_linker = wasmtime::Linker::new(&sync.engine);
         wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, P1Host::wasi)?;
         // Exit codes 0–255 as the program gives them (wasmtime's preview 1 refuses 126 and
@@ -162,10 +184,12 @@ impl Runtime {
         let ticker = Arc::new(Ticker::start(&[
             sync.engine.clone(),
             concurrent.engine.clone(),
+            snapshot.engine.clone(),
         ])?);
         Ok(Self {
             sync,
             concurrent,
+            snapshot,
             p1_linker: Arc::new(p1_linker),
             cache_dir: cfg.cache_dir,
             compile_limits: cfg.compile_limits,
@@ -183,6 +207,8 @@ impl Runtime {
     pub(crate) fn flavor_of(&self, engine: &Engine) -> &Flavor {
         if Engine::same(engine, &self.concurrent.engine) {
             &self.concurrent
+        } else if Engine::same(engine, &self.snapshot.engine) {
+            &self.snapshot
         } else {
             &self.sync
         }
@@ -194,6 +220,7 @@ impl Flavor {
     fn new(
         cfg: &RuntimeConfig,
         concurrency: bool,
+        reset: MemoryReset,
         link: &impl Fn(&mut Linker<Host>, EngineKind) -> anyhow::Result<()>,
     ) -> anyhow::Result<Self> {
         let n = cfg.max_instances.max(1);
@@ -207,10 +234,17 @@ impl Flavor {
             .max_tables_per_module(4)
             // Measured: keeping these resident removes every page fault of a fresh instance.
             .linear_memory_keep_resident(usize::try_from(cfg.keep_resident).unwrap_or(usize::MAX))
-            // PAGEMAP_SCAN (reset only the dirtied pages) stays off: measured on Linux 6.18, it
-            // lifted JavaScript from 2.0× to 2.75× `wasmtime serve` at 10 MiB but cut Python
-            // from 2.2× to 1.3× (and to 1.35× at 64 MiB, against 3.2× without it): a scan stops
-            // after 32 dirty regions and everything past them is decommitted and faults again.
+            // PAGEMAP_SCAN (reset only the dirtied pages) stays off but for snapshots: measured
+            // on Linux 6.18, it lifted JavaScript from 2.0× to 2.75× `wasmtime serve` at 10 MiB
+            // but cut Python from 2.2× to 1.3× (and to 1.35× at 64 MiB, against 3.2× without
+            // it): a scan stops after 32 dirty regions and everything past them is decommitted
+            // and faults again. A snapshot's requests read its image and write a few pages:
+            // copying the image back cost the table example 1.9× hello's request, the scan 1.1×.
+            .pagemap_scan(match reset {
+                MemoryReset::Copy => wasmtime::Enabled::No,
+                // Where the kernel has no PAGEMAP_SCAN (before 6.7), by copying.
+                MemoryReset::Written => wasmtime::Enabled::Auto,
+            })
             // Slots that keep their memory between uses: those in use at the peak, plus this
             // many idle ones; so warm memory is bounded by (peak + WARM_SLOTS) × keep-resident.
             .max_unused_warm_slots(WARM_SLOTS.min(n))
@@ -314,7 +348,11 @@ mod tests {
         let config = RuntimeConfig::for_tests(dir.path(), true);
         let runtime = Runtime::new(config, |_, _| Ok(())).unwrap();
         // wasmtime counts the stack bytes it keeps resident (zeroed) only when it zeroes them.
-        for engine in [&runtime.sync.engine, &runtime.concurrent.engine] {
+        for engine in [
+            &runtime.sync.engine,
+            &runtime.concurrent.engine,
+            &runtime.snapshot.engine,
+        ] {
             let metrics = engine.pooling_allocator_metrics().unwrap();
             assert_eq!(metrics.unused_stack_bytes_resident(), Some(0));
         }

@@ -43,7 +43,7 @@ impl Runtime {
             .unwrap_or(&artifact.digest);
         let function = hex::encode(&Sha256::digest(init.function.as_bytes())[..8]);
         let name = format!("{hex}-init-{function}-{}.wasm", self.sync.compat);
-        let (snapshot, made) =
+        let (mut snapshot, made) =
             crate::code::derived(&self.cache_dir, &name, |tmp| match &self.compile_limits {
                 Some(limits) => crate::compiler::init_in_child(limits, init, &artifact.path, tmp),
                 None => {
@@ -53,6 +53,7 @@ impl Runtime {
                     Ok(std::fs::write(tmp, snapshot)?)
                 }
             })?;
+        snapshot.snapshot = true;
         Ok((
             snapshot,
             Initialised {

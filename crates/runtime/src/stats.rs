@@ -28,7 +28,12 @@ impl Runtime {
             Kind::Counter,
             self.stats.cache_hits.get(),
         );
-        let engines = [("0.2", &self.sync), ("0.3", &self.concurrent)];
+        // Snapshots are WASI 0.2 components: their pool's figures are added to `sync`'s.
+        let engines = [
+            ("0.2", &self.sync),
+            ("0.3", &self.concurrent),
+            ("0.2", &self.snapshot),
+        ];
         let pools: Vec<_> = engines
             .iter()
             .filter_map(|(wasi, flavor)| Some((*wasi, flavor.engine.pooling_allocator_metrics()?)))
@@ -58,8 +63,12 @@ impl Runtime {
         ];
         for (name, help, read) in families {
             out.family(name, help, Kind::Gauge);
-            for (wasi, pool) in &pools {
-                out.sample(name, "", &[("wasi", wasi)], read(pool));
+            for wasi in ["0.2", "0.3"] {
+                let pools = pools.iter().filter(|(w, _)| *w == wasi);
+                let mut pools = pools.map(|(_, pool)| read(pool)).peekable();
+                if pools.peek().is_some() {
+                    out.sample(name, "", &[("wasi", wasi)], pools.sum::<u64>());
+                }
             }
         }
     }
