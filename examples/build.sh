@@ -81,7 +81,7 @@ build_c "$fx/src/misbehave.c" "$fx/misbehave.wasm"
 
 # The capability probe uses its own world: wasi:http plus key-value and config imports.
 rm -rf "$work/caps-gen" && wit-bindgen c "$fx/wit" --world shoal:fixtures/caps --out-dir "$work/caps-gen" >/dev/null
-clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wl,--strip-all -I "$work/caps-gen" \
+clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor -Wl,--strip-all -I "$work/caps-gen" -I "$root/examples/c" \
   -o "$work/caps.core.wasm" "$fx/src/caps.c" "$work/caps-gen/caps.c" "$work/caps-gen/caps_component_type.o"
 # The reactor adapter (not the proxy one): the probe also reads files through wasi:filesystem.
 wasm-tools component new "$work/caps.core.wasm" --adapt "wasi_snapshot_preview1=${adapter%proxy.wasm}reactor.wasm" -o "$fx/caps.wasm"
