@@ -37,6 +37,7 @@ impl Shard {
     fn push(&self, span: &[u8]) -> Option<bool> {
         let mut waiting = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let before = waiting.bytes.len();
+        // The span's tag (one byte) and length (a varint, ten bytes at most) go before it.
         if before + span.len() + 11 > THREAD_BYTES {
             return None;
         }
