@@ -87,6 +87,7 @@ fn a_composition_that_cannot_be_is_refused_at_apply_naming_the_dependency() {
         depends(GREET, &repo_path("tests/fixtures/greet-mismatch.wasm")),
         &[
             "spec.dependencies[\"shoal:examples/greet@0.1.0\"]: the dependency's shoal:examples/greet@0.1.0 does not match",
+            "in greet: in parameter name: expected string, found u32",
         ],
     );
     // Another app's component, as it is now: the hello app exports no greet.

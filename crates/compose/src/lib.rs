@@ -254,10 +254,12 @@ pub fn compose(
             graph
                 .connect(source, Some(export), instance, index)
                 .map_err(|e| {
+                    let why = mismatch(&graph, source, export, instance, &import)
+                        .unwrap_or_else(|| format!("{e:#}"));
                     refuse(
                         field(dependency.name),
                         format!(
-                            "the dependency's {want} does not match the {import} {importer} imports: {e:#}"
+                            "the dependency's {want} does not match the {import} {importer} imports: {why}"
                         ),
                     )
                 })?;
@@ -317,6 +319,42 @@ fn export_named(
         .exports()
         .find(|(_, n, ..)| unversioned(n) == unversioned(name))
         .map(|(index, ..)| index)
+}
+
+/// Where export `export` of `source` differs from import `import` of `importer`, as the
+/// component model's type check says it (`in greet: in parameter name: expected string,
+/// found u32`); `None` when it finds no difference (the graph refused the connection for
+/// something else).
+fn mismatch(
+    graph: &CompositionGraph<'_>,
+    source: InstanceId,
+    export: ExportIndex,
+    importer: InstanceId,
+    import: &str,
+) -> Option<String> {
+    let (_, exporter) = graph.get_component_of_instance(source)?;
+    let (_, importer) = graph.get_component_of_instance(importer)?;
+    let (name, ..) = exporter.export(export)?;
+    let exported = exporter.types().component_item_for_export(name)?.ty;
+    let imported = importer.types().component_item_for_import(import)?.ty;
+    // Every component of the graph was validated by one validator, as the check needs.
+    let mut check =
+        wasmparser::component_types::SubtypeCx::new_with_refs(exporter.types(), importer.types());
+    let error = check.component_entity_type(&exported, &imported, 0).err()?;
+    let steps: Vec<String> = error
+        .message()
+        .lines()
+        .map(|step| {
+            step.replace("type mismatch in instance export ", "in ")
+                .replace("type mismatch in function parameter ", "in parameter ")
+                .replace("type mismatch in function result", "in the result")
+                .replace("primitive ", "")
+                .replace(" found ", ", found ")
+                .replace(",, found ", ", found ")
+                .replace('`', "")
+        })
+        .collect();
+    Some(steps.join(": "))
 }
 
 fn export_names(graph: &CompositionGraph<'_>, instance: InstanceId) -> String {

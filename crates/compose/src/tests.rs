@@ -95,6 +95,11 @@ fn a_composition_that_cannot_be_is_refused_naming_the_dependency() {
     let e = refused(&[dependency(GREET, &mismatch, false)]);
     assert_eq!(e.field, "spec.dependencies[\"shoal:examples/greet@0.1.0\"]");
     assert!(e.message.contains("does not match"), "{e}");
+    assert!(
+        e.message
+            .contains("in greet: in parameter name: expected string, found u32"),
+        "{e}"
+    );
 
     let e = refused(&[
         dependency(GREET, &library, false),
