@@ -5,7 +5,9 @@
 use crate::progress::Transfers;
 use anyhow::{Context, bail};
 use shoal_api::{ComponentRef, OciRef, WasmKind};
-use shoal_manifest::spin::locked::{ContentPath, ContentRef, INLINE_MAX};
+use shoal_manifest::spin::locked::{
+    ContentPath, ContentRef, INLINE_MAX, Inherit, LockedDependency, LockedSource,
+};
 use shoal_oci::{Registry, SpinLayer, media};
 use std::path::{Path, PathBuf};
 
@@ -76,8 +78,9 @@ fn target(text: &str) -> anyhow::Result<OciRef> {
     Ok(reference)
 }
 
-/// A Spin application's locked app (JSON) and layers: each component's Wasm, each file
-/// over [`INLINE_MAX`] bytes (smaller ones are inline in the locked app, as Spin does).
+/// A Spin application's locked app (JSON) and layers: each component's Wasm and its
+/// dependencies', each file over [`INLINE_MAX`] bytes (smaller ones are inline in the
+/// locked app, as Spin does).
 async fn spin_app(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<SpinLayer>)> {
     let Some((file, text)) = super::spin::manifest_in(path) else {
         bail!(
@@ -113,6 +116,41 @@ async fn spin_app(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<SpinLayer>)> {
             media_type: media::SPIN_WASM,
             bytes: wasm,
         });
+        for (name, d) in &c.app.spec.dependencies {
+            let field = format!("{what}.dependencies.\"{name}\"");
+            let Some(ComponentRef::Path(p)) = &d.component else {
+                bail!(
+                    "{field}: a registry package; Shoal publishes dependencies from a path or another component's path"
+                );
+            };
+            let path = base.join(p);
+            let wasm = std::fs::read(&path).with_context(|| {
+                format!(
+                    "{field}: cannot read {} (paths are relative to spin.toml)",
+                    path.display()
+                )
+            })?;
+            if WasmKind::of(&wasm) != Some(WasmKind::Component) {
+                bail!("{field}: {} is not a WebAssembly component", path.display());
+            }
+            let dependency = LockedDependency {
+                source: LockedSource {
+                    content_type: "application/wasm".into(),
+                    content: ContentRef::of(&wasm),
+                },
+                export: d.export.clone(),
+                inherit: if d.inherit_capabilities {
+                    Inherit::All
+                } else {
+                    Inherit::default()
+                },
+            };
+            entry.dependencies.insert(name.clone(), dependency);
+            layers.push(SpinLayer {
+                media_type: media::SPIN_WASM,
+                bytes: wasm,
+            });
+        }
         for (rel, full) in files {
             let bytes = std::fs::read(&full)
                 .with_context(|| format!("{what}.files: {}", full.display()))?;

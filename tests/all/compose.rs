@@ -113,13 +113,13 @@ fn a_composition_that_cannot_be_is_refused_at_apply_naming_the_dependency() {
     assert!(!node.ok(&["get", "apps"]).contains("bad"));
 }
 
-#[test]
-fn a_spin_components_dependencies_are_composed_as_spin_composes_them() {
-    let node = Node::start_warm(&[]);
-    let dir = tempfile::tempdir().unwrap();
+/// A Spin application in `dir` whose components depend on the C example's library: by
+/// path, through another component, and by path inheriting the component's capabilities
+/// (reaching `ingress`, the node's own).
+pub(crate) fn greeters_spin_toml(dir: &std::path::Path, ingress: &str) {
     let (app, library) = (repo_path(APP), repo_path("examples/compose-c/library.wasm"));
     std::fs::write(
-        dir.path().join("spin.toml"),
+        dir.join("spin.toml"),
         format!(
             r#"spin_manifest_version = 2
 
@@ -134,8 +134,13 @@ component = "by-path"
 route = "/by-component/..."
 component = "by-component"
 
+[[trigger.http]]
+route = "/inheriting/..."
+component = "inheriting"
+
 [component.by-path]
 source = "{app}"
+allowed_outbound_hosts = ["http://{ingress}"]
 [component.by-path.dependencies]
 "shoal:examples/greet@0.1.0" = {{ path = "{library}" }}
 
@@ -144,6 +149,13 @@ source = "{app}"
 [component.by-component.dependencies]
 "shoal:examples" = {{ component = "library" }}
 
+[component.inheriting]
+source = "{app}"
+allowed_outbound_hosts = ["http://{ingress}"]
+dependencies_inherit_configuration = true
+[component.inheriting.dependencies]
+"shoal:examples/greet@0.1.0" = {{ path = "{library}" }}
+
 # A component no trigger serves: only a dependency of the others.
 [component.library]
 source = "{library}"
@@ -151,11 +163,11 @@ source = "{library}"
         ),
     )
     .unwrap();
-    node.ok(&[
-        "apply",
-        "-f",
-        &dir.path().join("spin.toml").display().to_string(),
-    ]);
+}
+
+/// What the applications of [`greeters_spin_toml`] answer: each calls its library, and only
+/// the inheriting one's library may reach the ingress.
+pub(crate) fn greeters_answer(node: &Node) {
     for (app, path) in [
         ("greeters-by-path", "/by-path/Ada"),
         ("greeters-by-component", "/by-component/Bo"),
@@ -169,4 +181,29 @@ source = "{library}"
             format!("the library said: Hello, {name}, from a library!\n")
         );
     }
+    node.wait_ready("greeters-inheriting");
+    let ingress = node.http.trim_start_matches("http://");
+    for (path, said) in [
+        ("/by-path", "the library said: error: HTTP-request-denied\n"),
+        ("/inheriting", "the library said: status 200\n"),
+    ] {
+        let (status, body) = node.get(&format!(
+            "{path}/fetch?url=http://{ingress}/by-component/Cy"
+        ));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body, said, "{path}");
+    }
+}
+
+#[test]
+fn a_spin_components_dependencies_are_composed_as_spin_composes_them() {
+    let node = Node::start_warm(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    greeters_spin_toml(dir.path(), node.http.trim_start_matches("http://"));
+    node.ok(&[
+        "apply",
+        "-f",
+        &dir.path().join("spin.toml").display().to_string(),
+    ]);
+    greeters_answer(&node);
 }

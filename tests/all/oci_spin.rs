@@ -344,3 +344,48 @@ message = "from a file"
         "{yaml}"
     );
 }
+
+#[test]
+fn a_spin_apps_dependencies_are_published_with_it_and_composed_from_the_registry() {
+    let registry = shoal_testkit::Registry::start();
+    let node = Node::start_warm(&[]);
+    let tmp = tempfile::tempdir().unwrap();
+    crate::compose::greeters_spin_toml(tmp.path(), node.http.trim_start_matches("http://"));
+    let tag = format!("oci://{}/spin/greeters:v1", registry.addr);
+    node.ok(&["push", "-f", tmp.path().to_str().unwrap(), &tag]);
+
+    // The library is a layer of its own, named by each dependency in the locked app.
+    let library = Digest::of(&std::fs::read(repo_path("examples/compose-c/library.wasm")).unwrap());
+    let m = manifest(&registry.addr, "spin/greeters", "v1");
+    let layers = m["layers"].as_array().unwrap();
+    assert!(
+        layers.iter().any(|l| l["digest"] == library.to_string()),
+        "{m}"
+    );
+    let locked = layers.last().unwrap()["digest"].as_str().unwrap();
+    let locked: serde_json::Value = crate::support::http_client()
+        .get(format!(
+            "http://{}/v2/spin/greeters/blobs/{locked}",
+            registry.addr
+        ))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let inheriting = locked["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "inheriting")
+        .unwrap();
+    let dependency = &inheriting["dependencies"]["shoal:examples/greet@0.1.0"];
+    assert_eq!(
+        dependency["source"]["digest"],
+        library.to_string(),
+        "{locked}"
+    );
+    assert_eq!(dependency["inherit"], "All", "{locked}");
+
+    node.ok(&["apply", "--spin", &tag, "--wait"]);
+    crate::compose::greeters_answer(&node);
+}

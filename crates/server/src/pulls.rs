@@ -156,6 +156,18 @@ async fn spin_app(
         let mut spec_app = c.app;
         spec_app.spec.component = ComponentRef::Digest(digest);
         spec_app.spec.component_source = Some(source.clone());
+        for (name, content) in &c.published_dependencies {
+            let field = format!("component.{}.dependencies.\"{name}\".source", c.id);
+            let bytes = bytes_of(&content.digest, &content.inline)
+                .map_err(|m| invalid(format!("{field}: {m}")))?;
+            if WasmKind::of(&bytes) != Some(WasmKind::Component) {
+                return Err(invalid(format!(
+                    "{field}: {} is not a WebAssembly component",
+                    content.digest
+                )));
+            }
+            keep(state, bytes).await?;
+        }
         let mut files = Vec::new();
         for f in &c.files {
             let SpinFiles::Content { path, content } = f else {

@@ -3,7 +3,8 @@
 //! manifest), another `component` of the application (that component's source), or a
 //! registry package (`version` with `registry` and `package`, pulled as the OCI artifact it
 //! maps to). `dependencies_inherit_configuration = true` lets every dependency use the
-//! component's capabilities (Spin's default, and Shoal's, is none).
+//! component's capabilities (Spin's default, and Shoal's, is none). A published
+//! application's dependencies name their content by digest, each with its own `inherit`.
 
 use super::Fail;
 use super::schema::{self, RegistrySource, Source};
@@ -13,17 +14,29 @@ use std::collections::BTreeMap;
 /// The dependencies of component `id` (`c`), whose application's components are `all`.
 ///
 /// # Errors
-/// An entry of a form Shoal does not take (a URL, a registry package without a registry, a
-/// published application's dependencies) or naming a component the manifest lacks.
+/// An entry of a form Shoal does not take (a URL, a registry package without a registry)
+/// or naming a component the manifest lacks.
 pub(crate) fn of(
     id: &str,
     c: &schema::Component,
     all: &BTreeMap<String, schema::Component>,
 ) -> Result<BTreeMap<String, Dependency>, Fail> {
+    let mut out: BTreeMap<String, Dependency> = c
+        .published_dependencies
+        .iter()
+        .map(|(name, d)| {
+            let dependency = Dependency {
+                component: Some(ComponentRef::Digest(d.content.digest.clone())),
+                app: None,
+                export: d.export.clone(),
+                inherit_capabilities: d.inherit,
+            };
+            (name.clone(), dependency)
+        })
+        .collect();
     let Some(table) = &c.dependencies else {
-        return Ok(BTreeMap::new());
+        return Ok(out);
     };
-    let mut out = BTreeMap::new();
     for (name, entry) in table {
         let at = format!("component.{id}.dependencies.\"{name}\"");
         let (component, export) = entry_source(name, entry, all).map_err(|m| (at, m))?;
@@ -55,7 +68,7 @@ fn entry_source(
         toml::Value::Table(t) => t,
         _ => {
             return Err(
-                "is not a dependency; give { path }, { component }, or { version, registry, package } (a published application's dependencies are not supported yet)".into(),
+                "is not a dependency; give { path }, { component }, or { version, registry, package }".into(),
             );
         }
     };

@@ -9,7 +9,7 @@
 //! building the manifest schema it came from and translating that as `parse` does: the same
 //! checks, the same Apps.
 
-use super::content::Content;
+use super::content::{Content, PublishedDependency};
 use super::schema::{self, FileEntry, Source};
 use super::{SpinApp, Values};
 use crate::ManifestError;
@@ -89,12 +89,50 @@ pub struct LockedComponent {
     /// Its `variables` (templates).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,
-    /// Components satisfying its imports.
+    /// Components satisfying its imports, by the import they satisfy.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub dependencies: BTreeMap<String, LockedDependency>,
+    /// Components its triggers compose with it (middleware).
     #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub dependencies: Map<String, Value>,
+    pub trigger_dependencies: Map<String, Value>,
     /// What the host must support for it.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub host_requirements: Map<String, Value>,
+}
+
+/// A component satisfying imports of another.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockedDependency {
+    /// Its Wasm.
+    pub source: LockedSource,
+    /// The export of it that satisfies the import, when not the import's own name.
+    #[serde(default)]
+    pub export: Option<String>,
+    /// Which of the component's capabilities it gets.
+    #[serde(default, skip_serializing_if = "Inherit::is_none")]
+    pub inherit: Inherit,
+}
+
+/// Which of a component's capabilities (`allowed_outbound_hosts`, `key_value_stores`, …)
+/// its dependencies get: all, or those listed (none by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Inherit {
+    /// Every capability (`dependencies_inherit_configuration = true`).
+    All,
+    /// Only these.
+    Some(Vec<String>),
+}
+
+impl Default for Inherit {
+    fn default() -> Self {
+        Self::Some(Vec::new())
+    }
+}
+
+impl Inherit {
+    fn is_none(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// A component's Wasm.
@@ -290,12 +328,35 @@ fn schema_of(locked: &LockedApp) -> Result<schema::Manifest, (String, String)> {
                 content,
             });
         }
-        let dependencies = (!c.dependencies.is_empty()).then(|| {
-            c.dependencies
-                .keys()
-                .map(|k| (k.clone(), toml::Value::Boolean(true)))
-                .collect()
-        });
+        if !c.trigger_dependencies.is_empty() {
+            return Err((
+                at("trigger_dependencies"),
+                "trigger dependencies (middleware) are not supported yet".into(),
+            ));
+        }
+        let mut published_dependencies = BTreeMap::new();
+        for (name, d) in &c.dependencies {
+            let field = at(&format!("dependencies.\"{name}\""));
+            let inherit = match &d.inherit {
+                Inherit::All => true,
+                Inherit::Some(none) if none.is_empty() => false,
+                Inherit::Some(some) => {
+                    return Err((
+                        format!("{field}.inherit"),
+                        format!(
+                            "inherits only {}; a dependency in Shoal gets all of its component's capabilities or none",
+                            some.join(", ")
+                        ),
+                    ));
+                }
+            };
+            let dependency = PublishedDependency {
+                content: d.source.content.content(&format!("{field}.source"))?,
+                export: d.export.clone(),
+                inherit,
+            };
+            published_dependencies.insert(name.clone(), dependency);
+        }
         component.insert(
             c.id.clone(),
             schema::Component {
@@ -314,8 +375,9 @@ fn schema_of(locked: &LockedApp) -> Result<schema::Manifest, (String, String)> {
                 build: None,
                 tool: None,
                 dependencies_inherit_configuration: false,
-                dependencies,
+                dependencies: None,
                 profile: None,
+                published_dependencies,
             },
         );
     }
@@ -487,7 +549,8 @@ fn locked_component(id: &str, c: &schema::Component) -> LockedComponent {
         env: c.environment.clone(),
         files: Vec::new(),
         config: c.variables.clone(),
-        dependencies: Map::new(),
+        dependencies: BTreeMap::new(),
+        trigger_dependencies: Map::new(),
         host_requirements: Map::new(),
     }
 }

@@ -20,6 +20,7 @@ mod dependencies;
 mod hosts;
 mod ids;
 pub mod locked;
+mod registry;
 mod routes;
 #[allow(
     dead_code,
@@ -30,6 +31,7 @@ mod variables;
 
 use crate::ManifestError;
 pub use content::Content;
+use registry::registry_source;
 use schema::{ComponentSpec, FileEntry, HttpTrigger, Source};
 use shoal_api::{API_VERSION, App, AppSpec, ComponentRef, Digest, ObjectMeta, OciRef, Route};
 use std::collections::BTreeMap;
@@ -64,6 +66,9 @@ pub struct SpinComponent {
     pub files: Vec<SpinFiles>,
     /// Glob patterns of files not to ship.
     pub exclude_files: Vec<String>,
+    /// The content of a published application's dependencies (`spec.dependencies` names
+    /// it by digest), by name: the caller finds their bytes.
+    pub published_dependencies: BTreeMap<String, Content>,
 }
 
 /// A component's `source`.
@@ -541,37 +546,12 @@ impl<'a> Translate<'a> {
             source,
             files,
             exclude_files: c.exclude_files.clone(),
+            published_dependencies: c
+                .published_dependencies
+                .iter()
+                .map(|(name, d)| (name.clone(), d.content.clone()))
+                .collect(),
         })
-    }
-}
-
-/// A registry package as the Wasm artifact wkg's default OCI mapping names:
-/// `oci://REGISTRY/NAMESPACE/NAME:VERSION` for package `NAMESPACE:NAME`.
-fn registry_source(r: &schema::RegistrySource) -> Result<OciRef, String> {
-    let Some(registry) = &r.registry else {
-        return Err(format!(
-            "package {}@{} names no registry, and Shoal has no default package registry; add registry = \"HOST\"",
-            r.package, r.version
-        ));
-    };
-    let Some((namespace, name)) = r.package.split_once(':') else {
-        return Err(format!("package \"{}\" must be NAMESPACE:NAME", r.package));
-    };
-    let text = format!(
-        "oci://{registry}/{namespace}/{}:{}",
-        name.replace(':', "/"),
-        r.version
-    );
-    match ComponentRef::parse(&text) {
-        Ok(ComponentRef::Oci(reference)) => Ok(reference),
-        Ok(_) => Err(format!(
-            "package {}@{} does not name an OCI artifact",
-            r.package, r.version
-        )),
-        Err(e) => Err(format!(
-            "package {}@{} at {registry}: {e}",
-            r.package, r.version
-        )),
     }
 }
 

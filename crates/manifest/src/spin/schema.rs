@@ -138,6 +138,9 @@ pub(crate) struct Component {
     pub dependencies: Option<toml::Table>,
     #[serde(default)]
     pub profile: Option<toml::Table>,
+    /// A published application's dependencies (no manifest has them), by name.
+    #[serde(skip)]
+    pub published_dependencies: BTreeMap<String, super::content::PublishedDependency>,
 }
 
 /// `source`: a path, a URL with its digest, or a registry package.

@@ -101,10 +101,6 @@ fn locked_apps_read_as_their_manifests() {
     for path in cases("tests/spin") {
         let Ok(direct) = read(&path) else { continue };
         let text = std::fs::read_to_string(&path).unwrap();
-        // A published application's dependencies are refused (lock() writes none).
-        if text.contains(".dependencies]") {
-            continue;
-        }
         let mut locked = locked::lock("spin.toml", &text).unwrap();
         for c in &mut locked.components {
             c.source.content = locked::ContentRef::of(c.id.as_bytes());
@@ -112,6 +108,25 @@ fn locked_apps_read_as_their_manifests() {
                 content: locked::ContentRef::of(b"hello"),
                 path: "static/a.txt".into(),
             }];
+            // As `shoal push -f` locks them: each dependency's content by digest.
+            let Some(direct) = direct.components.iter().find(|d| d.id == c.id) else {
+                continue;
+            };
+            for (name, d) in &direct.app.spec.dependencies {
+                let dependency = locked::LockedDependency {
+                    source: locked::LockedSource {
+                        content_type: "application/wasm".into(),
+                        content: locked::ContentRef::of(name.as_bytes()),
+                    },
+                    export: d.export.clone(),
+                    inherit: if d.inherit_capabilities {
+                        locked::Inherit::All
+                    } else {
+                        locked::Inherit::default()
+                    },
+                };
+                c.dependencies.insert(name.clone(), dependency);
+            }
         }
         let json = serde_json::to_vec(&locked).unwrap();
         let mut values = values();
@@ -142,6 +157,13 @@ fn locked_apps_read_as_their_manifests() {
             );
             let mut back = back.app.clone();
             back.spec.component = want.app.spec.component.clone();
+            for (name, d) in &mut back.spec.dependencies {
+                assert_eq!(
+                    d.component,
+                    Some(ComponentRef::Digest(Digest::of(name.as_bytes())))
+                );
+                d.component = want.app.spec.dependencies[name].component.clone();
+            }
             assert_eq!(
                 serde_json::to_value(&back).unwrap(),
                 serde_json::to_value(&want.app).unwrap(),
@@ -223,4 +245,46 @@ fn locked_apps_shoal_cannot_run_are_refused() {
         "app: trigger.redis: Shoal runs HTTP triggers only; a redis trigger has nothing to run it"
     );
     assert!(err(&|v| v["spin_lock_version"] = 2.into()).contains("2 is newer than Shoal reads"));
+    let dependency = |inherit: serde_json::Value| {
+        serde_json::json!({ "a:b/c": {
+            "source": { "content_type": "application/wasm", "digest": Digest::of(b"d").to_string() },
+            "export": null,
+            "inherit": inherit,
+        }})
+    };
+    let mut published = base.clone();
+    published["components"][0]["dependencies"] = dependency("All".into());
+    let app = locked::parse_locked(
+        "app",
+        &serde_json::to_vec(&published).unwrap(),
+        &Values::default(),
+        "default",
+    )
+    .unwrap();
+    let d = &app.components[0].app.spec.dependencies["a:b/c"];
+    assert_eq!(
+        d.component,
+        Some(ComponentRef::Digest(Digest::of(b"d"))),
+        "a published dependency is its content"
+    );
+    assert!(d.inherit_capabilities);
+    assert_eq!(
+        app.components[0].published_dependencies["a:b/c"].digest,
+        Digest::of(b"d")
+    );
+    assert_eq!(
+        err(&|v| v["components"][0]["dependencies"] =
+            dependency(serde_json::json!({"Some": ["key_value_stores"]}))),
+        "app: component.hello.dependencies.\"a:b/c\".inherit: inherits only key_value_stores; a dependency in Shoal gets all of its component's capabilities or none"
+    );
+    assert_eq!(
+        err(
+            &|v| v["components"][0]["dependencies"]["a:b/c"] = serde_json::json!({"source": {"content_type": "application/wasm", "source": "file:///x/dep.wasm"}})
+        ),
+        "app: component.hello.dependencies.\"a:b/c\".source: names file:///x/dep.wasm, not content; a locked app from disk is not a published one: apply its spin.toml"
+    );
+    assert_eq!(
+        err(&|v| v["components"][0]["trigger_dependencies"] = serde_json::json!({"http": []})),
+        "app: component.hello.trigger_dependencies: trigger dependencies (middleware) are not supported yet"
+    );
 }
