@@ -154,6 +154,41 @@ fn outbound_http_follows_the_allow_list_and_the_real_destination() {
     );
 }
 
+/// A guest that has every request denied fills its own log, not the node's: the node's log
+/// takes ten of one app's events a minute, then says the rest are in the app's log.
+#[test]
+fn an_app_cannot_flood_the_nodes_log_with_its_denials() {
+    let node = Node::start_warm(&[]);
+    node.deploy("noisy", "tests/fixtures/caps.wasm", "/noisy", "");
+    node.deploy("quiet", "tests/fixtures/caps.wasm", "/quiet", "");
+    let denied = |app: &str, n: usize| {
+        let url = format!("http://denied.example/{app}-{n}");
+        let (status, body) = node.get(&format!("/{app}/fetch?url={url}"));
+        assert_eq!(status, 502, "{body}");
+        assert!(body.contains("http-request-denied"), "{body}");
+        format!("outbound HTTP to {url} denied:")
+    };
+    let lines: Vec<String> = (1..=30).map(|n| denied("noisy", n)).collect();
+    // Another app's budget is its own; once its line is in, every earlier line is too.
+    let last = denied("quiet", 1);
+    node.stderr.wait_for(&last);
+    let log = node.stderr.text();
+    for (i, line) in lines.iter().enumerate() {
+        let want = i < 10;
+        assert_eq!(log.contains(line.as_str()), want, "{line}:\n{log}");
+    }
+    assert_eq!(
+        log.matches("10 events within a minute: the rest of this minute's are in its own log only")
+            .count(),
+        1,
+        "{log}"
+    );
+    let own = node.wait_for_log("noisy", &lines[29]);
+    for line in &lines {
+        assert!(own.contains(line.as_str()), "{line}:\n{own}");
+    }
+}
+
 #[test]
 fn keyvalue_buckets_are_granted_private_and_durable() {
     let dir = tempfile::tempdir().unwrap();

@@ -74,12 +74,7 @@ pub async fn http(
     let grants = capabilities
         .grant(&owner, WorkloadSpec::App(&app.spec))
         .await?;
-    Ok(Workload {
-        name: owner.to_string(),
-        log,
-        grants,
-        metrics,
-    })
+    Ok(Workload::new(owner.to_string(), log, grants, metrics))
 }
 
 /// Attempt `run.attempts` of `run` of `job`: the workload and its invocation. The command
@@ -120,11 +115,7 @@ pub async fn job_attempt(
         cpu: spec.limits.cpu.as_ref().map(shoal_api::DurationSpec::get),
         timeout: spec.timeout(),
     };
-    let workload = Workload {
-        name: owner.to_string(),
-        log,
-        grants,
-        metrics: AppMetrics::unlisted(&owner.to_string()),
-    };
+    let metrics = AppMetrics::unlisted(&owner.to_string());
+    let workload = Workload::new(owner.to_string(), log, grants, metrics);
     Ok((workload, invocation))
 }

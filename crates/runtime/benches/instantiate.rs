@@ -74,12 +74,12 @@ fn measure(component: &Path, pooling: bool, op: Op) -> (Duration, Duration, Dura
         .load_http(&artifact)
         .expect("the hello component loads");
     let logs = shoal_logs::LogDir::open(dir.path().join("logs"), 1 << 20).expect("log dir");
-    let workload = Workload {
-        name: "app/bench".into(),
-        log: logs.app("default", "bench"),
-        grants: Grants::default(),
-        metrics: std::sync::Arc::new(shoal_metrics::AppMetrics::new("default", "bench")),
-    };
+    let workload = Workload::new(
+        "app/bench".into(),
+        logs.app("default", "bench"),
+        Grants::default(),
+        std::sync::Arc::new(shoal_metrics::AppMetrics::new("default", "bench")),
+    );
     // The defaults of an App's limits, and a fresh instance per request unless reused.
     let serving = Serving {
         limits: Limits {

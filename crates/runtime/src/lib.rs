@@ -39,6 +39,7 @@ mod host;
 mod init;
 mod lanes;
 mod load;
+mod node_log;
 mod permit;
 mod prefetch;
 mod request;

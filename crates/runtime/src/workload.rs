@@ -25,14 +25,40 @@ pub struct Workload {
     pub grants: Grants,
     /// What it is measured by (the same for every deployment of one app on a node).
     pub metrics: Arc<AppMetrics>,
+    /// How many of its events the node's log still takes this minute.
+    node_log: crate::node_log::Budget,
 }
 
 impl Workload {
-    /// Records a runtime event about this workload: a warning in the node's log and a `shoal`
-    /// line in the workload's own log.
+    /// Workload `name` (`app/NAME`, `job/NAME`) with its log, grants and metrics.
+    pub fn new(name: String, log: Arc<AppLog>, grants: Grants, metrics: Arc<AppMetrics>) -> Self {
+        Self {
+            name,
+            log,
+            grants,
+            metrics,
+            node_log: crate::node_log::Budget::default(),
+        }
+    }
+
+    /// Records a runtime event about this workload: a `shoal` line in the workload's own log,
+    /// and a warning in the node's log — at most ten a minute,
+    /// so that a guest causing one per request does not flood the log every tenant shares.
     pub fn event(&self, message: &str) {
-        tracing::warn!(app = %self.name, "{message}");
+        use crate::node_log::Echo;
         self.log.write_line("shoal", message.as_bytes());
+        match self.node_log.admit(std::time::Instant::now()) {
+            Echo::Yes => tracing::warn!(app = %self.name, "{message}"),
+            Echo::Last => {
+                tracing::warn!(app = %self.name, "{message}");
+                tracing::warn!(
+                    app = %self.name,
+                    "{} events within a minute: the rest of this minute's are in its own log only (shoal logs)",
+                    crate::node_log::PER_MINUTE
+                );
+            }
+            Echo::No => {}
+        }
     }
 
     /// Writes `message` into the app's log only: routine, not for the node's log.
