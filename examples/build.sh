@@ -112,6 +112,14 @@ if want py3; then
   (cd "$root/examples/hello-py3" && componentize-py -d "$root/examples/wit3" -w service componentize app -o hello-py3.wasm)
   (cd "$root/examples/tool-py3" && componentize-py -d "$root/examples/wit3" -w command componentize app -o tool-py3.wasm)
   echo "built examples/hello-py3/hello-py3.wasm and examples/tool-py3/tool-py3.wasm"
+  # A 0.3 app importing the C library's interface (examples/compose-c): the 0.3 WIT and the
+  # interface, restated in greet.wit without compose-c's 0.2 worlds.
+  rm -rf "$work/compose-py3-wit" && mkdir -p "$work/compose-py3-wit/deps/greet"
+  cp -r "$root/examples/wit3/deps/." "$work/compose-py3-wit/deps/"
+  cp "$root/examples/compose-py3/greet.wit" "$work/compose-py3-wit/deps/greet/"
+  cp "$root/examples/compose-py3/world.wit" "$work/compose-py3-wit/"
+  (cd "$root/examples/compose-py3" && componentize-py -d "$work/compose-py3-wit" -w app componentize app -o app.wasm)
+  echo "built examples/compose-py3/app.wasm"
 fi
 
 # Spin's Python SDK pins its own componentize-py, so it gets a virtualenv of its own; the

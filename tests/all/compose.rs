@@ -55,6 +55,30 @@ fn the_example_calls_its_library_in_memory_and_the_library_is_denied_what_it_did
 }
 
 #[test]
+fn a_wasi_0_3_app_calls_its_wasi_0_2_library_in_memory() {
+    let node = Node::start_warm(&[]);
+    node.ok(&["apply", "-f", &repo_path("examples/compose-py3/app.yaml")]);
+    node.wait_ready("composed-py3");
+    let described = node.ok(&["describe", "app", "composed-py3"]);
+    assert!(described.contains("WASI:         0.3"), "{described}");
+    assert!(
+        described.contains("composed with its dependency"),
+        "{described}"
+    );
+    let (status, body) = node.get("/compose-py3/Ada");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "the library said: Hello, Ada, from a library!\n");
+    // The library inherits nothing: its outgoing request is denied inside the 0.3 app too.
+    let (status, body) = node.get("/compose-py3/fetch?url=http://example.com/");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, "the library said: error: HTTP-request-denied\n");
+    node.wait_for_log(
+        "composed-py3",
+        "a dependency called it, which its app did not grant it (inheritCapabilities)",
+    );
+}
+
+#[test]
 fn a_composition_that_cannot_be_is_refused_at_apply_naming_the_dependency() {
     let node = Node::start_warm(&[]);
     node.deploy("web", "examples/hello-c/hello.wasm", "/web", "");
