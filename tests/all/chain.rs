@@ -145,6 +145,76 @@ fn the_first_callers_timeout_bounds_every_hop() {
     );
 }
 
+/// A WASI 0.3 app (examples/hello-py3, whose /py3/fetch?url=U fetches U) calls and is called
+/// in memory as a 0.2 one is, under the same depth limit and the first caller's deadline.
+#[test]
+fn a_wasi_0_3_app_calls_and_is_called_in_memory_under_the_same_bounds() {
+    let node = Node::start_warm(&[]);
+    node.deploy("web", "examples/hello-c/hello.wasm", "/web", "");
+    node.deploy(
+        "slow",
+        "tests/fixtures/misbehave.wasm",
+        "/slow",
+        "  limits: {timeout: 30s}\n",
+    );
+    let spec = format!(
+        "  limits: {{timeout: 5s}}\n{}",
+        grants(&[
+            "http://web.default.shoal.internal",
+            "http://py3.default.shoal.internal",
+            "http://slow.default.shoal.internal",
+        ])
+    );
+    node.deploy("py3", "examples/hello-py3/hello-py3.wasm", "/py3", &spec);
+    let caller = grants(&["http://py3.default.shoal.internal"]);
+    node.deploy("caller", "tests/fixtures/caps.wasm", "/caller", &caller);
+
+    answers(
+        &node,
+        "/py3/fetch?url=http://web.default.shoal.internal/web/x",
+        "200 Hello from C! You asked for /web/x",
+    );
+    answers(
+        &node,
+        "/caller/fetch?url=http://py3.default.shoal.internal/py3/hello",
+        "status 200: Hello from Python (WASI 0.3)! You asked for /py3/hello",
+    );
+    node.wait_for_log(
+        "web",
+        "GET /web/x from app/py3 in memory (hop 1 of at most 10)",
+    );
+
+    // 12 nested calls of the 0.3 app to itself: the 11th hop is refused.
+    let hop = "http://py3.default.shoal.internal/py3/fetch?url=";
+    let (status, body) = node.get(&format!(
+        "/py3/fetch?url={}http://py3.default.shoal.internal/end",
+        hop.repeat(11)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("LoopDetected"), "{body}");
+    let log = node.wait_for_log("py3", "it would be hop 11 of a chain of calls between apps");
+    assert!(log.contains("(hop 10 of at most 10)"), "{log}");
+    assert!(!log.contains("(hop 11 of"), "{log}");
+
+    // The 0.3 caller's 5 s bound the callee's 20 s sleep: the callee was stopped when the
+    // caller gave up, or stopped itself at the same deadline, the chain's, not its own 30 s.
+    let (status, body) =
+        node.get("/py3/fetch?url=http://slow.default.shoal.internal/sleep?ms=20000");
+    assert_eq!(status, 504, "{body}");
+    let log = node.wait_for_log_any(
+        "slow",
+        &[
+            "the request's guest work was stopped",
+            "request stopped at the deadline of the chain of calls it is a hop of (the first caller's timeout, sooner than its own 30s)",
+        ],
+    );
+    assert!(!log.contains("request exceeded its timeout (30s)"), "{log}");
+    assert!(
+        log.contains("from app/py3 in memory (hop 1 of at most 10)"),
+        "{log}"
+    );
+}
+
 #[test]
 fn a_spin_component_calls_another_of_its_application_at_spin_internal() {
     let node = Node::start_warm(&[]);

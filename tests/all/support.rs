@@ -301,15 +301,20 @@ impl Node {
     /// Polls app (or job) `name`'s log until it holds `needle`, and returns the log. Every
     /// caller waits for a line that comes within seconds, or never.
     pub fn wait_for_log(&self, name: &str, needle: &str) -> String {
+        self.wait_for_log_any(name, &[needle])
+    }
+
+    /// [`Node::wait_for_log`] for a log that will hold one of `needles`.
+    pub fn wait_for_log_any(&self, name: &str, needles: &[&str]) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
             let log = self.ok(&["logs", name]);
-            if log.contains(needle) {
+            if needles.iter().any(|n| log.contains(n)) {
                 return log;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{needle:?} never came in:\n{log}"
+                "none of {needles:?} came in:\n{log}"
             );
             std::thread::sleep(Duration::from_millis(100));
         }

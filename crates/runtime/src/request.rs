@@ -54,7 +54,7 @@ impl Answer {
         match self {
             Answer::Response(resp) => resp.status().is_server_error(),
             Answer::Failed(Outcome::Trapped(_) | Outcome::Returned | Outcome::ErrorCode(_)) => true,
-            Answer::Failed(Outcome::CpuExceeded | Outcome::TimedOut) => false,
+            Answer::Failed(Outcome::CpuExceeded | Outcome::TimedOut(_)) => false,
         }
     }
 
@@ -65,7 +65,7 @@ impl Answer {
             Answer::Failed(Outcome::Returned) => "it returned without a response".into(),
             Answer::Failed(Outcome::ErrorCode(code)) => format!("it responded with {code}"),
             Answer::Failed(Outcome::CpuExceeded) => "it exceeded its CPU limit".into(),
-            Answer::Failed(Outcome::TimedOut) => "it timed out".into(),
+            Answer::Failed(Outcome::TimedOut(_)) => "it timed out".into(),
         }
     }
 }
@@ -77,14 +77,40 @@ pub(crate) enum Outcome {
     ErrorCode(String),
     Trapped(wasmtime::Error),
     CpuExceeded,
-    TimedOut,
+    TimedOut(Bound),
+}
+
+/// What set the deadline a request ran out of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// Its own `spec.limits.timeout`.
+    Own,
+    /// The chain of calls it is a hop of: the first caller's timeout, sooner than its own.
+    Chain,
+}
+
+/// When a try must end, and what set that.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    pub(crate) at: Instant,
+    pub(crate) bound: Bound,
+}
+
+/// The log line for a request that ran out of time (`timeout`: its own).
+pub(crate) fn timed_out(bound: Bound, timeout: Duration) -> String {
+    match bound {
+        Bound::Own => format!("request exceeded its timeout ({timeout:?})"),
+        Bound::Chain => format!(
+            "request stopped at the deadline of the chain of calls it is a hop of (the first caller's timeout, sooner than its own {timeout:?})"
+        ),
+    }
 }
 
 impl Outcome {
     /// The limit that ended the guest this way, if one did.
     pub(crate) fn limit_hit(&self) -> Option<LimitHit> {
         match self {
-            Outcome::TimedOut => Some(LimitHit::Timeout),
+            Outcome::TimedOut(_) => Some(LimitHit::Timeout),
             Outcome::CpuExceeded => Some(LimitHit::Cpu),
             _ => None,
         }
@@ -95,12 +121,7 @@ impl Outcome {
     fn cut_off(&self, limits: Limits) -> Option<String> {
         let after = "after its response began; the body was cut off there";
         Some(match self {
-            Outcome::TimedOut => {
-                format!(
-                    "request exceeded its timeout ({:?}) {after}",
-                    limits.timeout
-                )
-            }
+            Outcome::TimedOut(bound) => format!("{} {after}", timed_out(*bound, limits.timeout)),
             Outcome::CpuExceeded => {
                 format!("request exceeded its CPU limit ({:?}) {after}", limits.cpu)
             }
@@ -158,9 +179,18 @@ pub(crate) fn new_store(
 
 impl Attempt<'_> {
     /// When a try starting now must end: the app's timeout, within the chain's.
-    pub(crate) fn deadline(&self) -> Instant {
+    pub(crate) fn deadline(&self) -> Deadline {
         let own = Instant::now() + self.limits.timeout;
-        self.chain_deadline.map_or(own, |chain| own.min(chain))
+        match self.chain_deadline {
+            Some(chain) if chain < own => Deadline {
+                at: chain,
+                bound: Bound::Chain,
+            },
+            _ => Deadline {
+                at: own,
+                bound: Bound::Own,
+            },
+        }
     }
 
     /// What the instance serving a try ending at `deadline` passes on to its calls.
@@ -207,7 +237,7 @@ impl Attempt<'_> {
     /// guest.
     fn spawn<F>(
         &self,
-        deadline: Instant,
+        deadline: Deadline,
         meter: Arc<Meter>,
         permit: Permit,
         guest: F,
@@ -220,8 +250,8 @@ impl Attempt<'_> {
         let limits = self.limits;
         let task = tokio::spawn(async move {
             let held = held;
-            let outcome = match tokio::time::timeout_at(deadline, lane.run(guest, meter)).await {
-                Err(_) => Outcome::TimedOut,
+            let outcome = match tokio::time::timeout_at(deadline.at, lane.run(guest, meter)).await {
+                Err(_) => Outcome::TimedOut(deadline.bound),
                 Ok(Ok(outcome)) => outcome,
                 Ok(Err(e)) => Outcome::Trapped(wasmtime::Error::msg(format!(
                     "the busy lane lost the request: {e}"
@@ -248,7 +278,7 @@ impl Attempt<'_> {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let deadline = self.deadline();
-        let within = self.within(deadline);
+        let within = self.within(deadline.at);
         self.workload.metrics.instance(warm.is_some());
         let (mut store, proxy, served) = match warm {
             Some(w) => (w.store, Some(w.proxy), w.served),
@@ -336,7 +366,7 @@ impl Attempt<'_> {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let deadline = self.deadline();
-        let within = self.within(deadline);
+        let within = self.within(deadline.at);
         self.workload.metrics.instance(false);
         let mut store = new_store(self.component, self.workload, self.limits.memory);
         let meter = self.meter(&mut store);
@@ -388,7 +418,7 @@ impl Attempt<'_> {
     /// one, how it ended; a timeout if neither comes by `deadline`.
     async fn settle(
         &self,
-        deadline: Instant,
+        deadline: Deadline,
         rx: impl Future<Output = Result<Result<Response<Body>, String>, ()>>,
         task: JoinHandle<Outcome>,
         abandon: Abandon,
@@ -399,7 +429,7 @@ impl Attempt<'_> {
         // Until the response is handed on, going away means dropping this future: the guest's
         // work stops with it.
         let mut task = task;
-        let settled = tokio::time::timeout_at(deadline, async {
+        let settled = tokio::time::timeout_at(deadline.at, async {
             tokio::pin!(rx);
             tokio::select! {
                 biased;
@@ -424,7 +454,7 @@ impl Attempt<'_> {
             }
             Ok(Ok(Err(code))) => Outcome::ErrorCode(code),
             Ok(Err(outcome)) => outcome,
-            Err(_) => Outcome::TimedOut,
+            Err(_) => Outcome::TimedOut(deadline.bound),
         };
         // Ended by itself (or ends at the same deadline): nothing to stop.
         abandon.disarm();

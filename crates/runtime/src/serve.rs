@@ -5,7 +5,7 @@ use crate::bodies::{Body, text_response};
 use crate::component::HttpComponent;
 use crate::lanes::BusyLane;
 use crate::permit::Permit;
-use crate::request::{Answer, Attempt, Outcome, new_store};
+use crate::request::{Answer, Attempt, Bound, Outcome, new_store};
 use crate::reuse;
 use crate::scale::{Activity, ActivityState};
 use crate::share::{Served, Shared};
@@ -304,9 +304,10 @@ impl HttpApp {
     {
         let replay = replay_of(&req);
         let deadline = attempt.deadline();
-        let within = attempt.within(deadline);
+        let within = attempt.within(deadline.at);
         let req = req.map(|body| body.map_err(Into::into).boxed_unsync());
-        match shared.serve(attempt.component, req, within, permit).await {
+        let served = shared.serve(attempt.component, req, within, deadline.bound, permit);
+        match served.await {
             Served::Answered(resp) => resp,
             Served::Failed(outcome) => self.finish(Answer::Failed(outcome)),
             Served::Replay { suspect, permit } => {
@@ -368,17 +369,20 @@ impl HttpApp {
                     format!("{} failed: {code}", self.workload.name),
                 )
             }
-            Outcome::TimedOut => {
-                self.workload.event(&format!(
-                    "request exceeded its timeout ({:?})",
-                    self.limits.timeout
-                ));
+            Outcome::TimedOut(bound) => {
+                let (name, timeout) = (&self.workload.name, self.limits.timeout);
+                self.workload
+                    .event(&crate::request::timed_out(bound, timeout));
                 text_response(
                     StatusCode::GATEWAY_TIMEOUT,
-                    format!(
-                        "{} did not respond within its timeout ({:?}); raise spec.limits.timeout",
-                        self.workload.name, self.limits.timeout
-                    ),
+                    match bound {
+                        Bound::Own => format!(
+                            "{name} did not respond within its timeout ({timeout:?}); raise spec.limits.timeout"
+                        ),
+                        Bound::Chain => format!(
+                            "{name} did not respond before the deadline of the chain of calls it is a hop of; raise the first caller's spec.limits.timeout"
+                        ),
+                    },
                 )
             }
             Outcome::CpuExceeded => {

@@ -34,7 +34,7 @@ use crate::chain::Within;
 use crate::component::Prepared;
 use crate::host::Host;
 use crate::permit::Permit;
-use crate::request::{Outcome, new_store, span, traced_under};
+use crate::request::{Bound, Outcome, new_store, span, traced_under};
 use crate::reuse::{Budget, IDLE_TTL, Proof, Trust};
 use crate::ticker::EPOCH_TICK;
 use crate::workload::{Limits, Workload};
@@ -122,12 +122,13 @@ impl Shared {
     }
 
     /// Serves `req` (replayable: a safe method, no body) on a shared instance of `component`,
-    /// by `within`'s deadline, holding `permit` until its response is complete.
+    /// by `within`'s deadline (set by `bound`), holding `permit` until its response is complete.
     pub(crate) async fn serve(
         &self,
         component: &Arc<Prepared>,
         req: http::Request<Body>,
         within: Within,
+        bound: Bound,
         permit: Permit,
     ) -> Served {
         let deadline = within.deadline;
@@ -147,12 +148,12 @@ impl Shared {
         let resp = match handled {
             Err(_) => {
                 handler.fail("timed out");
-                return Served::Failed(Outcome::TimedOut);
+                return Served::Failed(Outcome::TimedOut(bound));
             }
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 handler.fail(&format!("{e:#}"));
-                return self.failed(&e, &ticket, permit);
+                return self.failed(&e, &ticket, bound, permit);
             }
         };
         let reused = ticket.reused();
@@ -173,7 +174,7 @@ impl Shared {
             match tokio::time::timeout_at(deadline, body.frame()).await {
                 Err(_) => {
                     handler.fail("timed out");
-                    return Served::Failed(Outcome::TimedOut);
+                    return Served::Failed(Outcome::TimedOut(bound));
                 }
                 Ok(None) => break true,
                 Ok(Some(Ok(frame))) => {
@@ -206,9 +207,9 @@ impl Shared {
     }
 
     /// What a request whose shared instance gave no response comes to.
-    fn failed(&self, e: &wasmtime::Error, ticket: &Ticket, permit: Permit) -> Served {
+    fn failed(&self, e: &wasmtime::Error, ticket: &Ticket, bound: Bound, permit: Permit) -> Served {
         if e.is::<ExpirationError>() {
-            return Served::Failed(Outcome::TimedOut);
+            return Served::Failed(Outcome::TimedOut(bound));
         }
         // Which request computed too long is for fresh instances to tell; reuse is not at
         // fault.
