@@ -398,12 +398,16 @@ fn in_a_cluster_a_call_to_an_app_held_by_another_node_goes_to_that_node_and_only
         crate::support::repo_path("examples/hello-c/hello.wasm"),
     );
     let manifest = format!(
-        "spin_manifest_version = 2\n[application]\nname = \"shop\"\n[[trigger.http]]\nroute = \"/shop/...\"\ncomponent = \"front\"\n[[trigger.http]]\nroute = {{ private = true }}\ncomponent = \"cart\"\n[component.front]\nsource = \"{caps}\"\nallowed_outbound_hosts = [\"http://cart.spin.internal\"]\n[component.cart]\nsource = \"{hello}\"\n"
+        "spin_manifest_version = 2\n[application]\nname = \"shop\"\n[[trigger.http]]\nroute = \"/shop/...\"\ncomponent = \"front\"\n[[trigger.http]]\nroute = {{ private = true }}\ncomponent = \"cart\"\n[[trigger.http]]\nroute = \"/api/...\"\ncomponent = \"api\"\n[component.front]\nsource = \"{caps}\"\nallowed_outbound_hosts = [\"http://cart.spin.internal\", \"http://self\"]\n[component.cart]\nsource = \"{hello}\"\n[component.api]\nsource = \"{hello}\"\n"
     );
     std::fs::write(tmp.path().join("spin.toml"), manifest).unwrap();
     srv.ok(&["apply", "-f", tmp.path().to_str().unwrap()]);
     // Spin's manifest places nothing: each component's App is placed by an edit of its spec.
-    for (app, side) in [("shop-front", "caller"), ("shop-cart", "callee")] {
+    for (app, side) in [
+        ("shop-front", "caller"),
+        ("shop-cart", "callee"),
+        ("shop-api", "callee"),
+    ] {
         let yaml = srv.ok(&["get", "app", app, "-o", "yaml"]);
         let placed = format!("spec:\n  placement: {{nodeSelector: {{side: {side}}}}}\n");
         srv.apply(&yaml.replacen("spec:\n", &placed, 1));
@@ -420,6 +424,19 @@ fn in_a_cluster_a_call_to_an_app_held_by_another_node_goes_to_that_node_and_only
         );
         let logs = srv.ok(&["logs", "shop-cart"]);
         if logs.contains("from app/shop-front through node/n2") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{logs}");
+    }
+    // `http://self` is routed by path among the components of the whole cluster.
+    loop {
+        answers(
+            &n2,
+            "/shop/fetch?url=http://self/api/x",
+            "status 200: Hello from C! You asked for /api/x",
+        );
+        let logs = srv.ok(&["logs", "shop-api"]);
+        if logs.contains("GET /api/x from app/shop-front through node/n2") {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "{logs}");

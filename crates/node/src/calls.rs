@@ -115,6 +115,26 @@ impl Directory {
         Some((c.app.clone(), c.spin.as_ref().map(|s| s.called_as.clone())))
     }
 
+    /// App `key`, as a call to `http://self` at `path` that another node routed to it gets
+    /// it: for a Spin component, with the shape of its route that `path` matches.
+    pub(crate) fn callee_routed(
+        &self,
+        key: &ObjectKey,
+        path: &str,
+    ) -> Option<(Arc<HttpApp>, Option<Arc<SpinRoute>>)> {
+        let c = self.apps.get(key)?;
+        let Some(spin) = &c.spin else {
+            return Some((c.app.clone(), None));
+        };
+        let application = (key.namespace.clone(), spin.application.clone());
+        let matched = self.applications.get(&application)?.lookup(None, path);
+        let shape = match matched {
+            Some((found, route)) if found == key => route.clone(),
+            _ => spin.called_as.clone(),
+        };
+        Some((c.app.clone(), Some(shape)))
+    }
+
     /// The Spin application app `name` of `namespace` is a component of.
     fn spin_application(&self, namespace: &str, name: &str) -> Option<String> {
         let key = ObjectKey {
@@ -172,6 +192,12 @@ pub enum Remote<'a> {
         /// The component's id.
         id: &'a str,
     },
+    /// Whichever component of Spin application `application` the request's path routes to
+    /// (`http://self`).
+    SpinSelf {
+        /// The caller's Spin application.
+        application: &'a str,
+    },
 }
 
 /// Calls to apps this node does not hold, sent to a node that does (the cluster's
@@ -209,12 +235,13 @@ impl LocalApps for InMemory {
         let Some((app, spin)) = directory.find(namespace, caller, callee, request.uri().path())
         else {
             // Held by another node of the cluster: an app by name, a Spin component by its
-            // application and id (`self`, routed by path, only among the components here).
+            // application and id, or (`self`) by its application and the request's path.
             let application = directory.spin_application(namespace, caller);
             drop(directory);
             let remote = match (callee, &application) {
                 (Callee::App { name, .. }, _) => Remote::App(name),
                 (Callee::Component(id), Some(application)) => Remote::Component { application, id },
+                (Callee::SpinSelf, Some(application)) => Remote::SpinSelf { application },
                 _ => return None,
             };
             return self.remote.get()?.forward_call(namespace, remote, request);

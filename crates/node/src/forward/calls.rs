@@ -13,14 +13,20 @@ use std::sync::Arc;
 /// (namespace, Spin application, component id): a component of a Spin application.
 pub(super) type ComponentKey = (String, String, String);
 
+/// (namespace, Spin application) → its components' routes, each naming the App.
+pub(super) type SpinRoutes = std::collections::HashMap<(String, String), crate::RouteTable<String>>;
+
 /// The header of a call between apps forwarded to the callee's node: `NAMESPACE/NAME`.
 pub const CALL: &str = "shoal-call";
 /// The hop a forwarded call is on (see [`shoal_runtime::Hop`]): its depth,
 const CALL_DEPTH: &str = "shoal-call-depth";
 /// its caller (`app/NAME`),
 const CALL_CALLER: &str = "shoal-call-caller";
-/// and the milliseconds left before the first caller's deadline.
+/// the milliseconds left before the first caller's deadline,
 const CALL_DEADLINE: &str = "shoal-call-deadline-ms";
+/// and, for a Spin component's call to `http://self`, `self`: the callee answers as the
+/// route its path matches (its `spin-*` headers), not as its first route.
+const CALL_ROUTED: &str = "shoal-call-routed";
 
 /// In a request's extensions: the connection it came on presented the certificate of this
 /// node of the cluster.
@@ -35,6 +41,7 @@ impl Forwarder {
         app: &RemoteApp,
         namespace: &str,
         name: &str,
+        routed: bool,
         mut req: http::Request<Body>,
     ) -> http::Response<Body> {
         let hop = req.extensions().get::<shoal_runtime::Hop>().cloned();
@@ -45,6 +52,9 @@ impl Forwarder {
             }
         };
         set(CALL, format!("{namespace}/{name}"));
+        if routed {
+            set(CALL_ROUTED, "self".into());
+        }
         if let Some(hop) = hop {
             set(CALL_DEPTH, hop.depth.to_string());
             set(CALL_CALLER, hop.caller.to_string());
@@ -64,9 +74,10 @@ impl crate::calls::RemoteCalls for Forwarder {
         callee: crate::calls::Remote<'_>,
         request: http::Request<Body>,
     ) -> Option<shoal_capabilities::internal::Answer> {
+        use crate::calls::Remote;
         let name = match callee {
-            crate::calls::Remote::App(name) => name.to_string(),
-            crate::calls::Remote::Component { application, id } => {
+            Remote::App(name) => name.to_string(),
+            Remote::Component { application, id } => {
                 let component = (
                     namespace.to_string(),
                     application.to_string(),
@@ -74,11 +85,22 @@ impl crate::calls::RemoteCalls for Forwarder {
                 );
                 self.components.load().get(&component)?.clone()
             }
+            Remote::SpinSelf { application } => {
+                let application = (namespace.to_string(), application.to_string());
+                let tables = self.spin_routes.load();
+                tables
+                    .get(&application)?
+                    .lookup(None, request.uri().path())?
+                    .clone()
+            }
         };
+        let routed = matches!(callee, Remote::SpinSelf { .. });
         let app = self.remote(namespace, &name)?;
         let (forwarder, namespace) = (self.clone(), namespace.to_string());
         Some(Box::pin(async move {
-            forwarder.call(&app, &namespace, &name, request).await
+            forwarder
+                .call(&app, &namespace, &name, routed, request)
+                .await
         }))
     }
 }
@@ -113,7 +135,13 @@ pub(crate) async fn serve_forwarded(
         name: name.to_string(),
     };
     let hop = hop_of(&req, &from);
-    let Some((app, spin)) = apps.load().callee(&key) else {
+    let routed = header(CALL_ROUTED) == Some("self");
+    let found = if routed {
+        apps.load().callee_routed(&key, req.uri().path())
+    } else {
+        apps.load().callee(&key)
+    };
+    let Some((app, spin)) = found else {
         return text_response(
             StatusCode::NOT_FOUND,
             format!("app/{name} of namespace {namespace} is not served on this node"),
@@ -158,7 +186,14 @@ fn hop_of<B>(req: &http::Request<B>, from: &str) -> shoal_runtime::Hop {
 /// Removes the headers a forwarded call carried its hop in (the callee sees the request as
 /// its caller sent it).
 fn strip_call_headers(headers: &mut http::HeaderMap) {
-    for name in [CALL, CALL_DEPTH, CALL_CALLER, CALL_DEADLINE, FORWARDED] {
+    for name in [
+        CALL,
+        CALL_DEPTH,
+        CALL_CALLER,
+        CALL_DEADLINE,
+        CALL_ROUTED,
+        FORWARDED,
+    ] {
         headers.remove(name);
     }
 }

@@ -156,6 +156,9 @@ pub struct Forwarder {
     /// A Spin application's components placed elsewhere: (namespace, application, id) →
     /// the App's name.
     components: Arc<ArcSwap<HashMap<calls::ComponentKey, String>>>,
+    /// A Spin application's components by route, wherever they are placed: (namespace,
+    /// application) → the App's name (`http://self`, routed by path).
+    spin_routes: Arc<ArcSwap<calls::SpinRoutes>>,
     tls: shoal_tls::rustls::ClientConfig,
     clients: Arc<std::sync::Mutex<HashMap<String, Client<Connector, Outgoing>>>>,
 }
@@ -174,6 +177,7 @@ impl Forwarder {
             table: Arc::default(),
             by_name: Arc::default(),
             components: Arc::default(),
+            spin_routes: Arc::default(),
             tls: peers.config(),
             clients: Arc::default(),
         }
@@ -448,6 +452,26 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
                 Some(((key.namespace.clone(), application, id), key.name.clone()))
             });
             forwarder.components.store(Arc::new(components.collect()));
+            let mut spin_routes: HashMap<(String, String), Vec<(shoal_api::Route, String)>> =
+                HashMap::new();
+            for (key, app) in &apps_by_key {
+                let Some(application) = app.metadata.labels.get(shoal_api::SPIN_APP_LABEL) else {
+                    continue;
+                };
+                let routes = spin_routes
+                    .entry((key.namespace.clone(), application.clone()))
+                    .or_default();
+                routes.extend(
+                    app.spec
+                        .routes
+                        .iter()
+                        .map(|r| (r.clone(), key.name.clone())),
+                );
+            }
+            let spin_routes = spin_routes
+                .into_iter()
+                .map(|(application, routes)| (application, RouteTable::new(routes)));
+            forwarder.spin_routes.store(Arc::new(spin_routes.collect()));
         }
     }
     apps.abort();
