@@ -414,31 +414,24 @@ fn in_a_cluster_a_call_to_an_app_held_by_another_node_goes_to_that_node_and_only
         srv.wait_ready(app);
     }
     // Until the node that held a component before the edit lets it go, a call may still be
-    // served there in memory: call until one is logged through the other node.
+    // served there in memory: call until one is logged through the other node. By id, and
+    // `http://self`, routed by path among the components of the whole cluster.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        answers(
-            &n2,
-            "/shop/fetch?url=http://cart.spin.internal/cart/x",
-            "status 200: Hello from C! You asked for /cart/x",
-        );
-        let logs = srv.ok(&["logs", "shop-cart"]);
-        if logs.contains("from app/shop-front through node/n2") {
-            break;
+    for (url, callee, path) in [
+        ("http://cart.spin.internal/cart/x", "shop-cart", "/cart/x"),
+        ("http://self/api/x", "shop-api", "/api/x"),
+    ] {
+        loop {
+            answers(
+                &n2,
+                &format!("/shop/fetch?url={url}"),
+                &format!("status 200: Hello from C! You asked for {path}"),
+            );
+            let logs = srv.ok(&["logs", callee]);
+            if logs.contains(&format!("GET {path} from app/shop-front through node/n2")) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{logs}");
         }
-        assert!(std::time::Instant::now() < deadline, "{logs}");
-    }
-    // `http://self` is routed by path among the components of the whole cluster.
-    loop {
-        answers(
-            &n2,
-            "/shop/fetch?url=http://self/api/x",
-            "status 200: Hello from C! You asked for /api/x",
-        );
-        let logs = srv.ok(&["logs", "shop-api"]);
-        if logs.contains("GET /api/x from app/shop-front through node/n2") {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{logs}");
     }
 }
