@@ -5,6 +5,7 @@
 use crate::progress::Transfers;
 use anyhow::{Context, bail};
 use shoal_api::{ComponentRef, OciRef, WasmKind};
+use shoal_manifest::spin::SpinSource;
 use shoal_manifest::spin::locked::{
     ContentPath, ContentRef, INLINE_MAX, Inherit, LockedDependency, LockedSource,
 };
@@ -54,7 +55,7 @@ pub async fn run(g: &crate::settings::Global, args: Args) -> anyhow::Result<()> 
             shoal_oci::push(&registry, &reference, &bytes, &bars).await?
         }
         (None, Some(spin)) => {
-            let (locked, layers) = spin_app(spin).await?;
+            let (locked, layers) = spin_app(g, spin, &args.insecure).await?;
             shoal_oci::push_spin(&registry, &reference, locked, layers, &bars).await?
         }
         (None, None) => unreachable!("checked above"),
@@ -79,9 +80,14 @@ fn target(text: &str) -> anyhow::Result<OciRef> {
 }
 
 /// A Spin application's locked app (JSON) and layers: each component's Wasm and its
-/// dependencies', each file over [`INLINE_MAX`] bytes (smaller ones are inline in the
-/// locked app, as Spin does).
-async fn spin_app(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<SpinLayer>)> {
+/// dependencies' (read from their paths, or pulled from the registries their packages name:
+/// what is published runs without them, as with `spin registry push`), each file over
+/// [`INLINE_MAX`] bytes (smaller ones are inline in the locked app, as Spin does).
+async fn spin_app(
+    g: &crate::settings::Global,
+    path: &Path,
+    insecure: &[String],
+) -> anyhow::Result<(Vec<u8>, Vec<SpinLayer>)> {
     let Some((file, text)) = super::spin::manifest_in(path) else {
         bail!(
             "{}: not a Spin manifest (a spin.toml, or a directory holding one)",
@@ -103,10 +109,13 @@ async fn spin_app(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<SpinLayer>)> {
             .with_context(|| format!("{what}: not in the locked app"))?;
         let files = super::spin::files(&base, &c)?;
         let parts = super::spin::parts(&base, &mut c).await?;
-        let Some((name, wasm)) = parts.component else {
-            bail!(
-                "{what}.source: a registry package; publish the component it names, or use a path"
-            );
+        let (name, wasm) = match (parts.component, &c.source) {
+            (Some(read), _) => read,
+            (None, SpinSource::Oci(r)) => {
+                let wasm = pulled(g, insecure, &format!("{what}.source"), r).await?;
+                (r.to_string(), wasm)
+            }
+            (None, _) => bail!("{what}.source: names no component"),
         };
         if WasmKind::of(&wasm) != Some(WasmKind::Component) {
             bail!("{what}.source: {name} is not a WebAssembly component");
@@ -118,20 +127,24 @@ async fn spin_app(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<SpinLayer>)> {
         });
         for (name, d) in &c.app.spec.dependencies {
             let field = format!("{what}.dependencies.\"{name}\"");
-            let Some(ComponentRef::Path(p)) = &d.component else {
-                bail!(
-                    "{field}: a registry package; Shoal publishes dependencies from a path or another component's path"
-                );
+            let (source, wasm) = match &d.component {
+                Some(ComponentRef::Path(p)) => {
+                    let path = base.join(p);
+                    let wasm = std::fs::read(&path).with_context(|| {
+                        format!(
+                            "{field}: cannot read {} (paths are relative to spin.toml)",
+                            path.display()
+                        )
+                    })?;
+                    (path.display().to_string(), wasm)
+                }
+                Some(ComponentRef::Oci(r)) => {
+                    (r.to_string(), pulled(g, insecure, &field, r).await?)
+                }
+                _ => bail!("{field}: names no component"),
             };
-            let path = base.join(p);
-            let wasm = std::fs::read(&path).with_context(|| {
-                format!(
-                    "{field}: cannot read {} (paths are relative to spin.toml)",
-                    path.display()
-                )
-            })?;
             if WasmKind::of(&wasm) != Some(WasmKind::Component) {
-                bail!("{field}: {} is not a WebAssembly component", path.display());
+                bail!("{field}: {source} is not a WebAssembly component");
             }
             let dependency = LockedDependency {
                 source: LockedSource {
@@ -175,6 +188,24 @@ async fn spin_app(path: &Path) -> anyhow::Result<(Vec<u8>, Vec<SpinLayer>)> {
         .collect();
     locked.components.retain(|c| served.contains(&c.id));
     Ok((serde_json::to_vec(&locked)?, layers))
+}
+
+/// The component registry package `reference` names, pulled for `field` (with the
+/// credentials `shoal login` keeps for its registry).
+async fn pulled(
+    g: &crate::settings::Global,
+    insecure: &[String],
+    field: &str,
+    reference: &OciRef,
+) -> anyhow::Result<Vec<u8>> {
+    let max = super::spin::MAX_SOURCE_BYTES;
+    let http = shoal_blobs::Fetcher::from_env(max)?;
+    let credentials = crate::credentials::for_registry(&g.data_dir(), &reference.registry)?;
+    let registry = Registry::new(&reference.registry, credentials, insecure, http);
+    let pulled = shoal_oci::pull(&registry, reference, max)
+        .await
+        .map_err(|e| anyhow::anyhow!("{field}: {reference}: {e}"))?;
+    Ok(pulled.component)
 }
 
 /// A path in the tree with `/` separators, as registries carry them.

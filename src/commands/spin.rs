@@ -118,8 +118,9 @@ pub fn files(base: &Path, c: &SpinComponent) -> anyhow::Result<Vec<(PathBuf, Pat
     )
 }
 
-/// The largest component a `{ url, digest }` source may download.
-const MAX_SOURCE_BYTES: u64 = 1 << 30;
+/// The largest component a `{ url, digest }` source may download, or `shoal push -f` pull
+/// from a registry package.
+pub const MAX_SOURCE_BYTES: u64 = 1 << 30;
 
 /// Fetches `url` (HTTP or HTTPS, trusting Mozilla's roots and those in `SSL_CERT_FILE`) and
 /// checks it is what `digest` names.

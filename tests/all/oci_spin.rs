@@ -389,3 +389,63 @@ fn a_spin_apps_dependencies_are_published_with_it_and_composed_from_the_registry
     node.ok(&["apply", "--spin", &tag, "--wait"]);
     crate::compose::greeters_answer(&node);
 }
+
+#[test]
+fn a_spin_app_whose_component_and_dependency_are_registry_packages_is_published_whole() {
+    let registry = shoal_testkit::Registry::start();
+    let node = Node::start_warm(&[]);
+    let at = |package: &str| format!("oci://{}/{package}", registry.addr);
+    // The packages shoal:greeter@1.0.0 and shoal:examples@0.1.0, as the artifacts they map to.
+    node.ok(&[
+        "push",
+        &repo_path("examples/compose-c/app.wasm"),
+        &at("shoal/greeter:1.0.0"),
+    ]);
+    node.ok(&[
+        "push",
+        &repo_path("examples/compose-c/library.wasm"),
+        &at("shoal/examples:0.1.0"),
+    ]);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("spin.toml"),
+        format!(
+            r#"spin_manifest_version = 2
+
+[application]
+name = "packaged"
+
+[[trigger.http]]
+route = "/packaged/..."
+component = "front"
+
+[component.front]
+source = {{ registry = "{r}", package = "shoal:greeter", version = "1.0.0" }}
+[component.front.dependencies]
+"shoal:examples/greet@0.1.0" = {{ registry = "{r}", package = "shoal:examples", version = "0.1.0" }}
+"#,
+            r = registry.addr
+        ),
+    )
+    .unwrap();
+    let tag = at("spin/packaged:v1");
+    node.ok(&["push", "-f", tmp.path().to_str().unwrap(), &tag]);
+    // What was published holds both components, as layers of its own.
+    let m = manifest(&registry.addr, "spin/packaged", "v1");
+    for wasm in [
+        "examples/compose-c/app.wasm",
+        "examples/compose-c/library.wasm",
+    ] {
+        let digest = Digest::of(&std::fs::read(repo_path(wasm)).unwrap()).to_string();
+        let layers = m["layers"].as_array().unwrap();
+        assert!(layers.iter().any(|l| l["digest"] == digest), "{wasm}: {m}");
+    }
+    node.ok(&["apply", "--spin", &tag, "--wait"]);
+    assert_eq!(
+        node.get("/packaged/Ada"),
+        (
+            200,
+            "the library said: Hello, Ada, from a library!\n".into()
+        )
+    );
+}
