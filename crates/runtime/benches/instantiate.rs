@@ -4,6 +4,9 @@
 //! ingress calls; and a whole request with `spec.reuse`. Prints p50/p99 per operation.
 //!
 //!     cargo bench -p shoal-runtime --bench instantiate
+//!
+//! With `SHOAL_BENCH_ONLY_REQUEST=1`, only the pooled fresh request runs (e.g. under `perf
+//! record --call-graph dwarf`).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -30,6 +33,11 @@ fn main() {
         (false, Op::Request),
         (true, Op::ReusedRequest),
     ] {
+        // For a profiler: only the pooled fresh request.
+        let only_request = std::env::var_os("SHOAL_BENCH_ONLY_REQUEST").is_some();
+        if only_request && !(pooling && op == Op::Request) {
+            continue;
+        }
         let (p50, p99, mean) = measure(&component, pooling, op);
         let name = if pooling { "pooling" } else { "on-demand" };
         let op = match op {

@@ -251,11 +251,12 @@ impl Runtime {
                 })
             }
         };
-        let exit = match tokio::time::timeout(inv.timeout, self.lane.run(guest, meter)).await {
-            Err(_) => Exit::TimedOut(inv.timeout),
-            Ok(Ok(exit)) => exit,
-            Ok(Err(e)) => Exit::Failed(format!("the busy lane lost the job: {e}")),
-        };
+        let exit =
+            match tokio::time::timeout(inv.timeout, self.lane.run(Box::pin(guest), meter)).await {
+                Err(_) => Exit::TimedOut(inv.timeout),
+                Ok(Ok(exit)) => exit,
+                Ok(Err(e)) => Exit::Failed(format!("the busy lane lost the job: {e}")),
+            };
         tracing::debug!(
             "{}: attempt {exit} after {:.1?}",
             workload.name,

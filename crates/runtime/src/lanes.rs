@@ -10,6 +10,7 @@
 //! [`Meter`] charges each request the thread CPU it used, whichever thread ran it.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 use std::task::Poll;
@@ -42,16 +43,20 @@ impl BusyLane {
     ///
     /// The move happens between two polls, so the guest never notices it; the meter must turn
     /// busy just before the guest yields (the epoch callback does this). Dropping the returned
-    /// future drops the guest, wherever it runs.
+    /// future drops the guest, wherever it runs. The guest comes boxed: its future holds a
+    /// whole request's state, which would otherwise be copied into every future holding it.
     ///
     /// # Errors
     /// The guest panicked on the lane, or the lane was shut down under it.
-    pub(crate) async fn run<F>(&self, guest: F, meter: Arc<Meter>) -> Result<F::Output, JoinError>
+    pub(crate) async fn run<F>(
+        &self,
+        mut guest: Pin<Box<F>>,
+        meter: Arc<Meter>,
+    ) -> Result<F::Output, JoinError>
     where
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let mut guest = Box::pin(guest);
         let here = std::future::poll_fn(|cx| {
             if meter.is_busy() {
                 return Poll::Ready(None);
@@ -226,7 +231,7 @@ mod tests {
         let lane = BusyLane::start(1).unwrap();
         let caller = current_thread_name();
         let ran_on = lane
-            .run(async { current_thread_name() }, Arc::default())
+            .run(Box::pin(async { current_thread_name() }), Arc::default())
             .await
             .unwrap();
         assert_eq!(ran_on, caller);
@@ -243,7 +248,7 @@ mod tests {
             tokio::task::yield_now().await;
             (before, current_thread_name())
         };
-        let (before, after) = lane.run(guest, meter).await.unwrap();
+        let (before, after) = lane.run(Box::pin(guest), meter).await.unwrap();
         assert_eq!(before, current_thread_name());
         assert_eq!(after, "shoal-busy");
     }
@@ -259,7 +264,7 @@ mod tests {
             signal.turn_busy();
             std::future::pending::<()>().await;
         };
-        let run = lane.run(guest, meter);
+        let run = lane.run(Box::pin(guest), meter);
         // The guest moves to the lane on the first poll and never finishes; give up on it.
         assert!(
             tokio::time::timeout(std::time::Duration::from_millis(1), run)

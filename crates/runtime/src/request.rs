@@ -248,6 +248,10 @@ impl Attempt<'_> {
         let lane = self.lane.clone();
         let (held, abandon) = Held::new(permit, self.workload.clone());
         let limits = self.limits;
+        // On the heap once: the guest's future holds the whole request's state (kilobytes),
+        // which the task's cell would otherwise copy in and out at spawn, poll and completion
+        // (measured: 3% of a fresh request's p50, 10% of its mean, in `cargo bench`).
+        let guest = Box::pin(guest);
         let task = tokio::spawn(async move {
             let held = held;
             let outcome = match tokio::time::timeout_at(deadline.at, lane.run(guest, meter)).await {
