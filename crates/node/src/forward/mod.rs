@@ -445,29 +445,29 @@ pub async fn run(objects: Objects, me: String, forwarder: Forwarder, shutdown: C
                 Some((key.clone(), Arc::new(remote)))
             });
             forwarder.by_name.store(Arc::new(by_name.collect()));
-            let components = apps_by_key.iter().filter_map(|(key, app)| {
-                let label = |l: &str| app.metadata.labels.get(l).cloned();
-                let application = label(shoal_api::SPIN_APP_LABEL)?;
-                let id = label(shoal_api::SPIN_COMPONENT_LABEL)?;
-                Some(((key.namespace.clone(), application, id), key.name.clone()))
-            });
-            forwarder.components.store(Arc::new(components.collect()));
+            // A Spin application's components, by id and by route (as `calls::Directory`
+            // keeps those held here).
+            let mut components = HashMap::new();
             let mut spin_routes: HashMap<(String, String), Vec<(shoal_api::Route, String)>> =
                 HashMap::new();
             for (key, app) in &apps_by_key {
-                let Some(application) = app.metadata.labels.get(shoal_api::SPIN_APP_LABEL) else {
+                let label = |l: &str| app.metadata.labels.get(l).cloned();
+                let Some(application) = label(shoal_api::SPIN_APP_LABEL) else {
                     continue;
                 };
-                let routes = spin_routes
-                    .entry((key.namespace.clone(), application.clone()))
-                    .or_default();
-                routes.extend(
-                    app.spec
-                        .routes
-                        .iter()
-                        .map(|r| (r.clone(), key.name.clone())),
-                );
+                let application = (key.namespace.clone(), application);
+                if let Some(id) = label(shoal_api::SPIN_COMPONENT_LABEL) {
+                    let component = (application.0.clone(), application.1.clone(), id);
+                    components.insert(component, key.name.clone());
+                }
+                let routes = app
+                    .spec
+                    .routes
+                    .iter()
+                    .map(|r| (r.clone(), key.name.clone()));
+                spin_routes.entry(application).or_default().extend(routes);
             }
+            forwarder.components.store(Arc::new(components));
             let spin_routes = spin_routes
                 .into_iter()
                 .map(|(application, routes)| (application, RouteTable::new(routes)));
