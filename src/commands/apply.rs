@@ -415,7 +415,7 @@ fn local_dependencies(
 
 /// What kind of WebAssembly an object's `spec.component` must be.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Needs {
+pub(crate) enum Needs {
     /// An App: a component.
     HttpComponent,
     /// A Job: a command component or a core module.
@@ -426,7 +426,7 @@ enum Needs {
 
 /// A local component path, read and checked; `None` for a digest or an image the server
 /// resolves.
-fn read_component(
+pub(crate) fn read_component(
     base: &Path,
     what: &str,
     c: &ComponentRef,

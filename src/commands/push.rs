@@ -2,13 +2,12 @@
 //! Wasm artifact; `shoal push -f spin.toml oci://…` publishes a Spin application in `spin
 //! registry push`'s format. Either prints the reference pinned to the manifest digest.
 
+use super::apply::Needs;
 use crate::progress::Transfers;
 use anyhow::{Context, bail};
 use shoal_api::{ComponentRef, OciRef, WasmKind};
 use shoal_manifest::spin::SpinSource;
-use shoal_manifest::spin::locked::{
-    ContentPath, ContentRef, INLINE_MAX, Inherit, LockedDependency, LockedSource,
-};
+use shoal_manifest::spin::locked::{ContentPath, ContentRef, INLINE_MAX, LockedDependency};
 use shoal_oci::{Registry, SpinLayer, media};
 use std::path::{Path, PathBuf};
 
@@ -127,37 +126,22 @@ async fn spin_app(
         });
         for (name, d) in &c.app.spec.dependencies {
             let field = format!("{what}.dependencies.\"{name}\"");
-            let (source, wasm) = match &d.component {
-                Some(ComponentRef::Path(p)) => {
-                    let path = base.join(p);
-                    let wasm = std::fs::read(&path).with_context(|| {
-                        format!(
-                            "{field}: cannot read {} (paths are relative to spin.toml)",
-                            path.display()
-                        )
-                    })?;
-                    (path.display().to_string(), wasm)
+            let wasm = match &d.component {
+                Some(c @ ComponentRef::Path(_)) => {
+                    // Read and checked as `shoal apply -f` reads a dependency.
+                    let read = super::apply::read_component(&base, &field, c, Needs::Component)?;
+                    read.map(|(_, wasm)| wasm).expect("a path is read")
                 }
                 Some(ComponentRef::Oci(r)) => {
-                    (r.to_string(), pulled(g, insecure, &field, r).await?)
+                    let wasm = pulled(g, insecure, &field, r).await?;
+                    if WasmKind::of(&wasm) != Some(WasmKind::Component) {
+                        bail!("{field}: {r} is not a WebAssembly component");
+                    }
+                    wasm
                 }
                 _ => bail!("{field}: names no component"),
             };
-            if WasmKind::of(&wasm) != Some(WasmKind::Component) {
-                bail!("{field}: {source} is not a WebAssembly component");
-            }
-            let dependency = LockedDependency {
-                source: LockedSource {
-                    content_type: "application/wasm".into(),
-                    content: ContentRef::of(&wasm),
-                },
-                export: d.export.clone(),
-                inherit: if d.inherit_capabilities {
-                    Inherit::All
-                } else {
-                    Inherit::default()
-                },
-            };
+            let dependency = LockedDependency::of(&wasm, d.export.clone(), d.inherit_capabilities);
             entry.dependencies.insert(name.clone(), dependency);
             layers.push(SpinLayer {
                 media_type: media::SPIN_WASM,

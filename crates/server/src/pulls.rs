@@ -15,7 +15,7 @@ use axum::extract::State;
 use axum::response::Response;
 use shoal_api::pull::{PullEvent, PullRequest, SpinPull};
 use shoal_api::{ComponentRef, Digest, FileMount, OciRef, WasmKind};
-use shoal_manifest::spin::{SpinFiles, SpinSource, Values};
+use shoal_manifest::spin::{Content, SpinFiles, SpinSource, Values};
 use shoal_oci::Registry;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -139,34 +139,31 @@ async fn spin_app(
         std::fs::read(state.blobs.path(digest))
             .map_err(|_| format!("the locked app names {digest}, which no layer holds"))
     };
+    // A component's bytes (its source, or a dependency's), checked to be one.
+    let component_of = |field: &str, content: &Content| -> Result<Vec<u8>, ApiError> {
+        let bytes = bytes_of(&content.digest, &content.inline)
+            .map_err(|m| invalid(format!("{field}: {m}")))?;
+        if WasmKind::of(&bytes) != Some(WasmKind::Component) {
+            return Err(invalid(format!(
+                "{field}: {} is not a WebAssembly component",
+                content.digest
+            )));
+        }
+        Ok(bytes)
+    };
     let mut apps = Vec::new();
     for c in app.components {
         let SpinSource::Content(wasm) = &c.source else {
             unreachable!("a locked app names content only");
         };
-        let bytes = bytes_of(&wasm.digest, &wasm.inline)
-            .map_err(|m| invalid(format!("component.{}.source: {m}", c.id)))?;
-        if WasmKind::of(&bytes) != Some(WasmKind::Component) {
-            return Err(invalid(format!(
-                "component.{}.source: {} is not a WebAssembly component",
-                c.id, wasm.digest
-            )));
-        }
+        let bytes = component_of(&format!("component.{}.source", c.id), wasm)?;
         let digest = keep(state, bytes).await?;
         let mut spec_app = c.app;
         spec_app.spec.component = ComponentRef::Digest(digest);
         spec_app.spec.component_source = Some(source.clone());
         for (name, content) in &c.published_dependencies {
             let field = format!("component.{}.dependencies.\"{name}\".source", c.id);
-            let bytes = bytes_of(&content.digest, &content.inline)
-                .map_err(|m| invalid(format!("{field}: {m}")))?;
-            if WasmKind::of(&bytes) != Some(WasmKind::Component) {
-                return Err(invalid(format!(
-                    "{field}: {} is not a WebAssembly component",
-                    content.digest
-                )));
-            }
-            keep(state, bytes).await?;
+            keep(state, component_of(&field, content)?).await?;
         }
         let mut files = Vec::new();
         for f in &c.files {

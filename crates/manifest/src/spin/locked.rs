@@ -113,6 +113,25 @@ pub struct LockedDependency {
     pub inherit: Inherit,
 }
 
+impl LockedDependency {
+    /// The dependency `wasm` as Spin publishes one: its content by digest, the `export` it
+    /// names, and all of its component's capabilities or none.
+    pub fn of(wasm: &[u8], export: Option<String>, inherit: bool) -> Self {
+        Self {
+            source: LockedSource {
+                content_type: "application/wasm".into(),
+                content: ContentRef::of(wasm),
+            },
+            export,
+            inherit: if inherit {
+                Inherit::All
+            } else {
+                Inherit::default()
+            },
+        }
+    }
+}
+
 /// Which of a component's capabilities (`allowed_outbound_hosts`, `key_value_stores`, …)
 /// its dependencies get: all, or those listed (none by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -113,18 +113,11 @@ fn locked_apps_read_as_their_manifests() {
                 continue;
             };
             for (name, d) in &direct.app.spec.dependencies {
-                let dependency = locked::LockedDependency {
-                    source: locked::LockedSource {
-                        content_type: "application/wasm".into(),
-                        content: locked::ContentRef::of(name.as_bytes()),
-                    },
-                    export: d.export.clone(),
-                    inherit: if d.inherit_capabilities {
-                        locked::Inherit::All
-                    } else {
-                        locked::Inherit::default()
-                    },
-                };
+                let dependency = locked::LockedDependency::of(
+                    name.as_bytes(),
+                    d.export.clone(),
+                    d.inherit_capabilities,
+                );
                 c.dependencies.insert(name.clone(), dependency);
             }
         }
