@@ -522,7 +522,10 @@ fn a_namespaces_instances_and_key_value_data_are_bounded_on_each_node() {
     // Another namespace's app is not.
     assert_eq!(node.get("/free/quick").0, 200);
     assert_eq!(in_flight.join().unwrap(), (200, "slept 1500 ms\n".into()));
-    assert_eq!(node.get("/other/quick").0, 200);
+    // A client that has its answer may ask again at once: the instance's slot is back by then.
+    for _ in 0..100 {
+        assert_eq!(node.get("/other/quick").0, 200);
+    }
 
     // Key-value bytes: team-a's apps together.
     let kv = "  capabilities:\n    keyvalue: [default]\n";

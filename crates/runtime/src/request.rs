@@ -233,8 +233,8 @@ impl Attempt<'_> {
 
     /// Runs `guest` (which owns the instance) on its own task, on the calling thread until it
     /// turns busy and then on the busy lane, until the request's deadline; the task holds
-    /// `permit` until it ends. Dropping the returned [`Abandon`] before disarming it stops the
-    /// guest.
+    /// `permit` until the guest is done, then tears down the fresh instance the guest leaves
+    /// (see [`Ended`]). Dropping the returned [`Abandon`] before disarming it stops the guest.
     fn spawn<F>(
         &self,
         deadline: Deadline,
@@ -243,7 +243,7 @@ impl Attempt<'_> {
         guest: F,
     ) -> (JoinHandle<Outcome>, Abandon)
     where
-        F: Future<Output = Outcome> + Send + 'static,
+        F: Future<Output = Ended> + Send + 'static,
     {
         let lane = self.lane.clone();
         let (held, abandon) = Held::new(permit, self.workload.clone());
@@ -254,14 +254,22 @@ impl Attempt<'_> {
         let guest = Box::pin(guest);
         let task = tokio::spawn(async move {
             let held = held;
-            let outcome = match tokio::time::timeout_at(deadline.at, lane.run(guest, meter)).await {
-                Err(_) => Outcome::TimedOut(deadline.bound),
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(e)) => Outcome::Trapped(wasmtime::Error::msg(format!(
+            let ended = match tokio::time::timeout_at(deadline.at, lane.run(guest, meter)).await {
+                Err(_) => Ended::Stopped(Outcome::TimedOut(deadline.bound)),
+                Ok(Ok(ended)) => ended,
+                Ok(Err(e)) => Ended::Stopped(Outcome::Trapped(wasmtime::Error::msg(format!(
                     "the busy lane lost the request: {e}"
-                ))),
+                )))),
+            };
+            let (outcome, instance) = match ended {
+                Ended::Stopped(outcome) => (outcome, None),
+                Ended::Returned(store) => (Outcome::Returned, store),
             };
             held.finish(outcome.cut_off(limits), outcome.limit_hit());
+            if let Some(store) = instance {
+                tokio::task::yield_now().await;
+                drop(store);
+            }
             outcome
         });
         let abandon = abandon(task.abort_handle());
@@ -337,18 +345,17 @@ impl Attempt<'_> {
             };
             let result = run.await;
             if let Some(limit) = this.ended(&store, &result) {
-                return limit;
+                return Ended::Stopped(limit);
             }
             match result {
-                Ok(proxy) => {
-                    if let Some(pool) = pool {
+                Ok(proxy) => match pool {
+                    Some(pool) => {
                         pool.put(reuse::Warm::new(store, proxy, served + 1));
-                        return Outcome::Returned;
+                        Ended::Returned(None)
                     }
-                    before_teardown().await;
-                    Outcome::Returned
-                }
-                Err(e) => Outcome::Trapped(e),
+                    None => Ended::Returned(Some(store)),
+                },
+                Err(e) => Ended::Stopped(Outcome::Trapped(e)),
             }
         });
         // The response arrives through the outparam, usually while the guest still streams its
@@ -397,14 +404,11 @@ impl Attempt<'_> {
             }
             .await;
             if let Some(limit) = this.ended(&store, &result) {
-                return limit;
+                return Ended::Stopped(limit);
             }
             match result {
-                Ok(()) => {
-                    before_teardown().await;
-                    Outcome::Returned
-                }
-                Err(e) => Outcome::Trapped(e),
+                Ok(()) => Ended::Returned(Some(store)),
+                Err(e) => Ended::Stopped(Outcome::Trapped(e)),
             }
         });
         let rx = async {
@@ -498,13 +502,15 @@ impl Parts {
     }
 }
 
-/// Lets whatever the guest's finished response woke — the connection writing it out, the
-/// caller of an in-memory call — run before its instance is torn down: a fresh instance's
-/// teardown (its memory reset, its stack zeroed and decommitted: half of a C hello request's
-/// CPU) is then off the response's path. The task keeps its permit until the end, so the
-/// instance still counts against the app's concurrency while it is torn down.
-async fn before_teardown() {
-    tokio::task::yield_now().await;
+/// How a guest's task ended. A guest that returned may leave its fresh instance to tear
+/// down: its task gives back the request's slots first — the guest is done, and a client that
+/// has its answer may send the next request at once — then yields, so that whatever the
+/// finished response woke (the connection writing it out, the caller of an in-memory call)
+/// runs before the teardown (memory reset, stack zeroed and decommitted: half of a C hello
+/// request's CPU) rather than after it.
+enum Ended {
+    Returned(Option<Store<Host>>),
+    Stopped(Outcome),
 }
 
 /// Runs one `wasi:http@0.3` request on `proxy` in `store`'s concurrent event loop until the
