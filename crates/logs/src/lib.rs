@@ -4,10 +4,17 @@
 //! current file would pass half the app's budget it becomes `.1` (replacing the older one), so
 //! an app never holds more than its budget on disk however much it writes.
 //! A line is `<RFC 3339 timestamp> <stream> <text>`, where stream is `stdout`, `stderr` or
-//! `shoal` (events such as traps, limit hits and denied capabilities).
+//! `shoal` (events such as traps, limit hits and denied capabilities). Lines are buffered in
+//! memory and written out within [`FLUSH_EVERY`] (see [`flush`]); a read sees every line
+//! written before it.
+
+mod flush;
+
+pub use flush::{BUFFERED, FLUSH_EVERY};
 
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -25,6 +32,7 @@ pub struct LogDir {
     root: PathBuf,
     budget: u64,
     open: Arc<Mutex<OpenLogs>>,
+    writer: Arc<flush::Writer>,
 }
 
 /// One app's log, appended to by all of its instances.
@@ -32,7 +40,18 @@ pub struct LogDir {
 pub struct AppLog {
     path: PathBuf,
     half_budget: u64,
-    file: Mutex<Option<(File, u64)>>,
+    state: Mutex<LogState>,
+    flusher: Arc<flush::Flusher>,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    /// The file and its length, once opened.
+    file: Option<(File, u64)>,
+    /// Lines not yet in the file.
+    buffered: String,
+    /// The log was removed: its lines go nowhere.
+    removed: bool,
 }
 
 impl LogDir {
@@ -46,7 +65,13 @@ impl LogDir {
             root,
             budget: budget.max(2 * MAX_LINE as u64),
             open: Arc::default(),
+            writer: Arc::new(flush::Writer::start()?),
         })
+    }
+
+    /// Writes every log's buffered lines to its file now (a node does as it stops).
+    pub fn flush(&self) {
+        self.writer.flusher.flush();
     }
 
     fn path(&self, namespace: &str, name: &str) -> PathBuf {
@@ -77,7 +102,8 @@ impl LogDir {
                 Arc::new(AppLog {
                     path: self.path(namespace, name),
                     half_budget: self.budget / 2,
-                    file: Mutex::new(None),
+                    state: Mutex::default(),
+                    flusher: self.writer.flusher.clone(),
                 })
             })
             .clone()
@@ -95,6 +121,14 @@ impl LogDir {
         tail: Option<usize>,
     ) -> std::io::Result<Vec<String>> {
         let current = self.checked_path(namespace, name)?;
+        let open = self.open.lock().expect("log table poisoned");
+        let log = open
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned();
+        drop(open);
+        if let Some(log) = log {
+            log.flush();
+        }
         let mut lines = Vec::new();
         for path in [rotated(&current), current] {
             match File::open(&path) {
@@ -130,17 +164,27 @@ impl LogDir {
         self.open
             .lock()
             .expect("log table poisoned")
-            .retain(|(ns, _), _| *ns != scope);
+            .retain(|(ns, _), log| {
+                let keep = *ns != scope;
+                if !keep {
+                    log.remove();
+                }
+                keep
+            });
         let _ = std::fs::remove_dir_all(self.root.join(scope));
     }
 
     /// Removes an app's log files.
     pub fn remove(&self, namespace: &str, name: &str) {
         let current = self.path(namespace, name);
-        self.open
+        let log = self
+            .open
             .lock()
             .expect("log table poisoned")
             .remove(&(namespace.to_string(), name.to_string()));
+        if let Some(log) = log {
+            log.remove();
+        }
         let _ = std::fs::remove_file(rotated(&current));
         let _ = std::fs::remove_file(current);
     }
@@ -176,28 +220,75 @@ pub fn line_time(line: &str) -> Option<DateTime<Utc>> {
 }
 
 impl AppLog {
-    /// Appends one line from `stream`; IO errors are reported once through tracing and dropped,
-    /// because a full disk must not fail the guest's request.
-    pub fn write_line(&self, stream: &str, text: &[u8]) {
+    /// Appends one line from `stream` (to the file within [`FLUSH_EVERY`]); IO errors are
+    /// reported through tracing and the lines dropped, because a full disk must not fail the
+    /// guest's request.
+    pub fn write_line(self: &Arc<Self>, stream: &str, text: &[u8]) {
         let text = String::from_utf8_lossy(&text[..text.len().min(MAX_LINE)]);
         let cut = if text.len() >= MAX_LINE {
             " [line cut]"
         } else {
             ""
         };
-        let line = format!(
-            "{} {stream} {}{cut}\n",
+        let mut state = self.state.lock().expect("log file poisoned");
+        if state.removed {
+            return;
+        }
+        let before = state.buffered.len();
+        let _ = writeln!(
+            state.buffered,
+            "{} {stream} {}{cut}",
             Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             text.trim_end_matches(['\n', '\r'])
         );
-        let mut guard = self.file.lock().expect("log file poisoned");
-        if let Err(e) = self.append(&mut guard, line.as_bytes()) {
-            tracing::warn!(path = %self.path.display(), "cannot write app log: {e}");
-            *guard = None;
+        // What is written out at once stays within half the budget, as a file does.
+        let limit = BUFFERED.min(usize::try_from(self.half_budget).unwrap_or(usize::MAX));
+        if state.buffered.len() > limit {
+            if before > 0 {
+                self.write_out(&mut state, before);
+            }
+            if state.buffered.len() > limit {
+                let all = state.buffered.len();
+                self.write_out(&mut state, all);
+            }
+            return;
+        }
+        if before == 0 {
+            drop(state);
+            if !self.flusher.mark(self.clone()) {
+                self.flush();
+            }
         }
     }
 
-    fn append(&self, slot: &mut Option<(File, u64)>, line: &[u8]) -> std::io::Result<()> {
+    /// Writes the buffered lines to the file.
+    fn flush(&self) {
+        let mut state = self.state.lock().expect("log file poisoned");
+        let all = state.buffered.len();
+        if all > 0 && !state.removed {
+            self.write_out(&mut state, all);
+        }
+    }
+
+    /// Drops the buffered lines and every later one: the log is gone.
+    fn remove(&self) {
+        let mut state = self.state.lock().expect("log file poisoned");
+        state.removed = true;
+        state.buffered = String::new();
+        state.file = None;
+    }
+
+    /// Writes the first `n` buffered bytes (whole lines) out and forgets them.
+    fn write_out(&self, state: &mut LogState, n: usize) {
+        let LogState { file, buffered, .. } = state;
+        if let Err(e) = self.append(file, &buffered.as_bytes()[..n]) {
+            tracing::warn!(path = %self.path.display(), "cannot write app log: {e}");
+            *file = None;
+        }
+        buffered.drain(..n);
+    }
+
+    fn append(&self, slot: &mut Option<(File, u64)>, lines: &[u8]) -> std::io::Result<()> {
         if slot.is_none() {
             if let Some(dir) = self.path.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -210,7 +301,7 @@ impl AppLog {
             *slot = Some((file, len));
         }
         let (file, len) = slot.as_mut().expect("opened above");
-        if *len + line.len() as u64 > self.half_budget {
+        if *len + lines.len() as u64 > self.half_budget {
             std::fs::rename(&self.path, rotated(&self.path))?;
             *file = OpenOptions::new()
                 .create(true)
@@ -218,8 +309,8 @@ impl AppLog {
                 .open(&self.path)?;
             *len = 0;
         }
-        file.write_all(line)?;
-        *len += line.len() as u64;
+        file.write_all(lines)?;
+        *len += lines.len() as u64;
         Ok(())
     }
 }
@@ -298,5 +389,53 @@ mod tests {
         );
         logs.remove("default", "a");
         assert!(logs.read("default", "a", None, None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn lines_reach_the_file_by_themselves_and_all_of_them_when_the_directory_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("default").join("a.log");
+        let logs = LogDir::open(dir.path().to_path_buf(), 1 << 20).unwrap();
+        let log = logs.app("default", "a");
+        log.write_line("stdout", b"first");
+        // Without a read: the writer thread writes it out (within FLUSH_EVERY).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .contains("stdout first")
+        {
+            assert!(std::time::Instant::now() < deadline, "never written out");
+            std::thread::yield_now();
+        }
+        for i in 0..1000 {
+            log.write_line("stdout", format!("line {i}").as_bytes());
+        }
+        drop(logs);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(text.lines().count(), 1001, "{text}");
+        assert!(text.ends_with(" stdout line 999\n"), "{text}");
+        // The log outlives its directory: a line written after is written at once.
+        log.write_line("stdout", b"late");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(text.ends_with(" stdout late\n"), "{text}");
+    }
+
+    #[test]
+    fn a_removed_logs_lines_go_nowhere_and_its_successor_starts_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = LogDir::open(dir.path().to_path_buf(), 1 << 20).unwrap();
+        let old = logs.app("default", "a");
+        old.write_line("stdout", b"kept");
+        assert_eq!(logs.read("default", "a", None, None).unwrap().len(), 1);
+        old.write_line("stdout", b"pending");
+        logs.remove("default", "a");
+        old.write_line("stdout", b"after");
+        logs.flush();
+        assert!(!dir.path().join("default").join("a.log").exists());
+        let new = logs.app("default", "a");
+        new.write_line("stdout", b"new");
+        let lines = logs.read("default", "a", None, None).unwrap();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].ends_with(" stdout new"), "{lines:?}");
     }
 }

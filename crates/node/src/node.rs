@@ -181,7 +181,10 @@ impl Node {
         for task in self.tasks {
             task.await.map_err(std::io::Error::other)?;
         }
-        self.ingress.await.map_err(std::io::Error::other)?
+        let ingress = self.ingress.await.map_err(std::io::Error::other)?;
+        // What the apps wrote last is on disk before the process exits.
+        self.logs.flush();
+        ingress
     }
 }
 
