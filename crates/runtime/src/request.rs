@@ -254,7 +254,8 @@ impl Attempt<'_> {
         let guest = Box::pin(guest);
         let task = tokio::spawn(async move {
             let held = held;
-            let ended = match tokio::time::timeout_at(deadline.at, lane.run(guest, meter)).await {
+            let run = lane.run(guest, meter.clone());
+            let ended = match tokio::time::timeout_at(deadline.at, run).await {
                 Err(_) => Ended::Stopped(Outcome::TimedOut(deadline.bound)),
                 Ok(Ok(ended)) => ended,
                 Ok(Err(e)) => Ended::Stopped(Outcome::Trapped(wasmtime::Error::msg(format!(
@@ -268,7 +269,10 @@ impl Attempt<'_> {
             held.finish(outcome.cut_off(limits), outcome.limit_hit());
             if let Some(store) = instance {
                 tokio::task::yield_now().await;
-                drop(store);
+                // Where the guest ran: a busy guest's teardown (its memory reset, as large as
+                // the memory it used) stays off the ingress threads too.
+                let teardown = Box::pin(async move { drop(store) });
+                let _ = lane.run(teardown, meter).await;
             }
             outcome
         });
