@@ -175,7 +175,7 @@ async fn spin_app(
 }
 
 /// The component registry package `reference` names, pulled for `field` (with the
-/// credentials `shoal login` keeps for its registry).
+/// credentials `shoal login` keeps for its registry), its download drawn as a bar.
 async fn pulled(
     g: &crate::settings::Global,
     insecure: &[String],
@@ -186,7 +186,8 @@ async fn pulled(
     let http = shoal_blobs::Fetcher::from_env(max)?;
     let credentials = crate::credentials::for_registry(&g.data_dir(), &reference.registry)?;
     let registry = Registry::new(&reference.registry, credentials, insecure, http);
-    let pulled = shoal_oci::pull(&registry, reference, max)
+    let bars: shoal_oci::progress::Sink = Transfers::new("pulling");
+    let pulled = shoal_oci::pull_showing(&registry, reference, max, &bars)
         .await
         .map_err(|e| anyhow::anyhow!("{field}: {reference}: {e}"))?;
     Ok(pulled.component)

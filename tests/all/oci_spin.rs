@@ -429,7 +429,20 @@ source = {{ registry = "{r}", package = "shoal:greeter", version = "1.0.0" }}
     )
     .unwrap();
     let tag = at("spin/packaged:v1");
-    node.ok(&["push", "-f", tmp.path().to_str().unwrap(), &tag]);
+    let out = node.run(&["push", "-f", tmp.path().to_str().unwrap(), &tag], None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Each package the CLI pulls has its line, as each layer it pushes does.
+    for wasm in [
+        "examples/compose-c/app.wasm",
+        "examples/compose-c/library.wasm",
+    ] {
+        let digest = Digest::of(&std::fs::read(repo_path(wasm)).unwrap()).to_string();
+        assert!(
+            stderr.contains(&format!("pulling {}", &digest[..19])),
+            "{wasm}: {stderr}"
+        );
+    }
     // What was published holds both components, as layers of its own.
     let m = manifest(&registry.addr, "spin/packaged", "v1");
     for wasm in [

@@ -25,7 +25,7 @@ mod spin;
 
 pub use client::{Credentials, Registry};
 pub use progress::Progress;
-pub use pull::{Format, Pull, Pulled, pull, pull_unless_held};
+pub use pull::{Format, Pull, Pulled, pull, pull_showing, pull_unless_held};
 pub use push::push;
 pub use spin::{MAX_SPIN_LAYERS, SpinArtifact, SpinLayer, pull_spin, push_spin};
 

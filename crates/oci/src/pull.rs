@@ -39,15 +39,20 @@ pub async fn pull(
     reference: &OciRef,
     max_bytes: u64,
 ) -> Result<Pulled, OciError> {
-    match pull_unless_held(
-        registry,
-        reference,
-        max_bytes,
-        |_| false,
-        &crate::progress::none(),
-    )
-    .await?
-    {
+    pull_showing(registry, reference, max_bytes, &crate::progress::none()).await
+}
+
+/// As [`pull`], telling `progress` how the download goes.
+///
+/// # Errors
+/// As [`pull`].
+pub async fn pull_showing(
+    registry: &Registry,
+    reference: &OciRef,
+    max_bytes: u64,
+    progress: &Sink,
+) -> Result<Pulled, OciError> {
+    match pull_unless_held(registry, reference, max_bytes, |_| false, progress).await? {
         Pull::Pulled(p) => Ok(p),
         Pull::Held { .. } => unreachable!("nothing is held"),
     }
