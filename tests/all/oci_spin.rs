@@ -432,12 +432,18 @@ source = {{ registry = "{r}", package = "shoal:greeter", version = "1.0.0" }}
     let out = node.run(&["push", "-f", tmp.path().to_str().unwrap(), &tag], None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    // Each package the CLI pulls has its line, as each layer it pushes does.
-    for wasm in [
+    let components = [
         "examples/compose-c/app.wasm",
         "examples/compose-c/library.wasm",
-    ] {
-        let digest = Digest::of(&std::fs::read(repo_path(wasm)).unwrap()).to_string();
+    ]
+    .map(|wasm| {
+        (
+            wasm,
+            Digest::of(&std::fs::read(repo_path(wasm)).unwrap()).to_string(),
+        )
+    });
+    // Each package the CLI pulls has its line, as each layer it pushes does.
+    for (wasm, digest) in &components {
         assert!(
             stderr.contains(&format!("pulling {}", &digest[..19])),
             "{wasm}: {stderr}"
@@ -445,13 +451,9 @@ source = {{ registry = "{r}", package = "shoal:greeter", version = "1.0.0" }}
     }
     // What was published holds both components, as layers of its own.
     let m = manifest(&registry.addr, "spin/packaged", "v1");
-    for wasm in [
-        "examples/compose-c/app.wasm",
-        "examples/compose-c/library.wasm",
-    ] {
-        let digest = Digest::of(&std::fs::read(repo_path(wasm)).unwrap()).to_string();
+    for (wasm, digest) in &components {
         let layers = m["layers"].as_array().unwrap();
-        assert!(layers.iter().any(|l| l["digest"] == digest), "{wasm}: {m}");
+        assert!(layers.iter().any(|l| l["digest"] == *digest), "{wasm}: {m}");
     }
     node.ok(&["apply", "--spin", &tag, "--wait"]);
     assert_eq!(

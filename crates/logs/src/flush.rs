@@ -22,7 +22,7 @@ pub const BUFFERED: usize = 64 * 1024;
 #[derive(Debug)]
 pub(crate) struct Writer {
     pub(crate) flusher: Arc<Flusher>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Writer {
@@ -35,7 +35,7 @@ impl Writer {
             .spawn(move || run.run())?;
         Ok(Self {
             flusher,
-            thread: Mutex::new(Some(thread)),
+            thread: Some(thread),
         })
     }
 }
@@ -48,7 +48,7 @@ impl Drop for Writer {
             .expect("log flusher poisoned")
             .stopped = true;
         self.flusher.wake.notify_one();
-        if let Some(thread) = self.thread.lock().expect("log writer poisoned").take() {
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
         self.flusher.flush();
@@ -107,11 +107,8 @@ impl Flusher {
                 .wait_timeout_while(state, FLUSH_EVERY, |s| !s.stopped)
                 .expect("log flusher poisoned")
                 .0;
-            let dirty = std::mem::take(&mut state.dirty);
             drop(state);
-            for log in dirty {
-                log.flush();
-            }
+            self.flush();
             state = self.state.lock().expect("log flusher poisoned");
         }
     }

@@ -121,11 +121,13 @@ impl LogDir {
         tail: Option<usize>,
     ) -> std::io::Result<Vec<String>> {
         let current = self.checked_path(namespace, name)?;
-        let open = self.open.lock().expect("log table poisoned");
-        let log = open
-            .get(&(namespace.to_string(), name.to_string()))
+        let key = (namespace.to_string(), name.to_string());
+        let log = self
+            .open
+            .lock()
+            .expect("log table poisoned")
+            .get(&key)
             .cloned();
-        drop(open);
         if let Some(log) = log {
             log.flush();
         }
