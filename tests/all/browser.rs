@@ -86,6 +86,12 @@ impl Browser {
 
     /// Calls DevTools method `method` on the page; its result (events in between are skipped).
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|error| panic!("{method}: {error}"))
+    }
+
+    /// [`Browser::call`], its DevTools error returned.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let command = json!({"id": id, "method": method, "params": params});
@@ -100,9 +106,9 @@ impl Browser {
                 continue;
             }
             if let Some(error) = answer.get("error") {
-                panic!("{method}: {error}");
+                return Err(error.clone());
             }
-            return answer["result"].clone();
+            return Ok(answer["result"].clone());
         }
     }
 
@@ -113,12 +119,16 @@ impl Browser {
     }
 
     /// The value of JavaScript `expression` in the page (a promise is awaited); `null` when
-    /// it throws, as while a page is still loading.
+    /// it throws, as while a page is still loading, or when the page navigated under it.
     pub fn eval(&mut self, expression: &str) -> Value {
-        let result = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-        );
+        let params = json!({"expression": expression, "returnByValue": true, "awaitPromise": true});
+        let result = match self.try_call("Runtime.evaluate", params) {
+            Ok(result) => result,
+            Err(error) if error["message"] == "Inspected target navigated or closed" => {
+                return Value::Null;
+            }
+            Err(error) => panic!("Runtime.evaluate: {error}"),
+        };
         match result.get("exceptionDetails") {
             Some(_) => Value::Null,
             None => result["result"]["value"].clone(),
